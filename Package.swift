@@ -1,0 +1,93 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// foap: the Fast OpenAI API Proxy. The target graph mirrors the process model in DESIGN.md:
+/// the master (`FOAPSupervisor`) never imports the proxy, the worker (`FOAPProxy`) never
+/// imports process management, and both share only the validated config (`FOAPConfig`).
+let package = Package(
+    name: "foap",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "foap", targets: ["foap"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(name: "CFOAPSpawn"),
+        .target(name: "FOAPConfig"),
+        .target(
+            name: "FOAPSystemd",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FOAPProxy",
+            dependencies: [
+                "FOAPConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FOAPSupervisor",
+            dependencies: [
+                "FOAPConfig",
+                "FOAPSystemd",
+                "CFOAPSpawn",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "foap",
+            dependencies: [
+                "FOAPConfig",
+                "FOAPProxy",
+                "FOAPSupervisor",
+                "FOAPSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "FOAPConfigTests", dependencies: ["FOAPConfig"]),
+        .testTarget(
+            name: "FOAPSystemdTests",
+            dependencies: ["FOAPSystemd", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "FOAPSupervisorTests",
+            dependencies: ["FOAPSupervisor", "FOAPConfig", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "FOAPProxyTests",
+            dependencies: [
+                "FOAPProxy",
+                "FOAPConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+#include "CFOAPSpawn.h"
+int cfoap_placeholder(void) { return 0; }

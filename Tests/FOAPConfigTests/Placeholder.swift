@@ -1,0 +1,2 @@
+import XCTest
+final class FOAPConfigTestsPlaceholder: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class FOAPProxyTestsPlaceholder: XCTestCase { func testNothing() {} }

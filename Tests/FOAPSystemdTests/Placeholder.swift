@@ -1,0 +1,2 @@
+import XCTest
+final class FOAPSystemdTestsPlaceholder: XCTestCase { func testNothing() {} }
