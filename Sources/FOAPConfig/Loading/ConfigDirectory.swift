@@ -1,0 +1,57 @@
+import Foundation
+
+/// The config directory on disk: which files make up the config, and reading them.
+///
+/// Files are every `*.json` directly inside (not recursive), hidden files skipped, in byte order of their
+/// names (as `LC_ALL=C ls`), so the result never depends on `readdir` order or the locale. Symlinks are
+/// followed, which is how Kubernetes ConfigMaps look (`a.json -> ..data/a.json`, with `..data` itself a
+/// symlink swapped atomically); `..data` is hidden and a directory, so it is never read twice.
+struct ConfigDirectory: Sendable {
+    let path: String
+
+    /// The config file names, sorted.
+    ///
+    /// - Throws: ``ConfigError`` naming the directory when it is missing, not a directory or unreadable.
+    func jsonFileNames() throws(ConfigError) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: self.path, isDirectory: &isDirectory) else {
+            throw ConfigError(file: self.path, message: "config directory does not exist")
+        }
+        guard isDirectory.boolValue else {
+            throw ConfigError(file: self.path, message: "config directory is not a directory")
+        }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: self.path)
+        } catch {
+            throw ConfigError(file: self.path, message: "config directory cannot be read")
+        }
+        return names.filter { name in
+            guard name.hasSuffix(".json"), !name.hasPrefix(".") else {
+                return false
+            }
+            // A directory named `x.json` is not a config file. A dangling symlink stays in the list, so that
+            // reading it reports an error instead of silently dropping a file's models.
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: self.path + "/" + name, isDirectory: &isDirectory)
+            return !(exists && isDirectory.boolValue)
+        }
+        .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// The bytes of config file `name`.
+    ///
+    /// - Throws: ``ConfigError`` naming the file and why it cannot be read (never its contents).
+    func contents(of name: String) throws(ConfigError) -> [UInt8] {
+        let url = URL(fileURLWithPath: self.path + "/" + name)
+        do {
+            return Array(try Data(contentsOf: url))
+        } catch let error as CocoaError where error.code == .fileReadNoPermission {
+            throw ConfigError(file: name, message: "cannot read file: permission denied")
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            throw ConfigError(file: name, message: "cannot read file: no such file (a dangling symlink?)")
+        } catch {
+            throw ConfigError(file: name, message: "cannot read file")
+        }
+    }
+}

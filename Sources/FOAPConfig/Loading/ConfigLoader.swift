@@ -1,0 +1,118 @@
+import Foundation
+
+/// Reads, validates and freezes the config directory into a ``ConfigSnapshot``.
+///
+/// The master calls ``load()`` at start and after every change event; `foap check` calls the same code.
+/// A load either yields a complete snapshot or fails with *every* error found, so a broken reload changes
+/// nothing and the old snapshot keeps serving. Credentials are looked up again at each load.
+public struct ConfigLoader: Sendable {
+    /// The OpenAI routes a model may list as an endpoint `path`, without a leading slash.
+    public static let supportedPaths: [String] = [
+        "v1/chat/completions",
+        "v1/completions",
+        "v1/embeddings",
+        "v1/moderations",
+        "v1/audio/speech",
+        "v1/audio/transcriptions",
+        "v1/audio/translations",
+        "v1/images/generations",
+        "v1/images/edits",
+        "v1/images/variations",
+        "v1/images/data",
+        "v1/responses",
+    ]
+
+    /// The config directory (`FOAP_CONFIG_DIR`).
+    public let directory: String
+    /// Where `api_key_variable`s and `CREDENTIALS_DIRECTORY` are looked up.
+    public let environment: [String: String]
+    /// Unix seconds for ``ConfigSnapshot/loadedAt``; injectable so tests are deterministic.
+    private let now: @Sendable () -> Int
+
+    public init(directory: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.init(directory: directory, environment: environment, now: { Int(Date().timeIntervalSince1970) })
+    }
+
+    /// Like ``init(directory:environment:)`` with a clock, for tests.
+    public init(directory: String, environment: [String: String], now: @escaping @Sendable () -> Int) {
+        self.directory = directory
+        self.environment = environment
+        self.now = now
+    }
+
+    /// Loads every config file and validates the whole.
+    ///
+    /// - Returns: the snapshot, with warnings for anything accepted but suspicious (an empty directory
+    ///   gives an empty snapshot and a warning).
+    /// - Throws: ``ConfigLoadError`` with every error: an unreadable directory, unreadable files, JSON
+    ///   syntax (`file:line:column`), validation (`file: key.path`), model ids defined twice.
+    public func load() throws(ConfigLoadError) -> ConfigSnapshot {
+        let directory = ConfigDirectory(path: self.directory)
+        let names: [String]
+        do {
+            names = try directory.jsonFileNames()
+        } catch {
+            throw ConfigLoadError(errors: [error])
+        }
+        var diagnostics = ConfigDiagnostics()
+        var digest = SourceDigest()
+        var models: [ModelConfig] = []
+        if names.isEmpty {
+            diagnostics.warning("no *.json files in the config directory", file: self.directory, at: nil)
+        }
+        let credentials = CredentialResolver(environment: self.environment, configDirectory: self.directory)
+        for name in names {
+            let bytes: [UInt8]
+            do {
+                bytes = try directory.contents(of: name)
+            } catch {
+                diagnostics.append(error)
+                continue
+            }
+            digest.addFile(name: name, contents: bytes)
+            let root: JSONNode
+            do {
+                root = try JSONReader.parse(bytes)
+            } catch {
+                diagnostics.error(error.message, file: name, at: nil, position: error.position)
+                continue
+            }
+            var validator = ConfigFileValidator(file: name, credentials: credentials)
+            validator.validate(root)
+            diagnostics.merge(validator.diagnostics)
+            for lookup in validator.credentialLookups {
+                digest.addCredential(owner: lookup.owner, value: lookup.value)
+            }
+            models += validator.models
+        }
+        Self.rejectDuplicateIDs(in: models, diagnostics: &diagnostics)
+        guard diagnostics.errors.isEmpty else {
+            throw ConfigLoadError(errors: diagnostics.errors)
+        }
+        return ConfigSnapshot(
+            models: models,
+            warnings: diagnostics.warnings,
+            sourceDigest: digest.finalize(),
+            loadedAt: self.now()
+        )
+    }
+
+    /// A model id defined twice (after prefixing, across files or providers) is an error at the second
+    /// definition naming the first: the earlier proxy silently let the last one win.
+    private static func rejectDuplicateIDs(in models: [ModelConfig], diagnostics: inout ConfigDiagnostics) {
+        var firstByID: [String: ConfigLocation] = [:]
+        for model in models {
+            if let first = firstByID[model.id] {
+                diagnostics.append(
+                    ConfigError(
+                        file: model.location.file,
+                        keyPath: model.location.keyPath,
+                        message: "model id \"\(model.id)\" is already defined at \(first)"
+                    )
+                )
+            } else {
+                firstByID[model.id] = model.location
+            }
+        }
+    }
+}

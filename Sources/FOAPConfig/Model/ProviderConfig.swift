@@ -1,0 +1,17 @@
+/// The provider a model belongs to: its name, its file and its resolved credential.
+///
+/// Copied into every ``ModelConfig`` so a worker needs one dictionary lookup per request.
+public struct ProviderConfig: Sendable, Equatable, Codable {
+    /// The provider's key at the top level of its file, e.g. `openAI`.
+    public let name: String
+    /// The file name the provider is defined in, e.g. `openAI-example.json`.
+    public let file: String
+    /// The upstream key, resolved at load time.
+    public let credential: Credential
+
+    public init(name: String, file: String, credential: Credential) {
+        self.name = name
+        self.file = file
+        self.credential = credential
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class FOAPConfigTestsPlaceholder: XCTestCase { func testNothing() {} }
