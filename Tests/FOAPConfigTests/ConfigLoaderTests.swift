@@ -1,0 +1,242 @@
+import Foundation
+import XCTest
+
+@testable import FOAPConfig
+
+final class ConfigLoaderTests: XCTestCase {
+    /// The seed file the earlier proxy shipped, copied next to this test so it does not depend on /work/shared.
+    private func seedConfig() throws -> String {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/openAI-example.json")
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    func testSeedConfigLoadsUnchanged() throws {
+        let snapshot = try self.loadSnapshot(
+            ["openAI-example.json": try self.seedConfig()],
+            environment: ["OPENAI_API_TOKEN": "sk-test"]
+        )
+        XCTAssertEqual(
+            snapshot.models.map(\.id),
+            [
+                "gpt-4o", "gpt-4o-mini", "whisper-1", "dall-e-2", "dall-e-3", "tts-1", "tts-1-hd",
+                "omni-moderation-latest", "text-moderation-latest",
+            ]
+        )
+        XCTAssertEqual(snapshot.warnings, [])
+        XCTAssertEqual(snapshot.loadedAt, 1_700_000_000)
+        XCTAssertEqual(snapshot.sourceDigest.count, 64)
+
+        let gpt = try XCTUnwrap(snapshot.model("gpt-4o"))
+        XCTAssertEqual(gpt.provider, ProviderConfig(name: "openAI", file: "openAI-example.json", credential: .key("sk-test")))
+        XCTAssertEqual(gpt.location, ConfigLocation(file: "openAI-example.json", keyPath: "openAI.models.gpt-4o"))
+        XCTAssertEqual(
+            gpt.endpoint(for: "v1/chat/completions"),
+            EndpointConfig(
+                path: "v1/chat/completions",
+                targetBaseURL: "https://api.openai.com",
+                targetModelName: "gpt-4o",
+                requestTimeout: 120,
+                healthTimeout: 60
+            )
+        )
+        XCTAssertNil(gpt.endpoint(for: "v1/embeddings"))
+
+        let whisper = try XCTUnwrap(snapshot.model("whisper-1"))
+        XCTAssertEqual(whisper.endpoints.map(\.path), ["v1/audio/transcriptions", "v1/audio/translations"])
+        XCTAssertEqual(whisper.endpoints.map(\.requestTimeout), [60, 60])
+        XCTAssertEqual(
+            whisper.endpoint(for: "v1/audio/translations")?.upstreamURL,
+            "https://api.openai.com/v1/audio/translations"
+        )
+        XCTAssertEqual(snapshot.model("dall-e-2")?.endpoints.map(\.requestTimeout), [300, 300, 300])
+    }
+
+    func testSeedConfigWithoutKeyLoadsWithWarning() throws {
+        let snapshot = try self.loadSnapshot(["openAI-example.json": try self.seedConfig()])
+        XCTAssertEqual(snapshot.models.count, 9)
+        XCTAssertEqual(snapshot.model("tts-1")?.provider.credential, .missing(variable: "OPENAI_API_TOKEN"))
+        XCTAssertEqual(snapshot.warnings.count, 1)
+        XCTAssertEqual(
+            snapshot.warnings.first?.description,
+            "openAI-example.json: openAI.api_key_variable: no upstream key found for OPENAI_API_TOKEN "
+                + "(searched environment); requests for this provider will fail"
+        )
+    }
+
+    func testFilesLoadInSortedNameOrderAndOthersAreSkipped() throws {
+        let model = { (id: String) in providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
+            .replacingOccurrences(of: "\"m\"", with: "\"\(id)\"")
+        }
+        let directory = try self.makeConfigDirectory([
+            "b.json": model("b"),
+            "a.json": model("a"),
+            "B.json": model("B"),
+            "10.json": model("10"),
+            ".hidden.json": model("hidden"),
+            "notes.txt": model("txt"),
+            "a.json.bak": model("bak"),
+            "sub.json/inner.json": model("inner"),
+        ])
+        let snapshot = try self.load(directory).get()
+        XCTAssertEqual(snapshot.models.map(\.id), ["10", "B", "a", "b"])
+    }
+
+    func testModelsKeepTheirOrderInTheFile() throws {
+        let snapshot = try self.loadSnapshot([
+            "x.json": """
+            {
+              "second-provider": { "target_base_url": "http://127.0.0.1:9", "models": {
+                "zeta": { "endpoints": [{ "path": "v1/completions", "target_model_name": "z" }] },
+                "alpha": { "endpoints": [{ "path": "v1/completions", "target_model_name": "a" }] },
+                "mu": { "endpoints": [{ "path": "v1/completions", "target_model_name": "m" }] }
+              } },
+              "first-provider": { "target_base_url": "http://127.0.0.1:9", "models": {
+                "beta": { "endpoints": [
+                  { "path": "v1/responses", "target_model_name": "b" },
+                  { "path": "v1/chat/completions", "target_model_name": "b" }
+                ] }
+              } }
+            }
+            """
+        ])
+        XCTAssertEqual(snapshot.models.map(\.id), ["zeta", "alpha", "mu", "beta"])
+        XCTAssertEqual(snapshot.model("beta")?.endpoints.map(\.path), ["v1/responses", "v1/chat/completions"])
+    }
+
+    func testModelIDsMayContainSlashes() throws {
+        let snapshot = try self.loadSnapshot([
+            "hf.json": providerFile(
+                endpoints: #"{"path": "v1/chat/completions", "target_model_name": "meta-llama/Llama-3.1-8B"}"#,
+                providerExtras: #""prefix": "hf/","#
+            ).replacingOccurrences(of: "\"m\"", with: "\"meta-llama/Llama-3.1-8B\"")
+        ])
+        let model = try XCTUnwrap(snapshot.model("hf/meta-llama/Llama-3.1-8B"))
+        XCTAssertEqual(model.key, "meta-llama/Llama-3.1-8B")
+        XCTAssertEqual(model.location.keyPath, "p.models.meta-llama/Llama-3.1-8B")
+        XCTAssertNil(snapshot.model("meta-llama/Llama-3.1-8B"))
+    }
+
+    func testKubernetesStyleSymlinksAreFollowed() throws {
+        let directory = try self.makeConfigDirectory()
+        try directory.write(
+            "..2024_01_01/models.json",
+            providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
+        )
+        try directory.symlink("..data", to: "..2024_01_01")
+        try directory.symlink("models.json", to: "..data/models.json")
+        let snapshot = try self.load(directory).get()
+        XCTAssertEqual(snapshot.models.map(\.id), ["m"])
+        XCTAssertEqual(snapshot.models.first?.provider.file, "models.json")
+    }
+
+    func testDanglingSymlinkIsAnError() throws {
+        let directory = try self.makeConfigDirectory()
+        try directory.symlink("gone.json", to: "..data/gone.json")
+        XCTAssertEqual(
+            try self.load(directory).failureValue?.errors.map(\.description),
+            ["gone.json: cannot read file: no such file (a dangling symlink?)"]
+        )
+    }
+
+    func testEmptyDirectoryGivesEmptySnapshotWithWarning() throws {
+        let directory = try self.makeConfigDirectory(["readme.txt": "nothing here"])
+        let snapshot = try self.load(directory).get()
+        XCTAssertEqual(snapshot.models, [])
+        XCTAssertEqual(snapshot.warnings, [ConfigWarning(file: directory.path, message: "no *.json files in the config directory")])
+    }
+
+    func testMissingDirectoryFails() throws {
+        let loader = ConfigLoader(directory: "/nonexistent/foap-\(UUID().uuidString)", environment: [:])
+        XCTAssertThrowsError(try loader.load()) { error in
+            let loadError = error as? ConfigLoadError
+            XCTAssertEqual(loadError?.errors.count, 1)
+            XCTAssertEqual(loadError?.errors.first?.message, "config directory does not exist")
+        }
+    }
+
+    func testDirectoryThatIsAFileFails() throws {
+        let directory = try self.makeConfigDirectory()
+        let file = try directory.write("plain.json", "{}")
+        XCTAssertThrowsError(try ConfigLoader(directory: file, environment: [:]).load()) { error in
+            XCTAssertEqual((error as? ConfigLoadError)?.errors.first?.message, "config directory is not a directory")
+        }
+    }
+
+    func testDuplicateModelIDAcrossFilesNamesBothPlaces() throws {
+        let endpoint = #"{"path": "v1/embeddings", "target_model_name": "t"}"#
+        let errors = try self.loadErrors([
+            "a.json": providerFile(endpoints: endpoint, providerExtras: #""prefix": "x-","#),
+            "b.json": providerFile(endpoints: endpoint, providerExtras: #""prefix": "x-","#),
+        ])
+        XCTAssertEqual(errors, [#"b.json: p.models.m: model id "x-m" is already defined at a.json: p.models.m"#])
+    }
+
+    func testDuplicateModelIDAcrossProvidersAfterPrefixing() throws {
+        let errors = try self.loadErrors([
+            "a.json": """
+            {
+              "one": { "prefix": "ab", "target_base_url": "http://127.0.0.1:9",
+                       "models": { "c": { "endpoints": [{ "path": "v1/completions", "target_model_name": "c" }] } } },
+              "two": { "prefix": "a", "target_base_url": "http://127.0.0.1:9",
+                       "models": { "bc": { "endpoints": [{ "path": "v1/completions", "target_model_name": "c" }] } } }
+            }
+            """
+        ])
+        XCTAssertEqual(errors, [#"a.json: two.models.bc: model id "abc" is already defined at a.json: one.models.c"#])
+    }
+
+    func testSyntaxErrorReportsFileLineAndColumn() throws {
+        let errors = try self.loadErrors(["bad.json": "{\n  \"p\": {\n    \"models\": {,\n  }\n}\n"])
+        XCTAssertEqual(errors, ["bad.json:3:16: unexpected ',', expected a string key"])
+    }
+
+    func testEveryErrorOfEveryFileIsReported() throws {
+        let errors = try self.loadErrors([
+            "a.json": "[1, 2",
+            "b.json": providerFile(endpoints: #"{"path": "v1/nope"}"#),
+            "c.json": providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#),
+        ])
+        XCTAssertEqual(errors.count, 3)
+        XCTAssertTrue(errors[0].hasPrefix("a.json:1:6: "), errors[0])
+        XCTAssertTrue(errors[1].hasPrefix("b.json: p.models.m.endpoints[0].path: unsupported path"), errors[1])
+        XCTAssertEqual(errors[2], "b.json: p.models.m.endpoints[0].target_model_name: missing")
+    }
+
+    func testLoadErrorDescriptionHasOneErrorPerLine() {
+        let error = ConfigLoadError(errors: [
+            ConfigError(file: "a.json", line: 1, column: 2, message: "x"),
+            ConfigError(file: "b.json", keyPath: "p.models", message: "y"),
+            ConfigError(file: "/etc/foap", message: "z"),
+        ])
+        XCTAssertEqual(error.description, "a.json:1:2: x\nb.json: p.models: y\n/etc/foap: z")
+    }
+
+    func testSourceDigestIsStableAndTracksNamesAndBytes() throws {
+        let contents = providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
+        let directory = try self.makeConfigDirectory(["a.json": contents])
+        let first = try self.load(directory).get().sourceDigest
+        XCTAssertEqual(try self.load(directory).get().sourceDigest, first)
+
+        try directory.write("a.json", contents + "\n")
+        let changedBytes = try self.load(directory).get().sourceDigest
+        XCTAssertNotEqual(changedBytes, first)
+
+        try FileManager.default.moveItem(atPath: directory.path + "/a.json", toPath: directory.path + "/b.json")
+        let renamed = try self.load(directory).get().sourceDigest
+        XCTAssertNotEqual(renamed, changedBytes)
+
+        try directory.write("ignored.txt", "not config")
+        XCTAssertEqual(try self.load(directory).get().sourceDigest, renamed)
+    }
+}
+
+extension Result {
+    /// The error of a failed result, nil on success.
+    var failureValue: Failure? {
+        if case .failure(let error) = self {
+            return error
+        }
+        return nil
+    }
+}
