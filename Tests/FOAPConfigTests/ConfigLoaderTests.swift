@@ -28,7 +28,10 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(snapshot.sourceDigest.count, 64)
 
         let gpt = try XCTUnwrap(snapshot.model("gpt-4o"))
-        XCTAssertEqual(gpt.provider, ProviderConfig(name: "openAI", file: "openAI-example.json", credential: .key("sk-test")))
+        XCTAssertEqual(
+            gpt.provider,
+            ProviderConfig(name: "openAI", file: "openAI-example.json", credential: .key("sk-test"))
+        )
         XCTAssertEqual(gpt.location, ConfigLocation(file: "openAI-example.json", keyPath: "openAI.models.gpt-4o"))
         XCTAssertEqual(
             gpt.endpoint(for: "v1/chat/completions"),
@@ -65,8 +68,9 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testFilesLoadInSortedNameOrderAndOthersAreSkipped() throws {
-        let model = { (id: String) in providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
-            .replacingOccurrences(of: "\"m\"", with: "\"\(id)\"")
+        let model = { (id: String) in
+            providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
+                .replacingOccurrences(of: "\"m\"", with: "\"\(id)\"")
         }
         let directory = try self.makeConfigDirectory([
             "b.json": model("b"),
@@ -143,7 +147,10 @@ final class ConfigLoaderTests: XCTestCase {
         let directory = try self.makeConfigDirectory(["readme.txt": "nothing here"])
         let snapshot = try self.load(directory).get()
         XCTAssertEqual(snapshot.models, [])
-        XCTAssertEqual(snapshot.warnings, [ConfigWarning(file: directory.path, message: "no *.json files in the config directory")])
+        XCTAssertEqual(
+            snapshot.warnings,
+            [ConfigWarning(file: directory.path, message: "no *.json files in the config directory")]
+        )
     }
 
     func testMissingDirectoryFails() throws {

@@ -17,8 +17,14 @@ final class ConfigValidationTests: XCTestCase {
     // MARK: - Structure
 
     func testTopLevelMustBeAnObject() throws {
-        XCTAssertEqual(try self.errors("[]"), ["bad.json:1:1: the top level must be an object of providers, found an array"])
-        XCTAssertEqual(try self.errors(" \"x\""), ["bad.json:1:2: the top level must be an object of providers, found a string"])
+        XCTAssertEqual(
+            try self.errors("[]"),
+            ["bad.json:1:1: the top level must be an object of providers, found an array"]
+        )
+        XCTAssertEqual(
+            try self.errors(" \"x\""),
+            ["bad.json:1:2: the top level must be an object of providers, found a string"]
+        )
     }
 
     func testEmptyFileObjectIsAWarning() throws {
@@ -29,44 +35,70 @@ final class ConfigValidationTests: XCTestCase {
     func testProviderMustBeAnObjectWithModels() throws {
         XCTAssertEqual(try self.errors(#"{"p": 3}"#), ["bad.json: p: expected an object, found a number"])
         XCTAssertEqual(try self.errors(#"{"p": {"target_base_url": "http://h"}}"#), ["bad.json: p.models: missing"])
-        XCTAssertEqual(try self.errors(#"{"p": {"models": []}}"#), ["bad.json: p.models: expected an object, found an array"])
-        XCTAssertEqual(try self.snapshot(#"{"p": {"models": {}}}"#).warnings.map(\.description),
-            ["ok.json: p.models: the provider defines no models"])
+        XCTAssertEqual(
+            try self.errors(#"{"p": {"models": []}}"#),
+            ["bad.json: p.models: expected an object, found an array"]
+        )
+        XCTAssertEqual(
+            try self.snapshot(#"{"p": {"models": {}}}"#).warnings.map(\.description),
+            ["ok.json: p.models: the provider defines no models"]
+        )
     }
 
     func testModelNeedsANonEmptyEndpointsArray() throws {
-        XCTAssertEqual(try self.errors(#"{"p": {"models": {"m": null}}}"#), ["bad.json: p.models.m: expected an object, found null"])
+        XCTAssertEqual(
+            try self.errors(#"{"p": {"models": {"m": null}}}"#),
+            ["bad.json: p.models.m: expected an object, found null"]
+        )
         XCTAssertEqual(try self.errors(#"{"p": {"models": {"m": {}}}}"#), ["bad.json: p.models.m.endpoints: missing"])
-        XCTAssertEqual(try self.errors(#"{"p": {"models": {"m": {"endpoints": {}}}}}"#),
-            ["bad.json: p.models.m.endpoints: expected an array of endpoints, found an object"])
-        XCTAssertEqual(try self.errors(#"{"p": {"models": {"m": {"endpoints": []}}}}"#),
-            ["bad.json: p.models.m.endpoints: a model needs at least one endpoint"])
+        XCTAssertEqual(
+            try self.errors(#"{"p": {"models": {"m": {"endpoints": {}}}}}"#),
+            ["bad.json: p.models.m.endpoints: expected an array of endpoints, found an object"]
+        )
+        XCTAssertEqual(
+            try self.errors(#"{"p": {"models": {"m": {"endpoints": []}}}}"#),
+            ["bad.json: p.models.m.endpoints: a model needs at least one endpoint"]
+        )
     }
 
     func testEndpointMustBeAnObject() throws {
-        XCTAssertEqual(try self.errors(providerFile(endpoints: #""v1/embeddings""#)),
-            ["bad.json: p.models.m.endpoints[0]: expected an object, found a string"])
+        XCTAssertEqual(
+            try self.errors(providerFile(endpoints: #""v1/embeddings""#)),
+            ["bad.json: p.models.m.endpoints[0]: expected an object, found a string"]
+        )
     }
 
     func testMissingTargetModelNameNamesTheKeyPath() throws {
         let errors = try self.errors(providerFile(endpoints: self.embeddings + #", {"path": "v1/completions"}"#))
         XCTAssertEqual(errors, ["bad.json: p.models.m.endpoints[1].target_model_name: missing"])
-        XCTAssertEqual(try self.loadErrors(["bad.json": providerFile(endpoints: #"{"path": "v1/completions"}"#)]).count, 1)
+        XCTAssertEqual(
+            try self.loadErrors(["bad.json": providerFile(endpoints: #"{"path": "v1/completions"}"#)]).count,
+            1
+        )
     }
 
     func testMissingOrEmptyOrMistypedEndpointFields() throws {
-        XCTAssertEqual(try self.errors(providerFile(endpoints: #"{"target_model_name": "t"}"#)),
-            ["bad.json: p.models.m.endpoints[0].path: missing"])
-        XCTAssertEqual(try self.errors(providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": ""}"#)),
-            ["bad.json: p.models.m.endpoints[0].target_model_name: must not be empty"])
-        XCTAssertEqual(try self.errors(providerFile(endpoints: #"{"path": 1, "target_model_name": ["t"]}"#)), [
-            "bad.json: p.models.m.endpoints[0].path: expected a string, found a number",
-            "bad.json: p.models.m.endpoints[0].target_model_name: expected a string, found an array",
-        ])
+        XCTAssertEqual(
+            try self.errors(providerFile(endpoints: #"{"target_model_name": "t"}"#)),
+            ["bad.json: p.models.m.endpoints[0].path: missing"]
+        )
+        XCTAssertEqual(
+            try self.errors(providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": ""}"#)),
+            ["bad.json: p.models.m.endpoints[0].target_model_name: must not be empty"]
+        )
+        XCTAssertEqual(
+            try self.errors(providerFile(endpoints: #"{"path": 1, "target_model_name": ["t"]}"#)),
+            [
+                "bad.json: p.models.m.endpoints[0].path: expected a string, found a number",
+                "bad.json: p.models.m.endpoints[0].target_model_name: expected a string, found an array",
+            ]
+        )
     }
 
     func testErrorsCarryLineAndColumnOfTheValue() throws {
-        let directory = try self.makeConfigDirectory(["bad.json": providerFile(endpoints: #"{"path": 1, "target_model_name": "t"}"#)])
+        let directory = try self.makeConfigDirectory([
+            "bad.json": providerFile(endpoints: #"{"path": 1, "target_model_name": "t"}"#)
+        ])
         let error = try XCTUnwrap(try self.load(directory).failureValue?.errors.first)
         XCTAssertEqual(error.keyPath, "p.models.m.endpoints[0].path")
         XCTAssertEqual(error.line, 5)
@@ -76,11 +108,16 @@ final class ConfigValidationTests: XCTestCase {
     // MARK: - Paths
 
     func testUnsupportedPathIsAnError() throws {
-        let errors = try self.errors(providerFile(endpoints: #"{"path": "v1/chat/completions/", "target_model_name": "t"}"#))
-        XCTAssertEqual(errors, [
-            "bad.json: p.models.m.endpoints[0].path: unsupported path; expected one of: "
-                + ConfigLoader.supportedPaths.joined(separator: ", ")
-        ])
+        let errors = try self.errors(
+            providerFile(endpoints: #"{"path": "v1/chat/completions/", "target_model_name": "t"}"#)
+        )
+        XCTAssertEqual(
+            errors,
+            [
+                "bad.json: p.models.m.endpoints[0].path: unsupported path; expected one of: "
+                    + ConfigLoader.supportedPaths.joined(separator: ", ")
+            ]
+        )
     }
 
     func testAllTwelveSupportedPathsLoad() throws {
@@ -91,15 +128,27 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testLeadingSlashIsTrimmedWithAWarning() throws {
-        let snapshot = try self.snapshot(providerFile(endpoints: #"{"path": "/v1/embeddings", "target_model_name": "t"}"#))
-        XCTAssertEqual(snapshot.model("m")?.endpoint(for: "v1/embeddings")?.upstreamURL, "http://127.0.0.1:9/v1/embeddings")
-        XCTAssertEqual(snapshot.warnings.map(\.description),
-            ["ok.json: p.models.m.endpoints[0].path: leading '/' ignored; write paths like v1/chat/completions"])
+        let snapshot = try self.snapshot(
+            providerFile(endpoints: #"{"path": "/v1/embeddings", "target_model_name": "t"}"#)
+        )
+        XCTAssertEqual(
+            snapshot.model("m")?.endpoint(for: "v1/embeddings")?.upstreamURL,
+            "http://127.0.0.1:9/v1/embeddings"
+        )
+        XCTAssertEqual(
+            snapshot.warnings.map(\.description),
+            ["ok.json: p.models.m.endpoints[0].path: leading '/' ignored; write paths like v1/chat/completions"]
+        )
     }
 
     func testSamePathTwiceInOneModelIsAnError() throws {
-        let errors = try self.errors(providerFile(endpoints: [self.embeddings, self.embeddings].joined(separator: ",")))
-        XCTAssertEqual(errors, ["bad.json: p.models.m.endpoints[1].path: duplicate path, already served by endpoints[0]"])
+        let errors = try self.errors(
+            providerFile(endpoints: [self.embeddings, self.embeddings].joined(separator: ","))
+        )
+        XCTAssertEqual(
+            errors,
+            ["bad.json: p.models.m.endpoints[1].path: duplicate path, already served by endpoints[0]"]
+        )
         let slashed = #"{"path": "/v1/embeddings", "target_model_name": "u"}"#
         XCTAssertEqual(try self.errors(providerFile(endpoints: self.embeddings + "," + slashed)).count, 1)
     }
@@ -108,17 +157,28 @@ final class ConfigValidationTests: XCTestCase {
 
     func testBaseURLIsRequiredAtOneLevel() throws {
         let errors = try self.errors(#"{"p": {"models": {"m": {"endpoints": [\#(self.embeddings)]}}}}"#)
-        XCTAssertEqual(errors, ["bad.json: p.models.m.endpoints[0].target_base_url: missing (set it here or on the provider)"])
+        XCTAssertEqual(
+            errors,
+            ["bad.json: p.models.m.endpoints[0].target_base_url: missing (set it here or on the provider)"]
+        )
     }
 
     func testEndpointBaseURLWinsAndTrailingSlashesAreTrimmed() throws {
-        let snapshot = try self.snapshot(providerFile(endpoints: [
-            self.embeddings,
-            #"{"path": "v1/completions", "target_model_name": "t", "target_base_url": "https://10.0.0.5:8080/openai//"}"#,
-        ].joined(separator: ",")))
+        let snapshot = try self.snapshot(
+            providerFile(
+                endpoints: [
+                    self.embeddings,
+                    #"{"path": "v1/completions", "target_model_name": "t", "#
+                        + #""target_base_url": "https://10.0.0.5:8080/openai//"}"#,
+                ].joined(separator: ",")
+            )
+        )
         let model = try XCTUnwrap(snapshot.model("m"))
         XCTAssertEqual(model.endpoints.map(\.targetBaseURL), ["http://127.0.0.1:9", "https://10.0.0.5:8080/openai"])
-        XCTAssertEqual(model.endpoint(for: "v1/completions")?.upstreamURL, "https://10.0.0.5:8080/openai/v1/completions")
+        XCTAssertEqual(
+            model.endpoint(for: "v1/completions")?.upstreamURL,
+            "https://10.0.0.5:8080/openai/v1/completions"
+        )
     }
 
     func testInvalidBaseURLsAreRejectedWithoutEchoingThem() throws {
@@ -138,23 +198,28 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testInvalidProviderBaseURLIsReportedOnce() throws {
-        let errors = try self.errors(#"""
+        let errors = try self.errors(
+            #"""
             {"p": {"target_base_url": 42, "models": {"m": {"endpoints": [\#(self.embeddings), \#(self.embeddings
                 .replacingOccurrences(of: "embeddings", with: "completions"))]}}}}
-            """#)
+            """#
+        )
         XCTAssertEqual(errors, ["bad.json: p.target_base_url: expected a string, found a number"])
     }
 
     // MARK: - Timeouts
 
     func testTimeoutsInheritEndpointThenProviderThenSixty() throws {
-        let snapshot = try self.snapshot(providerFile(
-            endpoints: [
-                self.embeddings,
-                #"{"path": "v1/completions", "target_model_name": "t", "request_timeout": 2.5, "health_timeout": 3}"#,
-            ].joined(separator: ","),
-            providerExtras: #""request_timeout": 120,"#
-        ))
+        let snapshot = try self.snapshot(
+            providerFile(
+                endpoints: [
+                    self.embeddings,
+                    #"{"path": "v1/completions", "target_model_name": "t", "#
+                        + #""request_timeout": 2.5, "health_timeout": 3}"#,
+                ].joined(separator: ","),
+                providerExtras: #""request_timeout": 120,"#
+            )
+        )
         let endpoints = try XCTUnwrap(snapshot.model("m")?.endpoints)
         XCTAssertEqual(endpoints.map(\.requestTimeout), [120, 2.5])
         XCTAssertEqual(endpoints.map(\.healthTimeout), [60, 3])
@@ -169,10 +234,18 @@ final class ConfigValidationTests: XCTestCase {
         ]
         for (value, message) in cases {
             let endpoint = #"{"path": "v1/embeddings", "target_model_name": "t", "health_timeout": \#(value)}"#
-            XCTAssertEqual(try self.errors(providerFile(endpoints: endpoint)),
-                ["bad.json: p.models.m.endpoints[0].health_timeout: \(message)"], value)
-            XCTAssertEqual(try self.errors(providerFile(endpoints: self.embeddings, providerExtras: #""request_timeout": \#(value),"#)),
-                ["bad.json: p.request_timeout: \(message)"], value)
+            XCTAssertEqual(
+                try self.errors(providerFile(endpoints: endpoint)),
+                ["bad.json: p.models.m.endpoints[0].health_timeout: \(message)"],
+                value
+            )
+            XCTAssertEqual(
+                try self.errors(
+                    providerFile(endpoints: self.embeddings, providerExtras: #""request_timeout": \#(value),"#)
+                ),
+                ["bad.json: p.request_timeout: \(message)"],
+                value
+            )
         }
     }
 
@@ -180,41 +253,54 @@ final class ConfigValidationTests: XCTestCase {
 
     func testMistypedProviderKeys() throws {
         let extras = #""prefix": 1, "api_key_variable": false, "api_key_file": "","#
-        XCTAssertEqual(try self.errors(providerFile(endpoints: self.embeddings, providerExtras: extras)), [
-            "bad.json: p.api_key_variable: expected a string, found a boolean",
-            "bad.json: p.api_key_file: must not be empty",
-            "bad.json: p.prefix: expected a string, found a number",
-        ])
+        XCTAssertEqual(
+            try self.errors(providerFile(endpoints: self.embeddings, providerExtras: extras)),
+            [
+                "bad.json: p.api_key_variable: expected a string, found a boolean",
+                "bad.json: p.api_key_file: must not be empty",
+                "bad.json: p.prefix: expected a string, found a number",
+            ]
+        )
     }
 
     func testEmptyModelIDIsAnError() throws {
         let file = providerFile(endpoints: self.embeddings).replacingOccurrences(of: "\"m\"", with: "\"\"")
-        XCTAssertEqual(try self.errors(file), ["bad.json: p.models.: the model id (prefix + model key) must not be empty"])
+        XCTAssertEqual(
+            try self.errors(file),
+            ["bad.json: p.models.: the model id (prefix + model key) must not be empty"]
+        )
     }
 
     func testUnknownKeysAreWarningsAtEveryLevel() throws {
-        let snapshot = try self.snapshot("""
+        let snapshot = try self.snapshot(
+            """
             {"p": {"target_base_url": "http://127.0.0.1:9", "api_key": "sk-secret", "models": {
               "m": {"description": "x", "endpoints": [
                 {"path": "v1/embeddings", "target_model_name": "t", "timeout": 3}
               ]}
             }}}
-            """)
+            """
+        )
         XCTAssertEqual(snapshot.models.map(\.id), ["m"])
-        XCTAssertEqual(snapshot.warnings.map(\.description), [
-            "ok.json: p.api_key: unknown key, ignored",
-            "ok.json: p.models.m.description: unknown key, ignored",
-            "ok.json: p.models.m.endpoints[0].timeout: unknown key, ignored",
-        ])
+        XCTAssertEqual(
+            snapshot.warnings.map(\.description),
+            [
+                "ok.json: p.api_key: unknown key, ignored",
+                "ok.json: p.models.m.description: unknown key, ignored",
+                "ok.json: p.models.m.endpoints[0].timeout: unknown key, ignored",
+            ]
+        )
         XCTAssertFalse(snapshot.warnings.map(\.description).joined().contains("sk-secret"))
     }
 
     func testErrorsNeverContainValues() throws {
         let secret = "sk-live-0123456789"
-        let errors = try self.errors("""
+        let errors = try self.errors(
+            """
             {"p": {"prefix": ["\(secret)"], "target_base_url": "\(secret)", "request_timeout": "\(secret)",
               "models": {"m": {"endpoints": [{"path": "\(secret)", "target_model_name": {"k": "\(secret)"}}]}}}}
-            """)
+            """
+        )
         XCTAssertEqual(errors.count, 5)
         for error in errors {
             XCTAssertFalse(error.contains(secret), error)

@@ -22,7 +22,9 @@ final class JSONReaderTests: XCTestCase {
     }
 
     func testParsesEveryKindOfValue() throws {
-        let value = try self.parse(#" { "o": {}, "a": [1, -0.5, 2e3, 1E-2], "s": "x", "t": true, "f": false, "n": null } "#)
+        let value = try self.parse(
+            #" { "o": {}, "a": [1, -0.5, 2e3, 1E-2], "s": "x", "t": true, "f": false, "n": null } "#
+        )
         guard case .object(let object) = value else {
             return XCTFail("not an object")
         }
@@ -48,8 +50,10 @@ final class JSONReaderTests: XCTestCase {
     }
 
     func testDecodesEveryEscape() throws {
-        XCTAssertEqual(try self.parse(#""\" \\ \/ \b \f \n \r \t \u0041 \u00e9 \u00E9 \u20AC \u0000""#),
-            .string("\" \\ / \u{08} \u{0C} \n \r \t A é é € \u{0}"))
+        XCTAssertEqual(
+            try self.parse(#""\" \\ \/ \b \f \n \r \t \u0041 \u00e9 \u00E9 \u20AC \u0000""#),
+            .string("\" \\ / \u{08} \u{0C} \n \r \t A é é € \u{0}")
+        )
     }
 
     func testDecodesSurrogatePairAndRawUTF8() throws {
@@ -123,8 +127,10 @@ final class JSONReaderTests: XCTestCase {
     }
 
     func testSkipsByteOrderMarkAndAllowsAllJSONWhitespace() throws {
-        XCTAssertEqual(try JSONReader.parse([0xEF, 0xBB, 0xBF] + Array(" \t\r\n{}\r\n".utf8)).value,
-            .object(JSONObject(members: [])))
+        XCTAssertEqual(
+            try JSONReader.parse([0xEF, 0xBB, 0xBF] + Array(" \t\r\n{}\r\n".utf8)).value,
+            .object(JSONObject(members: []))
+        )
     }
 
     func testRecordsPositionsOfValues() throws {
