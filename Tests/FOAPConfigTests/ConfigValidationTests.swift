@@ -227,8 +227,9 @@ final class ConfigValidationTests: XCTestCase {
 
     func testNonPositiveOrNonNumericTimeoutsAreErrors() throws {
         let cases: [(String, String)] = [
-            ("0", "must be a number of seconds greater than 0"),
-            ("-1", "must be a number of seconds greater than 0"),
+            ("0", "must be a number of seconds greater than 0 and at most 31536000"),
+            ("-1", "must be a number of seconds greater than 0 and at most 31536000"),
+            ("1e10", "must be a number of seconds greater than 0 and at most 31536000"),
             (#""120""#, "expected a number of seconds, found a string"),
             ("true", "expected a number of seconds, found a boolean"),
         ]

@@ -35,7 +35,7 @@ extension ConfigFileValidator {
         return field
     }
 
-    /// An optional timeout in seconds: a finite number greater than zero.
+    /// An optional timeout in seconds: greater than zero and at most ``EndpointConfig/maximumTimeout``.
     mutating func timeout(_ key: String, in object: JSONObject, at path: ConfigKeyPath) -> ConfigField<Double> {
         guard let member = object[key] else {
             return .absent
@@ -45,8 +45,10 @@ extension ConfigFileValidator {
             self.error("expected a number of seconds, found \(found)", at: path.appending(key), member.value.position)
             return .invalid
         }
-        guard seconds > 0 else {
-            self.error("must be a number of seconds greater than 0", at: path.appending(key), member.value.position)
+        guard seconds > 0, seconds <= EndpointConfig.maximumTimeout else {
+            let limit = Int(EndpointConfig.maximumTimeout)
+            let message = "must be a number of seconds greater than 0 and at most \(limit)"
+            self.error(message, at: path.appending(key), member.value.position)
             return .invalid
         }
         return .present(seconds)

@@ -16,6 +16,10 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     /// The timeout used when neither the endpoint nor its provider sets one.
     public static let defaultTimeout: Double = 60
 
+    /// The largest timeout accepted (one year), so converting a timeout to `Int64` nanoseconds can never
+    /// overflow in the proxy.
+    public static let maximumTimeout: Double = 365 * 24 * 60 * 60
+
     public init(
         path: String,
         targetBaseURL: String,
