@@ -82,7 +82,9 @@ final class JournaldLogHandlerTests: XCTestCase {
             metadata: ["model": "b", "upstream": ["ports": ["1", "2"]]], source: nil, file: "F", function: "f", line: 1
         )
 
-        let metadataFields = rendered(handler.fields(of: event)).filter { $0.hasPrefix("FOAP_") && $0 != "FOAP_LABEL=foap" }
+        let metadataFields = rendered(handler.fields(of: event)).filter {
+            $0.hasPrefix("FOAP_") && $0 != "FOAP_LABEL=foap"
+        }
 
         XCTAssertEqual(
             metadataFields,

@@ -13,7 +13,8 @@ import XCTest
 /// `testChildSendsRecordsThroughLibsystemd`, which does nothing unless the parent started it.
 final class SystemdJournalSenderTests: XCTestCase {
     private static let childEnvironmentKey = "FOAP_TEST_JOURNAL_CHILD"
-    private static let childTestName = "FOAPSystemdTests.SystemdJournalSenderTests/testChildSendsRecordsThroughLibsystemd"
+    private static let childTestName =
+        "FOAPSystemdTests.SystemdJournalSenderTests/testChildSendsRecordsThroughLibsystemd"
     /// Bytes that are not UTF-8 and include NUL and a newline: they must arrive unchanged.
     private static let binaryValue: [UInt8] = [0xFF, 0x00, 0x0A, 0xFE, 0x3D, 0x0A]
 
