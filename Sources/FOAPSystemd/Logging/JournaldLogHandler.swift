@@ -15,8 +15,11 @@ public struct JournaldLogHandler: LogHandler {
 
     /// The logger label, sent as `FOAP_LABEL`.
     public let label: String
+    /// The minimum level; `Logger` checks it before building a record, so a filtered record costs nothing here.
     public var logLevel: Logger.Level = .info
+    /// Contextual metadata (task-local request ids, …) read once per record.
     public var metadataProvider: Logger.MetadataProvider?
+    /// Metadata on every record of this handler. Setting it re-renders it once, so records only copy bytes.
     public var metadata: Logger.Metadata {
         didSet {
             self.renderedMetadata = Self.render(self.metadata)
@@ -37,11 +40,13 @@ public struct JournaldLogHandler: LogHandler {
         self.renderedMetadata = Self.render(metadata)
     }
 
+    /// One entry of `metadata`; a value like the rest of the handler, as swift-log requires.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { self.metadata[key] }
         set { self.metadata[key] = newValue }
     }
 
+    /// Builds the record's fields and hands them to the sender as one journal entry.
     public func log(event: LogEvent) {
         self.sender.send(fields: self.fields(of: event))
     }

@@ -10,8 +10,11 @@ import Logging
 public struct TextLogHandler: LogHandler {
     /// The logger label, written before the message.
     public let label: String
+    /// The minimum level; `Logger` checks it before building a record, so a filtered record costs nothing here.
     public var logLevel: Logger.Level = .info
+    /// Contextual metadata (task-local request ids, …) read once per record.
     public var metadataProvider: Logger.MetadataProvider?
+    /// Metadata on every record of this handler. Setting it re-renders it once, so records only copy bytes.
     public var metadata: Logger.Metadata {
         didSet {
             self.renderedMetadata = Self.render(self.metadata)
@@ -34,11 +37,13 @@ public struct TextLogHandler: LogHandler {
         self.renderedMetadata = Self.render(metadata)
     }
 
+    /// One entry of `metadata`; a value like the rest of the handler, as swift-log requires.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { self.metadata[key] }
         set { self.metadata[key] = newValue }
     }
 
+    /// Formats the record into one buffer and hands it to the sink as one line.
     public func log(event: LogEvent) {
         let recordMetadata = RecordMetadata.collect(event: event, provider: self.metadataProvider)
         var line: [UInt8] = []
