@@ -1,0 +1,97 @@
+import Logging
+
+/// Writes each record as one JSON object on one line, the format log shippers and `jq` read.
+///
+/// A record looks like
+/// `{"ts":"2026-11-25T22:13:04.123Z","level":"info","msg":"request done","label":"foap","model":"gpt-4o",…}`:
+/// four fixed keys, then the handler's metadata and the record's metadata flattened as top-level keys (nested
+/// dictionaries and arrays become JSON objects and arrays). A metadata key that collides with a fixed key is
+/// written as `meta_<key>` so a parser never sees a duplicate key.
+///
+/// The access log runs at tens of thousands of records per second, so a record is built in one `[UInt8]` without
+/// Foundation, the handler's own metadata is rendered once when it changes, and the sink writes the line with one
+/// `write(2)`. Level filtering is left to `Logger`, which checks `logLevel` before calling `log(event:)`.
+public struct JSONLogHandler: LogHandler {
+    /// The keys every record starts with; metadata keys equal to one of these are renamed.
+    static let reservedKeys: Set<String> = ["ts", "level", "msg", "label"]
+
+    /// The logger label, written as `"label"`.
+    public let label: String
+    /// The minimum level; `Logger` checks it before building a record, so a filtered record costs nothing here.
+    public var logLevel: Logger.Level = .info
+    /// Contextual metadata (task-local request ids, …) read once per record.
+    public var metadataProvider: Logger.MetadataProvider?
+    /// Metadata on every record of this handler. Setting it re-renders it once, so records only copy bytes.
+    public var metadata: Logger.Metadata {
+        didSet {
+            self.renderedMetadata = Self.render(self.metadata)
+        }
+    }
+
+    private let sink: LogSink
+    private var renderedMetadata: PrerenderedMetadata<[UInt8]>
+    /// `,"label":"…"`, built once.
+    private let labelFragment: [UInt8]
+    /// Where timestamps come from; tests pin it.
+    var clock: @Sendable () -> LogTimestamp = LogTimestamp.now
+
+    /// - Parameters:
+    ///   - label: The logger label (`Logger(label:)`).
+    ///   - sink: Where lines go; share one sink per destination so lines never interleave.
+    ///   - metadata: Metadata written on every record, such as `pid`, `worker` and `generation`.
+    public init(label: String, sink: LogSink = .standardOutput, metadata: Logger.Metadata = [:]) {
+        self.label = label
+        self.sink = sink
+        self.metadata = metadata
+        self.renderedMetadata = Self.render(metadata)
+        var fragment: [UInt8] = Array(#","label":"#.utf8)
+        JSONBytes.appendString(label, to: &fragment)
+        self.labelFragment = fragment
+    }
+
+    /// One entry of `metadata`; a value like the rest of the handler, as swift-log requires.
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    /// Formats the record into one buffer and hands it to the sink as one line.
+    public func log(event: LogEvent) {
+        let recordMetadata = RecordMetadata.collect(event: event, provider: self.metadataProvider)
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        self.clock().append(to: &line)
+        line.append(contentsOf: #"","level":""#.utf8)
+        line.append(contentsOf: event.level.rawValue.utf8)
+        line.append(contentsOf: #"","msg":"#.utf8)
+        JSONBytes.appendString(event.message.description, to: &line)
+        line.append(contentsOf: self.labelFragment)
+        self.renderedMetadata.forEach(notOverriddenBy: recordMetadata) { fragment in
+            line.append(contentsOf: fragment)
+        }
+        if let recordMetadata {
+            for key in recordMetadata.keys.sorted() {
+                Self.appendMember(key: key, value: recordMetadata[key]!, to: &line)
+            }
+        }
+        line.append(contentsOf: "}\n".utf8)
+        self.sink.write(line)
+    }
+
+    private static func render(_ metadata: Logger.Metadata) -> PrerenderedMetadata<[UInt8]> {
+        PrerenderedMetadata(metadata) { key, value in
+            var fragment: [UInt8] = []
+            Self.appendMember(key: key, value: value, to: &fragment)
+            return fragment
+        }
+    }
+
+    /// Appends `,"key":value`.
+    private static func appendMember(key: String, value: Logger.MetadataValue, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: ","))
+        JSONBytes.appendString(Self.reservedKeys.contains(key) ? "meta_" + key : key, to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        JSONBytes.appendValue(value, to: &buffer)
+    }
+}

@@ -1,0 +1,45 @@
+import Logging
+
+/// The metadata one record adds on top of its handler's own metadata.
+///
+/// Shared by every foap handler so they agree on precedence: handler metadata < metadata provider < metadata
+/// passed at the call site < the event's error. The error becomes `error` (its description) and `error_type`,
+/// snake_case like every other foap key.
+enum RecordMetadata {
+    /// Returns `nil` when the record adds nothing, so handlers can take their pre-rendered fast path.
+    static func collect(event: LogEvent, provider: Logger.MetadataProvider?) -> Logger.Metadata? {
+        let provided = provider?.get() ?? [:]
+        let explicit = event.metadata ?? [:]
+        guard !provided.isEmpty || !explicit.isEmpty || event.error != nil else {
+            return nil
+        }
+        var merged = provided
+        merged.merge(explicit) { _, explicit in explicit }
+        if let error = event.error {
+            merged["error"] = .string(String(describing: error))
+            merged["error_type"] = .string(String(reflecting: type(of: error)))
+        }
+        return merged
+    }
+}
+
+/// A handler's own metadata, rendered once when it is set instead of once per record.
+///
+/// Handler metadata (`pid`, `worker`, `generation`, …) is set at start-up and then read on every record, so the
+/// handler renders each entry when the metadata changes and a record only copies the results. Entries are kept in
+/// key order so output is deterministic.
+struct PrerenderedMetadata<Rendered: Sendable>: Sendable {
+    /// The rendered entries, sorted by key.
+    private(set) var entries: [(key: String, rendered: Rendered)]
+
+    init(_ metadata: Logger.Metadata, render: (String, Logger.MetadataValue) -> Rendered) {
+        self.entries = metadata.keys.sorted().map { key in (key, render(key, metadata[key]!)) }
+    }
+
+    /// Calls `body` for each entry whose key the record does not override.
+    func forEach(notOverriddenBy record: Logger.Metadata?, _ body: (Rendered) -> Void) {
+        for entry in self.entries where record?[entry.key] == nil {
+            body(entry.rendered)
+        }
+    }
+}
