@@ -1,0 +1,67 @@
+/// Everything the master needs to run, as one immutable value built by `foap serve`.
+///
+/// The config itself arrives through `loadConfig`, a closure, so the master never imports the config model or any
+/// proxy code and stays testable with a fake loader.
+public struct SupervisorConfiguration: Sendable {
+    /// Number of worker slots: one listener and one worker process each.
+    public var workers: Int
+    /// Listen address: an IPv4 or IPv6 literal, `localhost`, `0.0.0.0` or `::`.
+    public var host: String
+    /// Listen port; 0 lets the kernel choose one (tests), shared by every slot.
+    public var port: Int
+    /// The config directory watched with inotify; every change triggers a debounced rescan.
+    public var configDirectory: String
+    /// Further files whose changes trigger a rescan (their parent directories are watched, filtered by name).
+    public var extraWatchedPaths: [String]
+    /// The binary started as `<executablePath> worker`. Kept as a path, so a binary replaced at the same path is
+    /// picked up by the next generation.
+    public var executablePath: String
+    /// How long a draining worker may take to finish its in-flight work before it is SIGKILLed.
+    public var drainTimeout: Duration
+    /// How long a new worker may take to report `ready`.
+    public var readyTimeout: Duration
+    /// How long a ready worker may stay silent before it is considered hung and SIGKILLed.
+    public var heartbeatTimeout: Duration
+    /// Quiet time after the last file event before the config is rescanned.
+    public var reloadDebounce: Duration
+    /// Loads and validates the config; called once at start and once per (debounced) change or SIGHUP.
+    public var loadConfig: @Sendable () -> ConfigLoadOutcome
+
+    /// - Parameters:
+    ///   - workers: slots; `nil` means one per CPU.
+    ///   - executablePath: `nil` means the resolved `/proc/self/exe` of this process.
+    public init(
+        workers: Int? = nil,
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        configDirectory: String,
+        extraWatchedPaths: [String] = [],
+        executablePath: String? = nil,
+        drainTimeout: Duration = .seconds(60),
+        readyTimeout: Duration = .seconds(30),
+        heartbeatTimeout: Duration = .seconds(3),
+        reloadDebounce: Duration = .milliseconds(150),
+        loadConfig: @escaping @Sendable () -> ConfigLoadOutcome
+    ) {
+        self.workers = workers ?? ProcessorCount.online()
+        self.host = host
+        self.port = port
+        self.configDirectory = configDirectory
+        self.extraWatchedPaths = extraWatchedPaths
+        self.executablePath = executablePath ?? ExecutablePath.resolveSelf()
+        self.drainTimeout = drainTimeout
+        self.readyTimeout = readyTimeout
+        self.heartbeatTimeout = heartbeatTimeout
+        self.reloadDebounce = reloadDebounce
+        self.loadConfig = loadConfig
+    }
+}
+
+/// The result of one config load, as the master needs it: bytes to hand over, a digest to compare, words to log.
+public enum ConfigLoadOutcome: Sendable, Equatable {
+    /// A valid config. `snapshot` is given to every worker of the next generation unchanged; `digest` decides whether
+    /// anything changed; `summary` (e.g. "12 models") goes into the systemd status line.
+    case loaded(snapshot: [UInt8], digest: String, summary: String, warnings: [String])
+    /// An invalid config: one `file: key.path: message` line per problem. The running generation keeps serving.
+    case failed(errors: [String])
+}

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// Executes actions in order; actions that produce events (spawn, load) feed them back immediately.
+    func execute(_ actions: [SupervisorAction]) {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            queue += self.perform(action)
+        }
+    }
+
+    private func perform(_ action: SupervisorAction) -> [SupervisorAction] {
+        let now = ContinuousClock.now
+        switch action {
+        case .spawnWorker(let id, let slot, let generation):
+            return self.spawnWorker(id, slot: slot, generation: generation, now: now)
+        case .sendDrain(let id):
+            if let fd = self.controlFDs[id], !ControlSocket.sendDrain(fd: fd) {
+                self.logger.warning("could not send drain", metadata: ["worker_id": "\(id.rawValue)"])
+            }
+            return []
+        case .killWorker(_, let pid):
+            kill(pid, SIGKILL)
+            return []
+        case .loadConfig(let forced):
+            let outcome = self.configuration.loadConfig()
+            let generationBefore = self.machine.lastGeneration
+            let actions = self.machine.configLoaded(outcome, forced: forced, now: ContinuousClock.now)
+            if self.machine.lastGeneration != generationBefore, case .loaded(let snapshot, _, _, _) = outcome {
+                self.snapshots[self.machine.lastGeneration] = snapshot
+            }
+            return actions
+        case .releaseSnapshot(let generation):
+            self.snapshots[generation] = nil
+            return []
+        case .notifyReady(let status):
+            self.notifier?.ready(status: status)
+            return []
+        case .notifyReloading(let status):
+            self.notifier?.reloading(status: status)
+            return []
+        case .notifyStopping(let status):
+            self.notifier?.stopping(status: status)
+            return []
+        case .notifyStatus(let status):
+            self.notifier?.status(status)
+            return []
+        case .log(let event):
+            self.log(event)
+            return []
+        case .exit(let code):
+            self.exitCode = code
+            return []
+        }
+    }
+
+    private func spawnWorker(_ id: WorkerID, slot: Int, generation: Int, now: ContinuousClock.Instant)
+        -> [SupervisorAction]
+    {
+        guard let listeners = self.listeners, let snapshot = self.snapshots[generation] else {
+            return self.machine.workerSpawnFailed(id, reason: "no snapshot for generation \(generation)", now: now)
+        }
+        do {
+            let worker = try self.spawner.spawn(
+                slot: slot,
+                generation: generation,
+                listeners: listeners.perSlot[slot],
+                snapshot: snapshot
+            )
+            self.controlFDs[id] = worker.controlFD
+            return self.machine.workerSpawned(id, pid: worker.pid)
+        } catch {
+            return self.machine.workerSpawnFailed(id, reason: "\(error)", now: now)
+        }
+    }
+}

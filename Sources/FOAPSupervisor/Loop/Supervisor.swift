@@ -1,0 +1,203 @@
+import FOAPSystemd
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The master process of `foap serve`: one thread, one poll(2) loop, no proxy code.
+///
+/// It owns the listeners, the config snapshot of each generation, the inotify watch, the signals and the worker
+/// table, and drives `SupervisorStateMachine`: read an event (signal, control message, file change, deadline),
+/// feed it to the state machine, execute the actions it returns (spawn, drain, kill, sd_notify, log).
+///
+/// - Important: `run()` blocks SIGHUP, SIGTERM, SIGINT and SIGCHLD before anything else and reads them from a
+///   signalfd. The caller must not have started threads that expect to receive those signals; threads started
+///   before `run()` keep their own mask and could steal them.
+public final class Supervisor {
+    let configuration: SupervisorConfiguration
+    var logger: Logger
+    var machine: SupervisorStateMachine
+    var debouncer: Debouncer
+    var controlFDs: [WorkerID: Int32] = [:]
+    var snapshots: [Int: [UInt8]] = [:]
+    var exitCode: Int32?
+    var notifier: SystemdNotifier?
+    var listeners: ListenerSet?
+    var spawner: WorkerSpawner
+
+    public init(configuration: SupervisorConfiguration, logger: Logger) {
+        precondition(configuration.workers > 0, "workers must be at least 1")
+        self.configuration = configuration
+        self.logger = logger
+        self.logger[metadataKey: "pid"] = "\(getpid())"
+        self.machine = SupervisorStateMachine(
+            workerCount: configuration.workers,
+            timeouts: .init(
+                ready: configuration.readyTimeout,
+                heartbeat: configuration.heartbeatTimeout,
+                drain: configuration.drainTimeout
+            )
+        )
+        self.debouncer = Debouncer(delay: configuration.reloadDebounce)
+        self.spawner = WorkerSpawner(executablePath: configuration.executablePath)
+    }
+
+    /// Runs the master until every worker has exited after SIGTERM/SIGINT.
+    /// - Returns: the exit code: 0 after a clean drain, 1 when workers had to be SIGKILLed (second signal or drain
+    ///   timeout) or the first config was invalid.
+    /// - Throws: `SystemCallError` when the signalfd, the listeners or the inotify watch cannot be set up.
+    public func run() throws -> Int32 {
+        let signals = try SignalSource(signals: [SIGHUP, SIGTERM, SIGINT, SIGCHLD])
+        self.notifier = SystemdNotifier()
+        let listeners = try ListenerSet.make(
+            host: self.configuration.host,
+            port: self.configuration.port,
+            slots: self.configuration.workers,
+            systemdSockets: SystemdListenFDs.take()
+        )
+        self.listeners = listeners
+        self.logger.info(
+            "listening",
+            metadata: [
+                "address": "\(listeners.boundAddress)", "listeners": "\(listeners.allDescriptors.count)",
+                "origin": "\(listeners.origin.rawValue)",
+            ]
+        )
+        if let notifier = self.notifier, listeners.origin != .socketActivation {
+            notifier.storeFileDescriptors(listeners.allDescriptors, name: ListenerSet.storeName)
+        }
+        let watcher = try ConfigDirectoryWatcher(
+            directory: self.configuration.configDirectory,
+            extraPaths: self.configuration.extraWatchedPaths
+        )
+        let watchdogInterval = self.notifier == nil ? nil : SystemdWatchdog.pingInterval()
+        var nextWatchdog = ContinuousClock.now
+
+        let outcome = self.configuration.loadConfig()
+        if case .loaded(let snapshot, _, _, _) = outcome {
+            self.snapshots[1] = snapshot
+        }
+        self.execute(self.machine.started(outcome: outcome, now: .now))
+
+        while self.exitCode == nil {
+            var now = ContinuousClock.now
+            self.execute(self.machine.tick(now: now))
+            if self.debouncer.fireIfDue(now: now) {
+                self.execute(self.machine.reloadRequested(forced: false))
+            }
+            if let interval = watchdogInterval, nextWatchdog <= now {
+                if self.machine.isHealthy(now: now) {
+                    self.notifier?.watchdog()
+                }
+                nextWatchdog = now + interval
+            }
+            guard self.exitCode == nil else {
+                break
+            }
+            let deadlines = [
+                self.machine.nextDeadline, self.debouncer.deadline, watchdogInterval == nil ? nil : nextWatchdog,
+            ]
+            let ready = self.waitForEvents(signals: signals, watcher: watcher, until: deadlines.compactMap { $0 }.min())
+            now = ContinuousClock.now
+            if ready.signals {
+                self.handleSignals(signals.readPending(), now: now)
+            }
+            if ready.watcher {
+                let change = watcher.readEvents()
+                if change.needsRewatch {
+                    watcher.rewatch()
+                }
+                if change.relevant {
+                    self.debouncer.eventReceived(now: now)
+                }
+            }
+            for id in ready.workers {
+                self.handleControlReadable(id, now: ContinuousClock.now)
+            }
+        }
+        for fd in self.controlFDs.values {
+            close(fd)
+        }
+        self.controlFDs = [:]
+        return self.exitCode ?? 0
+    }
+
+    private struct Readiness {
+        var signals = false
+        var watcher = false
+        var workers: [WorkerID] = []
+    }
+
+    private func waitForEvents(
+        signals: SignalSource,
+        watcher: ConfigDirectoryWatcher,
+        until deadline: ContinuousClock.Instant?
+    ) -> Readiness {
+        let workers = self.controlFDs.sorted { $0.key < $1.key }
+        var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
+        fds.append(pollfd(fd: watcher.fd, events: Int16(POLLIN), revents: 0))
+        fds += workers.map { pollfd(fd: $0.value, events: Int16(POLLIN), revents: 0) }
+        var timeout: Int32 = -1
+        if let deadline {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            let (seconds, attoseconds) = remaining.components
+            let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+            timeout = Int32(clamping: max(0, milliseconds))
+        }
+        let count = poll(&fds, nfds_t(fds.count), timeout)
+        var readiness = Readiness()
+        guard count > 0 else {
+            return readiness
+        }
+        readiness.signals = fds[0].revents != 0
+        readiness.watcher = fds[1].revents != 0
+        for (index, worker) in workers.enumerated() where fds[index + 2].revents != 0 {
+            readiness.workers.append(worker.key)
+        }
+        return readiness
+    }
+
+    private func handleSignals(_ signals: [Int32], now: ContinuousClock.Instant) {
+        for signal in signals {
+            switch signal {
+            case SIGCHLD:
+                self.reapChildren(now: now)
+            case SIGHUP:
+                self.logger.info("SIGHUP: reloading configuration")
+                self.execute(self.machine.reloadRequested(forced: true))
+            case SIGTERM, SIGINT:
+                self.logger.info("shutdown requested", metadata: ["signal": "\(WorkerExitStatus.signalName(signal))"])
+                self.execute(self.machine.shutdownRequested(now: now))
+            default:
+                break
+            }
+        }
+    }
+
+    private func reapChildren(now: ContinuousClock.Instant) {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else {
+                return
+            }
+            self.execute(self.machine.workerExited(pid: pid, status: WorkerExitStatus(waitStatus: status), now: now))
+        }
+    }
+
+    private func handleControlReadable(_ id: WorkerID, now: ContinuousClock.Instant) {
+        guard let fd = self.controlFDs[id] else {
+            return
+        }
+        let result = ControlSocket.readAvailable(fd: fd)
+        for message in result.messages {
+            self.execute(self.machine.messageReceived(message, from: id, now: now))
+        }
+        if result.closed {
+            // The worker closed its end (it is exiting); SIGCHLD will report the exit itself.
+            close(fd)
+            self.controlFDs[id] = nil
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/// Identifies one worker process for its whole life (a pid can be reused; this number is not).
+struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    let rawValue: Int
+
+    static func < (lhs: WorkerID, rhs: WorkerID) -> Bool {
+        lhs.rawValue < rhs.rawValue
+    }
+
+    var description: String { "#\(self.rawValue)" }
+}
+
+/// What the poll loop must do after feeding an event to `SupervisorStateMachine`; executed in order.
+enum SupervisorAction: Equatable {
+    /// Start a worker for `slot` with the snapshot of `generation`, then report `workerSpawned` or `workerSpawnFailed`.
+    case spawnWorker(WorkerID, slot: Int, generation: Int)
+    /// Send `drain` on the worker's control socket.
+    case sendDrain(WorkerID)
+    /// SIGKILL the worker's process.
+    case killWorker(WorkerID, pid: Int32)
+    /// Call the config loader, then report `configLoaded`.
+    case loadConfig(forced: Bool)
+    /// Forget the snapshot of a generation no worker will be spawned for any more.
+    case releaseSnapshot(generation: Int)
+    /// sd_notify READY=1 with a status line.
+    case notifyReady(status: String)
+    /// sd_notify RELOADING=1 + MONOTONIC_USEC with a status line.
+    case notifyReloading(status: String)
+    /// sd_notify STOPPING=1 with a status line.
+    case notifyStopping(status: String)
+    /// sd_notify STATUS= only.
+    case notifyStatus(String)
+    /// Write one lifecycle log record.
+    case log(SupervisorLogEvent)
+    /// Leave the loop and return this exit code from `Supervisor.run()`.
+    case exit(code: Int32)
+}
+
+/// One lifecycle record for the log: the state machine decides what happened, the driver words it.
+enum SupervisorLogEvent: Equatable {
+    case configInvalid(errors: [String])
+    case configWarnings([String])
+    case configUnchanged
+    case workerSpawned(WorkerID, slot: Int, generation: Int, pid: Int32)
+    case workerSpawnFailed(WorkerID, slot: Int, generation: Int, reason: String)
+    case workerReady(WorkerID, slot: Int, generation: Int)
+    case workerDraining(WorkerID, slot: Int, generation: Int)
+    case workerExited(WorkerID, slot: Int, generation: Int, pid: Int32, status: WorkerExitStatus, expected: Bool)
+    case workerKilled(WorkerID, slot: Int, generation: Int, pid: Int32, reason: WorkerKillReason)
+    case respawnScheduled(slot: Int, generation: Int, delay: Duration)
+    case started(generation: Int, summary: String)
+    case allWorkersReady(generation: Int)
+    case reloadStarted(generation: Int, forced: Bool)
+    case reloadDone(generation: Int, duration: Duration)
+    case reloadAbandoned(generation: Int, reason: String, duration: Duration)
+    case shutdownStarted
+    case shutdownForced(reason: String)
+}

@@ -1,0 +1,182 @@
+extension SupervisorStateMachine {
+    /// A file change (after debounce) or SIGHUP (`forced`) asks for a reload. One in flight: coalesce.
+    mutating func reloadRequested(forced: Bool) -> [SupervisorAction] {
+        guard self.phase == .running else {
+            return []
+        }
+        guard self.reload == .idle else {
+            self.queuedReload = (self.queuedReload ?? false) || forced
+            return []
+        }
+        return [.loadConfig(forced: forced)]
+    }
+
+    /// The loader answered a `loadConfig`. Invalid: keep serving, say so. Unchanged and not forced: nothing to do.
+    /// Otherwise start generation g+1 with the new snapshot.
+    mutating func configLoaded(_ outcome: ConfigLoadOutcome, forced: Bool, now: ContinuousClock.Instant)
+        -> [SupervisorAction]
+    {
+        guard self.phase == .running, self.reload == .idle else {
+            return []
+        }
+        switch outcome {
+        case .failed(let errors):
+            self.lastReloadResult = "config invalid: " + (errors.first ?? "unknown error")
+            return [.log(.configInvalid(errors: errors)), .notifyStatus(self.statusLine)]
+        case .loaded(_, let digest, let summary, let warnings):
+            var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
+            if digest == self.activeConfig.digest && !forced {
+                return actions + [.log(.configUnchanged)]
+            }
+            self.lastGeneration += 1
+            let generation = self.lastGeneration
+            let config = LoadedConfig(digest: digest, summary: summary)
+            self.reload = .startingNext(generation: generation, config: config, startedAt: now, forced: forced)
+            actions.append(.log(.reloadStarted(generation: generation, forced: forced)))
+            actions.append(.notifyReloading(status: "reloading: starting generation \(generation)"))
+            for slot in 0..<self.workerCount {
+                actions.append(self.spawn(slot: slot, generation: generation, now: now))
+            }
+            return actions
+        }
+    }
+
+    /// Every worker of the new generation is ready: make it the active one and tell the old one to drain.
+    mutating func commitReload(now: ContinuousClock.Instant) -> [SupervisorAction] {
+        guard case .startingNext(let generation, let config, let startedAt, _) = self.reload else {
+            return []
+        }
+        let oldGeneration = self.activeGeneration
+        self.activeGeneration = generation
+        self.activeConfig = config
+        for slot in self.slots.indices {
+            self.slots[slot].respawnAt = nil
+            self.slots[slot].backoff.reset()
+        }
+        var actions: [SupervisorAction] = [
+            .log(.allWorkersReady(generation: generation)), .releaseSnapshot(generation: oldGeneration),
+        ]
+        var waiting = Set<WorkerID>()
+        for id in self.workers.keys.sorted() where self.workers[id]?.generation != generation {
+            let drain = self.drain(id, now: now)
+            if !drain.isEmpty {
+                waiting.insert(id)
+            }
+            actions += drain
+        }
+        self.reload = .drainingOld(generation: generation, startedAt: startedAt, waiting: waiting)
+        return actions + self.finishReloadIfDrained(now: now)
+    }
+
+    /// An old worker replied `draining` or exited: the reload is done once none is left accepting.
+    mutating func oldWorkerStoppedAccepting(_ id: WorkerID, now: ContinuousClock.Instant) -> [SupervisorAction] {
+        guard case .drainingOld(let generation, let startedAt, var waiting) = self.reload,
+            waiting.remove(id) != nil
+        else {
+            return []
+        }
+        self.reload = .drainingOld(generation: generation, startedAt: startedAt, waiting: waiting)
+        return self.finishReloadIfDrained(now: now)
+    }
+
+    private mutating func finishReloadIfDrained(now: ContinuousClock.Instant) -> [SupervisorAction] {
+        guard case .drainingOld(let generation, let startedAt, let waiting) = self.reload, waiting.isEmpty else {
+            return []
+        }
+        let duration = now - startedAt
+        self.reload = .idle
+        self.announcedReady = true
+        self.lastReloadResult = "ok (generation \(generation))"
+        let actions: [SupervisorAction] = [
+            .log(.reloadDone(generation: generation, duration: duration)),
+            .notifyReady(status: self.statusLine),
+        ]
+        return actions + self.runQueuedReload()
+    }
+
+    /// The new generation failed to come up (a worker died or timed out before `ready`): kill all of it, keep the
+    /// old generation serving, report, and run a queued reload if one arrived meanwhile.
+    mutating func abandonReload(reason: String, now: ContinuousClock.Instant) -> [SupervisorAction] {
+        guard case .startingNext(let generation, _, let startedAt, _) = self.reload else {
+            return []
+        }
+        self.reload = .idle
+        var actions: [SupervisorAction] = [
+            .log(.reloadAbandoned(generation: generation, reason: reason, duration: now - startedAt))
+        ]
+        for id in self.workers.keys.sorted() where self.workers[id]?.generation == generation {
+            if self.workers[id]?.pid == nil {
+                // Not started yet (cannot happen with a synchronous driver); forget it.
+                self.workers[id] = nil
+            } else {
+                actions += self.kill(id, reason: .reloadAbandoned)
+            }
+        }
+        actions.append(.releaseSnapshot(generation: generation))
+        self.lastReloadResult = "generation \(generation) failed: \(reason)"
+        actions.append(.notifyReady(status: self.statusLine))
+        return actions + self.runQueuedReload()
+    }
+
+    private mutating func runQueuedReload() -> [SupervisorAction] {
+        guard let forced = self.queuedReload else {
+            return []
+        }
+        self.queuedReload = nil
+        return self.reloadRequested(forced: forced)
+    }
+
+    // MARK: - Shutdown
+
+    /// SIGTERM/SIGINT. The first drains every worker (exit code 0 once all exited by themselves); a second one, or
+    /// the drain timeout, SIGKILLs what is left (exit code 1: the shutdown was not clean).
+    mutating func shutdownRequested(now: ContinuousClock.Instant) -> [SupervisorAction] {
+        switch self.phase {
+        case .notStarted, .exited:
+            return self.exit(code: 0)
+        case .stopping(_, true):
+            return []
+        case .stopping(_, false):
+            return self.forceShutdown(reason: "second signal")
+        case .running:
+            var actions: [SupervisorAction] = [.log(.shutdownStarted)]
+            if case .startingNext(let generation, _, _, _) = self.reload {
+                actions.append(.log(.reloadAbandoned(generation: generation, reason: "shutdown", duration: .zero)))
+            }
+            self.reload = .idle
+            self.queuedReload = nil
+            for slot in self.slots.indices {
+                self.slots[slot].respawnAt = nil
+            }
+            let deadline = now + self.timeouts.drain + self.timeouts.drainGrace
+            self.phase = .stopping(deadline: deadline, forced: false)
+            actions.append(.notifyStopping(status: "stopping: draining \(self.workers.count) workers"))
+            for id in self.workers.keys.sorted() {
+                if self.workers[id]?.pid == nil {
+                    self.workers[id] = nil
+                } else {
+                    actions += self.drain(id, now: now)
+                }
+            }
+            if self.workers.isEmpty {
+                actions += self.exit(code: 0)
+            }
+            return actions
+        }
+    }
+
+    mutating func forceShutdown(reason: String) -> [SupervisorAction] {
+        guard case .stopping(let deadline, _) = self.phase else {
+            return []
+        }
+        self.phase = .stopping(deadline: deadline, forced: true)
+        var actions: [SupervisorAction] = [.log(.shutdownForced(reason: reason))]
+        for id in self.workers.keys.sorted() {
+            actions += self.kill(id, reason: .forcedShutdown)
+        }
+        if self.workers.isEmpty {
+            actions += self.exit(code: 1)
+        }
+        return actions
+    }
+}

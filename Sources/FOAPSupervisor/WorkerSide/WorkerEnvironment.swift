@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a worker inherited from its master: the descriptors and identity announced in its environment.
+///
+/// Layout (the contract with `WorkerSpawner`): listeners at 3 ..< 3+L, the control socket at 3+L, the snapshot memfd
+/// at 4+L, announced by `FOAP_LISTEN_FDS`, `FOAP_CONTROL_FD`, `FOAP_SNAPSHOT_FD`, `FOAP_WORKER_SLOT`, `FOAP_GENERATION`.
+public struct WorkerEnvironment: Sendable, Equatable {
+    public let listenFDs: [Int32]
+    public let controlFD: Int32
+    public let snapshotFD: Int32
+    public let slot: Int
+    public let generation: Int
+
+    public init(listenFDs: [Int32], controlFD: Int32, snapshotFD: Int32, slot: Int, generation: Int) {
+        self.listenFDs = listenFDs
+        self.controlFD = controlFD
+        self.snapshotFD = snapshotFD
+        self.slot = slot
+        self.generation = generation
+    }
+
+    /// Parses the `FOAP_*` variables a master sets.
+    /// - Throws: `WorkerEnvironmentError` naming the missing or malformed variable, e.g. when `foap worker` is run
+    ///   by hand instead of by `foap serve`.
+    public static func fromProcessEnvironment(_ env: [String: String]) throws -> WorkerEnvironment {
+        func integer(_ name: String) throws -> Int {
+            guard let text = env[name] else {
+                throw WorkerEnvironmentError(
+                    message: "\(name) is not set: `foap worker` is started by `foap serve`, not by hand"
+                )
+            }
+            guard let value = Int(text), value >= 0 else {
+                throw WorkerEnvironmentError(message: "\(name)=\(text) is not a non-negative integer")
+            }
+            return value
+        }
+        let listenCount = try integer(WorkerEnvironmentKey.listenFDs)
+        let environment = WorkerEnvironment(
+            listenFDs: (0..<listenCount).map { Int32(3 + $0) },
+            controlFD: Int32(try integer(WorkerEnvironmentKey.controlFD)),
+            snapshotFD: Int32(try integer(WorkerEnvironmentKey.snapshotFD)),
+            slot: try integer(WorkerEnvironmentKey.slot),
+            generation: try integer(WorkerEnvironmentKey.generation)
+        )
+        for fd in environment.listenFDs + [environment.controlFD, environment.snapshotFD]
+        where fcntl(fd, F_GETFD) < 0 {
+            throw WorkerEnvironmentError(message: "inherited file descriptor \(fd) is not open")
+        }
+        return environment
+    }
+
+    /// Reads the config snapshot whole from offset 0 and closes the memfd (it is needed once).
+    public func readSnapshot() throws -> [UInt8] {
+        defer { close(self.snapshotFD) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var offset: off_t = 0
+        while true {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                retryingOnInterrupt { pread(self.snapshotFD, buffer.baseAddress, buffer.count, offset) }
+            }
+            if count < 0 {
+                throw SystemCallError("pread", context: "snapshot fd \(self.snapshotFD)")
+            }
+            if count == 0 {
+                return bytes
+            }
+            bytes += chunk[0..<count]
+            offset += off_t(count)
+        }
+    }
+}
+
+/// The worker's environment is not what a master sets up.
+public struct WorkerEnvironmentError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public var description: String { self.message }
+}
+
+/// The variable names shared by `WorkerSpawner` (writes them) and `WorkerEnvironment` (reads them).
+enum WorkerEnvironmentKey {
+    static let listenFDs = "FOAP_LISTEN_FDS"
+    static let controlFD = "FOAP_CONTROL_FD"
+    static let snapshotFD = "FOAP_SNAPSHOT_FD"
+    static let slot = "FOAP_WORKER_SLOT"
+    static let generation = "FOAP_GENERATION"
+}

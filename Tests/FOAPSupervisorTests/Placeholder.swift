@@ -1,2 +1,0 @@
-import XCTest
-final class FOAPSupervisorTestsPlaceholder: XCTestCase { func testNothing() {} }

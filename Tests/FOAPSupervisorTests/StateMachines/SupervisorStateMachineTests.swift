@@ -1,0 +1,246 @@
+import XCTest
+
+@testable import FOAPSupervisor
+
+/// The master's behaviour as action tables: events in, actions out, the clock moved by hand.
+final class SupervisorStateMachineTests: XCTestCase {
+    let t0 = ContinuousClock.now
+    let timeouts = SupervisorStateMachine.Timeouts(
+        ready: .seconds(30), heartbeat: .seconds(3), drain: .seconds(60), drainGrace: .seconds(5)
+    )
+
+    func id(_ raw: Int) -> WorkerID { WorkerID(rawValue: raw) }
+
+    func loaded(_ digest: String) -> ConfigLoadOutcome {
+        .loaded(snapshot: Array(digest.utf8), digest: digest, summary: "2 models", warnings: [])
+    }
+
+    /// Two slots, generation 1 spawned and ready (workers #1, #2 with pids 101, 102).
+    func makeRunning() -> SupervisorStateMachine {
+        var machine = SupervisorStateMachine(workerCount: 2, timeouts: self.timeouts)
+        XCTAssertEqual(
+            machine.started(outcome: self.loaded("a"), now: self.t0),
+            [
+                .log(.started(generation: 1, summary: "2 models")),
+                .spawnWorker(self.id(1), slot: 0, generation: 1),
+                .spawnWorker(self.id(2), slot: 1, generation: 1),
+            ]
+        )
+        XCTAssertEqual(machine.workerSpawned(self.id(1), pid: 101).count, 1)
+        XCTAssertEqual(machine.workerSpawned(self.id(2), pid: 102).count, 1)
+        XCTAssertEqual(
+            machine.messageReceived(.ready, from: self.id(1), now: self.t0),
+            [.log(.workerReady(self.id(1), slot: 0, generation: 1))]
+        )
+        let status = "generation 1, 2/2 workers ready, 2 models, last reload: none"
+        XCTAssertEqual(
+            machine.messageReceived(.ready, from: self.id(2), now: self.t0),
+            [
+                .log(.workerReady(self.id(2), slot: 1, generation: 1)),
+                .log(.allWorkersReady(generation: 1)),
+                .notifyReady(status: status),
+            ]
+        )
+        return machine
+    }
+
+    func testInvalidConfigAtStartExitsWithOne() {
+        var machine = SupervisorStateMachine(workerCount: 2, timeouts: self.timeouts)
+        XCTAssertEqual(
+            machine.started(outcome: .failed(errors: ["a.json: models: missing"]), now: self.t0),
+            [.log(.configInvalid(errors: ["a.json: models: missing"])), .exit(code: 1)]
+        )
+    }
+
+    func testCrashedWorkerIsReplacedAtOnceThenWithBackoff() {
+        var machine = self.makeRunning()
+        let now = self.t0 + .seconds(1)
+        var actions = machine.workerExited(pid: 101, status: .signaled(signal: SIGKILL), now: now)
+        XCTAssertEqual(actions.first, .log(.workerExited(self.id(1), slot: 0, generation: 1, pid: 101,
+                                                         status: .signaled(signal: SIGKILL), expected: false)))
+        XCTAssertTrue(actions.contains(.spawnWorker(self.id(3), slot: 0, generation: 1)))
+        _ = machine.workerSpawned(self.id(3), pid: 103)
+        actions = machine.workerExited(pid: 103, status: .exited(code: 1), now: now)
+        XCTAssertTrue(actions.contains(.log(.respawnScheduled(slot: 0, generation: 1, delay: .milliseconds(100)))))
+        XCTAssertEqual(machine.nextDeadline, now + .milliseconds(100))
+        XCTAssertEqual(machine.tick(now: now + .milliseconds(99)), [])
+        XCTAssertEqual(machine.tick(now: now + .milliseconds(100)), [.spawnWorker(self.id(4), slot: 0, generation: 1)])
+    }
+
+    func testMissedHeartbeatsKillAndReplace() {
+        var machine = self.makeRunning()
+        _ = machine.messageReceived(.heartbeat, from: self.id(2), now: self.t0 + .seconds(2))
+        XCTAssertTrue(machine.isHealthy(now: self.t0 + .seconds(2)))
+        XCTAssertFalse(machine.isHealthy(now: self.t0 + .seconds(3)))
+        XCTAssertEqual(
+            machine.tick(now: self.t0 + .seconds(3)),
+            [
+                .log(.workerKilled(self.id(1), slot: 0, generation: 1, pid: 101, reason: .heartbeatTimeout)),
+                .killWorker(self.id(1), pid: 101),
+            ]
+        )
+        XCTAssertEqual(machine.tick(now: self.t0 + .seconds(3)), [])
+        let actions = machine.workerExited(pid: 101, status: .signaled(signal: SIGKILL), now: self.t0 + .seconds(3))
+        XCTAssertTrue(actions.contains(.spawnWorker(self.id(3), slot: 0, generation: 1)))
+    }
+
+    func testUnchangedDigestDoesNothingButSighupForcesAReload() {
+        var machine = self.makeRunning()
+        XCTAssertEqual(machine.reloadRequested(forced: false), [.loadConfig(forced: false)])
+        XCTAssertEqual(machine.configLoaded(self.loaded("a"), forced: false, now: self.t0), [.log(.configUnchanged)])
+        XCTAssertEqual(machine.reloadRequested(forced: true), [.loadConfig(forced: true)])
+        let actions = machine.configLoaded(self.loaded("a"), forced: true, now: self.t0)
+        XCTAssertEqual(actions.first, .log(.reloadStarted(generation: 2, forced: true)))
+    }
+
+    func testInvalidConfigKeepsGenerationAndSaysSoInStatus() {
+        var machine = self.makeRunning()
+        let actions = machine.configLoaded(.failed(errors: ["b.json: x: bad", "c.json: y: bad"]), forced: false,
+                                           now: self.t0)
+        XCTAssertEqual(
+            actions,
+            [
+                .log(.configInvalid(errors: ["b.json: x: bad", "c.json: y: bad"])),
+                .notifyStatus("generation 1, 2/2 workers ready, 2 models, last reload: config invalid: b.json: x: bad"),
+            ]
+        )
+        XCTAssertEqual(machine.activeGeneration, 1)
+        XCTAssertEqual(machine.reload, .idle)
+    }
+
+    func testReloadSpawnsNextGenerationThenDrainsOldThenReportsReady() {
+        var machine = self.makeRunning()
+        let start = self.t0 + .seconds(10)
+        XCTAssertEqual(
+            machine.configLoaded(self.loaded("b"), forced: false, now: start),
+            [
+                .log(.reloadStarted(generation: 2, forced: false)),
+                .notifyReloading(status: "reloading: starting generation 2"),
+                .spawnWorker(self.id(3), slot: 0, generation: 2),
+                .spawnWorker(self.id(4), slot: 1, generation: 2),
+            ]
+        )
+        _ = machine.workerSpawned(self.id(3), pid: 103)
+        _ = machine.workerSpawned(self.id(4), pid: 104)
+        // A second change during the reload is coalesced.
+        XCTAssertEqual(machine.reloadRequested(forced: false), [])
+        XCTAssertEqual(machine.messageReceived(.ready, from: self.id(3), now: start).count, 1)
+        XCTAssertEqual(
+            machine.messageReceived(.ready, from: self.id(4), now: start + .milliseconds(20)),
+            [
+                .log(.workerReady(self.id(4), slot: 1, generation: 2)),
+                .log(.allWorkersReady(generation: 2)),
+                .releaseSnapshot(generation: 1),
+                .sendDrain(self.id(1)),
+                .sendDrain(self.id(2)),
+            ]
+        )
+        XCTAssertEqual(machine.activeGeneration, 2)
+        XCTAssertEqual(
+            machine.messageReceived(.draining, from: self.id(1), now: start + .milliseconds(30)),
+            [.log(.workerDraining(self.id(1), slot: 0, generation: 1))]
+        )
+        let exitActions = machine.workerExited(pid: 102, status: .exited(code: 0), now: start + .milliseconds(40))
+        XCTAssertEqual(
+            exitActions,
+            [
+                .log(.workerExited(self.id(2), slot: 1, generation: 1, pid: 102, status: .exited(code: 0),
+                                   expected: true)),
+                .log(.reloadDone(generation: 2, duration: .milliseconds(40))),
+                .notifyReady(status: "generation 2, 2/2 workers ready, 2 models, last reload: ok (generation 2)"),
+                .loadConfig(forced: false),
+            ]
+        )
+        // An old worker exiting later is not replaced.
+        let later = machine.workerExited(pid: 101, status: .exited(code: 0), now: start + .seconds(1))
+        XCTAssertEqual(later.count, 1)
+    }
+
+    func testNewWorkerDyingBeforeReadyAbandonsReloadAndKeepsOldGeneration() {
+        var machine = self.makeRunning()
+        _ = machine.configLoaded(self.loaded("b"), forced: false, now: self.t0)
+        _ = machine.workerSpawned(self.id(3), pid: 103)
+        _ = machine.workerSpawned(self.id(4), pid: 104)
+        _ = machine.messageReceived(.ready, from: self.id(3), now: self.t0)
+        let actions = machine.workerExited(pid: 104, status: .exited(code: 2), now: self.t0 + .seconds(1))
+        XCTAssertEqual(
+            Array(actions.dropFirst()),
+            [
+                .log(.reloadAbandoned(generation: 2, reason: "worker #4 of slot 1 exited before ready",
+                                      duration: .seconds(1))),
+                .log(.workerKilled(self.id(3), slot: 0, generation: 2, pid: 103, reason: .reloadAbandoned)),
+                .killWorker(self.id(3), pid: 103),
+                .releaseSnapshot(generation: 2),
+                .notifyReady(status: "generation 1, 2/2 workers ready, 2 models, "
+                    + "last reload: generation 2 failed: worker #4 of slot 1 exited before ready"),
+            ]
+        )
+        XCTAssertEqual(machine.activeGeneration, 1)
+        XCTAssertEqual(machine.workerExited(pid: 103, status: .signaled(signal: SIGKILL), now: self.t0).count, 1)
+        // The next change retries with a fresh generation number.
+        let retry = machine.configLoaded(self.loaded("b"), forced: false, now: self.t0 + .seconds(2))
+        XCTAssertEqual(retry.first, .log(.reloadStarted(generation: 3, forced: false)))
+    }
+
+    func testNewGenerationNotReadyInTimeIsAbandoned() {
+        var machine = self.makeRunning()
+        _ = machine.configLoaded(self.loaded("b"), forced: false, now: self.t0)
+        _ = machine.workerSpawned(self.id(3), pid: 103)
+        _ = machine.workerSpawned(self.id(4), pid: 104)
+        // Old workers keep heartbeating.
+        _ = machine.messageReceived(.heartbeat, from: self.id(1), now: self.t0 + .seconds(29))
+        _ = machine.messageReceived(.heartbeat, from: self.id(2), now: self.t0 + .seconds(29))
+        XCTAssertEqual(machine.nextDeadline, self.t0 + .seconds(30))
+        let actions = machine.tick(now: self.t0 + .seconds(30))
+        XCTAssertEqual(
+            actions.first,
+            .log(.reloadAbandoned(generation: 2, reason: "worker #3 of slot 0: ready timeout", duration: .seconds(30)))
+        )
+        XCTAssertTrue(actions.contains(.killWorker(self.id(3), pid: 103)))
+        XCTAssertTrue(actions.contains(.killWorker(self.id(4), pid: 104)))
+        XCTAssertEqual(machine.reload, .idle)
+    }
+
+    func testGracefulShutdownDrainsAllAndExitsZero() {
+        var machine = self.makeRunning()
+        XCTAssertEqual(
+            machine.shutdownRequested(now: self.t0),
+            [
+                .log(.shutdownStarted),
+                .notifyStopping(status: "stopping: draining 2 workers"),
+                .sendDrain(self.id(1)),
+                .sendDrain(self.id(2)),
+            ]
+        )
+        XCTAssertEqual(machine.reloadRequested(forced: true), [])
+        XCTAssertEqual(machine.workerExited(pid: 101, status: .exited(code: 0), now: self.t0).count, 1)
+        XCTAssertEqual(machine.workerExited(pid: 102, status: .exited(code: 0), now: self.t0).last, .exit(code: 0))
+    }
+
+    func testSecondSignalKillsAndExitsOne() {
+        var machine = self.makeRunning()
+        _ = machine.shutdownRequested(now: self.t0)
+        XCTAssertEqual(
+            machine.shutdownRequested(now: self.t0),
+            [
+                .log(.shutdownForced(reason: "second signal")),
+                .log(.workerKilled(self.id(1), slot: 0, generation: 1, pid: 101, reason: .forcedShutdown)),
+                .killWorker(self.id(1), pid: 101),
+                .log(.workerKilled(self.id(2), slot: 1, generation: 1, pid: 102, reason: .forcedShutdown)),
+                .killWorker(self.id(2), pid: 102),
+            ]
+        )
+        _ = machine.workerExited(pid: 101, status: .signaled(signal: SIGKILL), now: self.t0)
+        XCTAssertEqual(machine.workerExited(pid: 102, status: .signaled(signal: SIGKILL), now: self.t0).last,
+                       .exit(code: 1))
+    }
+
+    func testDrainTimeoutDuringShutdownKills() {
+        var machine = self.makeRunning()
+        _ = machine.shutdownRequested(now: self.t0)
+        XCTAssertEqual(machine.nextDeadline, self.t0 + .seconds(65))
+        let actions = machine.tick(now: self.t0 + .seconds(65))
+        XCTAssertTrue(actions.contains(.killWorker(self.id(1), pid: 101)))
+        XCTAssertTrue(actions.contains(.log(.shutdownForced(reason: "drain timeout"))))
+    }
+}
