@@ -15,9 +15,11 @@ extension Supervisor {
         case .configUnchanged:
             self.logger.debug("configuration unchanged")
         case .workerSpawned(let id, let slot, let generation, let pid):
-            self.logger.info("worker spawned", metadata: self.workerMetadata(id, slot, generation, ["worker_pid": "\(pid)"]))
+            let metadata = self.workerMetadata(id, slot, generation, ["worker_pid": "\(pid)"])
+            self.logger.info("worker spawned", metadata: metadata)
         case .workerSpawnFailed(let id, let slot, let generation, let reason):
-            self.logger.error("worker spawn failed", metadata: self.workerMetadata(id, slot, generation, ["error": "\(reason)"]))
+            let metadata = self.workerMetadata(id, slot, generation, ["error": "\(reason)"])
+            self.logger.error("worker spawn failed", metadata: metadata)
         case .workerReady(let id, let slot, let generation):
             self.logger.info("worker ready", metadata: self.workerMetadata(id, slot, generation))
         case .workerDraining(let id, let slot, let generation):
@@ -32,10 +34,8 @@ extension Supervisor {
                 self.logger.error("worker exited unexpectedly", metadata: metadata)
             }
         case .workerKilled(let id, let slot, let generation, let pid, let reason):
-            self.logger.warning(
-                "killing worker",
-                metadata: self.workerMetadata(id, slot, generation, ["worker_pid": "\(pid)", "reason": "\(reason.rawValue)"])
-            )
+            let extra: Logger.Metadata = ["worker_pid": "\(pid)", "reason": "\(reason.rawValue)"]
+            self.logger.warning("killing worker", metadata: self.workerMetadata(id, slot, generation, extra))
         case .respawnScheduled(let slot, let generation, let delay):
             self.logger.warning(
                 "worker keeps crashing, respawn delayed",

@@ -108,7 +108,9 @@ struct SupervisorStateMachine {
     }
 
     /// posix_spawn (or the socketpair/memfd before it) failed: handled like a worker that died at once.
-    mutating func workerSpawnFailed(_ id: WorkerID, reason: String, now: ContinuousClock.Instant) -> [SupervisorAction] {
+    mutating func workerSpawnFailed(_ id: WorkerID, reason: String, now: ContinuousClock.Instant)
+        -> [SupervisorAction]
+    {
         guard let record = self.workers.removeValue(forKey: id) else {
             return []
         }
@@ -192,7 +194,8 @@ struct SupervisorStateMachine {
                 continue
             }
             if case .startingNext(let generation, _, _, _) = self.reload, generation == record.generation {
-                actions += self.abandonReload(reason: "worker \(id) of slot \(record.slot): \(reason.rawValue)", now: now)
+                let why = "worker \(id) of slot \(record.slot): \(reason.rawValue)"
+                actions += self.abandonReload(reason: why, now: now)
             } else {
                 actions += self.kill(id, reason: reason)
             }
@@ -277,7 +280,8 @@ struct SupervisorStateMachine {
             if record.machine.isKilled {
                 return []
             }
-            return self.abandonReload(reason: "worker \(record.id) of slot \(record.slot) exited before ready", now: now)
+            let why = "worker \(record.id) of slot \(record.slot) exited before ready"
+            return self.abandonReload(reason: why, now: now)
         }
         var actions = self.oldWorkerStoppedAccepting(record.id, now: now)
         if record.generation == self.activeGeneration && !record.machine.isDraining {

@@ -5,7 +5,8 @@ import Glibc
 /// What a worker inherited from its master: the descriptors and identity announced in its environment.
 ///
 /// Layout (the contract with `WorkerSpawner`): listeners at 3 ..< 3+L, the control socket at 3+L, the snapshot memfd
-/// at 4+L, announced by `FOAP_LISTEN_FDS`, `FOAP_CONTROL_FD`, `FOAP_SNAPSHOT_FD`, `FOAP_WORKER_SLOT`, `FOAP_GENERATION`.
+/// at 4+L, announced by `FOAP_LISTEN_FDS`, `FOAP_CONTROL_FD`, `FOAP_SNAPSHOT_FD`, `FOAP_WORKER_SLOT` and
+/// `FOAP_GENERATION`.
 public struct WorkerEnvironment: Sendable, Equatable {
     public let listenFDs: [Int32]
     public let controlFD: Int32
