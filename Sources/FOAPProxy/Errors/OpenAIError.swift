@@ -1,0 +1,158 @@
+import NIOCore
+import NIOHTTP1
+
+/// An error answered to the client in OpenAI's shape:
+/// `{"error": {"message": …, "type": …, "param": …, "code": …}}`.
+///
+/// The set of codes is closed on purpose: `code` doubles as the access log's `error` field, so it must stay a
+/// small, bounded vocabulary (like AsyncHTTPClient's `HTTPClientError`). Messages may carry request data (a model
+/// id, a route) but never a secret.
+public struct OpenAIError: Error, Sendable, Equatable {
+    public let status: HTTPResponseStatus
+    public let type: String
+    public let code: String
+    public let message: String
+    public let param: String?
+    /// Extra response headers (e.g. `Allow` on a 405).
+    public let headers: [(String, String)]
+
+    public init(
+        status: HTTPResponseStatus,
+        type: String,
+        code: String,
+        message: String,
+        param: String? = nil,
+        headers: [(String, String)] = []
+    ) {
+        self.status = status
+        self.type = type
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = headers
+    }
+
+    public static func == (lhs: OpenAIError, rhs: OpenAIError) -> Bool {
+        lhs.status == rhs.status && lhs.type == rhs.type && lhs.code == rhs.code && lhs.message == rhs.message
+            && lhs.param == rhs.param
+    }
+
+    /// Renders the JSON body. Hand-written: the error path must not depend on Foundation's encoder.
+    public func body(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 96 + self.message.utf8.count)
+        buffer.writeStaticString("{\"error\":{\"message\":")
+        buffer.writeJSONString(self.message)
+        buffer.writeStaticString(",\"type\":")
+        buffer.writeJSONString(self.type)
+        buffer.writeStaticString(",\"param\":")
+        if let param = self.param {
+            buffer.writeJSONString(param)
+        } else {
+            buffer.writeStaticString("null")
+        }
+        buffer.writeStaticString(",\"code\":")
+        buffer.writeJSONString(self.code)
+        buffer.writeStaticString("}}\n")
+        return buffer
+    }
+}
+
+extension OpenAIError {
+    static func invalidRequest(
+        _ message: String,
+        code: String,
+        status: HTTPResponseStatus = .badRequest,
+        param: String? = nil
+    ) -> OpenAIError {
+        OpenAIError(status: status, type: "invalid_request_error", code: code, message: message, param: param)
+    }
+
+    static func modelNotFound(_ model: String) -> OpenAIError {
+        .invalidRequest(
+            "The model '\(model)' does not exist or you do not have access to it.",
+            code: "model_not_found",
+            status: .notFound,
+            param: "model"
+        )
+    }
+
+    static func routeNotServed(model: String, route: String) -> OpenAIError {
+        .invalidRequest(
+            "The model '\(model)' is not configured for /\(route).",
+            code: "unsupported_route_for_model",
+            status: .notFound,
+            param: "model"
+        )
+    }
+
+    static func unknownRoute(_ path: String) -> OpenAIError {
+        .invalidRequest("Unknown request URL: \(path).", code: "unknown_url", status: .notFound)
+    }
+
+    static func methodNotAllowed(method: String, path: String, allowed: String) -> OpenAIError {
+        OpenAIError(
+            status: .methodNotAllowed,
+            type: "invalid_request_error",
+            code: "method_not_allowed",
+            message: "Method \(method) is not allowed for \(path); use \(allowed).",
+            headers: [("Allow", allowed)]
+        )
+    }
+
+    static func bodyTooLarge(limit: Int) -> OpenAIError {
+        .invalidRequest(
+            "The request body is larger than the limit of \(limit) bytes.",
+            code: "request_too_large",
+            status: .payloadTooLarge
+        )
+    }
+
+    static let malformedHTTP = OpenAIError.invalidRequest("Malformed HTTP request.", code: "bad_http_request")
+
+    static func upstreamUnreachable(_ upstream: String) -> OpenAIError {
+        OpenAIError(
+            status: .badGateway,
+            type: "server_error",
+            code: "upstream_unreachable",
+            message: "The upstream \(upstream) could not be reached."
+        )
+    }
+
+    static func upstreamFailed(_ upstream: String) -> OpenAIError {
+        OpenAIError(
+            status: .badGateway,
+            type: "server_error",
+            code: "upstream_error",
+            message: "The upstream \(upstream) failed before answering."
+        )
+    }
+
+    static func upstreamTimeout(_ upstream: String, seconds: Double) -> OpenAIError {
+        OpenAIError(
+            status: .gatewayTimeout,
+            type: "server_error",
+            code: "upstream_timeout",
+            message: "The upstream \(upstream) did not answer within \(formatSeconds(seconds)) s."
+        )
+    }
+
+    static func credentialMissing(provider: String, variable: String) -> OpenAIError {
+        OpenAIError(
+            status: .serviceUnavailable,
+            type: "server_error",
+            code: "upstream_key_missing",
+            message: "The gateway has no API key for provider '\(provider)': the variable \(variable) is not set."
+        )
+    }
+
+    static let shuttingDown = OpenAIError(
+        status: .serviceUnavailable,
+        type: "server_error",
+        code: "shutting_down",
+        message: "The gateway is shutting down; retry the request."
+    )
+}
+
+private func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}

@@ -1,0 +1,71 @@
+import NIOHTTP1
+
+/// Which headers cross the proxy, in each direction.
+///
+/// Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and never cross; `Host` and `Content-Length` are
+/// recomputed for the upstream request; the client's credentials never reach the upstream (it gets the provider's
+/// key instead). Every other end-to-end header — `OpenAI-Beta`, `Idempotency-Key`, `X-Request-ID` up,
+/// `x-request-id`, `openai-processing-ms`, `x-ratelimit-*`, `retry-after` down — passes unchanged.
+public enum HeaderPolicy {
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade",
+    ]
+
+    /// Request headers the proxy sets itself or must not forward.
+    static let notForwardedUp: Set<String> = hopByHop.union([
+        "host", "content-length", "authorization", "api-key", "expect",
+    ])
+
+    /// Response headers recomputed for the client (the body may be re-framed or rewritten).
+    static let notForwardedDown: Set<String> = hopByHop.union(["content-length"])
+
+    /// Headers for the upstream request.
+    /// - Parameters:
+    ///   - client: the client's request headers.
+    ///   - apiKey: the provider's key, sent as `Authorization: Bearer …`; nil sends none.
+    ///   - contentLength: the length of the forwarded body, nil for chunked or no body.
+    public static func upstreamHeaders(from client: HTTPHeaders, apiKey: String?, contentLength: Int?) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(client.count + 2)
+        let connectionTokens = Self.connectionTokens(client)
+        for (name, value) in client {
+            let lowered = name.lowercased()
+            if Self.notForwardedUp.contains(lowered) || connectionTokens.contains(lowered) { continue }
+            headers.add(name: name, value: value)
+        }
+        if let apiKey {
+            headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        }
+        if let contentLength {
+            headers.add(name: "Content-Length", value: String(contentLength))
+        }
+        return headers
+    }
+
+    /// Headers for the client's response: the upstream's end-to-end headers, framing left to the proxy.
+    public static func downstreamHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(upstream.count)
+        let connectionTokens = Self.connectionTokens(upstream)
+        for (name, value) in upstream {
+            let lowered = name.lowercased()
+            if Self.notForwardedDown.contains(lowered) || connectionTokens.contains(lowered) { continue }
+            headers.add(name: name, value: value)
+        }
+        return headers
+    }
+
+    /// Header names listed in `Connection:` are hop-by-hop too.
+    private static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        let values = headers["connection"]
+        guard !values.isEmpty else { return [] }
+        var tokens = Set<String>()
+        for value in values {
+            for token in value.split(separator: ",") {
+                tokens.insert(token.trimmingSpaces().lowercased())
+            }
+        }
+        return tokens
+    }
+}

@@ -1,0 +1,389 @@
+import AsyncHTTPClient
+import FOAPConfig
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The connection-side half of an exchange: what the exchange needs from the handler that owns the socket.
+protocol ExchangeOwner: AnyObject {
+    /// Stop (`true`) or resume (`false`) reading from the client: upload backpressure.
+    func exchange(setReadPaused paused: Bool)
+    /// The response was written whole (or abandoned); `close` when the connection must not be reused.
+    func exchangeFinished(close: Bool, after lastWrite: EventLoopFuture<Void>?)
+}
+
+/// One request and its response: route, read the body, pick the upstream, forward, relay the answer.
+///
+/// Loop-bound: created by `ProxyConnectionHandler` and driven only on its channel's event loop, including the
+/// AsyncHTTPClient delegate callbacks (the upstream request is pinned to the same loop), so nothing here locks
+/// and no request hops threads.
+final class ProxyExchange {
+    let engine: ProxyEngine
+    let context: ChannelHandlerContext
+    weak var owner: (any ExchangeOwner)?
+    let head: HTTPRequestHead
+    let route: Route
+    let keepAlive: Bool
+    var record: AccessRecord
+
+    // Request body.
+    private var bodyMode: BodyMode = .none
+    private(set) var requestEnded = false
+    /// An error decided before the body ended; answered once the client has sent it all.
+    private var pendingError: OpenAIError?
+
+    // Upstream.
+    var task: HTTPClient.Task<Void>?
+    var upload: UploadStream?
+    var endpoint: EndpointConfig?
+    var upstreamTimer: Scheduled<Void>?
+    var responseHeadWritten = false
+    var bufferedResponse: BufferedResponse?
+    var finished = false
+
+    enum BodyMode {
+        case none
+        case buffering(ByteBuffer)
+        case holdingMultipart(ByteBuffer, MultipartModelScanner)
+        case streaming
+        case discarding
+    }
+
+    /// A JSON image answer held to rewrite `data[].url` values.
+    struct BufferedResponse {
+        var head: HTTPResponseHead
+        var body: ByteBuffer
+        var model: String
+    }
+
+    init(engine: ProxyEngine, context: ChannelHandlerContext, owner: any ExchangeOwner, head: HTTPRequestHead) {
+        self.engine = engine
+        self.context = context
+        self.owner = owner
+        self.head = head
+        self.route = Route.resolve(method: head.method, uri: head.uri)
+        self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1
+        self.record = AccessRecord(head: head, route: self.route, remote: context.channel.remoteAddress)
+    }
+
+    // MARK: Request events
+
+    func start() {
+        switch self.route {
+        case .rejected(let error):
+            self.pendingError = error
+            self.bodyMode = .discarding
+        case .forward:
+            if self.head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                self.context.writeAndFlush(
+                    NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: self.head.version, status: .continue)))
+                    , promise: nil)
+            }
+            if let declared = self.head.headers.first(name: "content-length").flatMap(Int.init),
+                declared > self.engine.configuration.maxBodySize
+            {
+                self.rejectOversizedBody()
+                return
+            }
+            let contentType = self.head.headers.first(name: "content-type") ?? ""
+            if let scanner = MultipartModelScanner(contentType: contentType) {
+                self.bodyMode = .holdingMultipart(ByteBuffer(), scanner)
+            } else {
+                self.bodyMode = .buffering(ByteBuffer())
+            }
+        default:
+            self.bodyMode = .discarding
+        }
+    }
+
+    func receiveBody(_ buffer: ByteBuffer) {
+        guard !self.finished else { return }
+        self.record.bytesIn += buffer.readableBytes
+        if self.record.bytesIn > self.engine.configuration.maxBodySize {
+            if case .discarding = self.bodyMode {} else {
+                self.rejectOversizedBody()
+                return
+            }
+        }
+        switch self.bodyMode {
+        case .none, .discarding:
+            break
+        case .buffering(var held):
+            self.bodyMode = .none  // avoid a copy-on-write of `held`
+            held.writeImmutableBuffer(buffer)
+            self.bodyMode = .buffering(held)
+        case .holdingMultipart(var held, var scanner):
+            self.bodyMode = .none
+            held.writeImmutableBuffer(buffer)
+            self.scanMultipart(held, scanner: &scanner)
+        case .streaming:
+            self.upload?.append(buffer)
+        }
+    }
+
+    func receiveEnd() {
+        guard !self.finished else { return }
+        self.requestEnded = true
+        if let error = self.pendingError {
+            self.respond(error: error)
+            return
+        }
+        switch self.bodyMode {
+        case .buffering(let body):
+            self.bodyMode = .none
+            self.forwardJSON(body)
+        case .holdingMultipart(let held, var scanner):
+            self.bodyMode = .none
+            self.scanMultipart(held, scanner: &scanner)
+        case .streaming:
+            self.upload?.finish()
+        case .none, .discarding:
+            self.answerWithoutBody()
+        }
+    }
+
+    /// The client connection closed: abandon whatever is in flight.
+    func clientClosed() {
+        guard !self.finished else { return }
+        self.record.error = "client_closed"
+        self.upload?.fail(ClientDisconnectedError())
+        if let task = self.task {
+            task.fail(reason: ClientDisconnectedError())
+        } else {
+            self.finish(close: true)
+        }
+    }
+
+    // MARK: Routing the request
+
+    private func answerWithoutBody() {
+        switch self.route {
+        case .listModels:
+            self.respond(status: .ok, json: self.engine.catalog.listBody)
+        case .retrieveModel(let id):
+            self.record.model = id
+            if let entry = self.engine.catalog.entry(for: id) {
+                self.respond(status: .ok, json: entry)
+            } else {
+                self.respond(error: .modelNotFound(id))
+            }
+        case .health:
+            var body = ByteBuffer()
+            body.writeStaticString("{\"status\":\"ok\"}\n")
+            self.respond(status: .ok, json: body)
+        case .modelHealth(let id):
+            self.record.model = id
+            guard let model = self.engine.snapshot.model(id) else {
+                self.respond(error: .modelNotFound(id))
+                return
+            }
+            HealthProbe(engine: self.engine, eventLoop: self.context.eventLoop).probe(model).whenSuccess {
+                status, body in
+                self.respond(status: status, json: body)
+            }
+        case .imageData(let id, let fileID):
+            self.record.model = id
+            guard let model = self.engine.snapshot.model(id) else {
+                self.respond(error: .modelNotFound(id))
+                return
+            }
+            guard let endpoint = model.endpoint(for: "v1/images/data") else {
+                self.respond(error: .routeNotServed(model: id, route: "v1/images/data"))
+                return
+            }
+            let escaped = fileID.addingPathPercentEncoding()
+            self.startUpstream(
+                model: model,
+                endpoint: endpoint,
+                method: .GET,
+                url: endpoint.upstreamURL + "/" + escaped,
+                body: nil
+            )
+        case .forward, .rejected:
+            self.respond(error: .malformedHTTP)
+        }
+    }
+
+    private func forwardJSON(_ body: ByteBuffer) {
+        let inspection: JSONBodyInspection
+        do {
+            inspection = try JSONModelScanner.inspect(body)
+        } catch {
+            self.respond(error: error.openAIError)
+            return
+        }
+        self.record.stream = inspection.stream
+        guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
+        let rewritten = JSONModelRewriter.rewrite(body, inspection: inspection, targetModel: endpoint.targetModelName)
+        self.startUpstream(
+            model: model,
+            endpoint: endpoint,
+            method: .POST,
+            url: endpoint.upstreamURL,
+            body: .byteBuffer(rewritten),
+            contentLength: rewritten.readableBytes
+        )
+    }
+
+    private func scanMultipart(_ held: ByteBuffer, scanner: inout MultipartModelScanner) {
+        switch scanner.scan(held, isComplete: self.requestEnded) {
+        case .needMoreData:
+            self.bodyMode = .holdingMultipart(held, scanner)
+        case .noModelField:
+            self.respondAfterBody(JSONBodyError.missingModel.openAIError)
+        case .malformed:
+            self.respondAfterBody(
+                .invalidRequest("The multipart request body is malformed.", code: "invalid_multipart")
+            )
+        case .found(let field):
+            guard let (model, endpoint) = self.resolve(model: field.model) else {
+                self.bodyMode = self.requestEnded ? .none : .discarding
+                return
+            }
+            var prefix = ByteBuffer()
+            prefix.writeImmutableBuffer(held.getSlice(at: held.readerIndex, length: field.valueRange.lowerBound)!)
+            prefix.writeString(endpoint.targetModelName)
+            let restStart = held.readerIndex + field.valueRange.upperBound
+            prefix.writeImmutableBuffer(held.getSlice(at: restStart, length: held.writerIndex - restStart)!)
+            let delta = endpoint.targetModelName.utf8.count - field.valueRange.count
+            let contentLength = self.head.headers.first(name: "content-length").flatMap(Int.init).map { $0 + delta }
+            let upload = UploadStream(eventLoop: self.context.eventLoop) { [weak self] paused in
+                self?.owner?.exchange(setReadPaused: paused)
+            }
+            self.upload = upload
+            self.bodyMode = .streaming
+            upload.append(prefix)
+            if self.requestEnded {
+                upload.finish()
+            }
+            self.startUpstream(
+                model: model,
+                endpoint: endpoint,
+                method: .POST,
+                url: endpoint.upstreamURL,
+                body: upload.makeBody(contentLength: contentLength),
+                contentLength: contentLength
+            )
+        }
+    }
+
+    /// Rejects the request before any upstream call; answers now if the body is complete, else after it.
+    func respondAfterBody(_ error: OpenAIError) {
+        if self.requestEnded {
+            self.respond(error: error)
+        } else {
+            self.pendingError = error
+            self.bodyMode = .discarding
+        }
+    }
+
+    private func rejectOversizedBody() {
+        // Answer at once and close: reading (and discarding) the rest of a huge upload helps nobody.
+        self.bodyMode = .discarding
+        self.upload?.fail(ClientDisconnectedError())
+        if let task = self.task, !self.responseHeadWritten {
+            self.pendingError = .bodyTooLarge(limit: self.engine.configuration.maxBodySize)
+            task.fail(reason: ClientDisconnectedError())
+            self.task = nil
+        }
+        self.respond(error: .bodyTooLarge(limit: self.engine.configuration.maxBodySize), close: true)
+    }
+
+    /// Finds the model and its endpoint for this route, answering the error itself when there is none.
+    private func resolve(model id: String) -> (ModelConfig, EndpointConfig)? {
+        guard case .forward(let path) = self.route else { return nil }
+        self.record.model = id
+        guard let model = self.engine.snapshot.model(id) else {
+            self.respondAfterBody(.modelNotFound(id))
+            return nil
+        }
+        guard let endpoint = model.endpoint(for: path) else {
+            self.respondAfterBody(.routeNotServed(model: id, route: path))
+            return nil
+        }
+        return (model, endpoint)
+    }
+
+    // MARK: Answering locally
+
+    func respond(status: HTTPResponseStatus, json body: ByteBuffer) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        self.record.status = status.code
+        self.writeWhole(head: self.makeResponseHead(status: status, headers: headers), body: body, close: false)
+    }
+
+    func respond(error: OpenAIError, close: Bool = false) {
+        guard !self.finished else { return }
+        let body = error.body(allocator: self.context.channel.allocator)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        for (name, value) in error.headers {
+            headers.add(name: name, value: value)
+        }
+        self.record.status = error.status.code
+        self.record.error = self.record.error ?? error.code
+        self.writeWhole(head: self.makeResponseHead(status: error.status, headers: headers, close: close), body: body, close: close)
+    }
+
+    func writeWhole(head: HTTPResponseHead, body: ByteBuffer, close: Bool) {
+        guard !self.finished else { return }
+        self.responseHeadWritten = true
+        self.record.bytesOut += body.readableBytes
+        self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        self.finish(close: close || !self.keepAlive, after: lastWrite)
+    }
+
+    func makeResponseHead(status: HTTPResponseStatus, headers: HTTPHeaders, close: Bool = false) -> HTTPResponseHead {
+        var headers = headers
+        if close || !self.keepAlive {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        }
+        return HTTPResponseHead(version: self.head.version, status: status, headers: headers)
+    }
+
+    func finish(close: Bool, after lastWrite: EventLoopFuture<Void>? = nil) {
+        guard !self.finished else { return }
+        self.finished = true
+        self.upstreamTimer?.cancel()
+        self.upstreamTimer = nil
+        self.record.log(to: self.engine.logger)
+        // A request whose body is still arriving cannot share the connection with the next one.
+        self.owner?.exchangeFinished(
+            close: close || !self.requestEnded && !self.isDiscardingQuietly,
+            after: lastWrite
+        )
+    }
+
+    /// An early answer is fine on a keep-alive connection only if the rest of the body is read and dropped.
+    private var isDiscardingQuietly: Bool {
+        if case .discarding = self.bodyMode, self.record.status != 413 { return true }
+        return false
+    }
+}
+
+extension String {
+    /// Percent-encodes characters that cannot appear in a URL path segment.
+    func addingPathPercentEncoding() -> String {
+        var output = ""
+        output.reserveCapacity(self.utf8.count)
+        for byte in self.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                output.unicodeScalars.append("%")
+                output.unicodeScalars.append(hex[Int(byte >> 4)])
+                output.unicodeScalars.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return output
+    }
+}

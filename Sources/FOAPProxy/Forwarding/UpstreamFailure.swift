@@ -1,0 +1,36 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Raised by the proxy's own timers: no response head, or too long a gap between body bytes.
+struct UpstreamTimeoutError: Error {}
+
+/// Raised when the client went away: the upstream request is cancelled and nobody is answered.
+struct ClientDisconnectedError: Error {}
+
+/// Maps what AsyncHTTPClient reports to the error the client sees (502 or 504) and a bounded log code.
+enum UpstreamFailure {
+    static func openAIError(for error: Error, upstream: String, timeout: Double) -> OpenAIError {
+        if error is UpstreamTimeoutError {
+            return .upstreamTimeout(upstream, seconds: timeout)
+        }
+        if Self.isUnreachable(error) {
+            return .upstreamUnreachable(upstream)
+        }
+        return .upstreamFailed(upstream)
+    }
+
+    static func isUnreachable(_ error: Error) -> Bool {
+        switch error {
+        case is NIOConnectionError, is ChannelError, is NIOSSLError, is IOError:
+            return true
+        case is BoringSSLError:
+            return true
+        case let error as HTTPClientError:
+            return error == .connectTimeout
+        default:
+            return false
+        }
+    }
+}

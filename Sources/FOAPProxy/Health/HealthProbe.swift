@@ -1,0 +1,125 @@
+import AsyncHTTPClient
+import FOAPConfig
+import NIOCore
+import NIOHTTP1
+
+/// `GET /health/{model}`: asks each distinct upstream of a model whether it answers, in parallel, each bounded
+/// by its endpoint's `health_timeout`, authenticated with the provider's key.
+///
+/// An upstream is healthy when `GET {base}/v1/models` answers 2xx. The answer lists url, result, HTTP status and
+/// latency per upstream — never a key.
+struct HealthProbe {
+    let engine: ProxyEngine
+    let eventLoop: EventLoop
+
+    struct Result {
+        var url: String
+        var healthy: Bool
+        var httpStatus: UInt?
+        var latencyMilliseconds: String
+        var error: String?
+    }
+
+    /// Probes and renders: 200 when every upstream is healthy, 503 otherwise.
+    func probe(_ model: ModelConfig) -> EventLoopFuture<(HTTPResponseStatus, ByteBuffer)> {
+        var seen = Set<String>()
+        var targets: [EndpointConfig] = []
+        for endpoint in model.endpoints where seen.insert(endpoint.targetBaseURL).inserted {
+            targets.append(endpoint)
+        }
+        let probes = targets.map { self.probe(endpoint: $0, credential: model.provider.credential) }
+        return EventLoopFuture.whenAllSucceed(probes, on: self.eventLoop).map { results in
+            let healthy = results.allSatisfy(\.healthy)
+            return (healthy ? .ok : .serviceUnavailable, Self.render(model: model.id, healthy: healthy, results))
+        }
+    }
+
+    private func probe(endpoint: EndpointConfig, credential: Credential) -> EventLoopFuture<Result> {
+        let started = NIODeadline.now()
+        var headers = HTTPHeaders()
+        switch credential {
+        case .none: break
+        case .key(let key): headers.add(name: "Authorization", value: "Bearer \(key)")
+        case .missing(let variable):
+            return self.eventLoop.makeSucceededFuture(
+                Result(
+                    url: endpoint.targetBaseURL,
+                    healthy: false,
+                    httpStatus: nil,
+                    latencyMilliseconds: "0.000",
+                    error: "API key variable \(variable) is not set"
+                )
+            )
+        }
+        let timeout = TimeAmount.nanoseconds(Int64(endpoint.healthTimeout * 1_000_000_000))
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: endpoint.targetBaseURL + "/v1/models", method: .GET, headers: headers)
+        } catch {
+            return self.eventLoop.makeSucceededFuture(
+                Result(url: endpoint.targetBaseURL, healthy: false, latencyMilliseconds: "0.000", error: "invalid URL")
+            )
+        }
+        return self.engine.client.execute(
+            request: request,
+            eventLoop: .delegateAndChannel(on: self.eventLoop),
+            deadline: .now() + timeout,
+            logger: self.engine.upstreamLogger
+        ).map { response in
+            Result(
+                url: endpoint.targetBaseURL,
+                healthy: (200..<300).contains(response.status.code),
+                httpStatus: response.status.code,
+                latencyMilliseconds: AccessRecord.milliseconds(.now() - started),
+                error: (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
+            )
+        }.recover { error in
+            Result(
+                url: endpoint.targetBaseURL,
+                healthy: false,
+                httpStatus: nil,
+                latencyMilliseconds: AccessRecord.milliseconds(.now() - started),
+                error: Self.describe(error)
+            )
+        }
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded { return "timeout" }
+        if UpstreamFailure.isUnreachable(error) { return "unreachable" }
+        return "request failed"
+    }
+
+    private static func render(model: String, healthy: Bool, _ results: [Result]) -> ByteBuffer {
+        var body = ByteBuffer()
+        body.writeStaticString("{\"status\":")
+        body.writeJSONString(healthy ? "ok" : "unhealthy")
+        body.writeStaticString(",\"model\":")
+        body.writeJSONString(model)
+        body.writeStaticString(",\"upstreams\":[")
+        for (index, result) in results.enumerated() {
+            if index > 0 { body.writeStaticString(",") }
+            body.writeStaticString("{\"url\":")
+            body.writeJSONString(result.url)
+            body.writeStaticString(",\"status\":")
+            body.writeJSONString(result.healthy ? "ok" : "error")
+            body.writeStaticString(",\"http_status\":")
+            body.writeString(result.httpStatus.map { String($0) } ?? "null")
+            body.writeStaticString(",\"latency_ms\":")
+            body.writeString(result.latencyMilliseconds)
+            if let error = result.error {
+                body.writeStaticString(",\"error\":")
+                body.writeJSONString(error)
+            }
+            body.writeStaticString("}")
+        }
+        body.writeStaticString("]}\n")
+        return body
+    }
+}
+
+extension HealthProbe.Result {
+    init(url: String, healthy: Bool, latencyMilliseconds: String, error: String?) {
+        self.init(url: url, healthy: healthy, httpStatus: nil, latencyMilliseconds: latencyMilliseconds, error: error)
+    }
+}

@@ -1,0 +1,51 @@
+import AsyncHTTPClient
+import FOAPConfig
+import Logging
+import NIOCore
+
+/// What every connection of a worker shares, built once from a frozen config snapshot.
+///
+/// Everything here is immutable (the snapshot never changes in a running worker: new config means new workers),
+/// so the hot path reads it without locks.
+public final class ProxyEngine: Sendable {
+    public let snapshot: ConfigSnapshot
+    public let configuration: ProxyConfiguration
+    let catalog: ModelCatalog
+    let client: HTTPClient
+    let imageURLRewriter: ImageURLRewriter
+    let logger: Logger
+    /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
+    let upstreamLogger: Logger
+
+    /// - Parameters:
+    ///   - snapshot: the validated config this worker serves for its whole life.
+    ///   - configuration: limits and upstream settings.
+    ///   - eventLoopGroup: the worker's loops; the upstream client runs on the same ones.
+    ///   - logger: the access log and error records go here.
+    public init(
+        snapshot: ConfigSnapshot,
+        configuration: ProxyConfiguration,
+        eventLoopGroup: EventLoopGroup,
+        logger: Logger
+    ) throws {
+        self.snapshot = snapshot
+        self.configuration = configuration
+        self.catalog = ModelCatalog(snapshot: snapshot)
+        self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
+        self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
+        self.logger = logger
+        var upstreamLogger = logger
+        upstreamLogger.logLevel = max(logger.logLevel, .warning)
+        self.upstreamLogger = upstreamLogger
+    }
+
+    /// Stops the upstream client; call after the server has drained.
+    public func shutdown() async throws {
+        try await self.client.shutdown()
+    }
+
+    /// Stops the upstream client from synchronous code (not on an event loop).
+    public func syncShutdown() throws {
+        try self.client.syncShutdown()
+    }
+}

@@ -1,0 +1,27 @@
+import NIOCore
+
+/// Replaces the top-level `model` value(s) of a JSON body, copying every other byte unchanged.
+public enum JSONModelRewriter {
+    /// - Parameters:
+    ///   - body: the original body (readable bytes).
+    ///   - inspection: the result of `JSONModelScanner.inspect(body)`.
+    ///   - targetModel: the name the upstream expects.
+    /// - Returns: a new buffer, or `body` itself when nothing changes.
+    public static func rewrite(_ body: ByteBuffer, inspection: JSONBodyInspection, targetModel: String) -> ByteBuffer {
+        if inspection.model == targetModel && inspection.modelValueRanges.count == 1 {
+            return body
+        }
+        var literal = ByteBuffer()
+        literal.writeJSONString(targetModel)
+        var output = ByteBuffer()
+        output.reserveCapacity(body.readableBytes + inspection.modelValueRanges.count * literal.readableBytes)
+        var cursor = 0
+        for range in inspection.modelValueRanges {
+            output.writeImmutableBuffer(body.getSlice(at: body.readerIndex + cursor, length: range.lowerBound - cursor)!)
+            output.writeImmutableBuffer(literal)
+            cursor = range.upperBound
+        }
+        output.writeImmutableBuffer(body.getSlice(at: body.readerIndex + cursor, length: body.readableBytes - cursor)!)
+        return output
+    }
+}

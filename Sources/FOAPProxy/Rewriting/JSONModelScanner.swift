@@ -1,0 +1,308 @@
+import NIOCore
+
+/// What the proxy needs to know about a JSON request body: the requested model and where it is written.
+public struct JSONBodyInspection: Sendable, Equatable {
+    /// The (unescaped) value of the top-level `model` member; the last one wins if it is repeated.
+    public var model: String
+    /// Byte ranges (relative to the body start) of every top-level `model` value literal, quotes included.
+    public var modelValueRanges: [Range<Int>]
+    /// Whether the top-level `stream` member is `true`.
+    public var stream: Bool
+}
+
+/// Why a JSON body cannot be forwarded; each maps to a 400 the client can act on.
+public enum JSONBodyError: Error, Sendable, Equatable {
+    case notJSON(offset: Int)
+    case notAnObject
+    case missingModel
+    case modelNotString
+
+    var openAIError: OpenAIError {
+        switch self {
+        case .notJSON(let offset):
+            return .invalidRequest(
+                "The request body is not valid JSON (error at byte \(offset)).",
+                code: "invalid_json"
+            )
+        case .notAnObject:
+            return .invalidRequest("The request body must be a JSON object.", code: "invalid_json")
+        case .missingModel:
+            return .invalidRequest(
+                "The request body has no 'model' member.",
+                code: "missing_model",
+                param: "model"
+            )
+        case .modelNotString:
+            return .invalidRequest("'model' must be a string.", code: "invalid_model", param: "model")
+        }
+    }
+}
+
+/// Validates a JSON body in one pass over its bytes and records the top-level `model` and `stream` members,
+/// without building a tree: the body is forwarded byte for byte except for the `model` value, so decoding and
+/// re-encoding it (and paying for that on every request) would only risk changing what the client sent.
+public struct JSONModelScanner {
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+    private static let maxDepth = 512
+
+    /// Inspects `body` (its readable bytes).
+    public static func inspect(_ body: ByteBuffer) throws(JSONBodyError) -> JSONBodyInspection {
+        let result: Result<JSONBodyInspection, JSONBodyError> = body.withUnsafeReadableBytes { raw in
+            var scanner = JSONModelScanner(bytes: raw)
+            do throws(JSONBodyError) {
+                return .success(try scanner.scanDocument())
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    private mutating func scanDocument() throws(JSONBodyError) -> JSONBodyInspection {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count else { throw .notJSON(offset: self.index) }
+        guard self.bytes[self.index] == UInt8(ascii: "{") else {
+            // Still tell "not JSON" from "JSON but not an object".
+            try self.skipValue(depth: 0)
+            self.skipWhitespace()
+            guard self.index == self.bytes.count else { throw .notJSON(offset: self.index) }
+            throw .notAnObject
+        }
+        var model: String?
+        var modelIsString = true
+        var ranges: [Range<Int>] = []
+        var stream = false
+        self.index += 1
+        self.skipWhitespace()
+        if self.peek() == UInt8(ascii: "}") {
+            self.index += 1
+        } else {
+            while true {
+                self.skipWhitespace()
+                let keyStart = self.index
+                try self.skipString()
+                let key = UnsafeRawBufferPointer(rebasing: self.bytes[keyStart..<self.index])
+                try self.expect(UInt8(ascii: ":"))
+                self.skipWhitespace()
+                let valueStart = self.index
+                if Self.isKey(key, "\"model\"") {
+                    if self.peek() == UInt8(ascii: "\"") {
+                        try self.skipString()
+                        ranges.append(valueStart..<self.index)
+                        model = try Self.unescape(UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index]))
+                        modelIsString = true
+                    } else {
+                        try self.skipValue(depth: 1)
+                        modelIsString = false
+                    }
+                } else {
+                    try self.skipValue(depth: 1)
+                    if Self.isKey(key, "\"stream\"") {
+                        stream = Self.isKey(UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index]), "true")
+                    }
+                }
+                self.skipWhitespace()
+                guard let next = self.peek() else { throw .notJSON(offset: self.index) }
+                self.index += 1
+                if next == UInt8(ascii: "}") { break }
+                guard next == UInt8(ascii: ",") else { throw .notJSON(offset: self.index - 1) }
+            }
+        }
+        self.skipWhitespace()
+        guard self.index == self.bytes.count else { throw .notJSON(offset: self.index) }
+        guard modelIsString else { throw .modelNotString }
+        guard let model else { throw .missingModel }
+        return JSONBodyInspection(model: model, modelValueRanges: ranges, stream: stream)
+    }
+
+    private func peek() -> UInt8? {
+        self.index < self.bytes.count ? self.bytes[self.index] : nil
+    }
+
+    private mutating func expect(_ byte: UInt8) throws(JSONBodyError) {
+        self.skipWhitespace()
+        guard self.peek() == byte else { throw .notJSON(offset: self.index) }
+        self.index += 1
+    }
+
+    private mutating func skipWhitespace() {
+        while self.index < self.bytes.count {
+            switch self.bytes[self.index] {
+            case 0x20, 0x09, 0x0A, 0x0D: self.index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func skipValue(depth: Int) throws(JSONBodyError) {
+        guard depth < Self.maxDepth else { throw .notJSON(offset: self.index) }
+        self.skipWhitespace()
+        guard let byte = self.peek() else { throw .notJSON(offset: self.index) }
+        switch byte {
+        case UInt8(ascii: "\""):
+            try self.skipString()
+        case UInt8(ascii: "{"):
+            try self.skipContainer(close: UInt8(ascii: "}"), depth: depth, keyed: true)
+        case UInt8(ascii: "["):
+            try self.skipContainer(close: UInt8(ascii: "]"), depth: depth, keyed: false)
+        case UInt8(ascii: "t"):
+            try self.skipLiteral("true")
+        case UInt8(ascii: "f"):
+            try self.skipLiteral("false")
+        case UInt8(ascii: "n"):
+            try self.skipLiteral("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try self.skipNumber()
+        default:
+            throw .notJSON(offset: self.index)
+        }
+    }
+
+    private mutating func skipContainer(close: UInt8, depth: Int, keyed: Bool) throws(JSONBodyError) {
+        self.index += 1
+        self.skipWhitespace()
+        if self.peek() == close {
+            self.index += 1
+            return
+        }
+        while true {
+            if keyed {
+                self.skipWhitespace()
+                guard self.peek() == UInt8(ascii: "\"") else { throw .notJSON(offset: self.index) }
+                try self.skipString()
+                try self.expect(UInt8(ascii: ":"))
+            }
+            try self.skipValue(depth: depth + 1)
+            self.skipWhitespace()
+            guard let next = self.peek() else { throw .notJSON(offset: self.index) }
+            self.index += 1
+            if next == close { return }
+            guard next == UInt8(ascii: ",") else { throw .notJSON(offset: self.index - 1) }
+        }
+    }
+
+    private mutating func skipString() throws(JSONBodyError) {
+        guard self.peek() == UInt8(ascii: "\"") else { throw .notJSON(offset: self.index) }
+        self.index += 1
+        while self.index < self.bytes.count {
+            let byte = self.bytes[self.index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                self.index += 1
+                return
+            case UInt8(ascii: "\\"):
+                self.index += 2
+            case 0x00..<0x20:
+                throw .notJSON(offset: self.index)
+            default:
+                self.index += 1
+            }
+        }
+        throw .notJSON(offset: self.index)
+    }
+
+    private mutating func skipLiteral(_ literal: StaticString) throws(JSONBodyError) {
+        let count = literal.utf8CodeUnitCount
+        guard self.index + count <= self.bytes.count else { throw .notJSON(offset: self.index) }
+        let matches = literal.withUTF8Buffer { expected in
+            (0..<count).allSatisfy { self.bytes[self.index + $0] == expected[$0] }
+        }
+        guard matches else { throw .notJSON(offset: self.index) }
+        self.index += count
+    }
+
+    private mutating func skipNumber() throws(JSONBodyError) {
+        let start = self.index
+        while let byte = self.peek() {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                UInt8(ascii: "e"), UInt8(ascii: "E"):
+                self.index += 1
+            default:
+                guard self.index > start else { throw .notJSON(offset: self.index) }
+                return
+            }
+        }
+    }
+
+    private static func isKey(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) -> Bool {
+        expected.withUTF8Buffer { expected in
+            bytes.count == expected.count && zip(bytes, expected).allSatisfy { $0 == $1 }
+        }
+    }
+
+    /// Unescapes a JSON string literal (quotes included) into a Swift string.
+    static func unescape(_ literal: UnsafeRawBufferPointer) throws(JSONBodyError) -> String {
+        let inner = literal[1..<(literal.count - 1)]
+        guard inner.contains(UInt8(ascii: "\\")) else {
+            return String(decoding: UnsafeRawBufferPointer(rebasing: inner), as: UTF8.self)
+        }
+        var scalars = String.UnicodeScalarView()
+        var utf8: [UInt8] = []
+        var i = inner.startIndex
+        func flush() {
+            scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars)
+            utf8.removeAll(keepingCapacity: true)
+        }
+        func hex4(_ at: Int) throws(JSONBodyError) -> UInt32 {
+            guard at + 4 <= inner.endIndex else { throw .notJSON(offset: at) }
+            var value: UInt32 = 0
+            for k in at..<(at + 4) {
+                guard let digit = hexDigit(inner[k]) else { throw .notJSON(offset: k) }
+                value = value << 4 | UInt32(digit)
+            }
+            return value
+        }
+        while i < inner.endIndex {
+            let byte = inner[i]
+            guard byte == UInt8(ascii: "\\") else {
+                utf8.append(byte)
+                i += 1
+                continue
+            }
+            guard i + 1 < inner.endIndex else { throw .notJSON(offset: i) }
+            let escape = inner[i + 1]
+            i += 2
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escape)
+            case UInt8(ascii: "b"): utf8.append(0x08)
+            case UInt8(ascii: "f"): utf8.append(0x0C)
+            case UInt8(ascii: "n"): utf8.append(0x0A)
+            case UInt8(ascii: "r"): utf8.append(0x0D)
+            case UInt8(ascii: "t"): utf8.append(0x09)
+            case UInt8(ascii: "u"):
+                var code = try hex4(i)
+                i += 4
+                if (0xD800..<0xDC00).contains(code), i + 6 <= inner.endIndex, inner[i] == UInt8(ascii: "\\"),
+                    inner[i + 1] == UInt8(ascii: "u")
+                {
+                    let low = try hex4(i + 2)
+                    if (0xDC00..<0xE000).contains(low) {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                }
+                flush()
+                scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+            default:
+                throw .notJSON(offset: i - 1)
+            }
+        }
+        flush()
+        return String(scalars)
+    }
+}
+
+private func hexDigit(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

@@ -1,0 +1,117 @@
+import NIOHTTP1
+
+/// What a request asks for, decided from its method and path alone (before any body is read).
+public enum Route: Sendable, Equatable {
+    /// A POST to an OpenAI route that is forwarded by the body's `model`; `path` has no leading slash.
+    case forward(path: String)
+    case listModels
+    case retrieveModel(id: String)
+    case imageData(model: String, fileID: String)
+    case health
+    case modelHealth(model: String)
+    case rejected(OpenAIError)
+
+    /// The OpenAI routes whose body names the model (the `path` values a config may list, except `v1/images/data`).
+    public static let forwardedPaths: Set<String> = [
+        "v1/chat/completions", "v1/completions", "v1/embeddings", "v1/moderations",
+        "v1/audio/speech", "v1/audio/transcriptions", "v1/audio/translations",
+        "v1/images/generations", "v1/images/edits", "v1/images/variations", "v1/responses",
+    ]
+
+    /// Routes a request. Model ids in the path may contain `/` and percent-escapes.
+    /// - Parameters:
+    ///   - method: the request method.
+    ///   - uri: the request target as sent (`/v1/models/x?y=z`); the query string is ignored here.
+    public static func resolve(method: HTTPMethod, uri: String) -> Route {
+        let path = Self.pathPart(of: uri)
+        let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
+        let isGet = method == .GET || method == .HEAD
+
+        if Self.forwardedPaths.contains(trimmed) {
+            return method == .POST ? .forward(path: trimmed) : .notAllowed(method, path, allowed: "POST")
+        }
+        if trimmed == "v1/models" {
+            return isGet ? .listModels : .notAllowed(method, path, allowed: "GET")
+        }
+        if trimmed == "health" {
+            return isGet ? .health : .notAllowed(method, path, allowed: "GET")
+        }
+        if let id = Self.suffix(of: trimmed, after: "v1/models/") {
+            return isGet ? .retrieveModel(id: id) : .notAllowed(method, path, allowed: "GET")
+        }
+        if let id = Self.suffix(of: trimmed, after: "health/") {
+            return isGet ? .modelHealth(model: id) : .notAllowed(method, path, allowed: "GET")
+        }
+        if let rest = Self.suffix(of: trimmed, after: "v1/images/data/") {
+            // The file id is the last segment; everything before it is the model id (which may hold "/").
+            guard let slash = rest.lastIndex(of: "/"), slash != rest.startIndex,
+                rest.index(after: slash) != rest.endIndex
+            else {
+                return .rejected(.unknownRoute(path))
+            }
+            let model = String(rest[..<slash])
+            let fileID = String(rest[rest.index(after: slash)...])
+            return isGet ? .imageData(model: model, fileID: fileID) : .notAllowed(method, path, allowed: "GET")
+        }
+        return .rejected(.unknownRoute(path))
+    }
+
+    /// A short, bounded label for logs ("v1/chat/completions", "v1/models/{model}", …): never the raw id.
+    public var label: String {
+        switch self {
+        case .forward(let path): return path
+        case .listModels: return "v1/models"
+        case .retrieveModel: return "v1/models/{model}"
+        case .imageData: return "v1/images/data/{model}/{file_id}"
+        case .health: return "health"
+        case .modelHealth: return "health/{model}"
+        case .rejected: return "-"
+        }
+    }
+
+    private static func notAllowed(_ method: HTTPMethod, _ path: String, allowed: String) -> Route {
+        .rejected(.methodNotAllowed(method: method.rawValue, path: path, allowed: allowed))
+    }
+
+    static func pathPart(of uri: String) -> String {
+        if let query = uri.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+            return String(uri[..<query])
+        }
+        return uri
+    }
+
+    /// The percent-decoded remainder of `path` after `prefix`, or nil when it does not start so or is empty.
+    private static func suffix(of path: String, after prefix: String) -> String? {
+        guard path.hasPrefix(prefix), path.count > prefix.count else { return nil }
+        let raw = path.dropFirst(prefix.count)
+        return Self.percentDecoded(raw) ?? String(raw)
+    }
+
+    /// Decodes `%XX` escapes (model ids like `org%2Fmodel` sent by clients that escape slashes).
+    static func percentDecoded(_ text: Substring) -> String? {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                return nil
+            }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

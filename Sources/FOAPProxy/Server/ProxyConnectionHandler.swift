@@ -1,0 +1,93 @@
+import NIOCore
+import NIOHTTP1
+
+/// Owns one client connection: turns request parts into `ProxyExchange`s, one at a time (NIO's pipelining
+/// handler in front holds back a pipelined request until the previous response ended), and applies read
+/// backpressure for uploads.
+final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let engine: ProxyEngine
+    private var exchange: ProxyExchange?
+    private var context: ChannelHandlerContext?
+    private var readPaused = false
+    private var readPending = false
+
+    init(engine: ProxyEngine) {
+        self.engine = engine
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            let exchange = ProxyExchange(engine: self.engine, context: context, owner: self, head: head)
+            self.exchange = exchange
+            exchange.start()
+        case .body(let buffer):
+            self.exchange?.receiveBody(buffer)
+        case .end:
+            guard let exchange = self.exchange else { return }
+            exchange.receiveEnd()
+            if exchange.finished {
+                self.exchange = nil
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.exchange?.clientClosed()
+        self.exchange = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Protocol errors were answered by `ProtocolErrorHandler`; anything else ends the connection.
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.readPaused {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: ExchangeOwner
+
+    func exchange(setReadPaused paused: Bool) {
+        guard paused != self.readPaused else { return }
+        self.readPaused = paused
+        if !paused, self.readPending, let context = self.context {
+            self.readPending = false
+            context.read()
+        }
+    }
+
+    func exchangeFinished(close: Bool, after lastWrite: EventLoopFuture<Void>?) {
+        if let exchange = self.exchange, exchange.requestEnded {
+            self.exchange = nil
+        }
+        self.exchange(setReadPaused: false)
+        guard close, let context = self.context else { return }
+        if let lastWrite {
+            // After the response's last write, so the answer reaches the client before the FIN.
+            lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ProxyConnectionHandler: Sendable {}

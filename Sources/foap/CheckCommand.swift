@@ -1,0 +1,64 @@
+import ArgumentParser
+import FOAPConfig
+import Foundation
+
+/// `foap check`: validates the config directory exactly as `serve` would and prints the model table.
+/// Exit 0 when valid (warnings allowed), 1 with one `file: path.to.key: what is wrong` line per error.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate the model configs and print the model table."
+    )
+
+    @Option(name: .long, help: "Directory of *.json model configs (env FOAP_CONFIG_DIR, default: configs).")
+    var configDir: String?
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let directory = self.configDir ?? environment["FOAP_CONFIG_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "configs"
+        let snapshot: ConfigSnapshot
+        do {
+            snapshot = try ConfigLoader(directory: directory, environment: environment).load()
+        } catch {
+            for line in error.errors {
+                FileHandle.standardError.write(Data("\(line)\n".utf8))
+            }
+            FileHandle.standardError.write(Data("\(directory): invalid (\(error.errors.count) error(s))\n".utf8))
+            throw ExitCode(1)
+        }
+        print(ModelTable(snapshot: snapshot).render(), terminator: "")
+        for warning in snapshot.warnings {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        print("\(directory): OK, \(snapshot.models.count) model(s), \(snapshot.warnings.count) warning(s)")
+    }
+}
+
+/// The human table `foap check` prints: exposed id → provider, routes, upstream (never a key).
+struct ModelTable {
+    let snapshot: ConfigSnapshot
+
+    func render() -> String {
+        var rows = [["MODEL", "PROVIDER", "KEY", "ROUTE", "TARGET MODEL", "UPSTREAM"]]
+        for model in self.snapshot.models {
+            let key: String
+            switch model.provider.credential {
+            case .none: key = "none"
+            case .key: key = "set"
+            case .missing(let variable): key = "MISSING \(variable)"
+            }
+            for (index, endpoint) in model.endpoints.enumerated() {
+                rows.append([
+                    index == 0 ? model.id : "", index == 0 ? model.provider.name : "", index == 0 ? key : "",
+                    endpoint.path, endpoint.targetModelName, endpoint.upstreamURL,
+                ])
+            }
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).enumerated().map { index, pair in
+                index == row.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

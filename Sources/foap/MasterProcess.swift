@@ -1,0 +1,50 @@
+import FOAPConfig
+import FOAPSupervisor
+import FOAPSystemd
+import Foundation
+import Logging
+
+/// `foap serve` with workers: hands the command line's settings to `Supervisor` and the config loader to it as
+/// a closure, so the master validates config without ever linking proxy code into its decisions.
+struct MasterProcess {
+    let settings: Settings
+
+    func run() throws {
+        // Workers resolve their settings from the environment: export what the command line decided.
+        for (name, value) in self.settings.environment {
+            setenv(name, value, 1)
+        }
+        FOAPLogging.bootstrap(
+            format: self.settings.logFormat,
+            level: self.settings.logLevel,
+            metadata: ["pid": .stringConvertible(getpid()), "role": "master"],
+            environment: ProcessInfo.processInfo.environment
+        )
+        let logger = Logger(label: "foap")
+        let settings = self.settings
+        let configuration = SupervisorConfiguration(
+            workers: settings.workers,
+            host: settings.host,
+            port: settings.port,
+            configDirectory: settings.configDirectory,
+            drainTimeout: .milliseconds(Int64(settings.drainTimeout * 1000)),
+            loadConfig: { Self.loadOutcome(settings) }
+        )
+        let status = try Supervisor(configuration: configuration, logger: logger).run()
+        exit(status)
+    }
+
+    static func loadOutcome(_ settings: Settings) -> ConfigLoadOutcome {
+        switch ConfigLoading.load(settings) {
+        case .success(let snapshot):
+            return .loaded(
+                snapshot: snapshot.encoded(),
+                digest: snapshot.sourceDigest,
+                summary: "\(snapshot.models.count) models",
+                warnings: snapshot.warnings.map(\.description)
+            )
+        case .failure(let error):
+            return .failed(errors: error.errors.map(\.description))
+        }
+    }
+}

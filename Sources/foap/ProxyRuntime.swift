@@ -1,0 +1,100 @@
+import FOAPConfig
+import FOAPProxy
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Runs the proxy in the current process — the whole life of a worker, or of `serve --workers 0` — from the
+/// first accept to the end of the drain. Knows nothing about masters or signals: its callers tell it when to drain.
+struct ProxyRuntime {
+    let settings: Settings
+    let snapshot: ConfigSnapshot
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - listeners: where to accept.
+    ///   - drain: completes when the process should stop accepting and finish.
+    ///   - ready: called with the bound addresses once connections are being accepted.
+    ///   - listenersClosed: called once this process has stopped accepting.
+    ///   - heartbeat: called on an event loop every `heartbeatInterval` until the loops stop, so a stuck loop (not
+    ///     only a dead process) goes quiet.
+    func run(
+        listeners: ListenerSource,
+        drain: OneShotSignal,
+        ready: @escaping @Sendable ([SocketAddress]) -> Void,
+        listenersClosed: @escaping @Sendable () -> Void,
+        heartbeatInterval: TimeAmount = .milliseconds(500),
+        heartbeat: (@Sendable () -> Void)? = nil
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.settings.threads)
+        let engine = try ProxyEngine(
+            snapshot: self.snapshot,
+            configuration: self.settings.proxyConfiguration,
+            eventLoopGroup: group,
+            logger: self.logger
+        )
+        let server = ProxyServer(engine: engine, group: group)
+        let addresses = try await server.start(listeners)
+        let heartbeatTask = heartbeat.map { beat in
+            group.next().scheduleRepeatedTask(initialDelay: heartbeatInterval, delay: heartbeatInterval) { _ in beat() }
+        }
+        ready(addresses)
+        await drain.wait()
+        let deadline = self.settings.drainTimeout
+        self.logger.info("draining", metadata: ["drain_timeout_s": .stringConvertible(deadline)])
+        let finished = await Self.withTimeout(seconds: deadline) {
+            await server.drain(listenersClosed: listenersClosed)
+        }
+        if !finished {
+            self.logger.warning("drain timeout reached; closing the remaining connections")
+        }
+        heartbeatTask?.cancel()
+        try? await engine.shutdown()
+        try? await group.shutdownGracefully()
+    }
+
+    /// Runs `body`, giving up after `seconds`. Returns whether it finished in time. Unstructured on purpose: a drain
+    /// waits on futures that ignore cancellation, and the process exits after a timeout anyway.
+    private static func withTimeout(seconds: Double, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+        let done = OneShotSignal()
+        let finished = NIOLockedValueBox(false)
+        Task {
+            await body()
+            finished.withLockedValue { $0 = true }
+            done.fire()
+        }
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            done.fire()
+        }
+        await done.wait()
+        return finished.withLockedValue { $0 }
+    }
+}
+
+/// A one-shot event that async code can await and any thread can fire (a signal handler, the control channel).
+final class OneShotSignal: Sendable {
+    private let state = NIOLockedValueBox<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func fire() {
+        let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.fired else { return [] }
+            state.fired = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = self.state.withLockedValue { state -> Bool in
+                if state.fired { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}

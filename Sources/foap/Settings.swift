@@ -1,0 +1,101 @@
+import FOAPProxy
+import FOAPSystemd
+import Foundation
+import Logging
+import NIOCore
+
+/// Every runtime setting, resolved once: command-line option, else environment variable, else default.
+/// The README's configuration reference lists the same names and defaults.
+struct Settings: Sendable {
+    var configDirectory: String
+    var host: String
+    var port: Int
+    var workers: Int
+    var threads: Int
+    var logLevel: Logger.Level
+    var logFormat: LogFormat
+    var baseURL: String
+    var drainTimeout: Double
+    var maxBodySize: Int
+    var caBundle: String?
+    var upstreamMaxConnections: Int
+
+    /// The environment variables a worker process reads its settings from (the master exports them).
+    static let variables = [
+        "FOAP_CONFIG_DIR", "FOAP_HOST", "FOAP_PORT", "FOAP_WORKERS", "FOAP_THREADS", "FOAP_LOGLEVEL",
+        "FOAP_LOG_FORMAT", "BASE_URL", "FOAP_DRAIN_TIMEOUT", "FOAP_MAX_BODY_SIZE", "FOAP_CA_BUNDLE",
+        "FOAP_UPSTREAM_MAX_CONNECTIONS",
+    ]
+
+    init(options: CommonOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        func value(_ option: String?, _ variable: String) -> String? {
+            if let option, !option.isEmpty { return option }
+            if let env = environment[variable], !env.isEmpty { return env }
+            return nil
+        }
+        func integer(_ option: Int?, _ variable: String, default fallback: Int, minimum: Int = 0) throws -> Int {
+            if let option { return option }
+            guard let text = environment[variable], !text.isEmpty else { return fallback }
+            guard let number = Int(text), number >= minimum else {
+                throw SettingsError("\(variable)=\(text) is not a whole number ≥ \(minimum)")
+            }
+            return number
+        }
+        func seconds(_ variable: String, default fallback: Double) throws -> Double {
+            guard let text = environment[variable], !text.isEmpty else { return fallback }
+            guard let number = Double(text), number > 0 else {
+                throw SettingsError("\(variable)=\(text) is not a positive number of seconds")
+            }
+            return number
+        }
+        self.configDirectory = value(options.configDir, "FOAP_CONFIG_DIR") ?? "configs"
+        self.host = value(options.host, "FOAP_HOST") ?? "0.0.0.0"
+        self.port = try integer(options.port, "FOAP_PORT", default: 8000)
+        guard (0...65535).contains(self.port) else { throw SettingsError("port \(self.port) is out of range") }
+        self.workers = try integer(options.workers, "FOAP_WORKERS", default: System.coreCount)
+        self.threads = try integer(nil, "FOAP_THREADS", default: 1, minimum: 1)
+        let levelText = value(options.logLevel, "FOAP_LOGLEVEL") ?? "INFO"
+        guard let level = FOAPLogging.parseLevel(levelText) else {
+            throw SettingsError("log level '\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        self.logLevel = level
+        let formatText = value(options.logFormat, "FOAP_LOG_FORMAT") ?? "auto"
+        guard let format = LogFormat(rawValue: formatText.lowercased()) else {
+            throw SettingsError("log format '\(formatText)' is not one of auto, json, journal, text")
+        }
+        self.logFormat = format
+        self.baseURL = value(options.baseURL, "BASE_URL") ?? "http://localhost:8000"
+        self.drainTimeout = try seconds("FOAP_DRAIN_TIMEOUT", default: 60)
+        self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
+        self.caBundle = value(nil, "FOAP_CA_BUNDLE")
+        self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
+    }
+
+    /// The values as environment variables, so workers started by the master resolve exactly the same settings.
+    var environment: [String: String] {
+        var environment = [
+            "FOAP_CONFIG_DIR": self.configDirectory, "FOAP_HOST": self.host, "FOAP_PORT": String(self.port),
+            "FOAP_WORKERS": String(self.workers), "FOAP_THREADS": String(self.threads),
+            "FOAP_LOGLEVEL": self.logLevel.rawValue, "FOAP_LOG_FORMAT": self.logFormat.rawValue,
+            "BASE_URL": self.baseURL, "FOAP_DRAIN_TIMEOUT": String(self.drainTimeout),
+            "FOAP_MAX_BODY_SIZE": String(self.maxBodySize),
+            "FOAP_UPSTREAM_MAX_CONNECTIONS": String(self.upstreamMaxConnections),
+        ]
+        if let caBundle { environment["FOAP_CA_BUNDLE"] = caBundle }
+        return environment
+    }
+
+    var proxyConfiguration: ProxyConfiguration {
+        var configuration = ProxyConfiguration()
+        configuration.baseURL = self.baseURL
+        configuration.maxBodySize = self.maxBodySize
+        configuration.upstream.caBundlePath = self.caBundle
+        configuration.upstream.maxConnectionsPerHost = self.upstreamMaxConnections
+        return configuration
+    }
+}
+
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

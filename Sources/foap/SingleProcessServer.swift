@@ -1,0 +1,87 @@
+import FOAPConfig
+import FOAPProxy
+import FOAPSystemd
+import Foundation
+import Logging
+import NIOCore
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// `foap serve --workers 0`: the proxy in this process, for development and tests. SIGINT/SIGTERM drain it;
+/// a second one ends it at once. There is no hot reload in this mode (that is the master's job).
+struct SingleProcessServer {
+    let settings: Settings
+
+    func run() throws {
+        FOAPLogging.bootstrap(
+            format: self.settings.logFormat,
+            level: self.settings.logLevel,
+            metadata: ["pid": .stringConvertible(getpid())],
+            environment: ProcessInfo.processInfo.environment
+        )
+        let logger = Logger(label: "foap")
+        let snapshot: ConfigSnapshot
+        switch ConfigLoading.load(self.settings) {
+        case .success(let loaded):
+            snapshot = loaded
+        case .failure(let error):
+            for line in error.errors {
+                logger.critical("invalid config", metadata: ["detail": .string(line.description)])
+            }
+            throw SettingsError("invalid config in \(self.settings.configDirectory)")
+        }
+        ConfigLoading.logWarnings(snapshot, logger: logger)
+        let drain = OneShotSignal()
+        let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal, count in
+            if count > 1 {
+                logger.warning("second stop signal: exiting now")
+                exit(1)
+            }
+            logger.info("stop signal received", metadata: ["signal": .stringConvertible(signal)])
+            drain.fire()
+        }
+        let runtime = ProxyRuntime(settings: self.settings, snapshot: snapshot, logger: logger)
+        let settings = self.settings
+        try runBlocking {
+            try await runtime.run(
+                listeners: .bind(host: settings.host, port: settings.port),
+                drain: drain,
+                ready: { addresses in
+                    logger.info(
+                        "serving",
+                        metadata: [
+                            "address": .string(addresses.map { "\($0)" }.joined(separator: ",")),
+                            "models": .stringConvertible(snapshot.models.count), "mode": "single-process",
+                        ]
+                    )
+                },
+                listenersClosed: {}
+            )
+        }
+        withExtendedLifetime(signals) {}
+        logger.info("stopped")
+    }
+}
+
+/// Delivers signals to a closure on a Dispatch queue (worker and single-process modes; the master uses signalfd).
+final class SignalWatcher {
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32], handler: @escaping @Sendable (Int32, Int) -> Void) {
+        let queue = DispatchQueue(label: "foap.signals")
+        let counter = NIOLockedCounter()
+        self.sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { handler(number, counter.increment()) }
+            source.resume()
+            return source
+        }
+    }
+}
+
+/// A thread-safe counter.
+final class NIOLockedCounter: Sendable {
+    private let value = NIOLockedValueBox(0)
+    func increment() -> Int { self.value.withLockedValue { $0 += 1; return $0 } }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class FOAPProxyTestsPlaceholder: XCTestCase { func testNothing() {} }
