@@ -91,5 +91,16 @@ let package = Package(
             ],
             exclude: ["Fixtures"]
         ),
+        /// Starts the real `foap` binary (built by `swift test` alongside the tests) against mock upstreams.
+        .testTarget(
+            name: "FOAPEndToEndTests",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
     ]
 )

@@ -1,0 +1,53 @@
+import Foundation
+import XCTest
+
+/// `foap check` run as a user runs it: the real binary, its output and exit code.
+final class CheckCommandTests: XCTestCase {
+    func testValidDirectoryPrintsTheModelTableAndExitsZero() throws {
+        let directory = try temporaryDirectory()
+        try #"{"p":{"target_base_url":"http://127.0.0.1:9","models":{"m/1":{"endpoints":[{"path":"v1/embeddings","target_model_name":"up"}]}}}}"#
+            .write(to: directory.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
+        let result = try runFoap(["check", "--config-dir", directory.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("m/1"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("http://127.0.0.1:9/v1/embeddings"), result.stdout)
+    }
+
+    func testInvalidDirectoryPrintsFileAndKeyPathAndExitsNonZero() throws {
+        let directory = try temporaryDirectory()
+        try #"{"p":{"target_base_url":"http://127.0.0.1:9","models":{"m":{"endpoints":[{"path":"v1/embeddings"}]}}}}"#
+            .write(to: directory.appendingPathComponent("bad.json"), atomically: true, encoding: .utf8)
+        let result = try runFoap(["check", "--config-dir", directory.path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(
+            result.stderr.contains("bad.json: p.models.m.endpoints[0].target_model_name"),
+            result.stderr
+        )
+    }
+
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("foap-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        self.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+}
+
+/// Runs the real binary to completion and captures its output.
+func runFoap(_ arguments: [String], environment: [String: String] = [:]) throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
+    let process = Process()
+    process.executableURL = FoapBinary.url
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
