@@ -16,6 +16,7 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
+        ProcessSetup.ignoreBrokenPipes()
         let settings: Settings
         do {
             settings = try Settings(options: self.options)

@@ -22,6 +22,7 @@ struct WorkerCommand: ParsableCommand {
     static let listenBacklog: CInt = 4096
 
     func run() throws {
+        ProcessSetup.ignoreBrokenPipes()
         let environment = ProcessInfo.processInfo.environment
         let worker = try WorkerEnvironment.fromProcessEnvironment(environment)
         let settings = try Settings(options: CommonOptions.parse([]), environment: environment)
