@@ -11,6 +11,8 @@ public final class ProxyEngine: Sendable {
     public let snapshot: ConfigSnapshot
     public let configuration: ProxyConfiguration
     let catalog: ModelCatalog
+    /// Client API keys, precomputed from the snapshot (keyless mode when it has none).
+    let authenticator: ClientAuthenticator
     let client: HTTPClient
     let imageURLRewriter: ImageURLRewriter
     let logger: Logger
@@ -30,7 +32,9 @@ public final class ProxyEngine: Sendable {
     ) throws {
         self.snapshot = snapshot
         self.configuration = configuration
-        self.catalog = ModelCatalog(snapshot: snapshot)
+        let catalog = ModelCatalog(snapshot: snapshot)
+        self.catalog = catalog
+        self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         self.logger = logger

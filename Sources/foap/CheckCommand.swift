@@ -30,6 +30,11 @@ struct CheckCommand: ParsableCommand {
         for warning in snapshot.warnings {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
+        if let clientKeys = snapshot.clientKeys {
+            print("\(clientKeys.file): \(clientKeys.keys.count) client key(s)")
+        } else {
+            FileHandle.standardError.write(Data("warning: \(KeylessMode.warning)\n".utf8))
+        }
         print("\(directory): OK, \(snapshot.models.count) model(s), \(snapshot.warnings.count) warning(s)")
     }
 }

@@ -22,11 +22,17 @@ struct MasterProcess {
         )
         let logger = Logger(label: "foap")
         let settings = self.settings
+        // The key file is part of the config: watched like the directory, so an edit reloads (zero downtime).
+        let clientKeysPath = ConfigLoader(directory: settings.configDirectory).clientKeysPath
+        if clientKeysPath == nil {
+            KeylessMode.logWarning(logger)
+        }
         let configuration = SupervisorConfiguration(
             workers: settings.workers,
             host: settings.host,
             port: settings.port,
             configDirectory: settings.configDirectory,
+            extraWatchedPaths: clientKeysPath.map { [$0] } ?? [],
             drainTimeout: .milliseconds(Int64(settings.drainTimeout * 1000)),
             loadConfig: { Self.loadOutcome(settings) }
         )
@@ -40,7 +46,7 @@ struct MasterProcess {
             return .loaded(
                 snapshot: snapshot.encoded(),
                 digest: snapshot.sourceDigest,
-                summary: "\(snapshot.models.count) models",
+                summary: KeylessMode.summary(snapshot),
                 warnings: snapshot.warnings.map(\.description)
             )
         case .failure(let error):

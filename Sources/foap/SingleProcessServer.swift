@@ -31,6 +31,9 @@ struct SingleProcessServer {
             throw SettingsError("invalid config in \(self.settings.configDirectory)")
         }
         ConfigLoading.logWarnings(snapshot, logger: logger)
+        if snapshot.clientKeys == nil {
+            KeylessMode.logWarning(logger)
+        }
         let drain = OneShotSignal()
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { signal, count in
             if count > 1 {

@@ -1,9 +1,9 @@
 /// Builds ``ConfigSnapshot/sourceDigest``: one hash over everything a load read.
 ///
 /// The master rescans on every inotify event and compares digests to tell "nothing changed" from a real
-/// change, so the digest must cover each config file's name and bytes *and* every credential value (a
-/// rotated key must start a new generation even though no JSON changed). Each field is length-prefixed
-/// and tagged, so two different inputs can never frame into the same byte stream.
+/// change, so the digest must cover each config file's name and bytes, the client key file *and* every
+/// credential value (a rotated key must start a new generation even though no model file changed). Each field
+/// is length-prefixed and tagged, so two different inputs can never frame into the same byte stream.
 struct SourceDigest {
     private var hash = SHA256()
 
@@ -12,6 +12,12 @@ struct SourceDigest {
     /// Adds one config file that was read.
     mutating func addFile(name: String, contents: [UInt8]) {
         self.addField(tag: 0x46, Array(name.utf8))  // "F"
+        self.addField(tag: 0x42, contents)  // "B"
+    }
+
+    /// Adds the client key file (`FOAP_CLIENT_KEYS`): its path and bytes.
+    mutating func addClientKeyFile(path: String, contents: [UInt8]) {
+        self.addField(tag: 0x41, Array(path.utf8))  // "A": authentication
         self.addField(tag: 0x42, contents)  // "B"
     }
 

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// The master calls ``load()`` at start and after every change event; `foap check` calls the same code.
 /// A load either yields a complete snapshot or fails with *every* error found, so a broken reload changes
-/// nothing and the old snapshot keeps serving. Credentials are looked up again at each load.
+/// nothing and the old snapshot keeps serving. Credentials are looked up again at each load, and the client key
+/// file named by `FOAP_CLIENT_KEYS` (if any) is read and validated with the rest (see ``clientKeysPath``).
 public struct ConfigLoader: Sendable {
     /// The OpenAI routes a model may list as an endpoint `path`, without a leading slash.
     public static let supportedPaths: [String] = [
@@ -24,10 +25,10 @@ public struct ConfigLoader: Sendable {
 
     /// The config directory (`FOAP_CONFIG_DIR`).
     public let directory: String
-    /// Where `api_key_variable`s and `CREDENTIALS_DIRECTORY` are looked up.
+    /// Where `api_key_variable`s, `CREDENTIALS_DIRECTORY` and `FOAP_CLIENT_KEYS` are looked up.
     public let environment: [String: String]
-    /// Unix seconds for ``ConfigSnapshot/loadedAt``; injectable so tests are deterministic.
-    private let now: @Sendable () -> Int
+    /// Unix seconds for ``ConfigSnapshot/loadedAt`` and key expiry warnings; injectable so tests are deterministic.
+    let now: @Sendable () -> Int
 
     public init(directory: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.init(directory: directory, environment: environment, now: { Int(Date().timeIntervalSince1970) })
@@ -86,11 +87,13 @@ public struct ConfigLoader: Sendable {
             models += validator.models
         }
         Self.rejectDuplicateIDs(in: models, diagnostics: &diagnostics)
+        let clientKeys = self.loadClientKeys(models: models, diagnostics: &diagnostics, digest: &digest)
         guard diagnostics.errors.isEmpty else {
             throw ConfigLoadError(errors: diagnostics.errors)
         }
         return ConfigSnapshot(
             models: models,
+            clientKeys: clientKeys,
             warnings: diagnostics.warnings,
             sourceDigest: digest.finalize(),
             loadedAt: self.now()

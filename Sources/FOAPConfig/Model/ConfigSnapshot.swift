@@ -11,6 +11,8 @@ import Foundation
 public struct ConfigSnapshot: Sendable, Equatable, Codable {
     /// In config order: sorted file names, then provider order in the file, then model order.
     public let models: [ModelConfig]
+    /// The client API keys (`FOAP_CLIENT_KEYS`); nil is keyless mode, where every client may use every model.
+    public let clientKeys: ClientKeys?
     /// Things an operator should see that do not stop the load (unknown keys, unset key variables, ...).
     public let warnings: [ConfigWarning]
     /// SHA-256 (hex) over the name and bytes of every file read and every credential value, so the master
@@ -25,8 +27,15 @@ public struct ConfigSnapshot: Sendable, Equatable, Codable {
     /// Builds a snapshot from already validated parts.
     ///
     /// - Precondition: model ids are unique (the loader guarantees it; a test double must, too).
-    public init(models: [ModelConfig], warnings: [ConfigWarning] = [], sourceDigest: String = "", loadedAt: Int = 0) {
+    public init(
+        models: [ModelConfig],
+        clientKeys: ClientKeys? = nil,
+        warnings: [ConfigWarning] = [],
+        sourceDigest: String = "",
+        loadedAt: Int = 0
+    ) {
         self.models = models
+        self.clientKeys = clientKeys
         self.warnings = warnings
         self.sourceDigest = sourceDigest
         self.loadedAt = loadedAt
@@ -94,6 +103,7 @@ public struct ConfigSnapshot: Sendable, Equatable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case models
+        case clientKeys
         case warnings
         case sourceDigest
         case loadedAt
@@ -112,6 +122,7 @@ public struct ConfigSnapshot: Sendable, Equatable, Codable {
         }
         self.init(
             models: models,
+            clientKeys: try container.decodeIfPresent(ClientKeys.self, forKey: .clientKeys),
             warnings: try container.decode([ConfigWarning].self, forKey: .warnings),
             sourceDigest: try container.decode(String.self, forKey: .sourceDigest),
             loadedAt: try container.decode(Int.self, forKey: .loadedAt)
@@ -121,6 +132,7 @@ public struct ConfigSnapshot: Sendable, Equatable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.models, forKey: .models)
+        try container.encodeIfPresent(self.clientKeys, forKey: .clientKeys)
         try container.encode(self.warnings, forKey: .warnings)
         try container.encode(self.sourceDigest, forKey: .sourceDigest)
         try container.encode(self.loadedAt, forKey: .loadedAt)
@@ -128,7 +140,7 @@ public struct ConfigSnapshot: Sendable, Equatable, Codable {
 
     /// Equal when the content is equal; the index is derived from `models`.
     public static func == (lhs: ConfigSnapshot, rhs: ConfigSnapshot) -> Bool {
-        lhs.models == rhs.models && lhs.warnings == rhs.warnings && lhs.sourceDigest == rhs.sourceDigest
-            && lhs.loadedAt == rhs.loadedAt
+        lhs.models == rhs.models && lhs.clientKeys == rhs.clientKeys && lhs.warnings == rhs.warnings
+            && lhs.sourceDigest == rhs.sourceDigest && lhs.loadedAt == rhs.loadedAt
     }
 }

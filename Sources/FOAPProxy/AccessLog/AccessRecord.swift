@@ -12,6 +12,8 @@ struct AccessRecord {
     let route: String
     let client: String
     var model: String?
+    /// The client key's name (never the key); nil in keyless mode and on routes that need no key.
+    var keyName: String?
     var provider: String?
     var targetModel: String?
     var upstream: String?
@@ -53,6 +55,7 @@ struct AccessRecord {
             "duration_ms": .string(Self.milliseconds(now - self.startedAt)),
         ]
         if let model { metadata["model"] = .string(model) }
+        if let keyName { metadata["key_name"] = .string(keyName) }
         if let provider { metadata["provider"] = .string(provider) }
         if let targetModel { metadata["target_model"] = .string(targetModel) }
         if let upstream { metadata["upstream"] = .string(upstream) }

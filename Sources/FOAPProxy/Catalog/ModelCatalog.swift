@@ -6,6 +6,8 @@ public struct ModelCatalog: Sendable {
     /// `{"object":"list","data":[…]}` in config order.
     public let listBody: ByteBuffer
     private let entries: [String: ByteBuffer]
+    /// Model ids in config order, for lists filtered per client key.
+    private let order: [String]
 
     public init(snapshot: ConfigSnapshot) {
         var entries: [String: ByteBuffer] = [:]
@@ -27,10 +29,26 @@ public struct ModelCatalog: Sendable {
         list.writeStaticString("]}\n")
         self.listBody = list
         self.entries = entries
+        self.order = snapshot.models.map(\.id)
     }
 
     /// The single-model answer, or nil for an unknown id.
     public func entry(for id: String) -> ByteBuffer? {
         self.entries[id]
+    }
+
+    /// The list answer with only the models in `ids`, in config order: what a client key may see.
+    public func listBody(including ids: Set<String>) -> ByteBuffer {
+        var list = ByteBuffer()
+        list.writeStaticString("{\"object\":\"list\",\"data\":[")
+        var first = true
+        for id in self.order where ids.contains(id) {
+            guard let entry = self.entries[id] else { continue }
+            if !first { list.writeStaticString(",") }
+            first = false
+            list.writeImmutableBuffer(entry)
+        }
+        list.writeStaticString("]}\n")
+        return list
     }
 }

@@ -25,6 +25,8 @@ final class ProxyExchange {
     let route: Route
     let keepAlive: Bool
     var record: AccessRecord
+    /// The models this client may use; set by `authenticateClient()` (ProxyExchange+ClientKeys.swift).
+    var grant: ClientGrant?
 
     // Request body.
     private var bodyMode: BodyMode = .none
@@ -69,6 +71,10 @@ final class ProxyExchange {
     // MARK: Request events
 
     func start() {
+        // Client keys: a missing or wrong key is answered with a 401 once the body has been read.
+        if self.routeNeedsClientKey, !self.authenticateClient() {
+            return
+        }
         switch self.route {
         case .rejected(let error):
             self.pendingError = error
@@ -159,10 +165,10 @@ final class ProxyExchange {
     private func answerWithoutBody() {
         switch self.route {
         case .listModels:
-            self.respond(status: .ok, json: self.engine.catalog.listBody)
+            self.respond(status: .ok, json: self.clientModelList)
         case .retrieveModel(let id):
             self.record.model = id
-            if let entry = self.engine.catalog.entry(for: id) {
+            if self.clientMayUse(id), let entry = self.engine.catalog.entry(for: id) {
                 self.respond(status: .ok, json: entry)
             } else {
                 self.respond(error: .modelNotFound(id))
@@ -173,7 +179,7 @@ final class ProxyExchange {
             self.respond(status: .ok, json: body)
         case .modelHealth(let id):
             self.record.model = id
-            guard let model = self.engine.snapshot.model(id) else {
+            guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
                 self.respond(error: .modelNotFound(id))
                 return
             }
@@ -293,7 +299,7 @@ final class ProxyExchange {
     private func resolve(model id: String) -> (ModelConfig, EndpointConfig)? {
         guard case .forward(let path) = self.route else { return nil }
         self.record.model = id
-        guard let model = self.engine.snapshot.model(id) else {
+        guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
             self.respondAfterBody(.modelNotFound(id))
             return nil
         }

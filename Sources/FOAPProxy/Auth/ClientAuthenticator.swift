@@ -1,0 +1,126 @@
+import FOAPConfig
+import Glibc
+import NIOHTTP1
+
+/// Decides who sent a request: reads the client's API key, hashes it once, and finds its ``ClientGrant``.
+///
+/// Built once per worker from the frozen snapshot, so everything that does not depend on the request — the
+/// models each key may use, its `/v1/models` answer — is computed before the first request. Keys are looked up by
+/// their SHA-256 in a dictionary: ``ClientKeyDigest`` compares in constant time and hashes with Swift's seeded
+/// SipHash, so the lookup leaks nothing about the stored hashes (see its doc), and costs the same for ten keys or
+/// ten thousand.
+struct ClientAuthenticator: Sendable {
+    /// One configured key, ready for the hot path.
+    private struct Entry: Sendable {
+        var grant: ClientGrant
+        var expiresAt: Int?
+        var expires: String?
+    }
+
+    /// nil in keyless mode.
+    private let entries: [ClientKeyDigest: Entry]?
+    /// The grant of keyless mode: every model.
+    private let openGrant: ClientGrant
+    /// Unix seconds now; injectable for tests.
+    private let now: @Sendable () -> Int
+
+    /// - Parameters:
+    ///   - snapshot: the config the worker serves; `clientKeys == nil` means keyless mode.
+    ///   - catalog: the full `/v1/models` answer, filtered per key.
+    init(snapshot: ConfigSnapshot, catalog: ModelCatalog, now: @escaping @Sendable () -> Int = { time(nil) }) {
+        self.openGrant = ClientGrant(keyName: nil, allowedModels: nil, modelList: catalog.listBody)
+        self.now = now
+        guard let clientKeys = snapshot.clientKeys else {
+            self.entries = nil
+            return
+        }
+        var entries: [ClientKeyDigest: Entry] = [:]
+        entries.reserveCapacity(clientKeys.keys.count)
+        for key in clientKeys.keys {
+            let allowed = Set(snapshot.models.lazy.map(\.id).filter { key.allows(model: $0) })
+            let grant = ClientGrant(
+                keyName: key.name,
+                allowedModels: allowed,
+                modelList: catalog.listBody(including: allowed)
+            )
+            entries[key.digest] = Entry(grant: grant, expiresAt: key.expiresAt, expires: key.expires)
+        }
+        self.entries = entries
+    }
+
+    /// Whether requests need a key at all.
+    var isKeyless: Bool {
+        self.entries == nil
+    }
+
+    /// The grant for the key in `headers`, or the 401 to answer.
+    ///
+    /// The key is read from `Authorization: Bearer <key>` (every OpenAI SDK), else from `api-key: <key>` (Azure
+    /// SDKs). In keyless mode every request gets the open grant, whatever it sends.
+    func authenticate(_ headers: HTTPHeaders) -> Result<ClientGrant, OpenAIError> {
+        guard let entries = self.entries else {
+            return .success(self.openGrant)
+        }
+        guard let presented = Self.presentedKey(headers) else {
+            return .failure(.missingAPIKey)
+        }
+        guard let entry = entries[ClientKeyDigest(hashing: presented.utf8)] else {
+            return .failure(.invalidAPIKey)
+        }
+        if let expiresAt = entry.expiresAt, self.now() >= expiresAt {
+            return .failure(.expiredAPIKey(on: entry.expires ?? "?"))
+        }
+        return .success(entry.grant)
+    }
+
+    /// The key a client presents, trimmed; nil when it sends none.
+    static func presentedKey(_ headers: HTTPHeaders) -> String? {
+        if let authorization = headers.first(name: "authorization") {
+            let value = authorization.trimmingSpaces()
+            if value.count > 7, value.prefix(7).lowercased() == "bearer " {
+                let token = value.dropFirst(7).trimmingSpaces()
+                if !token.isEmpty {
+                    return token
+                }
+            }
+        }
+        if let apiKey = headers.first(name: "api-key") {
+            let token = apiKey.trimmingSpaces()
+            if !token.isEmpty {
+                return token
+            }
+        }
+        return nil
+    }
+}
+
+extension OpenAIError {
+    /// 401 without a key. `WWW-Authenticate` as RFC 9110 asks of every 401.
+    static let missingAPIKey = OpenAIError(
+        status: .unauthorized,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        message: "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'.",
+        headers: [("WWW-Authenticate", "Bearer")]
+    )
+
+    /// 401 for a key that is not configured. The message never echoes the key.
+    static let invalidAPIKey = OpenAIError(
+        status: .unauthorized,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        message: "Incorrect API key provided.",
+        headers: [("WWW-Authenticate", "Bearer")]
+    )
+
+    /// 401 for a configured key past its `expires` date.
+    static func expiredAPIKey(on date: String) -> OpenAIError {
+        OpenAIError(
+            status: .unauthorized,
+            type: "invalid_request_error",
+            code: "invalid_api_key",
+            message: "The API key provided expired on \(date).",
+            headers: [("WWW-Authenticate", "Bearer")]
+        )
+    }
+}

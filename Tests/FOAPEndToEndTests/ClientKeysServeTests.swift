@@ -1,0 +1,195 @@
+import AsyncHTTPClient
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import XCTest
+
+/// Client keys with the real binary: `foap keys new`, a key revoked by editing the key file under load with
+/// `foap serve --workers 2`, and keyless mode's warning.
+final class ClientKeysServeTests: XCTestCase {
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("foap-keys-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        self.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    private func writeModels(to directory: URL, upstream: String) throws {
+        let config = """
+            {"mock": {"target_base_url": "\(upstream)", "models": {
+              "chat-a": {"endpoints": [{"path": "v1/chat/completions", "target_model_name": "up-a"}]},
+              "chat-b": {"endpoints": [{"path": "v1/chat/completions", "target_model_name": "up-b"}]}}}}
+            """
+        try config.write(to: directory.appendingPathComponent("models.json"), atomically: true, encoding: .utf8)
+    }
+
+    /// Runs `foap keys new` and returns the key and the JSON entry it printed.
+    private func newKey(_ arguments: [String]) throws -> (key: String, entry: String) {
+        let result = try runFoap(["keys", "new"] + arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let key = try XCTUnwrap(lines.first { $0.hasPrefix("sk-foap-") }, result.stdout)
+        let entry = try XCTUnwrap(lines.first { $0.hasPrefix("{") }, result.stdout)
+        return (key, entry)
+    }
+
+    private static func sha256Hex(_ text: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(String(decoding: data, as: UTF8.self).prefix(64))
+    }
+
+    func testKeysNewPrintsAFreshKeyAndAnEntryWhoseHashMatches() throws {
+        let first = try self.newKey(
+            ["--name", "team-a", "--models", "openai-*", "--models", "local/x", "--expires", "2027-01-31"]
+        )
+        let second = try self.newKey(["--name", "team-a", "--models", "*"])
+        XCTAssertNotEqual(first.key, second.key)
+        let random = first.key.dropFirst("sk-foap-".count)
+        XCTAssertEqual(random.count, 43, "32 bytes of base64url")
+        XCTAssertTrue(random.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+
+        let entry = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(first.entry.utf8)) as? [String: Any])
+        XCTAssertEqual(entry["name"] as? String, "team-a")
+        XCTAssertEqual(entry["models"] as? [String], ["openai-*", "local/x"])
+        XCTAssertEqual(entry["expires"] as? String, "2027-01-31")
+        XCTAssertEqual(entry["sha256"] as? String, try Self.sha256Hex(first.key))
+        XCTAssertFalse(first.entry.contains(first.key), "the entry holds only the hash")
+
+        let invalid = try runFoap(["keys", "new", "--name", "x", "--models", "*", "--expires", "2027-02-30"])
+        XCTAssertNotEqual(invalid.status, 0)
+        XCTAssertTrue(invalid.stderr.contains("--expires"), invalid.stderr)
+    }
+
+    /// Editing the key file revokes a key after the reload, while requests with another key keep being served.
+    func testKeyRevokedByEditingTheFileStopsWorkingWhileOtherRequestsFlow() async throws {
+        let upstream = try ClientKeysMockUpstream()
+        defer { try? upstream.stop() }
+        let directory = try self.temporaryDirectory()
+        let configs = try directory.appendingPathComponent("configs", isDirectory: true).creatingDirectory()
+        try self.writeModels(to: configs, upstream: upstream.baseURL)
+        let kept = try self.newKey(["--name", "kept", "--models", "chat-*"])
+        let revoked = try self.newKey(["--name", "revoked", "--models", "chat-a"])
+        let keyFile = directory.appendingPathComponent("secrets/clients.json")
+        _ = try keyFile.deletingLastPathComponent().creatingDirectory()
+        try #"{"keys": [\#(kept.entry), \#(revoked.entry)]}"#.write(to: keyFile, atomically: true, encoding: .utf8)
+
+        let server = try ClientKeysServeProcess(
+            arguments: ["--workers", "2", "--config-dir", directory.appendingPathComponent("configs").path],
+            environment: ["FOAP_CLIENT_KEYS": keyFile.path, "FOAP_DRAIN_TIMEOUT": "10"]
+        )
+        defer { server.stop() }
+        let port = try XCTUnwrap(server.port(), server.log)
+        XCTAssertTrue(server.waitFor("all workers ready"), server.log)
+        XCTAssertTrue(server.records("keyless mode: the gateway is OPEN").isEmpty)
+
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.addTeardownBlock { try await client.shutdown() }
+        let url = "http://127.0.0.1:\(port)/v1/chat/completions"
+        @Sendable func status(_ key: String, model: String) async throws -> UInt {
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            // A connection per request: this test is about key reloads, not keep-alive races with draining workers.
+            request.headers.add(name: "Connection", value: "close")
+            request.body = .bytes(ByteBuffer(string: #"{"model":"\#(model)","messages":[]}"#))
+            let response = try await client.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return response.status.code
+        }
+        let revokedBefore = try await status(revoked.key, model: "chat-a")
+        XCTAssertEqual(revokedBefore, 200)
+
+        // Requests with the kept key flow the whole time; bounded in count and time.
+        // Stopped by a flag, not by cancelling the task: cancellation would cancel the request in flight.
+        let stop = NIOLockedValueBox(false)
+        let load = Task { () -> (sent: Int, failures: [String]) in
+            var sent = 0
+            var failures: [String] = []
+            let deadline = Date().addingTimeInterval(60)
+            while !stop.withLockedValue({ $0 }), sent < 5_000, Date() < deadline {
+                do {
+                    let code = try await status(kept.key, model: sent % 2 == 0 ? "chat-a" : "chat-b")
+                    if code != 200 { failures.append("status \(code)") }
+                } catch {
+                    failures.append("\(error)")
+                }
+                sent += 1
+            }
+            return (sent, failures)
+        }
+        // The load must be in flight during the reload: wait for progress, not for time.
+        func keptRecords() -> Int { server.records("request").filter { $0.contains(#""key_name":"kept""#) }.count }
+        let started = await Self.poll { keptRecords() >= 20 }
+        XCTAssertTrue(started, server.log)
+        try #"{"keys": [\#(kept.entry)]}"#.write(to: keyFile, atomically: true, encoding: .utf8)
+        XCTAssertTrue(server.waitFor("reload done", containing: #""generation":"2""#), server.log)
+
+        var revokedAfter: UInt = 0
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            revokedAfter = try await status(revoked.key, model: "chat-a")
+            if revokedAfter == 401 { break }
+        }
+        XCTAssertEqual(revokedAfter, 401, "the revoked key no longer works after the reload")
+        // Keep the load going a little past the switch, then stop it.
+        let keptBefore = keptRecords()
+        let continued = await Self.poll { keptRecords() >= keptBefore + 20 }
+        XCTAssertTrue(continued, server.log)
+        stop.withLockedValue { $0 = true }
+        let result = await load.value
+        XCTAssertGreaterThan(result.sent, 40)
+        XCTAssertEqual(result.failures, [], "requests with the kept key never fail across the reload")
+        XCTAssertTrue(server.records("request").contains { $0.contains(#""key_name":"revoked""#) })
+        XCTAssertFalse(server.log.contains(kept.key) || server.log.contains(revoked.key), "keys are never logged")
+    }
+
+    /// Polls `condition` every 10 ms until it holds or `seconds` pass.
+    private static func poll(seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    func testKeylessModeWarnsAtEveryStart() throws {
+        let upstream = try ClientKeysMockUpstream()
+        defer { try? upstream.stop() }
+        let directory = try self.temporaryDirectory()
+        try self.writeModels(to: directory, upstream: upstream.baseURL)
+        for workers in ["2", "0"] {
+            let server = try ClientKeysServeProcess(
+                arguments: ["--workers", workers, "--config-dir", directory.path],
+                environment: [:]
+            )
+            defer { server.stop() }
+            XCTAssertNotNil(server.port(), server.log)
+            let warned = server.waitFor("keyless mode: the gateway is OPEN", containing: "FOAP_CLIENT_KEYS")
+            XCTAssertTrue(warned, server.log)
+            if workers == "2" {
+                XCTAssertTrue(server.waitFor("starting workers", containing: "OPEN (no client keys)"), server.log)
+            }
+        }
+    }
+}
+
+extension URL {
+    /// Creates the directory (and parents) and returns it.
+    fileprivate func creatingDirectory() throws -> URL {
+        try FileManager.default.createDirectory(at: self, withIntermediateDirectories: true)
+        return self
+    }
+}
