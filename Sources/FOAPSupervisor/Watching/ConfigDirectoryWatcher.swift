@@ -119,7 +119,9 @@ final class ConfigDirectoryWatcher {
             if mask & lost != 0 {
                 change.relevant = true
                 change.needsRewatch = true
-            } else if names.contains(name) {
+            } else if names.contains(name) || name.hasPrefix("..") {
+                // `..data` and `..<timestamp>`: Kubernetes swaps a symlink that the watched file resolves through,
+                // and the event names the symlink, not the file. A spurious rescan costs one digest comparison.
                 change.relevant = true
                 // The config directory itself was created, replaced or renamed: its watch must follow.
                 change.needsRewatch = change.needsRewatch || name == Self.split(self.directory).name

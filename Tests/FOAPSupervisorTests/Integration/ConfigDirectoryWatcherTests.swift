@@ -61,6 +61,22 @@ final class ConfigDirectoryWatcherTests: XCTestCase {
         XCTAssertFalse(self.nextChange(watcher).relevant)
     }
 
+    func testExtraFileBehindAKubernetesDataSymlinkIsSeen() throws {
+        let root = TemporaryDirectory()
+        let config = root.path + "/conf.d"
+        let secrets = root.path + "/secrets"
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: secrets + "/..v1", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: secrets + "/..v2", withIntermediateDirectories: true)
+        XCTAssertEqual(symlink("..v1", secrets + "/..data"), 0)
+        XCTAssertEqual(symlink("..data/keys", secrets + "/keys"), 0)
+        let watcher = try ConfigDirectoryWatcher(directory: config, extraPaths: [secrets + "/keys"])
+        // The kubelet's atomic writer: new `..data_tmp` symlink, renamed over `..data`.
+        XCTAssertEqual(symlink("..v2", secrets + "/..data_tmp"), 0)
+        XCTAssertEqual(rename(secrets + "/..data_tmp", secrets + "/..data"), 0)
+        XCTAssertTrue(self.nextChange(watcher).relevant)
+    }
+
     func testSplitPath() {
         XCTAssertEqual(ConfigDirectoryWatcher.split("/etc/foap/").parent, "/etc")
         XCTAssertEqual(ConfigDirectoryWatcher.split("/etc/foap").name, "foap")
