@@ -58,7 +58,8 @@ final class ReloadUnderLoadTests: XCTestCase {
             try await self.assertEveryWorkerLists(model, foap)
         }
         let report = await load.stop()
-        XCTAssertEqual(report.failures.count, 0, "requests failed during reloads: \(report.summary)")
+        let crashes = foap.log.records("worker exited").filter { $0["exit_status"] != "exit code 0" }
+        XCTAssertEqual(report.failures.count, 0, "requests failed during reloads: \(report.summary)\n\(crashes)")
         XCTAssertGreaterThan(report.successes, 200, report.summary)
         XCTAssertEqual(foap.log.records("worker exited unexpectedly").count, 0, foap.log.tail())
         XCTAssertEqual(foap.log.records("reload failed, previous generation keeps serving").count, 0)
@@ -73,7 +74,7 @@ final class ReloadUnderLoadTests: XCTestCase {
             files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])]
         )
         let chunks = 60
-        let response = try await ProxyClient.shared.startStream(foap.baseURL, chunks: chunks, intervalMS: 50)
+        let response = try await ProxyClient.streams.startStream(foap.baseURL, chunks: chunks, intervalMS: 50)
         let recorder = StreamRecorder(response)
         try await foap.waitFor("the first stream event") { recorder.receivedBytes > 0 }
 

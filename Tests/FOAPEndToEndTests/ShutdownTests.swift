@@ -13,7 +13,7 @@ final class ShutdownTests: XCTestCase {
             files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])]
         )
         let chunks = 30
-        let response = try await ProxyClient.shared.startStream(foap.baseURL, chunks: chunks, intervalMS: 50)
+        let response = try await ProxyClient.streams.startStream(foap.baseURL, chunks: chunks, intervalMS: 50)
         let recorder = StreamRecorder(response)
         try await foap.waitFor("the first stream event") { recorder.receivedBytes > 0 }
 

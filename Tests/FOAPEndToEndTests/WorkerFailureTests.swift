@@ -87,9 +87,11 @@ final class WorkerFailureTests: XCTestCase {
         line: UInt = #line
     ) {
         let late = report.failures.filter { $0.startedAt >= moment }
-        XCTAssertEqual(late.count, 0, "requests started after the failure failed: \(report.summary)", file: file, line: line)
+        let summary = report.summary
+        XCTAssertEqual(late.count, 0, "requests started after the failure failed: \(summary)", file: file, line: line)
         let inFlight = report.failures.filter { $0.startedAt < moment }
-        XCTAssertLessThanOrEqual(inFlight.count, loops, "only in-flight requests may die: \(report.summary)", file: file, line: line)
+        let message = "only in-flight requests may die: \(summary)"
+        XCTAssertLessThanOrEqual(inFlight.count, loops, message, file: file, line: line)
         if !inFlight.isEmpty {
             print("requests in flight in the victim when it died: \(inFlight)")
         }

@@ -34,7 +34,13 @@ final class LoadGenerator: Sendable {
     /// - Parameters:
     ///   - pauseMS: pause between two requests of one client: keeps 2 shared cores free enough for reloads.
     ///   - maxDuration: the load stops by itself after this.
-    init(baseURL: String, keepAliveClients: Int, freshLoops: Int, pauseMS: Int = 5, maxDuration: Duration = .seconds(60)) {
+    init(
+        baseURL: String,
+        keepAliveClients: Int,
+        freshLoops: Int,
+        pauseMS: Int = 5,
+        maxDuration: Duration = .seconds(60)
+    ) {
         self.baseURL = baseURL
         self.keepAliveClient = ProxyClient(client: ProxyClient.makeHTTPClient(poolSize: keepAliveClients))
         let deadline = ContinuousClock.now + maxDuration

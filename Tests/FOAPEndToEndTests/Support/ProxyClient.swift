@@ -11,6 +11,9 @@ import NIOHTTP1
 struct ProxyClient: Sendable {
     /// One client for the fresh-connection helpers; AHC's pool is only ever used for one request per connection.
     static let shared = ProxyClient(client: ProxyClient.makeHTTPClient(poolSize: 64))
+    /// Streams keep their connection alive afterwards, so they get their own pool: an idle connection to an old
+    /// worker in `shared`'s pool would be reused by the next "fresh" request.
+    static let streams = ProxyClient(client: ProxyClient.makeHTTPClient(poolSize: 4))
 
     let client: HTTPClient
 
@@ -18,14 +21,18 @@ struct ProxyClient: Sendable {
     static func makeHTTPClient(poolSize: Int) -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled)
         configuration.httpVersion = .http1Only
-        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: poolSize)
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(30),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: poolSize
+        )
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(15))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// `GET /health` on a fresh connection; true on a 200.
     func health(_ baseURL: String) async throws -> Bool {
-        let response = try await self.client.execute(Self.request(baseURL + "/health", fresh: true), timeout: .seconds(5))
+        let request = Self.request(baseURL + "/health", fresh: true)
+        let response = try await self.client.execute(request, timeout: .seconds(5))
         _ = try await response.body.collect(upTo: 1 << 20)
         return response.status == .ok
     }
