@@ -15,13 +15,17 @@ struct ProxyRuntime {
     /// - Parameters:
     ///   - listeners: where to accept.
     ///   - drain: completes when the process should stop accepting and finish.
-    ///   - ready: called with the bound addresses once connections are being accepted.
+    ///   - acceptGate: when given, `ready` is called (with no addresses) as soon as the proxy is set up, and
+    ///     accepting starts only once the gate fires (or never, if `drain` fires first). A worker waits for its
+    ///     master's `accept` this way, so that it never accepts on a listener its predecessor still accepts on.
+    ///   - ready: called with the bound addresses once connections are being accepted (see `acceptGate`).
     ///   - listenersClosed: called once this process has stopped accepting.
     ///   - heartbeat: called on an event loop every `heartbeatInterval` until the loops stop, so a stuck loop (not
     ///     only a dead process) goes quiet.
     func run(
         listeners: ListenerSource,
         drain: OneShotSignal,
+        acceptGate: OneShotSignal? = nil,
         ready: @escaping @Sendable ([SocketAddress]) -> Void,
         listenersClosed: @escaping @Sendable () -> Void,
         heartbeatInterval: TimeAmount = .milliseconds(500),
@@ -35,11 +39,22 @@ struct ProxyRuntime {
             logger: self.logger
         )
         let server = ProxyServer(engine: engine, group: group)
-        let addresses = try await server.start(listeners)
         let heartbeatTask = heartbeat.map { beat in
             group.next().scheduleRepeatedTask(initialDelay: heartbeatInterval, delay: heartbeatInterval) { _ in beat() }
         }
-        ready(addresses)
+        if let acceptGate {
+            ready([])
+            Task { [drain] in
+                await drain.wait()
+                acceptGate.fire()
+            }
+            await acceptGate.wait()
+            if !drain.hasFired {
+                _ = try await server.start(listeners)
+            }
+        } else {
+            ready(try await server.start(listeners))
+        }
         await drain.wait()
         let deadline = self.settings.drainTimeout
         self.logger.info("draining", metadata: ["drain_timeout_s": .stringConvertible(deadline)])
@@ -85,6 +100,11 @@ final class OneShotSignal: Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Whether `fire()` was called.
+    var hasFired: Bool {
+        self.state.withLockedValue { $0.fired }
     }
 
     func wait() async {

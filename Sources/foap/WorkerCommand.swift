@@ -47,7 +47,9 @@ struct WorkerCommand: ParsableCommand {
             drain.fire()
         }
         let control = WorkerControlChannel(fd: worker.controlFD)
+        let accept = OneShotSignal()
         control.startReceiving(
+            onAccept: { accept.fire() },
             onDrain: { drain.fire() },
             onMasterGone: {
                 logger.warning("master is gone; draining")
@@ -59,6 +61,7 @@ struct WorkerCommand: ParsableCommand {
             try await runtime.run(
                 listeners: .inherited(descriptors: worker.listenFDs, backlog: Self.listenBacklog),
                 drain: drain,
+                acceptGate: accept,
                 ready: { _ in
                     control.send(.ready)
                     logger.debug("worker ready", metadata: ["models": .stringConvertible(snapshot.models.count)])

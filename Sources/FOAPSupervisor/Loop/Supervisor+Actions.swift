@@ -17,8 +17,13 @@ extension Supervisor {
         case .spawnWorker(let id, let slot, let generation):
             return self.spawnWorker(id, slot: slot, generation: generation, now: now)
         case .sendDrain(let id):
-            if let fd = self.controlFDs[id], !ControlSocket.sendDrain(fd: fd) {
+            if let fd = self.controlFDs[id], !ControlSocket.send(.drain, fd: fd) {
                 self.logger.warning("could not send drain", metadata: ["worker_id": "\(id.rawValue)"])
+            }
+            return []
+        case .sendAccept(let id):
+            if let fd = self.controlFDs[id], !ControlSocket.send(.accept, fd: fd) {
+                self.logger.warning("could not send accept", metadata: ["worker_id": "\(id.rawValue)"])
             }
             return []
         case .killWorker(_, let pid):

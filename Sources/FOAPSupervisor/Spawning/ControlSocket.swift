@@ -34,11 +34,11 @@ enum ControlSocket {
         }
     }
 
-    /// Sends `drain`. - Returns: `false` if it could not be queued (the worker is gone or its queue is full).
-    static func sendDrain(fd: Int32) -> Bool {
-        let word = Array(MasterMessage.drain.rawValue.utf8)
+    /// Sends one message. - Returns: `false` if it could not be queued (the worker is gone or its queue is full).
+    static func send(_ message: MasterMessage, fd: Int32) -> Bool {
+        let word = Array(message.rawValue.utf8)
         let sent = word.withUnsafeBytes { bytes in
-            retryingOnInterrupt { send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            retryingOnInterrupt { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         }
         return sent == word.count
     }

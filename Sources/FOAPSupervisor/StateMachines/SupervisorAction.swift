@@ -15,6 +15,8 @@ enum SupervisorAction: Equatable {
     case spawnWorker(WorkerID, slot: Int, generation: Int)
     /// Send `drain` on the worker's control socket.
     case sendDrain(WorkerID)
+    /// Send `accept` on the worker's control socket: start accepting on the slot's listener.
+    case sendAccept(WorkerID)
     /// SIGKILL the worker's process.
     case killWorker(WorkerID, pid: Int32)
     /// Call the config loader, then report `configLoaded`.

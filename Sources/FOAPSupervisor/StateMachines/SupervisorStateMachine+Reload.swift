@@ -65,6 +65,9 @@ extension SupervisorStateMachine {
             actions += drain
         }
         self.reload = .drainingOld(generation: generation, startedAt: startedAt, waiting: waiting)
+        for slot in self.slots.indices {
+            actions += self.admitToListener(slot: slot)
+        }
         return actions + self.finishReloadIfDrained(now: now)
     }
 

@@ -30,6 +30,8 @@ struct SupervisorStateMachine {
         let generation: Int
         var pid: Int32?
         var machine: WorkerStateMachine
+        /// Told to accept on its slot's listener and not yet reported to have stopped (`draining` or exit).
+        var accepting = false
     }
 
     struct Slot {
@@ -142,15 +144,16 @@ struct SupervisorStateMachine {
                 .log(.workerReady(id, slot: record.slot, generation: record.generation))
             ]
             actions += self.readinessChanged(now: now)
-            return actions
+            return actions + self.admitToListener(slot: record.slot)
         case .draining:
             let first = record.machine.drainingReceived()
+            record.accepting = false
             self.workers[id] = record
             guard first else {
                 return []
             }
             return [.log(.workerDraining(id, slot: record.slot, generation: record.generation))]
-                + self.oldWorkerStoppedAccepting(id, now: now)
+                + self.admitToListener(slot: record.slot) + self.oldWorkerStoppedAccepting(id, now: now)
         }
     }
 
@@ -283,7 +286,7 @@ struct SupervisorStateMachine {
             let why = "worker \(record.id) of slot \(record.slot) exited before ready"
             return self.abandonReload(reason: why, now: now)
         }
-        var actions = self.oldWorkerStoppedAccepting(record.id, now: now)
+        var actions = self.admitToListener(slot: record.slot) + self.oldWorkerStoppedAccepting(record.id, now: now)
         if record.generation == self.activeGeneration && !record.machine.isDraining {
             let delay = self.slots[record.slot].backoff.delayAfterCrash(uptime: now - record.machine.spawnedAt)
             if delay == .zero {
@@ -297,6 +300,27 @@ struct SupervisorStateMachine {
             }
         }
         return actions
+    }
+
+    /// Tells the ready worker of the active generation in `slot` to start accepting, once no other worker accepts on
+    /// that slot's listener any more.
+    ///
+    /// Old and new worker of a slot share one listening socket. Were both to accept at once, every connection would
+    /// wake both processes and one would find nothing to accept: harmless in itself, but NIO asserts on it in debug
+    /// builds and the worker dies with its connections. Connections arriving in between wait in the listener's
+    /// backlog (milliseconds), so none is lost.
+    mutating func admitToListener(slot: Int) -> [SupervisorAction] {
+        guard self.phase == .running else {
+            return []
+        }
+        let inSlot = self.workers.values.filter { $0.slot == slot }
+        guard !inSlot.contains(where: \.accepting),
+            let next = inSlot.first(where: { $0.generation == self.activeGeneration && $0.machine.isReady })
+        else {
+            return []
+        }
+        self.workers[next.id]?.accepting = true
+        return [.sendAccept(next.id)]
     }
 
     /// READY=1 the first time every slot of generation 1 is ready; commit a reload when its generation is.

@@ -30,10 +30,12 @@ public final class WorkerControlChannel: Sendable {
         }
     }
 
-    /// Starts a dedicated thread that blocks in `recv`: calls `onDrain` when `drain` arrives and `onMasterGone` on
-    /// EOF or error (a worker whose master vanished should drain and exit). Each is called at most once.
+    /// Starts a dedicated thread that blocks in `recv`: calls `onAccept` when `accept` arrives, `onDrain` when
+    /// `drain` arrives and `onMasterGone` on EOF or error (a worker whose master vanished should drain and exit).
+    /// Each is called at most once.
     /// - Important: call it once; the thread ends after `onMasterGone`.
     public func startReceiving(
+        onAccept: @escaping @Sendable () -> Void = {},
         onDrain: @escaping @Sendable () -> Void,
         onMasterGone: @escaping @Sendable () -> Void
     ) {
@@ -42,6 +44,7 @@ public final class WorkerControlChannel: Sendable {
         let fd = self.fd
         let thread = Thread {
             var drained = false
+            var accepted = false
             var buffer = [UInt8](repeating: 0, count: 64)
             while true {
                 let count = buffer.withUnsafeMutableBytes { bytes in
@@ -55,6 +58,9 @@ public final class WorkerControlChannel: Sendable {
                 if word == MasterMessage.drain.rawValue && !drained {
                     drained = true
                     onDrain()
+                } else if word == MasterMessage.accept.rawValue && !accepted {
+                    accepted = true
+                    onAccept()
                 }
             }
         }

@@ -41,8 +41,8 @@ final class WorkerSideTests: XCTestCase {
         let drained = self.expectation(description: "drain")
         let gone = self.expectation(description: "master gone")
         channel.startReceiving(onDrain: { drained.fulfill() }, onMasterGone: { gone.fulfill() })
-        XCTAssertTrue(ControlSocket.sendDrain(fd: master))
-        XCTAssertTrue(ControlSocket.sendDrain(fd: master))  // a second drain is not reported again
+        XCTAssertTrue(ControlSocket.send(.drain, fd: master))
+        XCTAssertTrue(ControlSocket.send(.drain, fd: master))  // a second drain is not reported again
         self.wait(for: [drained], timeout: 20)
         close(master)
         self.wait(for: [gone], timeout: 20)

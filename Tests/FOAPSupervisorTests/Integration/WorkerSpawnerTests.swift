@@ -72,7 +72,7 @@ final class WorkerSpawnerTests: XCTestCase {
             XCTAssertNil(env[name], name)
         }
 
-        XCTAssertTrue(ControlSocket.sendDrain(fd: worker.controlFD))
+        XCTAssertTrue(ControlSocket.send(.drain, fd: worker.controlFD))
         XCTAssertEqual(self.receive(fd: worker.controlFD).messages, [.draining])
         let status = waitForExit(pid: worker.pid)
         XCTAssertEqual(status.map(WorkerExitStatus.init(waitStatus:)), .exited(code: 0))

@@ -1,0 +1,33 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SIGTERM to the master drains every worker: open streams finish, then the master exits 0.
+final class ShutdownTests: XCTestCase {
+    func testSIGTERMWithStreamInFlightFinishesTheStreamAndExitsZero() async throws {
+        let upstream = try self.startUpstream()
+        let foap = try await self.startFoap(
+            files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])]
+        )
+        let chunks = 30
+        let response = try await ProxyClient.streams.startStream(foap.baseURL, chunks: chunks, intervalMS: 50)
+        let recorder = StreamRecorder(response)
+        try await foap.waitFor("the first stream event") { recorder.receivedBytes > 0 }
+
+        foap.signal(SIGTERM)
+        let signalledAt = ContinuousClock.now
+        let stream = await recorder.finish()
+        XCTAssertNil(stream.error)
+        XCTAssertEqual(stream.text, StreamingUpstream.expectedStream(chunks: chunks))
+        XCTAssertGreaterThan(try XCTUnwrap(stream.lastChunkAt), signalledAt)
+
+        let status = await foap.waitForExit(timeout: .seconds(20))
+        XCTAssertEqual(status, 0, "the master exits 0 after a clean drain; log:\n\(foap.log.tail())")
+        XCTAssertFalse(foap.log.records("draining all workers before exit").isEmpty)
+        XCTAssertEqual(foap.log.records("worker exited").count, 3, foap.log.tail())
+        XCTAssertEqual(foap.log.records("killing remaining workers").count, 0)
+    }
+}
