@@ -28,8 +28,11 @@ extension Supervisor {
             let metadata = self.workerMetadata(
                 id, slot, generation, ["worker_pid": "\(pid)", "exit_status": "\(status)"]
             )
-            if expected {
+            if expected && status == .exited(code: 0) {
                 self.logger.info("worker exited", metadata: metadata)
+            } else if expected {
+                // A draining or stopping worker that crashed or was killed may have cut streams: say so.
+                self.logger.warning("worker exited abnormally while stopping", metadata: metadata)
             } else {
                 self.logger.error("worker exited unexpectedly", metadata: metadata)
             }
