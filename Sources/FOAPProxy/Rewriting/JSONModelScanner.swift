@@ -90,7 +90,7 @@ public struct JSONModelScanner {
                 try self.expect(UInt8(ascii: ":"))
                 self.skipWhitespace()
                 let valueStart = self.index
-                if Self.isKey(key, "\"model\"") {
+                if try Self.isKey(key, "\"model\"") {
                     if self.peek() == UInt8(ascii: "\"") {
                         try self.skipString()
                         ranges.append(valueStart..<self.index)
@@ -102,8 +102,8 @@ public struct JSONModelScanner {
                     }
                 } else {
                     try self.skipValue(depth: 1)
-                    if Self.isKey(key, "\"stream\"") {
-                        stream = Self.isKey(UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index]), "true")
+                    if try Self.isKey(key, "\"stream\"") {
+                        stream = Self.isLiteral(UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index]), "true")
                     }
                 }
                 self.skipWhitespace()
@@ -230,10 +230,20 @@ public struct JSONModelScanner {
         }
     }
 
-    private static func isKey(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) -> Bool {
+    private static func isLiteral(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) -> Bool {
         expected.withUTF8Buffer { expected in
             bytes.count == expected.count && zip(bytes, expected).allSatisfy { $0 == $1 }
         }
+    }
+
+    /// Whether the key literal `bytes` (quotes included) names `expected` (quoted). An escaped spelling such as
+    /// `"mod\u0065l"` is the same key to every JSON parser, so to the upstream too: it must count, or a client could
+    /// route by one `model` and have the upstream read another one that no config entry allows.
+    private static func isKey(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) throws(JSONBodyError) -> Bool {
+        if Self.isLiteral(bytes, expected) { return true }
+        guard bytes.contains(UInt8(ascii: "\\")) else { return false }
+        let name = try Self.unescape(bytes)
+        return expected.withUTF8Buffer { expected in name.utf8.elementsEqual(expected.dropFirst().dropLast()) }
     }
 
     /// Unescapes a JSON string literal (quotes included) into a Swift string.
