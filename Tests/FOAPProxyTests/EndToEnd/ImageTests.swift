@@ -50,22 +50,30 @@ final class ImageTests: XCTestCase {
         var form = MultipartBody()
         form.field("model", "image-test")
         form.file("image", filename: "i.png", contentType: "image/png", bytes: [0x89, 0x50, 0x4E, 0x47])
-        let response = try await harness.send(.POST, "/v1/images/edits", body: form.buffer, headers: [("Content-Type", form.contentType)])
+        let response = try await harness.send(
+            .POST, "/v1/images/edits", body: form.buffer, headers: [("Content-Type", form.contentType)])
         XCTAssertEqual(response.body, #"{"data":[{"url":"http://gateway.test:8000/v1/images/data/image-test/e.png"}]}"#)
     }
 
     func testB64AnswersAndErrorsPassUntouched() async throws {
-        let b64 = #"{"created":1,"data":[{"b64_json":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk","revised_prompt":"http://gateway.test:8000/x"}]}"#
+        let b64 =
+            #"{"created":1,"data":[{"b64_json":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk","#
+            + #""revised_prompt":"http://gateway.test:8000/x"}]}"#
         let harness = try await self.makeHarness { request in
             request.bodyString.contains("bad")
-                ? .json(#"{"error":{"message":"url http://gateway.test:8000/a","code":"content_policy_violation"}}"#, status: .badRequest)
+                ? .json(
+                    #"{"error":{"message":"url http://gateway.test:8000/a","code":"content_policy_violation"}}"#,
+                    status: .badRequest)
                 : .json(b64)
         }
-        let ok = try await harness.send(.POST, "/v1/images/generations", json: #"{"model":"image-test","response_format":"b64_json"}"#)
+        let ok = try await harness.send(
+            .POST, "/v1/images/generations", json: #"{"model":"image-test","response_format":"b64_json"}"#)
         XCTAssertEqual(ok.body, b64)
-        let refused = try await harness.send(.POST, "/v1/images/generations", json: #"{"model":"image-test","prompt":"bad"}"#)
+        let refused = try await harness.send(
+            .POST, "/v1/images/generations", json: #"{"model":"image-test","prompt":"bad"}"#)
         XCTAssertEqual(refused.status, 400)
-        XCTAssertEqual(refused.body, #"{"error":{"message":"url http://gateway.test:8000/a","code":"content_policy_violation"}}"#)
+        XCTAssertEqual(
+            refused.body, #"{"error":{"message":"url http://gateway.test:8000/a","code":"content_policy_violation"}}"#)
     }
 
     func testLargeImageAnswerPassesThroughUnrewritten() async throws {
@@ -99,7 +107,9 @@ final class ImageTests: XCTestCase {
     }
 
     func testImageDataErrors() async throws {
-        let harness = try await self.makeHarness { _ in .json(#"{"error":{"message":"No such file"}}"#, status: .notFound) }
+        let harness = try await self.makeHarness { _ in
+            .json(#"{"error":{"message":"No such file"}}"#, status: .notFound)
+        }
         let missing = try await harness.send(.GET, "/v1/images/data/image-test/gone.png")
         XCTAssertEqual(missing.status, 404)
         XCTAssertEqual(missing.body, #"{"error":{"message":"No such file"}}"#, "the upstream's own 404 passes")

@@ -23,7 +23,8 @@ final class MultipartUploadTests: XCTestCase {
         harness: ProxyHarness,
         line: UInt = #line
     ) async throws {
-        let response = try await harness.send(.POST, path, body: form.buffer, headers: [("Content-Type", form.contentType)])
+        let response = try await harness.send(
+            .POST, path, body: form.buffer, headers: [("Content-Type", form.contentType)])
         XCTAssertEqual(response.status, 200, response.body, line: line)
         XCTAssertEqual(response.headers.first(name: "x-request-id"), "req-mp", line: line)
         let upstream = try XCTUnwrap(harness.upstream.requests.last, line: line)
@@ -39,7 +40,9 @@ final class MultipartUploadTests: XCTestCase {
         let harness = try await self.makeHarness()
         var form = MultipartBody()
         form.field("model", "audio-test")
-        form.file("file", filename: "speech 1 (final).wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 50_000))
+        form.file(
+            "file", filename: "speech 1 (final).wav", contentType: "audio/wav",
+            bytes: MultipartBody.trickyBytes(count: 50_000))
         form.field("response_format", "verbose_json")
         form.field("timestamp_granularities[]", "word")
         form.field("timestamp_granularities[]", "segment")
@@ -52,7 +55,9 @@ final class MultipartUploadTests: XCTestCase {
     func testTranslationPassesByteForByte() async throws {
         let harness = try await self.makeHarness()
         var form = MultipartBody(boundary: "----WebKitFormBoundaryz8QH6EbRFAsDyKmp")
-        form.file("file", filename: "de.mp3", contentType: "audio/mpeg", bytes: MultipartBody.trickyBytes(count: 9_000, seed: 4))
+        form.file(
+            "file", filename: "de.mp3", contentType: "audio/mpeg",
+            bytes: MultipartBody.trickyBytes(count: 9_000, seed: 4))
         form.field("model", "audio-test")
         form.field("temperature", "0")
         try await self.assertPassthrough(form, path: "/v1/audio/translations", target: "whisper-up", harness: harness)
@@ -61,9 +66,15 @@ final class MultipartUploadTests: XCTestCase {
     func testImageEditWithSeveralImagesAndTheModelAfterTheFiles() async throws {
         let harness = try await self.makeHarness()
         var form = MultipartBody(boundary: "boundary-with_=+.chars'()")
-        form.file("image[]", filename: "a.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 70_000, seed: 1))
-        form.file("image[]", filename: "b.webp", contentType: "image/webp", bytes: MultipartBody.trickyBytes(count: 20_000, seed: 2))
-        form.file("mask", filename: "mask.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 1_000, seed: 3))
+        form.file(
+            "image[]", filename: "a.png", contentType: "image/png",
+            bytes: MultipartBody.trickyBytes(count: 70_000, seed: 1))
+        form.file(
+            "image[]", filename: "b.webp", contentType: "image/webp",
+            bytes: MultipartBody.trickyBytes(count: 20_000, seed: 2))
+        form.file(
+            "mask", filename: "mask.png", contentType: "image/png",
+            bytes: MultipartBody.trickyBytes(count: 1_000, seed: 3))
         form.field("prompt", "Add a hat")
         form.field("model", "image-test")
         form.field("n", "2")
@@ -73,10 +84,13 @@ final class MultipartUploadTests: XCTestCase {
     func testImageVariationWithAQuotedBoundary() async throws {
         let harness = try await self.makeHarness()
         var form = MultipartBody(boundary: "qb")
-        form.file("image", filename: "v.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 4_000, seed: 9))
+        form.file(
+            "image", filename: "v.png", contentType: "image/png",
+            bytes: MultipartBody.trickyBytes(count: 4_000, seed: 9))
         form.field("model", "image-test")
         let quoted = "multipart/form-data; charset=utf-8; boundary=\"qb\""
-        let response = try await harness.send(.POST, "/v1/images/variations", body: form.buffer, headers: [("Content-Type", quoted)])
+        let response = try await harness.send(
+            .POST, "/v1/images/variations", body: form.buffer, headers: [("Content-Type", quoted)])
         XCTAssertEqual(response.status, 200, response.body)
         let upstream = try XCTUnwrap(harness.upstream.requests.last)
         XCTAssertEqual(upstream.headers.first(name: "content-type"), quoted)
@@ -87,7 +101,8 @@ final class MultipartUploadTests: XCTestCase {
         let harness = try await ProxyHarness(config: { base in
             ProxyHarness.defaultConfig(base).replacingOccurrences(
                 of: #""audio-test": {"#,
-                with: #""openai/whisper-large-v3": { "endpoints": [{ "path": "v1/audio/transcriptions", "target_model_name": "w3" }] }, "audio-test": {"#
+                with: #""openai/whisper-large-v3": { "endpoints": [{ "path": "v1/audio/transcriptions", "#
+                    + #""target_model_name": "w3" }] }, "audio-test": {"#
             )
         }) { _ in .json("{}", headers: [("x-request-id", "req-mp")]) }
         self.addTeardownBlock { try await harness.stop() }
@@ -117,7 +132,8 @@ final class MultipartUploadTests: XCTestCase {
             (noModel.buffer, "multipart/form-data", 400, "invalid_json"),
         ]
         for (body, contentType, status, code) in cases {
-            let response = try await harness.send(.POST, "/v1/audio/transcriptions", body: body, headers: [("Content-Type", contentType)])
+            let response = try await harness.send(
+                .POST, "/v1/audio/transcriptions", body: body, headers: [("Content-Type", contentType)])
             XCTAssertEqual(response.status, status, code)
             XCTAssertTrue(response.body.contains(#""code":"\#(code)""#), response.body)
         }
@@ -129,9 +145,13 @@ final class MultipartUploadTests: XCTestCase {
         let harness = try await self.makeHarness()
         var form = MultipartBody()
         form.field("model", "audio-test")
-        form.file("file", filename: "a.ogg", contentType: "audio/ogg", bytes: MultipartBody.trickyBytes(count: 300_000, seed: 5))
+        form.file(
+            "file", filename: "a.ogg", contentType: "audio/ogg",
+            bytes: MultipartBody.trickyBytes(count: 300_000, seed: 5))
         let bytes = form.bytes
-        let pieces = stride(from: 0, to: bytes.count, by: 7_777).map { ByteBuffer(bytes: bytes[$0..<min($0 + 7_777, bytes.count)]) }
+        let pieces = stride(from: 0, to: bytes.count, by: 7_777).map {
+            ByteBuffer(bytes: bytes[$0..<min($0 + 7_777, bytes.count)])
+        }
         var request = HTTPClientRequest(url: harness.baseURL + "/v1/audio/transcriptions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: form.contentType)
@@ -153,7 +173,9 @@ final class MultipartUploadTests: XCTestCase {
         var form = MultipartBody()
         form.field("model", "audio-test")
         form.field("timestamp_granularities[]", "word")
-        form.file("file", filename: "long.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: fileSize, seed: 8))
+        form.file(
+            "file", filename: "long.wav", contentType: "audio/wav",
+            bytes: MultipartBody.trickyBytes(count: fileSize, seed: 8))
         let bytes = form.bytes
         let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
         var request = HTTPClientRequest(url: harness.baseURL + "/v1/audio/transcriptions")
@@ -194,9 +216,12 @@ final class MultipartUploadTests: XCTestCase {
         self.addTeardownBlock { try await harness.stop() }
         var form = MultipartBody()
         form.field("model", "audio-test")
-        form.file("file", filename: "big.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 300_000))
+        form.file(
+            "file", filename: "big.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 300_000))
         let bytes = form.bytes
-        let pieces = stride(from: 0, to: bytes.count, by: 10_000).map { ByteBuffer(bytes: bytes[$0..<min($0 + 10_000, bytes.count)]) }
+        let pieces = stride(from: 0, to: bytes.count, by: 10_000).map {
+            ByteBuffer(bytes: bytes[$0..<min($0 + 10_000, bytes.count)])
+        }
         var request = HTTPClientRequest(url: harness.baseURL + "/v1/audio/transcriptions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: form.contentType)

@@ -37,7 +37,8 @@ final class StreamingTests: XCTestCase {
         let harness = try await ProxyHarness { _ in .gated(events: events, gate: gate) }
         self.addTeardownBlock { try await harness.stop() }
 
-        let response = try await self.post(harness, "/v1/chat/completions", json: #"{"model":"gpt-test","stream":true}"#)
+        let response = try await self.post(
+            harness, "/v1/chat/completions", json: #"{"model":"gpt-test","stream":true}"#)
         XCTAssertEqual(response.status, .ok)
         XCTAssertEqual(response.headers.first(name: "content-type"), "text/event-stream")
         var iterator = response.body.makeAsyncIterator()
@@ -59,11 +60,14 @@ final class StreamingTests: XCTestCase {
 
     func testResponsesAPIStreamIsRelayedTheSameWay() async throws {
         let gate = ChunkGate()
-        let events = [#"{"type":"response.created"}"#, #"{"type":"response.output_text.delta","delta":"Hi"}"#,
-            #"{"type":"response.completed"}"#]
+        let events = [
+            #"{"type":"response.created"}"#, #"{"type":"response.output_text.delta","delta":"Hi"}"#,
+            #"{"type":"response.completed"}"#,
+        ]
         let harness = try await ProxyHarness { _ in .gated(events: events, gate: gate) }
         self.addTeardownBlock { try await harness.stop() }
-        let response = try await self.post(harness, "/v1/responses", json: #"{"model":"gpt-test","stream":true,"input":"x"}"#)
+        let response = try await self.post(
+            harness, "/v1/responses", json: #"{"model":"gpt-test","stream":true,"input":"x"}"#)
         var iterator = response.body.makeAsyncIterator()
         for (index, event) in events.enumerated() {
             try await self.read(Array("data: \(event)\n\n".utf8), from: &iterator)
@@ -78,7 +82,8 @@ final class StreamingTests: XCTestCase {
         let chunks = (0..<5).map { MultipartBody.trickyBytes(count: 3000 + $0 * 1000, seed: UInt8($0)) }
         let harness = try await ProxyHarness { _ in .gatedBytes(contentType: "audio/mpeg", chunks: chunks, gate: gate) }
         self.addTeardownBlock { try await harness.stop() }
-        let response = try await self.post(harness, "/v1/audio/speech", json: #"{"model":"audio-test","input":"Hello","voice":"alloy"}"#)
+        let response = try await self.post(
+            harness, "/v1/audio/speech", json: #"{"model":"audio-test","input":"Hello","voice":"alloy"}"#)
         XCTAssertEqual(response.status, .ok)
         XCTAssertEqual(response.headers.first(name: "content-type"), "audio/mpeg")
         var iterator = response.body.makeAsyncIterator()
@@ -88,7 +93,8 @@ final class StreamingTests: XCTestCase {
         }
         let end = try await iterator.next()
         XCTAssertNil(end)
-        XCTAssertEqual(harness.upstream.requests.last?.bodyString, #"{"model":"tts-up","input":"Hello","voice":"alloy"}"#)
+        XCTAssertEqual(
+            harness.upstream.requests.last?.bodyString, #"{"model":"tts-up","input":"Hello","voice":"alloy"}"#)
     }
 
     func testLargeSizedAudioAnswerIsPassedByteExact() async throws {
@@ -105,13 +111,17 @@ final class StreamingTests: XCTestCase {
     func testUpstreamErrorStatusOfAStreamingRequestIsKept() async throws {
         // The proxy waits for the upstream's head before answering, so a refused stream keeps its real status.
         let harness = try await ProxyHarness { _ in
-            .json(#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#,
-                  status: .unauthorized, headers: [("WWW-Authenticate", "Bearer")])
+            .json(
+                #"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+                status: .unauthorized, headers: [("WWW-Authenticate", "Bearer")])
         }
         self.addTeardownBlock { try await harness.stop() }
-        let response = try await harness.send(.POST, "/v1/chat/completions", json: #"{"model":"gpt-test","stream":true}"#)
+        let response = try await harness.send(
+            .POST, "/v1/chat/completions", json: #"{"model":"gpt-test","stream":true}"#)
         XCTAssertEqual(response.status, 401)
-        XCTAssertEqual(response.body, #"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#)
+        XCTAssertEqual(
+            response.body,
+            #"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#)
         XCTAssertEqual(response.headers.first(name: "www-authenticate"), "Bearer")
     }
 }

@@ -76,7 +76,8 @@ final class UpstreamFailureTests: XCTestCase {
         let records = try await harness.accessRecords(atLeast: 1)
         XCTAssertEqual(records.last?["error"], "stream_cut")
         XCTAssertEqual(records.last?["status"], "200")
-        let cut = try XCTUnwrap(harness.logEntries("upstream stream failed after the response started; connection cut").first)
+        let cut = try XCTUnwrap(
+            harness.logEntries("upstream stream failed after the response started; connection cut").first)
         XCTAssertEqual(cut.level, .error)
         XCTAssertEqual(cut.metadata["model"]?.description, "gpt-test")
         XCTAssertEqual(cut.metadata["upstream"]?.description, harness.upstream.baseURL)
@@ -101,7 +102,9 @@ final class UpstreamFailureTests: XCTestCase {
         XCTAssertEqual(received, "data: one\n\n")
         let records = try await harness.accessRecords(atLeast: 1)
         XCTAssertEqual(records.last?["error"], "stream_timeout")
-        try await self.eventually("the stalled upstream request was abandoned") { harness.upstream.closedConnections == 1 }
+        try await self.eventually("the stalled upstream request was abandoned") {
+            harness.upstream.closedConnections == 1
+        }
     }
 
     func testUpstreamThatClosesWithoutAnsweringIs502() async throws {
@@ -123,14 +126,18 @@ final class UpstreamFailureTests: XCTestCase {
         XCTAssertEqual(response.status, 504)
         XCTAssertTrue(response.body.contains("0.3 s"), response.body)
         XCTAssertTrue(response.body.contains(#""type":"server_error""#))
-        try await self.eventually("the timed-out upstream request was abandoned") { harness.upstream.closedConnections == 1 }
+        try await self.eventually("the timed-out upstream request was abandoned") {
+            harness.upstream.closedConnections == 1
+        }
         // The connection to the client is still usable.
         let next = try await harness.send(.GET, "/health")
         XCTAssertEqual(next.status, 200)
     }
 
     func testRefusedUpstreamIs502UpstreamUnreachable() async throws {
-        let harness = try await ProxyHarness(config: { _ in ProxyHarness.defaultConfig("http://127.0.0.1:9") }) { _ in .hang }
+        let harness = try await ProxyHarness(config: { _ in ProxyHarness.defaultConfig("http://127.0.0.1:9") }) { _ in
+            .hang
+        }
         self.addTeardownBlock { try await harness.stop() }
         for model in ["gpt-test", "audio-test"] {
             let path = model == "gpt-test" ? "/v1/embeddings" : "/v1/audio/speech"

@@ -29,7 +29,8 @@ final class DrainHandlerTests: XCTestCase {
     // MARK: helpers
 
     private func receiveRequest(_ uri: String = "/v1/models") throws {
-        try self.channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: uri)))
+        try self.channel.writeInbound(
+            HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: uri)))
         try self.channel.writeInbound(HTTPServerRequestPart.end(nil))
     }
 
@@ -40,7 +41,8 @@ final class DrainHandlerTests: XCTestCase {
     /// Writes a response head and returns the head that left the handler.
     @discardableResult
     private func respondHead(status: HTTPResponseStatus = .ok, headers: HTTPHeaders = [:]) throws -> HTTPResponseHead {
-        try self.channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+        try self.channel.writeOutbound(
+            HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
         guard case .head(let head) = try self.channel.readOutbound(as: HTTPServerResponsePart.self) else {
             XCTFail("no head written")
             return HTTPResponseHead(version: .http1_1, status: .internalServerError)
@@ -89,7 +91,8 @@ final class DrainHandlerTests: XCTestCase {
     }
 
     func testQuiesceMidRequestAnswersWithConnectionCloseAndClosesAfterTheEnd() throws {
-        try self.channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/x")))
+        try self.channel.writeInbound(
+            HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/x")))
         self.quiesce()
         self.loop.advanceTime(by: self.grace * 4)
         XCTAssertTrue(self.channel.isActive, "a request in flight is never cut by the idle grace")
@@ -147,7 +150,8 @@ final class DrainHandlerTests: XCTestCase {
     }
 
     func testInformationalHeadIsNotTouched() throws {
-        try self.channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/x")))
+        try self.channel.writeInbound(
+            HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/x")))
         self.quiesce()
         let interim = try self.respondHead(status: .continue)
         XCTAssertFalse(interim.headers.contains(name: "connection"))

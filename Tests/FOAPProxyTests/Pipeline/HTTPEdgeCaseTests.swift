@@ -75,7 +75,10 @@ final class HTTPEdgeCaseTests: XCTestCase {
             ("DELETE /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 405),
             (self.chat("no-such-model"), 404),
             ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{nope", 400),
-            ("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 23\r\n\r\n" + #"{"model":"audio-test"}"# + " ", 404),
+            (
+                "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 23\r\n\r\n" + #"{"model":"audio-test"}"#
+                    + " ", 404
+            ),
             (self.chat(), 200),
             ("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 200),
         ]

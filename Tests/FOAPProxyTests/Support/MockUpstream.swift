@@ -36,7 +36,8 @@ final class MockUpstream: Sendable {
         /// Closes the connection without answering.
         case closeImmediately
 
-        static func json(_ body: String, status: HTTPResponseStatus = .ok, headers: [(String, String)] = []) -> Response {
+        static func json(_ body: String, status: HTTPResponseStatus = .ok, headers: [(String, String)] = []) -> Response
+        {
             .full(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
         }
 
@@ -63,7 +64,8 @@ final class MockUpstream: Sendable {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(Self.fixtures.appendingPathComponent("server.pem").path)
                 .map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: Self.fixtures.appendingPathComponent("server.key").path, format: .pem))
+            privateKey: .privateKey(
+                try NIOSSLPrivateKey(file: Self.fixtures.appendingPathComponent("server.key").path, format: .pem))
         )
         return try NIOSSLContext(configuration: configuration)
     }

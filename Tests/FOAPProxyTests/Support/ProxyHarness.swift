@@ -55,7 +55,8 @@ final class ProxyHarness: @unchecked Sendable {
         let logs = self.logs
         var logger = Logger(label: "foap-test") { _ in logs }
         logger.logLevel = .info
-        self.engine = try ProxyEngine(snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger)
+        self.engine = try ProxyEngine(
+            snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger)
         self.server = ProxyServer(engine: self.engine, group: self.group)
         let addresses = try await self.server.start(.bind(host: "127.0.0.1", port: 0))
         self.port = addresses[0].port!

@@ -75,11 +75,12 @@ final class RawHTTPConnection: Sendable {
 
     /// The next complete response. `bodyless` for answers to HEAD.
     func readResponse(bodyless: Bool = false, within seconds: Double = 10) async throws -> Response {
-        guard let response = try await self.poll(within: seconds, { received -> Response? in
+        let next: @Sendable (inout Received) -> Response? = { received in
             guard let (response, length) = Self.parse(received, bodyless: bodyless) else { return nil }
             received.consumed += length
             return response
-        }) else {
+        }
+        guard let response = try await self.poll(within: seconds, next) else {
             throw TimedOut(what: "a response")
         }
         return response
@@ -106,7 +107,8 @@ final class RawHTTPConnection: Sendable {
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
-        var response = Response(version: String(statusLine[0]), status: status, headers: headers, body: [], chunked: false)
+        var response = Response(
+            version: String(statusLine[0]), status: status, headers: headers, body: [], chunked: false)
         let bodyStart = headEnd + 4
         if bodyless || (100..<200).contains(status) || status == 204 || status == 304 {
             return (response, bodyStart - bytes.startIndex)

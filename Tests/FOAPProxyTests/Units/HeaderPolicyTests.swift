@@ -46,7 +46,8 @@ final class HeaderPolicyTests: XCTestCase {
             ("Connection", "close, X-Hop-A"), ("connection", " x-hop-b ,  Keep-Alive"), ("X-Hop-A", "1"),
             ("x-hop-b", "2"), ("X-End-To-End", "3"),
         ])
-        XCTAssertEqual(HeaderPolicy.upstreamHeaders(from: client, apiKey: nil, contentLength: nil).map(\.name), ["X-End-To-End"])
+        XCTAssertEqual(
+            HeaderPolicy.upstreamHeaders(from: client, apiKey: nil, contentLength: nil).map(\.name), ["X-End-To-End"])
         let upstream = HTTPHeaders([
             ("Connection", "X-Upstream-Hop"), ("X-Upstream-Hop", "1"), ("x-request-id", "req"), ("Content-Type", "a/b"),
         ])

@@ -13,20 +13,21 @@ final class ImageURLRewriterTests: XCTestCase {
 
     func testURLsUnderBaseURLGetTheModelInserted() {
         let json = """
-            {"created":1,"data":[{"url":"http://gw.example:8000/v1/images/data/file-1.png","revised_prompt":"a"},\
-            {"url":"http://gw.example:8000/img-2.png"}]}
+            {"created":1,"data":[{"url":"http://gw.example:8000/v1/images/data/file-1.png",\
+            "revised_prompt":"a"},{"url":"http://gw.example:8000/img-2.png"}]}
             """
         XCTAssertEqual(
             self.rewrite(json),
             """
-            {"created":1,"data":[{"url":"http://gw.example:8000/v1/images/data/dall-e-3/file-1.png","revised_prompt":"a"},\
-            {"url":"http://gw.example:8000/v1/images/data/dall-e-3/img-2.png"}]}
+            {"created":1,"data":[{"url":"http://gw.example:8000/v1/images/data/dall-e-3/file-1.png",\
+            "revised_prompt":"a"},{"url":"http://gw.example:8000/v1/images/data/dall-e-3/img-2.png"}]}
             """
         )
     }
 
     func testModelIdsWithSlashesStayRoutable() throws {
-        let out = try XCTUnwrap(self.rewrite(#"{"data":[{"url":"http://gw.example:8000/v1/images/data/f.png"}]}"#, model: "org/sdxl"))
+        let out = try XCTUnwrap(
+            self.rewrite(#"{"data":[{"url":"http://gw.example:8000/v1/images/data/f.png"}]}"#, model: "org/sdxl"))
         XCTAssertEqual(out, #"{"data":[{"url":"http://gw.example:8000/v1/images/data/org/sdxl/f.png"}]}"#)
         XCTAssertEqual(
             Route.resolve(method: .GET, uri: "/v1/images/data/org/sdxl/f.png"),
@@ -35,7 +36,8 @@ final class ImageURLRewriterTests: XCTestCase {
     }
 
     func testForeignURLsAndB64AnswersAreUntouched() {
-        XCTAssertNil(self.rewrite(#"{"data":[{"url":"https://oaidalleapiprodscus.blob.core.windows.net/x.png?sig=1"}]}"#))
+        XCTAssertNil(
+            self.rewrite(#"{"data":[{"url":"https://oaidalleapiprodscus.blob.core.windows.net/x.png?sig=1"}]}"#))
         XCTAssertNil(self.rewrite(#"{"data":[{"b64_json":"iVBORw0KGgoAAAANSUhEUgAA","revised_prompt":"url"}]}"#))
         XCTAssertNil(self.rewrite(#"{"data":[{"url":"http://gw.example:8000.evil.com/x.png"}]}"#))
         XCTAssertNil(self.rewrite(#"{"data":[{"url":"http://gw.example:8000"}]}"#))
@@ -65,8 +67,8 @@ final class ImageURLRewriterTests: XCTestCase {
 
     func testEveryOtherByteIsKept() throws {
         let json = """
-            {"created":1713833628,"data":[{"revised_prompt":"é \\u00e9 \\"q\\"","url":"http://gw.example:8000/a.png"}],\
-            "usage":{"total_tokens":100},"unknown":[1,2,{"x":null}]}
+            {"created":1713833628,"data":[{"revised_prompt":"é \\u00e9 \\"q\\"",\
+            "url":"http://gw.example:8000/a.png"}],"usage":{"total_tokens":100},"unknown":[1,2,{"x":null}]}
             """
         let out = try XCTUnwrap(self.rewrite(json))
         XCTAssertEqual(out, json.replacingOccurrences(of: "8000/a.png", with: "8000/v1/images/data/dall-e-3/a.png"))
@@ -74,7 +76,9 @@ final class ImageURLRewriterTests: XCTestCase {
 
     func testBaseURLTrailingSlashesAreTrimmedAndMattersNotForMatching() {
         let plain = ImageURLRewriter(baseURL: "http://gw.example:8000")
-        XCTAssertEqual(plain.rewrittenURL("http://gw.example:8000/f.png", model: "m"), "http://gw.example:8000/v1/images/data/m/f.png")
+        XCTAssertEqual(
+            plain.rewrittenURL("http://gw.example:8000/f.png", model: "m"),
+            "http://gw.example:8000/v1/images/data/m/f.png")
         XCTAssertEqual(self.rewriter.dataURL(model: "m", fileID: "f"), "http://gw.example:8000/v1/images/data/m/f")
         let prefixed = ImageURLRewriter(baseURL: "https://api.example.com/ai//")
         XCTAssertEqual(

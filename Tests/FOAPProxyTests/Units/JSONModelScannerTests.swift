@@ -40,7 +40,8 @@ final class JSONModelScannerTests: XCTestCase {
         XCTAssertEqual(inspection.model, "top")
         XCTAssertEqual(inspection.modelValueRanges.map { self.text(json, $0) }, [#""top""#])
         let rewritten = JSONModelRewriter.rewrite(ByteBuffer(string: json), inspection: inspection, targetModel: "up")
-        XCTAssertEqual(String(buffer: rewritten), json.replacingOccurrences(of: #""model":"top""#, with: #""model":"up""#))
+        XCTAssertEqual(
+            String(buffer: rewritten), json.replacingOccurrences(of: #""model":"top""#, with: #""model":"up""#))
     }
 
     func testModelKeyInsideAStringIsNotAKey() throws {
@@ -150,7 +151,8 @@ final class JSONModelScannerTests: XCTestCase {
     }
 
     func testDeepNestingIsRejectedWithoutExhaustingTheStack() {
-        let deep = #"{"model":"m","x":"# + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        let deep =
+            #"{"model":"m","x":"# + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
             + "}"
         XCTAssertThrowsError(try self.inspect(deep))
         let fine = #"{"model":"m","x":"# + String(repeating: "[", count: 400) + String(repeating: "]", count: 400) + "}"
@@ -165,7 +167,9 @@ final class JSONModelScannerTests: XCTestCase {
         XCTAssertEqual(inspection.model, "big")
         let rewritten = JSONModelRewriter.rewrite(body, inspection: inspection, targetModel: "upstream-big")
         XCTAssertEqual(rewritten.readableBytes, body.readableBytes + 9)
-        XCTAssertEqual(String(buffer: rewritten), json.replacingOccurrences(of: #""model":"big""#, with: #""model":"upstream-big""#))
+        XCTAssertEqual(
+            String(buffer: rewritten),
+            json.replacingOccurrences(of: #""model":"big""#, with: #""model":"upstream-big""#))
     }
 
     func testScannerHonoursTheBufferReaderIndex() throws {
@@ -174,7 +178,9 @@ final class JSONModelScannerTests: XCTestCase {
         buffer.writeString(#"{"model":"m"}"#)
         let inspection = try JSONModelScanner.inspect(buffer)
         XCTAssertEqual(inspection.modelValueRanges, [9..<12])
-        XCTAssertEqual(String(buffer: JSONModelRewriter.rewrite(buffer, inspection: inspection, targetModel: "t")), #"{"model":"t"}"#)
+        XCTAssertEqual(
+            String(buffer: JSONModelRewriter.rewrite(buffer, inspection: inspection, targetModel: "t")),
+            #"{"model":"t"}"#)
     }
 }
 
@@ -183,7 +189,8 @@ final class JSONModelRewriterTests: XCTestCase {
     func testTargetNameIsWrittenAsAJSONString() throws {
         let json = #"{"model":"m"}"#
         let inspection = try JSONModelScanner.inspect(ByteBuffer(string: json))
-        let rewritten = JSONModelRewriter.rewrite(ByteBuffer(string: json), inspection: inspection, targetModel: "a\"b\\c\nd")
+        let rewritten = JSONModelRewriter.rewrite(
+            ByteBuffer(string: json), inspection: inspection, targetModel: "a\"b\\c\nd")
         XCTAssertEqual(String(buffer: rewritten), #"{"model":"a\"b\\c\nd"}"#)
         XCTAssertEqual(try JSONModelScanner.inspect(rewritten).model, "a\"b\\c\nd")
     }

@@ -52,7 +52,9 @@ final class MultipartModelScannerTests: XCTestCase {
     func testModelAfterFilePartsAndRepeatedFields() throws {
         var form = MultipartBody()
         form.file("image[]", filename: "a.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 500))
-        form.file("image[]", filename: "b.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 77, seed: 3))
+        form.file(
+            "image[]", filename: "b.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 77, seed: 3)
+        )
         form.field("prompt", "a cat\r\nwith --dashes")
         form.field("model", "org/image-model")
         let bytes = form.bytes
@@ -210,7 +212,8 @@ final class MultipartModelScannerTests: XCTestCase {
 
         var later = MultipartBody(boundary: "----WebKitFormBoundaryAbC")
         later.preamble = "pre\r\n"
-        later.file("file", filename: "speech.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 40))
+        later.file(
+            "file", filename: "speech.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 40))
         later.field("timestamp_granularities[]", "word")
         later.field("timestamp_granularities[]", "segment")
         later.field("model", "gpt-4o-transcribe")

@@ -34,7 +34,8 @@ final class OpenAIErrorTests: XCTestCase {
     func testMessagesWithQuotesControlCharactersAndUnicodeStayValidJSON() throws {
         let hostile = "a\"b\\c\n\r\t\u{0}\u{1F}\u{7F}é😀</script>"
         let inner = try self.decode(.modelNotFound(hostile))
-        XCTAssertEqual(inner["message"] as? String, "The model '\(hostile)' does not exist or you do not have access to it.")
+        XCTAssertEqual(
+            inner["message"] as? String, "The model '\(hostile)' does not exist or you do not have access to it.")
         let route = try self.decode(.routeNotServed(model: hostile, route: "v1/embeddings"))
         XCTAssertEqual(route["code"] as? String, "unsupported_route_for_model")
         XCTAssertTrue((route["message"] as? String)?.contains("/v1/embeddings") ?? false)
@@ -45,7 +46,10 @@ final class OpenAIErrorTests: XCTestCase {
             (.modelNotFound("m"), 404, "invalid_request_error", "model_not_found"),
             (.routeNotServed(model: "m", route: "v1/x"), 404, "invalid_request_error", "unsupported_route_for_model"),
             (.unknownRoute("/x"), 404, "invalid_request_error", "unknown_url"),
-            (.methodNotAllowed(method: "GET", path: "/v1/x", allowed: "POST"), 405, "invalid_request_error", "method_not_allowed"),
+            (
+                .methodNotAllowed(method: "GET", path: "/v1/x", allowed: "POST"), 405, "invalid_request_error",
+                "method_not_allowed"
+            ),
             (.bodyTooLarge(limit: 10), 413, "invalid_request_error", "request_too_large"),
             (.malformedHTTP, 400, "invalid_request_error", "bad_http_request"),
             (.upstreamUnreachable("http://u"), 502, "server_error", "upstream_unreachable"),
@@ -71,7 +75,8 @@ final class OpenAIErrorTests: XCTestCase {
     func testMessagesNameWhatTheClientNeedsButNoSecret() {
         XCTAssertTrue(OpenAIError.upstreamTimeout("http://u", seconds: 2).message.contains("2 s"))
         XCTAssertTrue(OpenAIError.upstreamTimeout("http://u", seconds: 0.25).message.contains("0.25 s"))
-        XCTAssertTrue(OpenAIError.credentialMissing(provider: "openAI", variable: "OPENAI_KEY").message.contains("OPENAI_KEY"))
+        XCTAssertTrue(
+            OpenAIError.credentialMissing(provider: "openAI", variable: "OPENAI_KEY").message.contains("OPENAI_KEY"))
         XCTAssertTrue(OpenAIError.bodyTooLarge(limit: 1024).message.contains("1024"))
         XCTAssertTrue(JSONBodyError.notJSON(offset: 17).openAIError.message.contains("17"))
     }

@@ -74,8 +74,11 @@ final class RouteTests: XCTestCase {
             Route.resolve(method: .GET, uri: "/v1/images/data/org%2Fsd-xl/img_1.png"),
             .imageData(model: "org/sd-xl", fileID: "img_1.png")
         )
-        XCTAssertEqual(Route.resolve(method: .HEAD, uri: "/v1/images/data/m/f").label, "v1/images/data/{model}/{file_id}")
-        for uri in ["/v1/images/data/only-model", "/v1/images/data/model/", "/v1/images/data//file", "/v1/images/data/"] {
+        XCTAssertEqual(
+            Route.resolve(method: .HEAD, uri: "/v1/images/data/m/f").label, "v1/images/data/{model}/{file_id}")
+        for uri in [
+            "/v1/images/data/only-model", "/v1/images/data/model/", "/v1/images/data//file", "/v1/images/data/",
+        ] {
             guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
                 XCTFail("\(uri) was not rejected")
                 continue
@@ -85,9 +88,10 @@ final class RouteTests: XCTestCase {
     }
 
     func testUnknownPathsAre404() {
-        for uri in ["/", "", "/v1", "/v1/models/", "/health/", "/v1/chat/completions/", "/v2/chat/completions",
-            "/V1/chat/completions", "/v1/chat/completions/extra", "//v1/models", "/v1/images/data"]
-        {
+        for uri in [
+            "/", "", "/v1", "/v1/models/", "/health/", "/v1/chat/completions/", "/v2/chat/completions",
+            "/V1/chat/completions", "/v1/chat/completions/extra", "//v1/models", "/v1/images/data",
+        ] {
             guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
                 XCTFail("\(uri) was not rejected")
                 continue
