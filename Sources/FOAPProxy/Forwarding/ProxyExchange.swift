@@ -80,16 +80,17 @@ final class ProxyExchange {
             self.pendingError = error
             self.bodyMode = .discarding
         case .forward:
-            if self.head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                self.context.writeAndFlush(
-                    NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: self.head.version, status: .continue)))
-                    , promise: nil)
-            }
             if let declared = self.head.headers.first(name: "content-length").flatMap(Int.init),
                 declared > self.engine.configuration.maxBodySize
             {
                 self.rejectOversizedBody()
                 return
+            }
+            // Only after the size check: a 100 Continue invites a body that would then be refused.
+            if self.head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                self.context.writeAndFlush(
+                    NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: self.head.version, status: .continue)))
+                    , promise: nil)
             }
             let contentType = self.head.headers.first(name: "content-type") ?? ""
             if let scanner = MultipartModelScanner(contentType: contentType) {

@@ -90,11 +90,11 @@ public struct JSONModelScanner {
                 try self.expect(UInt8(ascii: ":"))
                 self.skipWhitespace()
                 let valueStart = self.index
-                if Self.isKey(key, "\"model\"") {
+                if try Self.isKey(key, "\"model\"") {
                     if self.peek() == UInt8(ascii: "\"") {
                         try self.skipString()
                         ranges.append(valueStart..<self.index)
-                        model = try Self.unescape(UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index]))
+                        model = try Self.unescape(self.bytes, literal: valueStart..<self.index)
                         modelIsString = true
                     } else {
                         try self.skipValue(depth: 1)
@@ -102,8 +102,9 @@ public struct JSONModelScanner {
                     }
                 } else {
                     try self.skipValue(depth: 1)
-                    if Self.isKey(key, "\"stream\"") {
-                        stream = Self.isKey(UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index]), "true")
+                    if try Self.isKey(key, "\"stream\"") {
+                        let value = UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index])
+                        stream = Self.isLiteral(value, "true")
                     }
                 }
                 self.skipWhitespace()
@@ -230,13 +231,42 @@ public struct JSONModelScanner {
         }
     }
 
-    private static func isKey(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) -> Bool {
+    private static func isLiteral(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) -> Bool {
         expected.withUTF8Buffer { expected in
             bytes.count == expected.count && zip(bytes, expected).allSatisfy { $0 == $1 }
         }
     }
 
-    /// Unescapes a JSON string literal (quotes included) into a Swift string.
+    /// Whether the key literal `bytes` (quotes included) names `expected` (quoted). An escaped spelling such as
+    /// `"mod\u0065l"` is the same key to every JSON parser, so to the upstream too: it must count, or a client could
+    /// route by one `model` and have the upstream read another one that no config entry allows.
+    private static func isKey(
+        _ bytes: UnsafeRawBufferPointer,
+        _ expected: StaticString
+    ) throws(JSONBodyError) -> Bool {
+        if Self.isLiteral(bytes, expected) { return true }
+        guard bytes.contains(UInt8(ascii: "\\")) else { return false }
+        let name = try Self.unescape(bytes)
+        return expected.withUTF8Buffer { expected in name.utf8.elementsEqual(expected.dropFirst().dropLast()) }
+    }
+
+    /// Unescapes the literal at `range` of `bytes`, reporting an error offset relative to `bytes` (the body), not
+    /// to the literal.
+    private static func unescape(
+        _ bytes: UnsafeRawBufferPointer,
+        literal range: Range<Int>
+    ) throws(JSONBodyError) -> String {
+        do {
+            return try Self.unescape(UnsafeRawBufferPointer(rebasing: bytes[range]))
+        } catch .notJSON(let offset) {
+            throw .notJSON(offset: range.lowerBound + offset)
+        } catch {
+            throw error
+        }
+    }
+
+    /// Unescapes a JSON string literal (quotes included) into a Swift string. Error offsets count from the opening
+    /// quote.
     static func unescape(_ literal: UnsafeRawBufferPointer) throws(JSONBodyError) -> String {
         let inner = literal[1..<(literal.count - 1)]
         guard inner.contains(UInt8(ascii: "\\")) else {

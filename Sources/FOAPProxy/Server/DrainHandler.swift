@@ -5,7 +5,8 @@ import NIOHTTP1
 /// race.
 ///
 /// On `ChannelShouldQuiesceEvent` (sent by NIO's `ServerQuiescingHelper` once the listener is closed):
-/// - a request in flight is answered with `Connection: close`, and the connection closes after its `.end`;
+/// - a request in flight is answered with `Connection: close`, and the connection closes after its `.end`; with
+///   pipelined requests already received, only the last answer says so, so none of them is dropped unanswered;
 /// - a response whose head already went out without that header is followed by a short idle grace instead;
 /// - an idle connection is closed only after it has sat idle for `idleGrace`. A request that arrives meanwhile is
 ///   served (with `Connection: close`). Closing at once would reset requests clients are sending at that moment.
@@ -54,7 +55,7 @@ final class DrainHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch self.unwrapOutboundIn(data) {
         case .head(var head) where head.status.code >= 200:
-            if self.draining {
+            if self.draining && self.requestsInFlight <= 1 {
                 head.headers.replaceOrAdd(name: "Connection", value: "close")
             }
             self.currentResponseCloses = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }

@@ -31,8 +31,13 @@ final class MockUpstream: Sendable {
         case hang
         /// SSE events, each sent only once the test opens its gate: proves chunks are relayed one by one.
         case gated(events: [String], gate: ChunkGate)
+        /// Like `gated`, for any byte stream (audio): chunk k is sent once gate k is open, then the body ends.
+        case gatedBytes(contentType: String, chunks: [[UInt8]], gate: ChunkGate)
+        /// Closes the connection without answering.
+        case closeImmediately
 
-        static func json(_ body: String, status: HTTPResponseStatus = .ok, headers: [(String, String)] = []) -> Response {
+        static func json(_ body: String, status: HTTPResponseStatus = .ok, headers: [(String, String)] = []) -> Response
+        {
             .full(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
         }
 
@@ -48,7 +53,7 @@ final class MockUpstream: Sendable {
 
     let group: MultiThreadedEventLoopGroup
     private let channel: Channel
-    private let state = NIOLockedValueBox<(requests: [Request], closedConnections: Int)>(([], 0))
+    private let state = NIOLockedValueBox(Recorded())
     let port: Int
     var baseURL: String { "\(self.scheme)://127.0.0.1:\(self.port)" }
 
@@ -59,7 +64,8 @@ final class MockUpstream: Sendable {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(Self.fixtures.appendingPathComponent("server.pem").path)
                 .map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: Self.fixtures.appendingPathComponent("server.key").path, format: .pem))
+            privateKey: .privateKey(
+                try NIOSSLPrivateKey(file: Self.fixtures.appendingPathComponent("server.key").path, format: .pem))
         )
         return try NIOSSLContext(configuration: configuration)
     }
@@ -91,6 +97,30 @@ final class MockUpstream: Sendable {
 
     var requests: [Request] { self.state.withLockedValue { $0.requests } }
     var closedConnections: Int { self.state.withLockedValue { $0.closedConnections } }
+    /// Request heads received, counted as they arrive (before their bodies end).
+    var headsReceived: Int { self.state.withLockedValue { $0.headsReceived } }
+    /// Request body bytes received so far, over all requests, counted as they arrive.
+    var bodyBytesReceived: Int { self.state.withLockedValue { $0.bodyBytesReceived } }
+
+    struct Recorded {
+        var requests: [Request] = []
+        var closedConnections = 0
+        var headsReceived = 0
+        var bodyBytesReceived = 0
+    }
+
+    /// The bytes `.bytes(size:)` sends: a letter per 64 KiB piece, so a reordered or dropped piece shows.
+    static func patternBytes(size: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size)
+        var remaining = size
+        while remaining > 0 {
+            let count = min(remaining, 65536)
+            bytes.append(contentsOf: [UInt8](repeating: UInt8(ascii: "a") + UInt8(remaining % 26), count: count))
+            remaining -= count
+        }
+        return bytes
+    }
 
     func stop() throws {
         try self.channel.close().wait()
@@ -101,12 +131,12 @@ final class MockUpstream: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
 
-        private let state: NIOLockedValueBox<(requests: [Request], closedConnections: Int)>
+        private let state: NIOLockedValueBox<Recorded>
         private let respond: @Sendable (Request) -> Response
         private var current: Request?
 
         init(
-            state: NIOLockedValueBox<(requests: [Request], closedConnections: Int)>,
+            state: NIOLockedValueBox<Recorded>,
             respond: @escaping @Sendable (Request) -> Response
         ) {
             self.state = state
@@ -117,7 +147,9 @@ final class MockUpstream: Sendable {
             switch self.unwrapInboundIn(data) {
             case .head(let head):
                 self.current = Request(method: head.method, uri: head.uri, headers: head.headers, body: ByteBuffer())
+                self.state.withLockedValue { $0.headsReceived += 1 }
             case .body(var buffer):
+                self.state.withLockedValue { $0.bodyBytesReceived += buffer.readableBytes }
                 self.current?.body.writeBuffer(&buffer)
             case .end:
                 guard let request = self.current else { return }
@@ -177,21 +209,27 @@ final class MockUpstream: Sendable {
                     headers: ["Content-Type": "text/event-stream"]
                 )
                 context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
-                self.writeGated(events, index: 0, gate: gate, context: context)
+                self.writeGated(events.map { Array("data: \($0)\n\n".utf8) }, index: 0, gate: gate, context: context)
+            case .gatedBytes(let contentType, let chunks, let gate):
+                let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Type": contentType])
+                context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
+                self.writeGated(chunks, index: 0, gate: gate, context: context)
+            case .closeImmediately:
+                context.close(promise: nil)
             }
         }
 
-        private func writeGated(_ events: [String], index: Int, gate: ChunkGate, context: ChannelHandlerContext) {
-            guard index < events.count else {
+        private func writeGated(_ chunks: [[UInt8]], index: Int, gate: ChunkGate, context: ChannelHandlerContext) {
+            guard index < chunks.count else {
                 context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
                 return
             }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             gate.whenOpen(index, on: context.eventLoop) {
                 let (handler, context) = loopBound.value
-                let chunk = ByteBuffer(string: "data: \(events[index])\n\n")
+                let chunk = ByteBuffer(bytes: chunks[index])
                 context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
-                handler.writeGated(events, index: index + 1, gate: gate, context: context)
+                handler.writeGated(chunks, index: index + 1, gate: gate, context: context)
             }
         }
 

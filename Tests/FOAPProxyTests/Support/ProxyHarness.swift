@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FOAPConfig
 import FOAPProxy
 import Foundation
+import InMemoryLogging
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -19,6 +20,8 @@ final class ProxyHarness: @unchecked Sendable {
     let client: HTTPClient
     let port: Int
     let configDirectory: URL
+    /// Everything the proxy logged (access records at `info`, failures at `warning`/`error`).
+    let logs = InMemoryLogHandler()
     var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
     /// - Parameters:
@@ -49,9 +52,11 @@ final class ProxyHarness: @unchecked Sendable {
         }
         configure(&configuration)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var logger = Logger(label: "foap-test")
-        logger.logLevel = .critical
-        self.engine = try ProxyEngine(snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger)
+        let logs = self.logs
+        var logger = Logger(label: "foap-test") { _ in logs }
+        logger.logLevel = .info
+        self.engine = try ProxyEngine(
+            snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger)
         self.server = ProxyServer(engine: self.engine, group: self.group)
         let addresses = try await self.server.start(.bind(host: "127.0.0.1", port: 0))
         self.port = addresses[0].port!
@@ -76,7 +81,7 @@ final class ProxyHarness: @unchecked Sendable {
         json: String? = nil,
         body: ByteBuffer? = nil,
         headers: [(String, String)] = []
-    ) async throws -> (status: UInt, headers: HTTPHeaders, body: String) {
+    ) async throws -> (status: UInt, headers: HTTPHeaders, body: String, bytes: ByteBuffer) {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         if let json {
@@ -90,7 +95,26 @@ final class ProxyHarness: @unchecked Sendable {
         }
         let response = try await self.client.execute(request, timeout: .seconds(30))
         let collected = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        return (response.status.code, response.headers, String(buffer: collected))
+        return (response.status.code, response.headers, String(buffer: collected), collected)
+    }
+
+    /// The log entries whose message is `message`.
+    func logEntries(_ message: String) -> [InMemoryLogHandler.Entry] {
+        self.logs.entries.filter { $0.message.description == message }
+    }
+
+    /// Access records (one per finished request), oldest first.
+    var accessRecords: [Logger.Metadata] {
+        self.logEntries("request").map(\.metadata)
+    }
+
+    /// Waits (bounded) until at least `count` access records were written; returns all, values as text.
+    func accessRecords(atLeast count: Int, within seconds: Double = 10) async throws -> [[String: String]] {
+        let deadline = Date().addingTimeInterval(seconds)
+        while self.accessRecords.count < count, Date() < deadline {
+            try await Task.sleep(nanoseconds: 2_000_000)
+        }
+        return self.accessRecords.map { $0.mapValues(\.description) }
     }
 
     static func defaultConfig(_ base: String) -> String {

@@ -7,13 +7,18 @@ import XCTest
 final class ForwardingEndToEndTests: XCTestCase {
     func testChatCompletionIsForwardedWithModelRewrittenAndKeyInjected() async throws {
         let harness = try await ProxyHarness { request in
-            .json(#"{"id":"chatcmpl-1","object":"chat.completion"}"#, headers: [
-                ("x-request-id", "req-up-1"), ("openai-processing-ms", "12"), ("x-ratelimit-remaining-requests", "99"),
-                ("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"),
-            ])
+            .json(
+                #"{"id":"chatcmpl-1","object":"chat.completion"}"#,
+                headers: [
+                    ("x-request-id", "req-up-1"), ("openai-processing-ms", "12"),
+                    ("x-ratelimit-remaining-requests", "99"),
+                    ("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"),
+                ])
         }
         self.addTeardownBlock { try await harness.stop() }
-        let body = #"{"model":"gpt-test","messages":[{"role":"user","content":"hi \"there\""}],"x_unknown":{"a":[1,2.5e3,null]}}"#
+        let body =
+            #"{"model":"gpt-test","messages":[{"role":"user","content":"hi \"there\""}],"#
+            + #""x_unknown":{"a":[1,2.5e3,null]}}"#
         let response = try await harness.send(
             .POST,
             "/v1/chat/completions?api-version=2024-10-21",
@@ -46,7 +51,8 @@ final class ForwardingEndToEndTests: XCTestCase {
         let harness = try await ProxyHarness { request in .json(#"{"ok":true}"#) }
         self.addTeardownBlock { try await harness.stop() }
         let routes = [
-            ("v1/chat/completions", "gpt-test", "upstream-chat"), ("v1/completions", "gpt-test", "upstream-completions"),
+            ("v1/chat/completions", "gpt-test", "upstream-chat"),
+            ("v1/completions", "gpt-test", "upstream-completions"),
             ("v1/embeddings", "gpt-test", "upstream-embed"), ("v1/moderations", "gpt-test", "upstream-mod"),
             ("v1/responses", "gpt-test", "upstream-responses"), ("v1/audio/speech", "audio-test", "tts-up"),
             ("v1/images/generations", "image-test", "img-up"),
@@ -63,8 +69,9 @@ final class ForwardingEndToEndTests: XCTestCase {
 
     func testUpstreamErrorsPassThroughWithTheirStatusAndBody() async throws {
         let harness = try await ProxyHarness { _ in
-            .json(#"{"error":{"message":"Rate limit","type":"requests","code":"rate_limit_exceeded"}}"#,
-                  status: .tooManyRequests, headers: [("retry-after", "7")])
+            .json(
+                #"{"error":{"message":"Rate limit","type":"requests","code":"rate_limit_exceeded"}}"#,
+                status: .tooManyRequests, headers: [("retry-after", "7")])
         }
         self.addTeardownBlock { try await harness.stop() }
         let response = try await harness.send(.POST, "/v1/chat/completions", json: #"{"model":"gpt-test"}"#)
@@ -144,7 +151,8 @@ final class ForwardingEndToEndTests: XCTestCase {
         XCTAssertTrue(model.body.contains(#""status":"ok""#))
         XCTAssertTrue(model.body.contains(harness.upstream.baseURL))
         XCTAssertFalse(model.body.contains("sk-upstream-secret"))
-        XCTAssertEqual(harness.upstream.requests.last?.headers.first(name: "authorization"), "Bearer sk-upstream-secret")
+        XCTAssertEqual(
+            harness.upstream.requests.last?.headers.first(name: "authorization"), "Bearer sk-upstream-secret")
     }
 
     func testModelHealthIs503WhenTheUpstreamIsDown() async throws {

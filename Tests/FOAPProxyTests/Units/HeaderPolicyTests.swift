@@ -1,0 +1,82 @@
+import NIOHTTP1
+import XCTest
+
+@testable import FOAPProxy
+
+/// Which headers cross the proxy: hop-by-hop never, the client's credentials never up, everything else as sent.
+final class HeaderPolicyTests: XCTestCase {
+    private static let hopByHop = [
+        ("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"),
+        ("Proxy-Authenticate", "Basic"), ("Proxy-Authorization", "Basic Zm9vOmJhcg=="), ("TE", "trailers"),
+        ("Trailer", "X-Checksum"), ("Transfer-Encoding", "chunked"), ("Upgrade", "websocket"),
+    ]
+
+    func testUpstreamDropsHopByHopCredentialsAndFramingAndInjectsTheKey() {
+        let client = HTTPHeaders(
+            Self.hopByHop + [
+                ("Host", "gateway:8000"), ("Content-Length", "17"), ("Authorization", "Bearer sk-client"),
+                ("api-key", "azure-client-key"), ("API-KEY", "again"), ("Expect", "100-continue"),
+                ("Content-Type", "application/json"), ("OpenAI-Beta", "assistants=v2"), ("Idempotency-Key", "i-1"),
+                ("X-Request-ID", "r-1"), ("OpenAI-Organization", "org-1"), ("X-Stainless-Lang", "python"),
+                ("Accept", "text/event-stream"), ("User-Agent", "OpenAI/Python 1.50"),
+            ]
+        )
+        let up = HeaderPolicy.upstreamHeaders(from: client, apiKey: "sk-upstream", contentLength: 42)
+        XCTAssertEqual(
+            up.map(\.name),
+            [
+                "Content-Type", "OpenAI-Beta", "Idempotency-Key", "X-Request-ID", "OpenAI-Organization",
+                "X-Stainless-Lang", "Accept", "User-Agent", "Authorization", "Content-Length",
+            ]
+        )
+        XCTAssertEqual(up["authorization"], ["Bearer sk-upstream"])
+        XCTAssertEqual(up["content-length"], ["42"])
+        XCTAssertEqual(up["openai-beta"], ["assistants=v2"])
+        XCTAssertEqual(up["user-agent"], ["OpenAI/Python 1.50"])
+    }
+
+    func testWithoutAKeyNoAuthorizationReachesTheUpstream() {
+        let client = HTTPHeaders([("Authorization", "Bearer sk-client"), ("Api-Key", "k"), ("Accept", "*/*")])
+        let up = HeaderPolicy.upstreamHeaders(from: client, apiKey: nil, contentLength: nil)
+        XCTAssertEqual(up.map(\.name), ["Accept"])
+    }
+
+    func testHeadersListedInConnectionAreHopByHopInBothDirections() {
+        let client = HTTPHeaders([
+            ("Connection", "close, X-Hop-A"), ("connection", " x-hop-b ,  Keep-Alive"), ("X-Hop-A", "1"),
+            ("x-hop-b", "2"), ("X-End-To-End", "3"),
+        ])
+        XCTAssertEqual(
+            HeaderPolicy.upstreamHeaders(from: client, apiKey: nil, contentLength: nil).map(\.name), ["X-End-To-End"])
+        let upstream = HTTPHeaders([
+            ("Connection", "X-Upstream-Hop"), ("X-Upstream-Hop", "1"), ("x-request-id", "req"), ("Content-Type", "a/b"),
+        ])
+        XCTAssertEqual(HeaderPolicy.downstreamHeaders(from: upstream).map(\.name), ["x-request-id", "Content-Type"])
+    }
+
+    func testDownstreamKeepsEndToEndHeadersInOrderAndRepeated() {
+        let upstream = HTTPHeaders(
+            Self.hopByHop + [
+                ("Content-Length", "99"), ("Content-Type", "text/event-stream"), ("x-request-id", "req_1"),
+                ("openai-processing-ms", "120"), ("x-ratelimit-limit-requests", "500"),
+                ("x-ratelimit-remaining-tokens", "149000"), ("retry-after", "3"), ("Set-Cookie", "a=1"),
+                ("Set-Cookie", "b=2"), ("Cache-Control", "no-cache"), ("openai-version", "2020-10-01"),
+            ]
+        )
+        let down = HeaderPolicy.downstreamHeaders(from: upstream)
+        XCTAssertEqual(
+            down.map { "\($0.name): \($0.value)" },
+            [
+                "Content-Type: text/event-stream", "x-request-id: req_1", "openai-processing-ms: 120",
+                "x-ratelimit-limit-requests: 500", "x-ratelimit-remaining-tokens: 149000", "retry-after: 3",
+                "Set-Cookie: a=1", "Set-Cookie: b=2", "Cache-Control: no-cache", "openai-version: 2020-10-01",
+            ]
+        )
+    }
+
+    func testDownstreamPassesTheUpstreamsWWWAuthenticate() {
+        // An upstream's 401 challenge is end to end: the client sees why it was refused.
+        let down = HeaderPolicy.downstreamHeaders(from: HTTPHeaders([("WWW-Authenticate", "Bearer")]))
+        XCTAssertEqual(down["www-authenticate"], ["Bearer"])
+    }
+}

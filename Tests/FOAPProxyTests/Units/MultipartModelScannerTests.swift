@@ -1,0 +1,223 @@
+import NIOCore
+import XCTest
+
+@testable import FOAPProxy
+
+/// `MultipartModelScanner` finds the `model` part while an upload is still arriving; it must give the same answer
+/// however the body is split into reads.
+final class MultipartModelScannerTests: XCTestCase {
+    func testBoundaryParameterParsing() {
+        let cases: [(String, String?)] = [
+            ("multipart/form-data; boundary=abc", "abc"),
+            ("multipart/form-data;boundary=abc", "abc"),
+            ("Multipart/Form-Data; BOUNDARY=abc", "abc"),
+            ("multipart/form-data; charset=utf-8; boundary=\"a b\"", "a b"),
+            ("multipart/form-data; boundary=\"quoted-boundary\"", "quoted-boundary"),
+            ("multipart/form-data; boundary = spaced ", "spaced"),
+            ("multipart/form-data; boundary=\"\"", nil),
+            ("multipart/form-data; boundary=", nil),
+            ("multipart/form-data", nil),
+            ("multipart/mixed; boundary=abc", nil),
+            ("application/json", nil),
+            ("", nil),
+            ("multipart/form-data; boundary=" + String(repeating: "x", count: 201), nil),
+            ("multipart/form-data; boundary=" + String(repeating: "x", count: 200), String(repeating: "x", count: 200)),
+        ]
+        for (contentType, expected) in cases {
+            XCTAssertEqual(MultipartModelScanner.boundary(fromContentType: contentType), expected, contentType)
+            XCTAssertEqual(MultipartModelScanner(contentType: contentType) != nil, expected != nil, contentType)
+        }
+    }
+
+    func testQuotedBoundaryWithASemicolonInsideIsNotSupportedButNotMisparsed() {
+        // `;` splits parameters before quotes are looked at: such a boundary is refused (nil) or cut, never
+        // silently mismatched against the body.
+        let boundary = MultipartModelScanner.boundary(fromContentType: "multipart/form-data; boundary=\"a;b\"")
+        XCTAssertNotEqual(boundary, "a;b")
+    }
+
+    func testFindsTheModelFieldAndItsValueRange() throws {
+        var form = MultipartBody()
+        form.field("model", "whisper-1")
+        form.file("file", filename: "a.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 300))
+        let bytes = form.bytes
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        guard case .found(let field) = scanner.scan(ByteBuffer(bytes: bytes), isComplete: true) else {
+            return XCTFail("model not found")
+        }
+        XCTAssertEqual(field.model, "whisper-1")
+        XCTAssertEqual(String(decoding: bytes[field.valueRange], as: UTF8.self), "whisper-1")
+    }
+
+    func testModelAfterFilePartsAndRepeatedFields() throws {
+        var form = MultipartBody()
+        form.file("image[]", filename: "a.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 500))
+        form.file(
+            "image[]", filename: "b.png", contentType: "image/png", bytes: MultipartBody.trickyBytes(count: 77, seed: 3)
+        )
+        form.field("prompt", "a cat\r\nwith --dashes")
+        form.field("model", "org/image-model")
+        let bytes = form.bytes
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        guard case .found(let field) = scanner.scan(ByteBuffer(bytes: bytes), isComplete: true) else {
+            return XCTFail("model not found")
+        }
+        XCTAssertEqual(field.model, "org/image-model")
+        XCTAssertEqual(String(decoding: bytes[field.valueRange], as: UTF8.self), "org/image-model")
+    }
+
+    func testPreambleBeforeTheFirstDelimiterIsSkipped() throws {
+        var form = MultipartBody()
+        form.preamble = "This is a preamble.\r\n"
+        form.field("model", "m")
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        guard case .found(let field) = scanner.scan(form.buffer, isComplete: true) else { return XCTFail() }
+        XCTAssertEqual(field.model, "m")
+    }
+
+    func testDelimiterThatDoesNotStartALineIsMalformed() throws {
+        var form = MultipartBody()
+        form.preamble = "junk"  // no CRLF before the first delimiter
+        form.field("model", "m")
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        XCTAssertEqual(scanner.scan(form.buffer, isComplete: true), .malformed)
+    }
+
+    func testNoModelFieldAndTruncatedBodies() throws {
+        var form = MultipartBody()
+        form.field("prompt", "x")
+        form.file("file", filename: "a.wav", contentType: "audio/wav", bytes: [1, 2, 3])
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        XCTAssertEqual(scanner.scan(form.buffer, isComplete: true), .noModelField)
+
+        var withModel = MultipartBody()
+        withModel.field("model", "m")
+        let truncated = Array(withModel.bytes.prefix(60))
+        var second = try XCTUnwrap(MultipartModelScanner(contentType: withModel.contentType))
+        XCTAssertEqual(second.scan(ByteBuffer(bytes: truncated), isComplete: false), .needMoreData)
+        XCTAssertEqual(second.scan(ByteBuffer(bytes: truncated), isComplete: true), .malformed)
+        var third = try XCTUnwrap(MultipartModelScanner(contentType: withModel.contentType))
+        XCTAssertEqual(third.scan(ByteBuffer(string: "no delimiter at all"), isComplete: true), .malformed)
+        var empty = try XCTUnwrap(MultipartModelScanner(contentType: withModel.contentType))
+        XCTAssertEqual(empty.scan(ByteBuffer(), isComplete: true), .malformed)
+    }
+
+    func testEmptyModelValue() throws {
+        var form = MultipartBody()
+        form.field("model", "")
+        form.field("x", "y")
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        guard case .found(let field) = scanner.scan(form.buffer, isComplete: true) else { return XCTFail() }
+        XCTAssertEqual(field.model, "")
+        XCTAssertTrue(field.valueRange.isEmpty)
+    }
+
+    func testFieldNameParsing() {
+        let cases: [(String, String?)] = [
+            ("Content-Disposition: form-data; name=\"model\"", "model"),
+            ("content-disposition:form-data;name=model", "model"),
+            ("CONTENT-DISPOSITION:  form-data ;  name=\"model\" ; filename=\"x\"", "model"),
+            ("Content-Type: text/plain\r\nContent-Disposition: form-data; name=\"model\"", "model"),
+            ("Content-Disposition: form-data; filename=\"model\"; name=\"file\"", "file"),
+            ("Content-Disposition: form-data; filename=\"model\"", nil),
+            ("Content-Type: text/plain", nil),
+            ("", nil),
+        ]
+        for (headers, expected) in cases {
+            let name = Array(headers.utf8).withUnsafeBytes { MultipartModelScanner.fieldName(inHeaders: $0) }
+            XCTAssertEqual(name, expected, headers)
+        }
+    }
+
+    func testAFilenameCalledModelDoesNotMakeAPartTheModel() throws {
+        var form = MultipartBody()
+        form.file("file", filename: "model", contentType: "audio/wav", bytes: Array("not-a-model".utf8))
+        form.field("model", "real")
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        guard case .found(let field) = scanner.scan(form.buffer, isComplete: true) else { return XCTFail() }
+        XCTAssertEqual(field.model, "real")
+    }
+
+    /// Every split point, fresh scanner: the model is reported exactly when its closing delimiter has arrived.
+    func testSplitAtEveryByteBoundaryWithAFreshScanner() throws {
+        for form in Self.smallForms() {
+            let bytes = form.bytes
+            var reference = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+            guard case .found(let expected) = reference.scan(ByteBuffer(bytes: bytes), isComplete: true) else {
+                return XCTFail("model not found in the whole body")
+            }
+            let ready = expected.valueRange.upperBound + 2 + 2 + form.boundary.utf8.count
+            for split in 0...bytes.count {
+                var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+                let result = scanner.scan(ByteBuffer(bytes: bytes.prefix(split)), isComplete: false)
+                XCTAssertEqual(result, split >= ready ? .found(expected) : .needMoreData, "split at \(split)")
+            }
+        }
+    }
+
+    /// One scanner fed the growing body one byte at a time, as the exchange does: resuming must not skip a part.
+    func testByteByByteWithOneScanner() throws {
+        for form in Self.smallForms() {
+            let bytes = form.bytes
+            var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+            var found: MultipartModelField?
+            var held = ByteBuffer()
+            for byte in bytes {
+                held.writeInteger(byte)
+                let result = scanner.scan(held, isComplete: false)
+                if case .found(let field) = result {
+                    found = field
+                    break
+                }
+                XCTAssertEqual(result, .needMoreData)
+            }
+            let field = try XCTUnwrap(found)
+            XCTAssertEqual(field.model, "gpt-4o-transcribe")
+            XCTAssertEqual(String(decoding: bytes[field.valueRange], as: UTF8.self), "gpt-4o-transcribe")
+        }
+    }
+
+    /// Splits into two reads at every point, then the whole body in a second scan on the same scanner.
+    func testTwoReadsAtEveryBoundaryWithOneScanner() throws {
+        for form in Self.smallForms() {
+            let bytes = form.bytes
+            for split in 0...bytes.count {
+                var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+                _ = scanner.scan(ByteBuffer(bytes: bytes.prefix(split)), isComplete: false)
+                guard case .found(let field) = scanner.scan(ByteBuffer(bytes: bytes), isComplete: true) else {
+                    return XCTFail("split at \(split): model not found")
+                }
+                XCTAssertEqual(field.model, "gpt-4o-transcribe", "split at \(split)")
+            }
+        }
+    }
+
+    func testNoModelFieldIsOnlyDecidedAtTheClosingDelimiter() throws {
+        var form = MultipartBody(boundary: "b")
+        form.field("prompt", "p")
+        let bytes = form.bytes
+        for split in 0..<bytes.count {
+            var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+            let result = scanner.scan(ByteBuffer(bytes: bytes.prefix(split)), isComplete: false)
+            // `--b--` ends the body; until both trailing dashes are in, more parts may follow.
+            let closingEnd = bytes.count - 2
+            XCTAssertEqual(result, split >= closingEnd ? .noModelField : .needMoreData, "split at \(split)")
+        }
+    }
+
+    private static func smallForms() -> [MultipartBody] {
+        var first = MultipartBody(boundary: "xYz")
+        first.field("model", "gpt-4o-transcribe")
+        first.file("file", filename: "a.mp3", contentType: "audio/mpeg", bytes: Array("\r\n--xY\r\n-".utf8))
+
+        var later = MultipartBody(boundary: "----WebKitFormBoundaryAbC")
+        later.preamble = "pre\r\n"
+        later.file(
+            "file", filename: "speech.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 40))
+        later.field("timestamp_granularities[]", "word")
+        later.field("timestamp_granularities[]", "segment")
+        later.field("model", "gpt-4o-transcribe")
+        later.field("include[]", "logprobs")
+        return [first, later]
+    }
+}

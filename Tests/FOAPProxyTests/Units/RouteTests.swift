@@ -1,0 +1,117 @@
+import NIOHTTP1
+import XCTest
+
+@testable import FOAPProxy
+
+/// `Route.resolve`: method and path alone decide what a request is, before any body byte is read.
+final class RouteTests: XCTestCase {
+    func testEveryForwardedPathIsAPostRoute() {
+        XCTAssertEqual(Route.forwardedPaths.count, 11)
+        for path in Route.forwardedPaths {
+            XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path), .forward(path: path), path)
+            XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path + "?api-version=1&x=%2F"), .forward(path: path))
+            XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path).label, path)
+        }
+    }
+
+    func testWrongMethodIs405WithAllow() throws {
+        let cases: [(HTTPMethod, String, String)] = [
+            (.GET, "/v1/chat/completions", "POST"), (.PUT, "/v1/audio/speech", "POST"),
+            (.DELETE, "/v1/images/edits", "POST"), (.POST, "/v1/models", "GET"), (.POST, "/health", "GET"),
+            (.DELETE, "/v1/models/gpt-4o", "GET"), (.POST, "/health/gpt-4o", "GET"),
+            (.POST, "/v1/images/data/img/file-1.png", "GET"),
+        ]
+        for (method, uri, allowed) in cases {
+            guard case .rejected(let error) = Route.resolve(method: method, uri: uri) else {
+                XCTFail("\(method) \(uri) was not rejected")
+                continue
+            }
+            XCTAssertEqual(error.status, .methodNotAllowed, uri)
+            XCTAssertEqual(error.code, "method_not_allowed")
+            XCTAssertEqual(error.headers.map(\.0), ["Allow"])
+            XCTAssertEqual(error.headers.map(\.1), [allowed])
+            XCTAssertTrue(error.message.contains(method.rawValue), error.message)
+        }
+    }
+
+    func testGetRoutesAcceptHead() {
+        XCTAssertEqual(Route.resolve(method: .HEAD, uri: "/v1/models"), .listModels)
+        XCTAssertEqual(Route.resolve(method: .HEAD, uri: "/health"), .health)
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/health?verbose=1"), .health)
+    }
+
+    func testModelIdsInPathsMayHoldSlashesAndPercentEscapes() {
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/models/meta-llama/Llama-3.1-8B"),
+            .retrieveModel(id: "meta-llama/Llama-3.1-8B")
+        )
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/models/meta-llama%2FLlama-3.1-8B?x=1"),
+            .retrieveModel(id: "meta-llama/Llama-3.1-8B")
+        )
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/models/a%20b%2f%C3%A9"), .retrieveModel(id: "a b/é"))
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/health/org/sub/model"), .modelHealth(model: "org/sub/model"))
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/health/org%2Fmodel"), .modelHealth(model: "org/model"))
+    }
+
+    func testBrokenPercentEscapesAreKeptAsSent() {
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/models/100%"), .retrieveModel(id: "100%"))
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/models/a%zz"), .retrieveModel(id: "a%zz"))
+        // %FF alone is not UTF-8: the raw text is used rather than a lossy decode.
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/models/a%FF"), .retrieveModel(id: "a%FF"))
+    }
+
+    func testImageDataSplitsTheFileIdOffTheLastSegment() {
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/images/data/dall-e-3/file-abc.png"),
+            .imageData(model: "dall-e-3", fileID: "file-abc.png")
+        )
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/images/data/org/sd-xl/img_1.png?sig=abc"),
+            .imageData(model: "org/sd-xl", fileID: "img_1.png")
+        )
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/images/data/org%2Fsd-xl/img_1.png"),
+            .imageData(model: "org/sd-xl", fileID: "img_1.png")
+        )
+        XCTAssertEqual(
+            Route.resolve(method: .HEAD, uri: "/v1/images/data/m/f").label, "v1/images/data/{model}/{file_id}")
+        for uri in [
+            "/v1/images/data/only-model", "/v1/images/data/model/", "/v1/images/data//file", "/v1/images/data/",
+        ] {
+            guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
+                XCTFail("\(uri) was not rejected")
+                continue
+            }
+            XCTAssertEqual(error.code, "unknown_url", uri)
+        }
+    }
+
+    func testUnknownPathsAre404() {
+        for uri in [
+            "/", "", "/v1", "/v1/models/", "/health/", "/v1/chat/completions/", "/v2/chat/completions",
+            "/V1/chat/completions", "/v1/chat/completions/extra", "//v1/models", "/v1/images/data",
+        ] {
+            guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
+                XCTFail("\(uri) was not rejected")
+                continue
+            }
+            XCTAssertEqual(error.status, .notFound, uri)
+            XCTAssertEqual(error.code, "unknown_url", uri)
+        }
+    }
+
+    func testLabelsNeverCarryTheRawId() {
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/models").label, "v1/models")
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/models/secret-ish").label, "v1/models/{model}")
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/health").label, "health")
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/health/x").label, "health/{model}")
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/nope").label, "-")
+    }
+
+    func testQueryAndFragmentAreNotPartOfThePath() {
+        XCTAssertEqual(Route.pathPart(of: "/v1/models?x=/y"), "/v1/models")
+        XCTAssertEqual(Route.pathPart(of: "/v1/models#frag"), "/v1/models")
+        XCTAssertEqual(Route.pathPart(of: "/v1/models"), "/v1/models")
+    }
+}
