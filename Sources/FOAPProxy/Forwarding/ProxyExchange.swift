@@ -31,6 +31,9 @@ final class ProxyExchange {
     // Request body.
     private var bodyMode: BodyMode = .none
     private(set) var requestEnded = false
+    /// Whether the client sent `Expect: 100-continue`, and whether the `100 Continue` went out.
+    private var expectsContinue: Bool { self.head.headers.first(name: "expect")?.lowercased() == "100-continue" }
+    private var continueSent = false
     /// An error decided before the body ended; answered once the client has sent it all.
     private var pendingError: OpenAIError?
 
@@ -77,8 +80,7 @@ final class ProxyExchange {
         }
         switch self.route {
         case .rejected(let error):
-            self.pendingError = error
-            self.bodyMode = .discarding
+            self.respondAfterBody(error)
         case .forward:
             if let declared = self.head.headers.first(name: "content-length").flatMap(Int.init),
                 declared > self.engine.configuration.maxBodySize
@@ -87,7 +89,8 @@ final class ProxyExchange {
                 return
             }
             // Only after the size check: a 100 Continue invites a body that would then be refused.
-            if self.head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            if self.expectsContinue {
+                self.continueSent = true
                 self.context.writeAndFlush(
                     NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: self.head.version, status: .continue)))
                     , promise: nil)
@@ -278,6 +281,10 @@ final class ProxyExchange {
     func respondAfterBody(_ error: OpenAIError) {
         if self.requestEnded {
             self.respond(error: error)
+        } else if self.expectsContinue && !self.continueSent {
+            // The client waits for a 100 before sending its body: answer now instead of making it time out, and
+            // close, since it may or may not send the body anyway (RFC 9110 §10.1.1).
+            self.respond(error: error, close: true)
         } else {
             self.pendingError = error
             self.bodyMode = .discarding

@@ -172,6 +172,21 @@ final class HTTPEdgeCaseTests: XCTestCase {
         XCTAssertTrue(closed)
     }
 
+    func testExpect100ContinueForARejectedRouteIsAnsweredAtOnce() async throws {
+        let harness = try await self.makeHarness()
+        let connection = try await self.connect(harness)
+        try await connection.send(
+            "POST /v1/no-such-route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+        )
+        // Answered without waiting for the 100 bytes the client holds back until it sees a 100 Continue.
+        let response = try await connection.readResponse()
+        XCTAssertEqual(response.status, 404)
+        self.assertOpenAIError(response, "unknown_url")
+        let closed = try await connection.waitUntilClosed()
+        XCTAssertTrue(closed)
+    }
+
     func testHeadRequestsGetNoBodyAndKeepTheConnectionUsable() async throws {
         let harness = try await self.makeHarness()
         let connection = try await self.connect(harness)
