@@ -42,15 +42,19 @@ public enum Route: Sendable, Equatable {
         if let id = Self.suffix(of: trimmed, after: "health/") {
             return isGet ? .modelHealth(model: id) : .notAllowed(method, path, allowed: "GET")
         }
-        if let rest = Self.suffix(of: trimmed, after: "v1/images/data/") {
-            // The file id is the last segment; everything before it is the model id (which may hold "/").
+        if trimmed.hasPrefix("v1/images/data/") {
+            // The file id is the last raw segment; everything before it is the model id (which may hold "/").
+            // Split before percent-decoding, so an escaped "/" inside the file id stays part of it.
+            let rest = trimmed.dropFirst("v1/images/data/".count)
             guard let slash = rest.lastIndex(of: "/"), slash != rest.startIndex,
                 rest.index(after: slash) != rest.endIndex
             else {
                 return .rejected(.unknownRoute(path))
             }
-            let model = String(rest[..<slash])
-            let fileID = String(rest[rest.index(after: slash)...])
+            let rawModel = rest[..<slash]
+            let rawFileID = rest[rest.index(after: slash)...]
+            let model = Self.percentDecoded(rawModel) ?? String(rawModel)
+            let fileID = Self.percentDecoded(rawFileID) ?? String(rawFileID)
             return isGet ? .imageData(model: model, fileID: fileID) : .notAllowed(method, path, allowed: "GET")
         }
         return .rejected(.unknownRoute(path))

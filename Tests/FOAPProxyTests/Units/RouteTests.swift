@@ -75,6 +75,11 @@ final class RouteTests: XCTestCase {
             .imageData(model: "org/sd-xl", fileID: "img_1.png")
         )
         XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/images/data/org/sd-xl/dir%2Fimg_1.png"),
+            .imageData(model: "org/sd-xl", fileID: "dir/img_1.png"),
+            "an escaped slash belongs to the file id"
+        )
+        XCTAssertEqual(
             Route.resolve(method: .HEAD, uri: "/v1/images/data/m/f").label, "v1/images/data/{model}/{file_id}")
         for uri in [
             "/v1/images/data/only-model", "/v1/images/data/model/", "/v1/images/data//file", "/v1/images/data/",
