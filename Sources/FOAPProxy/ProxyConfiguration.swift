@@ -13,6 +13,8 @@ public struct ProxyConfiguration: Sendable {
     /// While draining, how long a keep-alive connection must sit idle before it is closed. Closing idle
     /// connections at once loses requests that clients send at that very moment (the keep-alive race).
     public var drainIdleGrace: TimeAmount = .milliseconds(500)
+    /// How long a client connection may sit idle between requests before it is closed (`FOAP_KEEPALIVE_TIMEOUT`).
+    public var keepAliveTimeout: TimeAmount = .seconds(75)
     /// The upstream HTTP client.
     public var upstream = UpstreamClientConfiguration()
 

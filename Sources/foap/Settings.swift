@@ -16,16 +16,10 @@ struct Settings: Sendable {
     var logFormat: LogFormat
     var baseURL: String
     var drainTimeout: Double
+    var keepAliveTimeout: Double
     var maxBodySize: Int
     var caBundle: String?
     var upstreamMaxConnections: Int
-
-    /// The environment variables a worker process reads its settings from (the master exports them).
-    static let variables = [
-        "FOAP_CONFIG_DIR", "FOAP_HOST", "FOAP_PORT", "FOAP_WORKERS", "FOAP_THREADS", "FOAP_LOGLEVEL",
-        "FOAP_LOG_FORMAT", "BASE_URL", "FOAP_DRAIN_TIMEOUT", "FOAP_MAX_BODY_SIZE", "FOAP_CA_BUNDLE",
-        "FOAP_UPSTREAM_MAX_CONNECTIONS",
-    ]
 
     init(options: CommonOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ option: String?, _ variable: String) -> String? {
@@ -66,6 +60,7 @@ struct Settings: Sendable {
         self.logFormat = format
         self.baseURL = value(options.baseURL, "BASE_URL") ?? "http://localhost:8000"
         self.drainTimeout = try seconds("FOAP_DRAIN_TIMEOUT", default: 60)
+        self.keepAliveTimeout = try seconds("FOAP_KEEPALIVE_TIMEOUT", default: 75)
         self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
         self.caBundle = value(nil, "FOAP_CA_BUNDLE")
         self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
@@ -78,6 +73,7 @@ struct Settings: Sendable {
             "FOAP_WORKERS": String(self.workers), "FOAP_THREADS": String(self.threads),
             "FOAP_LOGLEVEL": self.logLevel.rawValue, "FOAP_LOG_FORMAT": self.logFormat.rawValue,
             "BASE_URL": self.baseURL, "FOAP_DRAIN_TIMEOUT": String(self.drainTimeout),
+            "FOAP_KEEPALIVE_TIMEOUT": String(self.keepAliveTimeout),
             "FOAP_MAX_BODY_SIZE": String(self.maxBodySize),
             "FOAP_UPSTREAM_MAX_CONNECTIONS": String(self.upstreamMaxConnections),
         ]
@@ -89,6 +85,7 @@ struct Settings: Sendable {
         var configuration = ProxyConfiguration()
         configuration.baseURL = self.baseURL
         configuration.maxBodySize = self.maxBodySize
+        configuration.keepAliveTimeout = .milliseconds(Int64(self.keepAliveTimeout * 1000))
         configuration.upstream.caBundlePath = self.caBundle
         configuration.upstream.maxConnectionsPerHost = self.upstreamMaxConnections
         return configuration

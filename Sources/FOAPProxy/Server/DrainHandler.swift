@@ -1,8 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// Ends a keep-alive connection gracefully when the worker drains, without losing a request to the keep-alive
-/// race.
+/// Ends keep-alive connections gracefully: when the worker drains, without losing a request to the keep-alive
+/// race, and when a connection has sat idle between requests for `keepAliveTimeout` (so idle clients cannot hold
+/// file descriptors forever; nginx's `keepalive_timeout` does the same).
 ///
 /// On `ChannelShouldQuiesceEvent` (sent by NIO's `ServerQuiescingHelper` once the listener is closed):
 /// - a request in flight is answered with `Connection: close`, and the connection closes after its `.end`; with
@@ -20,6 +21,7 @@ final class DrainHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let idleGrace: TimeAmount
+    private let keepAliveTimeout: TimeAmount?
     private var draining = false
     /// Requests whose head arrived and whose response has not ended yet (more than one when pipelined).
     private var requestsInFlight = 0
@@ -27,8 +29,23 @@ final class DrainHandler: ChannelDuplexHandler {
     private var currentResponseCloses = false
     private var idleTimer: Scheduled<Void>?
 
-    init(idleGrace: TimeAmount) {
+    /// - Parameters:
+    ///   - idleGrace: while draining, how long an idle connection is kept before it is closed.
+    ///   - keepAliveTimeout: outside a drain, how long a connection may sit idle between requests; nil keeps it.
+    init(idleGrace: TimeAmount, keepAliveTimeout: TimeAmount? = nil) {
         self.idleGrace = idleGrace
+        self.keepAliveTimeout = keepAliveTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive {
+            self.armIdleTimer(context: context)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.armIdleTimer(context: context)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -66,6 +83,9 @@ final class DrainHandler: ChannelDuplexHandler {
             self.currentResponseCloses = false
             guard self.draining else {
                 context.write(data, promise: promise)
+                if self.requestsInFlight == 0 {
+                    self.armIdleTimer(context: context)
+                }
                 return
             }
             let written = promise ?? context.eventLoop.makePromise()
@@ -86,9 +106,12 @@ final class DrainHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    /// Closes the connection once it has been idle for the drain grace (draining) or the keep-alive timeout.
     private func armIdleTimer(context: ChannelHandlerContext) {
         self.idleTimer?.cancel()
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.idleGrace) {
+        self.idleTimer = nil
+        guard let delay = self.draining ? self.idleGrace : self.keepAliveTimeout else { return }
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
             context.close(promise: nil)
         }
     }

@@ -114,7 +114,12 @@ public final class ProxyServer: Sendable {
                     try pipeline.addHandler(
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes))
                     )
-                    try pipeline.addHandler(DrainHandler(idleGrace: engine.configuration.drainIdleGrace))
+                    try pipeline.addHandler(
+                        DrainHandler(
+                            idleGrace: engine.configuration.drainIdleGrace,
+                            keepAliveTimeout: engine.configuration.keepAliveTimeout
+                        )
+                    )
                     try pipeline.addHandler(HTTPServerPipelineHandler())
                     try pipeline.addHandler(ProtocolErrorHandler())
                     try pipeline.addHandler(ProxyConnectionHandler(engine: engine))

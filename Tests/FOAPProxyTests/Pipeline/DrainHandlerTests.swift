@@ -72,6 +72,39 @@ final class DrainHandlerTests: XCTestCase {
         XCTAssertTrue(self.channel.isActive)
     }
 
+    /// Replaces the channel with one whose handler has a keep-alive timeout.
+    private func useKeepAliveTimeout(_ timeout: TimeAmount) throws {
+        _ = try? self.channel.finish(acceptAlreadyClosed: true)
+        self.recorder = EventRecorder()
+        self.channel = EmbeddedChannel()
+        try self.channel.pipeline.syncOperations.addHandler(
+            DrainHandler(idleGrace: self.grace, keepAliveTimeout: timeout)
+        )
+        try self.channel.pipeline.syncOperations.addHandler(self.recorder)
+        try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    func testIdleKeepAliveConnectionIsClosedAfterTheTimeout() throws {
+        try self.useKeepAliveTimeout(.seconds(10))
+        self.loop.advanceTime(by: .seconds(9))
+        try self.receiveRequest()
+        _ = try self.respondWhole()
+        self.loop.advanceTime(by: .seconds(9))
+        XCTAssertTrue(self.channel.isActive, "the timer restarts after every response")
+        self.loop.advanceTime(by: .seconds(1))
+        XCTAssertFalse(self.channel.isActive)
+    }
+
+    func testKeepAliveTimeoutNeverCutsARequestInFlight() throws {
+        try self.useKeepAliveTimeout(.seconds(10))
+        try self.receiveRequest()
+        self.loop.advanceTime(by: .seconds(60))
+        XCTAssertTrue(self.channel.isActive, "a long stream is not idle")
+        _ = try self.respondWhole()
+        self.loop.advanceTime(by: .seconds(10))
+        XCTAssertFalse(self.channel.isActive)
+    }
+
     func testQuiesceWhileIdleClosesOnlyAfterTheIdleGrace() throws {
         try self.receiveRequest()
         _ = try self.respondWhole()
