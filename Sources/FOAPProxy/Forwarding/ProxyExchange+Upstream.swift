@@ -62,7 +62,7 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
     }
 
     /// (Re)starts the timer that bounds the wait for the response head and, later, every gap between body bytes.
-    private func armTimer() {
+    func armTimer() {
         self.upstreamTimer?.cancel()
         guard let endpoint = self.endpoint else { return }
         let timeout = TimeAmount.nanoseconds(Int64(endpoint.requestTimeout * 1_000_000_000))

@@ -128,6 +128,10 @@ final class ProxyExchange {
             self.scanMultipart(held, scanner: &scanner)
         case .streaming:
             self.upload?.append(buffer)
+            // A long upload is not a silent upstream: the timeout counts from the last byte moved, either way.
+            if self.task != nil && !self.responseHeadWritten {
+                self.armTimer()
+            }
         }
     }
 

@@ -165,6 +165,38 @@ final class MultipartUploadTests: XCTestCase {
         XCTAssertTrue(upstream.body.hasSameBytes(as: form.replacingModel(with: "whisper-up")))
     }
 
+    /// A slow client whose upload takes longer than `request_timeout` is not a silent upstream: the timeout counts
+    /// from the last byte moved. (Gaps are 10x shorter than the timeout, so scheduling noise cannot fail it.)
+    func testUploadLongerThanTheRequestTimeoutIsNotCutWhileBytesKeepFlowing() async throws {
+        let harness = try await ProxyHarness(config: { base in
+            #"{"p":{"target_base_url":"\#(base)","request_timeout":1,"models":{"slow-audio":{"endpoints":"#
+                + #"[{"path":"v1/audio/transcriptions","target_model_name":"w"}]}}}}"#
+        }) { request in .json(#"{"bytes":\#(request.body.readableBytes)}"#) }
+        self.addTeardownBlock { try await harness.stop() }
+        var form = MultipartBody()
+        form.field("model", "slow-audio")
+        form.file("file", filename: "a.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 24_000))
+        let bytes = form.bytes
+        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        var request = HTTPClientRequest(url: harness.baseURL + "/v1/audio/transcriptions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: form.contentType)
+        request.body = .stream(stream, length: .known(Int64(bytes.count)))
+        let client = harness.client
+        let responseTask = Task { try await client.execute(request, timeout: .seconds(30)).status }
+        let pieces = stride(from: 0, to: bytes.count, by: 2_000).map {
+            ByteBuffer(bytes: bytes[$0..<min($0 + 2_000, bytes.count)])
+        }
+        for piece in pieces {  // 13 pieces, 100 ms apart: ~1.3 s in all, longer than the 1 s timeout
+            continuation.yield(piece)
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        continuation.finish()
+        let status = try await responseTask.value
+        XCTAssertEqual(status, .ok)
+        XCTAssertEqual(harness.upstream.requests.last?.body.readableBytes, form.replacingModel(with: "w").count)
+    }
+
     /// 20 MB: the upstream receives the first bytes while the client still holds back the rest, so the proxy cannot
     /// be holding the upload whole; in the end the upstream has every byte.
     func testTwentyMegabyteUploadStreamsToTheUpstreamByteExact() async throws {
