@@ -153,7 +153,7 @@ enum SystemdTool {
         status: Int32, output: String
     ) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("foap-tool-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
