@@ -105,7 +105,9 @@ public final class ProxyServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // `.tcpOption`, not `.socketOption`: the latter sets level SOL_SOCKET, where option 1 is SO_DEBUG, which
+            // fails with EACCES for any non-root user (DynamicUser=yes) and NIO then drops every accepted connection.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
