@@ -8,7 +8,12 @@ extension SupervisorStateMachine {
             self.queuedReload = (self.queuedReload ?? false) || forced
             return []
         }
-        return [.loadConfig(forced: forced)]
+        guard forced else {
+            return [.loadConfig(forced: false)]
+        }
+        // SIGHUP is what `systemctl reload` sends (ExecReload=kill -HUP): say RELOADING=1 before the config is even
+        // read, so systemd's reload job waits for the READY=1 that ends it instead of racing the kill's exit.
+        return [.notifyReloading(status: "reloading: loading configuration"), .loadConfig(forced: true)]
     }
 
     /// The loader answered a `loadConfig`. Invalid: keep serving, say so. Unchanged and not forced: nothing to do.
@@ -22,7 +27,10 @@ extension SupervisorStateMachine {
         switch outcome {
         case .failed(let errors):
             self.lastReloadResult = "config invalid: " + (errors.first ?? "unknown error")
-            return [.log(.configInvalid(errors: errors)), .notifyStatus(self.statusLine)]
+            // A forced reload already said RELOADING=1: end it with READY=1 (the old generation serves on).
+            let status: SupervisorAction =
+                forced ? .notifyReady(status: self.statusLine) : .notifyStatus(self.statusLine)
+            return [.log(.configInvalid(errors: errors)), status]
         case .loaded(_, let digest, let summary, let warnings):
             var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             if digest == self.activeConfig.digest && !forced {
@@ -33,7 +41,8 @@ extension SupervisorStateMachine {
             let config = LoadedConfig(digest: digest, summary: summary)
             self.reload = .startingNext(generation: generation, config: config, startedAt: now, forced: forced)
             actions.append(.log(.reloadStarted(generation: generation, forced: forced)))
-            actions.append(.notifyReloading(status: "reloading: starting generation \(generation)"))
+            let status = "reloading: starting generation \(generation)"
+            actions.append(forced ? .notifyStatus(status) : .notifyReloading(status: status))
             for slot in 0..<self.workerCount {
                 actions.append(self.spawn(slot: slot, generation: generation, now: now))
             }

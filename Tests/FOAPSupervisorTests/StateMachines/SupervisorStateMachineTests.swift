@@ -89,9 +89,25 @@ final class SupervisorStateMachineTests: XCTestCase {
         var machine = self.makeRunning()
         XCTAssertEqual(machine.reloadRequested(forced: false), [.loadConfig(forced: false)])
         XCTAssertEqual(machine.configLoaded(self.loaded("a"), forced: false, now: self.t0), [.log(.configUnchanged)])
-        XCTAssertEqual(machine.reloadRequested(forced: true), [.loadConfig(forced: true)])
+        XCTAssertEqual(
+            machine.reloadRequested(forced: true),
+            [.notifyReloading(status: "reloading: loading configuration"), .loadConfig(forced: true)],
+            "RELOADING=1 goes out before the config is read, so systemctl reload cannot finish early"
+        )
         let actions = machine.configLoaded(self.loaded("a"), forced: true, now: self.t0)
         XCTAssertEqual(actions.first, .log(.reloadStarted(generation: 2, forced: true)))
+        XCTAssertTrue(actions.contains(.notifyStatus("reloading: starting generation 2")))
+    }
+
+    func testForcedReloadWithAnInvalidConfigEndsTheReloadWithReady() {
+        var machine = self.makeRunning()
+        _ = machine.reloadRequested(forced: true)
+        let actions = machine.configLoaded(.failed(errors: ["b.json: x: bad"]), forced: true, now: self.t0)
+        XCTAssertEqual(
+            actions.last,
+            .notifyReady(status: "generation 1, 2/2 workers ready, 2 models, last reload: config invalid: b.json: x: bad")
+        )
+        XCTAssertEqual(machine.activeGeneration, 1)
     }
 
     func testInvalidConfigKeepsGenerationAndSaysSoInStatus() {
