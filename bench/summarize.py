@@ -116,10 +116,12 @@ def main(out):
         row(f"{name}: MB/s", wrk_metric(f"{kind}.json", "mb_per_s", "{:,.0f}"))
 
         def growth(target, kind=kind):
-            peaks = [p - b for p, b in zip(values(target, f"{kind}.json", "rss_peak_kb"),
-                                           values(target, f"{kind}.json", "rss_before_kb")) if b]
-            return (f"+{max(peaks) / 1024:.1f} MB", max(peaks)) if peaks else ("–", None)
-        row(f"{name}: worker RSS peak growth", growth)
+            befores = [b for b in values(target, f"{kind}.json", "rss_before_kb") if b]
+            peaks = values(target, f"{kind}.json", "rss_peak_kb")
+            if not befores:
+                return "–", None
+            return f"{min(befores) / 1024:.1f} → {max(peaks) / 1024:.1f} MB", None
+        row(f"{name}: worker RSS before → peak", growth)
 
     print("| " + " | ".join(header) + " |")
     print("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
