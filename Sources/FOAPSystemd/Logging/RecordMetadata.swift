@@ -26,7 +26,7 @@ enum RecordMetadata {
 /// A handler's own metadata, rendered once when it is set instead of once per record.
 ///
 /// Handler metadata (`pid`, `worker`, `generation`, …) is set at start-up and then read on every record, so the
-/// handler renders each entry when the metadata changes and a record only copies the results. Entries are kept in
+/// handler renders each entry when it is made and a record only copies the results. Entries are kept in
 /// key order so output is deterministic.
 struct PrerenderedMetadata<Rendered: Sendable>: Sendable {
     /// The rendered entries, sorted by key.
