@@ -91,10 +91,19 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
+    /// Whether `key` is one of `reservedKeys`; compared directly, since hashing every metadata key of every record
+    /// into the set cost more than the comparisons of these four short strings.
+    private static func isReserved(_ key: String) -> Bool {
+        switch key {
+        case "ts", "level", "msg", "label": return true
+        default: return false
+        }
+    }
+
     /// Appends `,"key":value`.
     private static func appendMember(key: String, value: Logger.MetadataValue, to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: ","))
-        JSONBytes.appendString(Self.reservedKeys.contains(key) ? "meta_" + key : key, to: &buffer)
+        JSONBytes.appendString(Self.isReserved(key) ? "meta_" + key : key, to: &buffer)
         buffer.append(UInt8(ascii: ":"))
         JSONBytes.appendValue(value, to: &buffer)
     }
