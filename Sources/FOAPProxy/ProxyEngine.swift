@@ -13,6 +13,8 @@ public final class ProxyEngine: Sendable {
     let catalog: ModelCatalog
     let client: HTTPClient
     let imageURLRewriter: ImageURLRewriter
+    /// Every upstream `POST` URL of the snapshot, parsed once.
+    let requestTemplates: UpstreamRequestTemplates
     let logger: Logger
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
@@ -33,6 +35,7 @@ public final class ProxyEngine: Sendable {
         self.catalog = ModelCatalog(snapshot: snapshot)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
+        self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
         var upstreamLogger = logger
         upstreamLogger.logLevel = max(logger.logLevel, .warning)

@@ -30,14 +30,16 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
             self.failBeforeUpstreamOrNow(.credentialMissing(provider: model.provider.name, variable: variable))
             return
         }
-        var target = url
-        if let query = self.head.uri.firstIndex(of: "?") {
-            target += self.head.uri[query...]
-        }
+        let query = self.head.uri.firstIndex(of: "?")
         let headers = HeaderPolicy.upstreamHeaders(from: self.head.headers, apiKey: apiKey, contentLength: contentLength)
         let request: HTTPClient.Request
         do {
-            request = try HTTPClient.Request(url: target, method: method, headers: headers, body: body)
+            if method == .POST, query == nil {
+                request = try self.engine.requestTemplates.post(url: url, headers: headers, body: body)
+            } else {
+                let target = query.map { url + self.head.uri[$0...] } ?? url
+                request = try HTTPClient.Request(url: target, method: method, headers: headers, body: body)
+            }
         } catch {
             self.failBeforeUpstreamOrNow(.upstreamFailed(endpoint.targetBaseURL))
             return
@@ -65,13 +67,29 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         }
     }
 
-    /// (Re)starts the timer that bounds the wait for the response head and, later, every gap between body bytes.
+    /// Moves the deadline that bounds the wait for the response head and, later, every gap between body bytes.
+    ///
+    /// One timer per request, not one per event: rescheduling (cancel + schedule) on every body part cost ~17,000
+    /// instructions per small request in bench/profile. The timer fires at the first deadline and, if bytes arrived
+    /// meanwhile, sleeps again until the moved one.
     private func armTimer() {
-        self.upstreamTimer?.cancel()
         guard let endpoint = self.endpoint else { return }
-        let timeout = TimeAmount.nanoseconds(Int64(endpoint.requestTimeout * 1_000_000_000))
-        self.upstreamTimer = self.context.eventLoop.scheduleTask(in: timeout) { [weak self] in
-            self?.task?.fail(reason: UpstreamTimeoutError())
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(endpoint.requestTimeout * 1_000_000_000))
+        self.upstreamDeadline = deadline
+        if self.upstreamTimer == nil {
+            self.scheduleTimer(at: deadline)
+        }
+    }
+
+    private func scheduleTimer(at deadline: NIODeadline) {
+        self.upstreamTimer = self.context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.upstreamTimer = nil
+            if let moved = self.upstreamDeadline, moved > .now() {
+                self.scheduleTimer(at: moved)
+                return
+            }
+            self.task?.fail(reason: UpstreamTimeoutError())
         }
     }
 
