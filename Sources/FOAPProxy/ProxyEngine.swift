@@ -15,6 +15,8 @@ public final class ProxyEngine: Sendable {
     let authenticator: ClientAuthenticator
     let client: HTTPClient
     let imageURLRewriter: ImageURLRewriter
+    /// Every upstream `POST` URL of the snapshot, parsed once.
+    let requestTemplates: UpstreamRequestTemplates
     let logger: Logger
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
@@ -37,6 +39,7 @@ public final class ProxyEngine: Sendable {
         self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
+        self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
         var upstreamLogger = logger
         upstreamLogger.logLevel = max(logger.logLevel, .warning)

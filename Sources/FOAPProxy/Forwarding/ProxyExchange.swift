@@ -42,6 +42,8 @@ final class ProxyExchange {
     var upload: UploadStream?
     var endpoint: EndpointConfig?
     var upstreamTimer: Scheduled<Void>?
+    /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
+    var upstreamDeadline: NIODeadline?
     var responseHeadWritten = false
     var bufferedResponse: BufferedResponse?
     var finished = false

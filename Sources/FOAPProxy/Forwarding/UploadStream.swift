@@ -4,8 +4,8 @@ import NIOCore
 /// Carries a request body that is still arriving from the client into the upstream request, with backpressure:
 /// while writes to the upstream are outstanding, the client connection stops reading.
 ///
-/// Loop-bound: every method runs on the connection's event loop (AsyncHTTPClient calls the body closure there
-/// because the request is pinned to that loop with `.delegateAndChannel(on:)`).
+/// Loop-bound: every method runs on the connection's event loop (the body closure hops there when AsyncHTTPClient
+/// calls it from the upstream channel's loop, and write results are hopped back).
 final class UploadStream {
     private let eventLoop: EventLoop
     private var writer: HTTPClient.Body.StreamWriter?
