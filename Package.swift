@@ -3,7 +3,8 @@ import PackageDescription
 
 /// foap: the Fast OpenAI API Proxy. The target graph mirrors the process model in DESIGN.md:
 /// the master (`FOAPSupervisor`) never imports the proxy, the worker (`FOAPProxy`) never
-/// imports process management, and both share only the validated config (`FOAPConfig`).
+/// imports process management. The `foap` command wires them: it validates the config with `FOAPConfig` and hands
+/// the master the frozen snapshot as opaque bytes, so the master's loop is testable without either.
 let package = Package(
     name: "foap",
     platforms: [.macOS(.v14)],
@@ -50,7 +51,6 @@ let package = Package(
         .target(
             name: "FOAPSupervisor",
             dependencies: [
-                "FOAPConfig",
                 "FOAPSystemd",
                 "CFOAPSpawn",
                 .product(name: "Logging", package: "swift-log"),
@@ -74,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FOAPSupervisorTests",
-            dependencies: ["FOAPSupervisor", "FOAPConfig", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["FOAPSupervisor", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "FOAPProxyTests",
