@@ -92,11 +92,12 @@ final class UpstreamPoolTests: XCTestCase {
         let harness = try await self.harness(upstream)
         let clients = 6
         let requestsPerClient = 20
+        let chat = self.chat
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<clients {
                 group.addTask {
                     for _ in 0..<requestsPerClient {
-                        let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+                        let response = try await harness.send(.POST, "/v1/chat/completions", json: chat)
                         XCTAssertEqual(response.status, 200)
                         XCTAssertTrue(response.body.hasPrefix(#"{"n":"#))
                     }
