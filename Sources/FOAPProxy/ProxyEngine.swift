@@ -14,6 +14,8 @@ public final class ProxyEngine: Sendable {
     /// Client API keys, precomputed from the snapshot (keyless mode when it has none).
     let authenticator: ClientAuthenticator
     let client: HTTPClient
+    /// One plain-HTTP upstream pool per event loop of the worker's group (Upstream/UpstreamPool.swift).
+    private let upstreamPools: [ObjectIdentifier: UpstreamPool]
     let imageURLRewriter: ImageURLRewriter
     /// Every upstream `POST` URL of the snapshot, parsed once.
     let requestTemplates: UpstreamRequestTemplates
@@ -38,6 +40,11 @@ public final class ProxyEngine: Sendable {
         self.catalog = catalog
         self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
+        var pools: [ObjectIdentifier: UpstreamPool] = [:]
+        for loop in eventLoopGroup.makeIterator() {
+            pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, configuration: configuration.upstream)
+        }
+        self.upstreamPools = pools
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
@@ -46,13 +53,24 @@ public final class ProxyEngine: Sendable {
         self.upstreamLogger = upstreamLogger
     }
 
-    /// Stops the upstream client; call after the server has drained.
+    /// The plain-HTTP upstream pool of `loop`; nil for a loop outside the engine's group (AsyncHTTPClient then).
+    func upstreamPool(for loop: EventLoop) -> UpstreamPool? {
+        self.upstreamPools[ObjectIdentifier(loop)]
+    }
+
+    /// Stops the upstream clients; call after the server has drained.
     public func shutdown() async throws {
+        for pool in self.upstreamPools.values {
+            try? await pool.eventLoop.submit { pool.closeAll() }.get()
+        }
         try await self.client.shutdown()
     }
 
-    /// Stops the upstream client from synchronous code (not on an event loop).
+    /// Stops the upstream clients from synchronous code (not on an event loop).
     public func syncShutdown() throws {
+        for pool in self.upstreamPools.values {
+            try? pool.eventLoop.submit { pool.closeAll() }.wait()
+        }
         try self.client.syncShutdown()
     }
 }

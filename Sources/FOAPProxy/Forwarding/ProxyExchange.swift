@@ -38,7 +38,8 @@ final class ProxyExchange {
     private var pendingError: OpenAIError?
 
     // Upstream.
-    var task: HTTPClient.Task<Void>?
+    /// The upstream call in flight: an AsyncHTTPClient task or a pooled plain-HTTP call (Upstream/).
+    var task: (any UpstreamCall)?
     var upload: UploadStream?
     var endpoint: EndpointConfig?
     var upstreamTimer: Scheduled<Void>?
@@ -213,7 +214,7 @@ final class ProxyExchange {
                 endpoint: endpoint,
                 method: .GET,
                 url: endpoint.upstreamURL + "/" + escaped,
-                body: nil
+                body: .none
             )
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
@@ -236,7 +237,7 @@ final class ProxyExchange {
             endpoint: endpoint,
             method: .POST,
             url: endpoint.upstreamURL,
-            body: .byteBuffer(rewritten),
+            body: .whole(rewritten),
             contentLength: rewritten.readableBytes
         )
     }
@@ -277,7 +278,7 @@ final class ProxyExchange {
                 endpoint: endpoint,
                 method: .POST,
                 url: endpoint.upstreamURL,
-                body: upload.makeBody(contentLength: contentLength),
+                body: .streamed(upload.makeBody(contentLength: contentLength)),
                 contentLength: contentLength
             )
         }
@@ -383,27 +384,5 @@ final class ProxyExchange {
     private var isDiscardingQuietly: Bool {
         if case .discarding = self.bodyMode, self.record.status != 413 { return true }
         return false
-    }
-}
-
-extension String {
-    /// Percent-encodes characters that cannot appear in a URL path segment.
-    func addingPathPercentEncoding() -> String {
-        var output = ""
-        output.reserveCapacity(self.utf8.count)
-        for byte in self.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
-                output.unicodeScalars.append("%")
-                output.unicodeScalars.append(hex[Int(byte >> 4)])
-                output.unicodeScalars.append(hex[Int(byte & 0xF)])
-            }
-        }
-        return output
     }
 }

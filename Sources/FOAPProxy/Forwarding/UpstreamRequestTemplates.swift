@@ -9,12 +9,18 @@ import NIOHTTP1
 /// worker lives, so each is parsed once here and a request only copies its template and sets headers and body.
 struct UpstreamRequestTemplates: Sendable {
     private let templates: [String: HTTPClient.Request]
+    /// The plain-HTTP ones split for the pooled client (Upstream/).
+    private let plainTargets: [String: PlainUpstreamTarget]
 
     init(snapshot: ConfigSnapshot) {
         var templates: [String: HTTPClient.Request] = [:]
+        var plainTargets: [String: PlainUpstreamTarget] = [:]
         for model in snapshot.models {
             for endpoint in model.endpoints {
                 let url = endpoint.upstreamURL
+                if plainTargets[url] == nil, let target = PlainUpstreamTarget(url: url) {
+                    plainTargets[url] = target
+                }
                 guard templates[url] == nil, let request = try? HTTPClient.Request(url: url, method: .POST) else {
                     continue
                 }
@@ -22,6 +28,13 @@ struct UpstreamRequestTemplates: Sendable {
             }
         }
         self.templates = templates
+        self.plainTargets = plainTargets
+    }
+
+    /// Where a plain-HTTP `url` goes, precomputed for the snapshot's endpoint URLs, else parsed now (image data
+    /// URLs end with a file id); nil for HTTPS.
+    func plainTarget(url: String) -> PlainUpstreamTarget? {
+        self.plainTargets[url] ?? PlainUpstreamTarget(url: url)
     }
 
     /// A `POST` to `url` with `headers` and `body`, from the template when there is one, else parsed now.

@@ -1,0 +1,145 @@
+import NIOCore
+import NIOHTTP1
+
+/// One plain-HTTP upstream request over the loop's `UpstreamPool`: take or open a connection, write the request,
+/// relay the response to the sink, give the connection back when both sides allow it.
+///
+/// Loop-bound: runs on the client connection's event loop, which is also the upstream connection's loop.
+final class PooledUpstreamCall: UpstreamCall {
+    private let pool: UpstreamPool
+    private let target: PlainUpstreamTarget
+    private let head: HTTPRequestHead
+    /// The whole request body, kept until the response starts so the request can be replayed (see `retry`).
+    private let body: ByteBuffer?
+    /// Cleared when the call is over (ended, failed or cancelled), which also breaks the exchange ↔ call cycle.
+    private var sink: (any UpstreamResponseSink)?
+    private var connection: UpstreamConnection?
+    private var reused = false
+    private var retried = false
+    private var responseStarted = false
+    private var upstreamKeepAlive = true
+
+    init(
+        pool: UpstreamPool,
+        target: PlainUpstreamTarget,
+        head: HTTPRequestHead,
+        body: ByteBuffer?,
+        sink: any UpstreamResponseSink
+    ) {
+        self.pool = pool
+        self.target = target
+        self.head = head
+        self.body = body
+        self.sink = sink
+    }
+
+    func start() {
+        if let connection = self.pool.takeIdle(self.target.key) {
+            self.send(on: connection, reused: true)
+        } else {
+            self.connectFresh()
+        }
+    }
+
+    /// Cancels the call: the upstream connection is closed at once (it is mid-response, so not reusable) and
+    /// the sink hears `reason`, as with `HTTPClient.Task.fail(reason:)`.
+    func fail(reason: Error) {
+        guard let sink = self.sink else { return }
+        self.sink = nil
+        self.detachConnection()?.close()
+        sink.upstreamFailed(reason)
+    }
+
+    // MARK: From the relay handler
+
+    func received(head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
+        self.responseStarted = true
+        self.upstreamKeepAlive = head.isKeepAlive
+        return sink.upstreamHead(head, flush: false)
+    }
+
+    func received(body: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
+        return sink.upstreamBodyPart(body, flush: false)
+    }
+
+    func flushClient() {
+        self.sink?.upstreamFlush()
+    }
+
+    func receivedEnd() {
+        guard let sink = self.sink else { return }
+        self.sink = nil
+        // Released before the sink hears the end: finishing the exchange may start the client's next (pipelined)
+        // request at once, and that one should find this connection idle.
+        if let connection = self.detachConnection() {
+            if self.upstreamKeepAlive {
+                self.pool.release(connection)
+            } else {
+                connection.close()
+            }
+        }
+        sink.upstreamEnd()
+    }
+
+    func connectionLost(_ error: Error) {
+        guard let sink = self.sink else { return }
+        self.detachConnection()?.close()
+        // The keep-alive race: an idle upstream connection may be closed by the upstream just as we reuse it, and
+        // the request then fails before any response byte. Replaying it once on a fresh connection is safe — the
+        // upstream never answered, and the body is a whole ByteBuffer still held here (streamed uploads never take
+        // this path).
+        if self.reused, !self.responseStarted, !self.retried {
+            self.retried = true
+            self.connectFresh()
+            return
+        }
+        self.sink = nil
+        sink.upstreamFailed(error)
+    }
+
+    // MARK: Private
+
+    private func connectFresh() {
+        self.pool.connect(self.target) { result in
+            switch result {
+            case .success(let connection):
+                guard self.sink != nil else {
+                    connection.close()  // cancelled while connecting
+                    return
+                }
+                self.send(on: connection, reused: false)
+            case .failure(let error):
+                guard let sink = self.sink else { return }
+                self.sink = nil
+                sink.upstreamFailed(error)
+            }
+        }
+    }
+
+    private func send(on connection: UpstreamConnection, reused: Bool) {
+        self.connection = connection
+        self.reused = reused
+        connection.relay.call = self
+        guard let written = connection.relay.send(head: self.head, body: self.body) else {
+            self.connectionLost(UpstreamConnectionClosedError())
+            return
+        }
+        written.assumeIsolated().whenFailure { [weak connection] error in
+            // Only if this write's connection still carries this call (a retry may have moved on already).
+            guard let connection, connection === self.connection else { return }
+            self.connectionLost(error)
+        }
+    }
+
+    private func detachConnection() -> UpstreamConnection? {
+        guard let connection = self.connection else { return nil }
+        self.connection = nil
+        connection.relay.call = nil
+        return connection
+    }
+}
+
+@available(*, unavailable)
+extension PooledUpstreamCall: Sendable {}

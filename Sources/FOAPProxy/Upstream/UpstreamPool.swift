@@ -1,0 +1,142 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Idle keep-alive connections to plain-HTTP upstreams, for one event loop.
+///
+/// The worker's hot path forwards a request on the client connection's own loop, so each loop has its own pool
+/// and nothing here locks: every method must run on `eventLoop` (asserted). Idle connections are kept per
+/// host:port in a stack — the most recently used one is taken first, so the rest age out under light load — and
+/// closed after `idleTimeout` by one sweep timer per pool (not one timer per connection: scheduling costs more
+/// than the request it would serve).
+///
+/// `@unchecked Sendable`: the engine (Sendable) holds one per loop and hands it only to code on that loop.
+final class UpstreamPool: @unchecked Sendable {
+    struct Key: Hashable, Sendable {
+        var host: String
+        var port: Int
+    }
+
+    let eventLoop: EventLoop
+    private let idleTimeout: TimeAmount
+    private let connectTimeout: TimeAmount
+    private let maxIdlePerKey: Int
+    private var idle: [Key: [UpstreamConnection]] = [:]
+    private var sweep: Scheduled<Void>?
+    private var closed = false
+
+    init(eventLoop: EventLoop, configuration: UpstreamClientConfiguration) {
+        self.eventLoop = eventLoop
+        self.idleTimeout = configuration.idleConnectionTimeout
+        self.connectTimeout = configuration.connectTimeout
+        self.maxIdlePerKey = max(1, configuration.maxConnectionsPerHost)
+    }
+
+    /// The most recently released live connection for `key`, if any; dead ones found on the way are dropped.
+    func takeIdle(_ key: Key) -> UpstreamConnection? {
+        self.eventLoop.assertInEventLoop()
+        while let connection = self.idle[key]?.popLast() {
+            if connection.isActive {
+                return connection
+            }
+        }
+        return nil
+    }
+
+    /// Puts a connection whose last response ended cleanly back for the next request, or closes it.
+    func release(_ connection: UpstreamConnection) {
+        self.eventLoop.assertInEventLoop()
+        connection.relay.call = nil
+        guard !self.closed, connection.isActive, (self.idle[connection.key]?.count ?? 0) < self.maxIdlePerKey else {
+            connection.close()
+            return
+        }
+        connection.idleSince = .now()
+        self.idle[connection.key, default: []].append(connection)
+        if self.sweep == nil {
+            self.scheduleSweep(at: connection.idleSince + self.idleTimeout)
+        }
+    }
+
+    /// Opens a new connection on this loop; `completion` runs on this loop.
+    func connect(
+        _ target: PlainUpstreamTarget,
+        _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void
+    ) {
+        self.eventLoop.assertInEventLoop()
+        let key = target.key
+        ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(self.connectTimeout)
+            // `.tcpOption`, not `.socketOption`: see ProxyServer (the latter would set SO_DEBUG).
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(HTTPRequestEncoder())
+                    try pipeline.addHandler(
+                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+                    )
+                    try pipeline.addHandler(UpstreamRelayHandler())
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .assumeIsolated()
+            .whenComplete { result in
+                completion(
+                    result.flatMap { channel in
+                        Result {
+                            let relay = try channel.pipeline.syncOperations.handler(type: UpstreamRelayHandler.self)
+                            return UpstreamConnection(key: key, channel: channel, relay: relay)
+                        }
+                    }
+                )
+            }
+    }
+
+    /// Closes every idle connection and keeps none from now on (worker shutdown).
+    func closeAll() {
+        self.eventLoop.assertInEventLoop()
+        self.closed = true
+        self.sweep?.cancel()
+        self.sweep = nil
+        let stacks = self.idle
+        self.idle = [:]
+        for connection in stacks.values.joined() {
+            connection.close()
+        }
+    }
+
+    private func scheduleSweep(at deadline: NIODeadline) {
+        self.sweep = self.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.sweep = nil
+            self.sweepIdle()
+        }
+    }
+
+    /// Closes connections idle for longer than the timeout; sleeps again until the oldest remaining one expires.
+    private func sweepIdle() {
+        let now = NIODeadline.now()
+        var oldest: NIODeadline?
+        for (key, stack) in self.idle {
+            // Bottom of the stack = least recently used.
+            var kept: [UpstreamConnection] = []
+            kept.reserveCapacity(stack.count)
+            for connection in stack {
+                if !connection.isActive {
+                    continue
+                }
+                if connection.idleSince + self.idleTimeout <= now {
+                    connection.close()
+                } else {
+                    kept.append(connection)
+                    oldest = min(oldest ?? connection.idleSince, connection.idleSince)
+                }
+            }
+            self.idle[key] = kept.isEmpty ? nil : kept
+        }
+        if let oldest {
+            self.scheduleSweep(at: oldest + self.idleTimeout)
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import XCTest
+
+/// The pooled plain-HTTP upstream client (Sources/FOAPProxy/Upstream/) against an upstream that misbehaves at the
+/// connection level. No timing is asserted.
+final class UpstreamPoolTests: XCTestCase {
+    private func harness(_ upstream: RawUpstream) async throws -> ProxyHarness {
+        let harness = try await ProxyHarness(config: { _ in ProxyHarness.defaultConfig(upstream.baseURL) }) { _ in
+            .json("{}")
+        }
+        self.addTeardownBlock {
+            try await harness.stop()
+            try upstream.stop()
+        }
+        return harness
+    }
+
+    private let chat = #"{"model":"gpt-test","messages":[]}"#
+
+    func testSequentialRequestsShareOneUpstreamConnection() async throws {
+        let upstream = try RawUpstream { _ in .send(RawUpstream.jsonReply(#"{"ok":true}"#)) }
+        let harness = try await self.harness(upstream)
+        for index in 0..<20 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+            XCTAssertEqual(response.body, #"{"ok":true}"#)
+        }
+        XCTAssertEqual(upstream.requests, 20)
+        XCTAssertEqual(upstream.connections, 1)
+    }
+
+    /// The keep-alive race: the upstream drops a pooled connection as the next request arrives on it. The request
+    /// is replayed once on a fresh connection and the client never notices.
+    func testReusedConnectionClosedByUpstreamIsRetriedOnAFreshOne() async throws {
+        let upstream = try RawUpstream { index in
+            index.onConnection == 0 ? .send(RawUpstream.jsonReply(#"{"n":\#(index.overall)}"#)) : .close
+        }
+        let harness = try await self.harness(upstream)
+        for index in 0..<5 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+        }
+        // Request k > 0 went first to the connection of request k-1 (closed there), then to a new one.
+        XCTAssertEqual(upstream.connections, 5)
+        XCTAssertEqual(upstream.requests, 9)
+    }
+
+    /// An upstream that closes after every answer (no `Connection: close` said): the next request finds the pooled
+    /// connection dead or hits the race, and succeeds either way.
+    func testUpstreamClosingIdleConnectionsIsHarmless() async throws {
+        let upstream = try RawUpstream { _ in .sendThenClose(RawUpstream.jsonReply(#"{"ok":true}"#)) }
+        let harness = try await self.harness(upstream)
+        for index in 0..<10 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+            XCTAssertEqual(response.body, #"{"ok":true}"#)
+        }
+    }
+
+    func testConnectionCloseFromUpstreamIsHonoured() async throws {
+        let upstream = try RawUpstream { _ in
+            .sendThenClose(RawUpstream.jsonReply(#"{"ok":true}"#, extraHeaders: "Connection: close\r\n"))
+        }
+        let harness = try await self.harness(upstream)
+        for index in 0..<5 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+        }
+        XCTAssertEqual(upstream.connections, 5)
+        XCTAssertEqual(upstream.requests, 5, "no request was sent to a connection the upstream said it would close")
+    }
+
+    func testResponseWithoutLengthIsReadUntilClose() async throws {
+        let body = String(repeating: "data without a length; ", count: 2000)
+        let upstream = try RawUpstream { _ in
+            .sendThenClose("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body)
+        }
+        let harness = try await self.harness(upstream)
+        for _ in 0..<3 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200)
+            XCTAssertEqual(response.body, body)
+        }
+        XCTAssertEqual(upstream.connections, 3)
+    }
+
+    func testConcurrentClientsUseAtMostOneConnectionEach() async throws {
+        let upstream = try RawUpstream { index in .send(RawUpstream.jsonReply(#"{"n":\#(index.overall)}"#)) }
+        let harness = try await self.harness(upstream)
+        let clients = 6
+        let requestsPerClient = 20
+        let chat = self.chat
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    for _ in 0..<requestsPerClient {
+                        let response = try await harness.send(.POST, "/v1/chat/completions", json: chat)
+                        XCTAssertEqual(response.status, 200)
+                        XCTAssertTrue(response.body.hasPrefix(#"{"n":"#))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertEqual(upstream.requests, clients * requestsPerClient)
+        XCTAssertLessThanOrEqual(upstream.connections, clients)
+    }
+
+    /// A client that stops reading must not make the worker pull the whole upstream answer into memory: upstream
+    /// reads are held while the client write is pending, so the upstream's sending stalls at socket-buffer size.
+    func testSlowClientHoldsBackTheUpstream() async throws {
+        let size = 20 * 1024 * 1024
+        let upstream = try RawUpstream { _ in .bytes(size: size) }
+        let harness = try await self.harness(upstream)
+        let client = try await SlowReader.connect(port: harness.port)
+        defer { client.close() }
+        try await client.send(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(self.chat.utf8.count)\r\n\r\n" + self.chat
+        )
+        // Wait until the upstream has started sending, then until its progress stalls (bounded).
+        XCTAssertTrue(eventually { upstream.bytesSent > 0 })
+        var last = -1
+        var stableRounds = 0
+        let deadline = Date().addingTimeInterval(20)
+        while stableRounds < 10, Date() < deadline {
+            let now = upstream.bytesSent
+            stableRounds = now == last ? stableRounds + 1 : 0
+            last = now
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        XCTAssertLessThan(upstream.bytesSent, size / 2, "the worker buffered the upstream answer for a slow client")
+        // Now read everything: the whole answer arrives.
+        let received = try await client.readAll(atLeast: size, within: 60)
+        XCTAssertGreaterThanOrEqual(received, size)
+        XCTAssertEqual(upstream.bytesSent, size)
+    }
+}
+
+/// A raw client connection that reads only when asked (autoRead off), to play a slow client.
+private final class SlowReader: Sendable {
+    private let channel: Channel
+    private let received: NIOLockedValueBox<Int>
+
+    private init(channel: Channel, received: NIOLockedValueBox<Int>) {
+        self.channel = channel
+        self.received = received
+    }
+
+    static func connect(port: Int) async throws -> SlowReader {
+        let received = NIOLockedValueBox(0)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.socketOption(.so_rcvbuf), value: 64 * 1024)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Counter(received: received))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return SlowReader(channel: channel, received: received)
+    }
+
+    func send(_ text: String) async throws {
+        try await self.channel.writeAndFlush(ByteBuffer(string: text)).get()
+    }
+
+    /// Reads until `count` bytes arrived (bounded); returns how many did.
+    func readAll(atLeast count: Int, within seconds: Double) async throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        while self.received.withLockedValue({ $0 }) < count, Date() < deadline {
+            self.channel.read()
+            try await Task.sleep(nanoseconds: 1_000_000)
+        }
+        return self.received.withLockedValue { $0 }
+    }
+
+    func close() {
+        self.channel.close(promise: nil)
+    }
+
+    private final class Counter: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let received: NIOLockedValueBox<Int>
+        init(received: NIOLockedValueBox<Int>) { self.received = received }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let count = self.unwrapInboundIn(data).readableBytes
+            self.received.withLockedValue { $0 += count }
+        }
+    }
+}
