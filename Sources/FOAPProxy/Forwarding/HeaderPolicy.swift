@@ -7,23 +7,31 @@ import NIOHTTP1
 /// key instead). Every other end-to-end header — `OpenAI-Beta`, `Idempotency-Key`, `X-Request-ID` up,
 /// `x-request-id`, `openai-processing-ms`, `x-ratelimit-*`, `retry-after` down — passes unchanged.
 public enum HeaderPolicy {
-    static let hopByHop = [
+    static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade",
     ]
 
     /// Request headers the proxy sets itself or must not forward.
-    static let notForwardedUp = HeaderNameList(hopByHop + ["host", "content-length", "authorization", "api-key", "expect"])
+    static let notForwardedUp: Set<String> = hopByHop.union([
+        "host", "content-length", "authorization", "api-key", "expect",
+    ])
 
     /// Response headers recomputed for the client (the body may be re-framed or rewritten).
-    static let notForwardedDown = HeaderNameList(hopByHop + ["content-length"])
+    static let notForwardedDown: Set<String> = hopByHop.union(["content-length"])
 
+    /// Headers for the upstream request.
+    /// - Parameters:
+    ///   - client: the client's request headers.
+    ///   - apiKey: the provider's key, sent as `Authorization: Bearer …`; nil sends none.
+    ///   - contentLength: the length of the forwarded body, nil for chunked or no body.
     public static func upstreamHeaders(from client: HTTPHeaders, apiKey: String?, contentLength: Int?) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(client.count + 2)
         let connectionTokens = Self.connectionTokens(client)
         for (name, value) in client {
-            if Self.notForwardedUp.contains(name) || Self.isListed(name, in: connectionTokens) { continue }
+            let lowered = name.lowercased()
+            if Self.notForwardedUp.contains(lowered) || connectionTokens.contains(lowered) { continue }
             headers.add(name: name, value: value)
         }
         if let apiKey {
@@ -41,27 +49,23 @@ public enum HeaderPolicy {
         headers.reserveCapacity(upstream.count)
         let connectionTokens = Self.connectionTokens(upstream)
         for (name, value) in upstream {
-            if Self.notForwardedDown.contains(name) || Self.isListed(name, in: connectionTokens) { continue }
+            let lowered = name.lowercased()
+            if Self.notForwardedDown.contains(lowered) || connectionTokens.contains(lowered) { continue }
             headers.add(name: name, value: value)
         }
         return headers
     }
 
-    /// Header names listed in `Connection:` are hop-by-hop too. `keep-alive` (already dropped) and `close` (not a
-    /// header) are left out, so the common `Connection: keep-alive` costs no allocation.
-    private static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
-        var tokens: [String] = []
-        for value in headers[canonicalForm: "connection"] {
-            // `canonicalForm` already splits comma-separated values and trims their spaces.
-            let token = value.lowercased()
-            if token != "keep-alive" && token != "close" {
-                tokens.append(token)
+    /// Header names listed in `Connection:` are hop-by-hop too.
+    private static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        let values = headers["connection"]
+        guard !values.isEmpty else { return [] }
+        var tokens = Set<String>()
+        for value in values {
+            for token in value.split(separator: ",") {
+                tokens.insert(token.trimmingSpaces().lowercased())
             }
         }
         return tokens
-    }
-
-    private static func isListed(_ name: String, in tokens: [String]) -> Bool {
-        !tokens.isEmpty && tokens.contains(name.lowercased())
     }
 }
