@@ -43,23 +43,24 @@ struct AccessRecord {
     func log(to logger: Logger) {
         guard logger.logLevel <= .info else { return }
         let now = NIODeadline.now()
-        var metadata: Logger.Metadata = [
-            "request_id": .string(self.requestID),
-            "client": .string(self.client),
-            "method": .string(self.method),
-            "route": .string(self.route),
-            "status": .stringConvertible(self.status),
-            "stream": .stringConvertible(self.stream),
-            "bytes_in": .stringConvertible(self.bytesIn),
-            "bytes_out": .stringConvertible(self.bytesOut),
-            "duration_ms": .string(Self.milliseconds(now - self.startedAt)),
-        ]
+        // Built with room for every optional field (no rehash) and plain `.string` values: `.stringConvertible`
+        // boxes each number in an existential that the handler then has to describe.
+        var metadata = Logger.Metadata(minimumCapacity: 18)
+        metadata["request_id"] = .string(self.requestID)
+        metadata["client"] = .string(self.client)
+        metadata["method"] = .string(self.method)
+        metadata["route"] = .string(self.route)
+        metadata["status"] = .string(String(self.status))
+        metadata["stream"] = .string(self.stream ? "true" : "false")
+        metadata["bytes_in"] = .string(String(self.bytesIn))
+        metadata["bytes_out"] = .string(String(self.bytesOut))
+        metadata["duration_ms"] = .string(Self.milliseconds(now - self.startedAt))
         if let model { metadata["model"] = .string(model) }
         if let keyName { metadata["key_name"] = .string(keyName) }
         if let provider { metadata["provider"] = .string(provider) }
         if let targetModel { metadata["target_model"] = .string(targetModel) }
         if let upstream { metadata["upstream"] = .string(upstream) }
-        if let upstreamStatus { metadata["upstream_status"] = .stringConvertible(upstreamStatus) }
+        if let upstreamStatus { metadata["upstream_status"] = .string(String(upstreamStatus)) }
         if let firstByteAt { metadata["ttfb_ms"] = .string(Self.milliseconds(firstByteAt - self.startedAt)) }
         if let error { metadata["error"] = .string(error) }
         logger.info("request", metadata: metadata)
