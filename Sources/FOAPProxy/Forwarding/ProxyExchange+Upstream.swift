@@ -15,6 +15,24 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         case whole(ByteBuffer)
         /// Streamed as the client sends it (multipart uploads): AsyncHTTPClient only.
         case streamed(HTTPClient.Body)
+
+        var isStreamed: Bool {
+            if case .streamed = self { return true }
+            return false
+        }
+
+        var wholeBuffer: ByteBuffer? {
+            if case .whole(let buffer) = self { return buffer }
+            return nil
+        }
+
+        var clientBody: HTTPClient.Body? {
+            switch self {
+            case .none: return nil
+            case .whole(let buffer): return .byteBuffer(buffer)
+            case .streamed(let streamed): return streamed
+            }
+        }
     }
 
     /// Sends the request upstream with the provider's key and starts the time-to-head timer.
@@ -41,43 +59,30 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         case .key(let key): apiKey = key
         case .missing(let variable):
             self.upload?.fail(ClientDisconnectedError())
-            self.failBeforeUpstreamOrNow(.credentialMissing(provider: model.provider.name, variable: variable))
+            self.respondAfterBody(.credentialMissing(provider: model.provider.name, variable: variable))
             return
         }
         let query = self.head.uri.firstIndex(of: "?")
         var headers = HeaderPolicy.upstreamHeaders(from: self.head.headers, apiKey: apiKey, contentLength: contentLength)
-        if let pool = self.engine.upstreamPool(for: self.context.eventLoop),
+        if !body.isStreamed, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
             let target = self.engine.requestTemplates.plainTarget(url: url)
         {
-            let whole: ByteBuffer?
-            switch body {
-            case .none: whole = nil
-            case .whole(let buffer): whole = buffer
-            case .streamed: whole = nil
-            }
-            if case .streamed = body {} else {
-                headers.add(name: "Host", value: target.hostHeader)
-                let path = query.map { target.path + self.head.uri[$0...] } ?? target.path
-                let call = PooledUpstreamCall(
-                    pool: pool,
-                    target: target,
-                    head: HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers),
-                    body: whole,
-                    sink: self
-                )
-                self.record.upstreamStartedAt = .now()
-                self.armTimer()
-                self.task = call
-                call.start()
-                return
-            }
+            headers.add(name: "Host", value: target.hostHeader)
+            let path = query.map { target.path + self.head.uri[$0...] } ?? target.path
+            let call = PooledUpstreamCall(
+                pool: pool,
+                target: target,
+                head: HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers),
+                body: body.wholeBuffer,
+                sink: self
+            )
+            self.record.upstreamStartedAt = .now()
+            self.armTimer()
+            self.task = call
+            call.start()
+            return
         }
-        let clientBody: HTTPClient.Body?
-        switch body {
-        case .none: clientBody = nil
-        case .whole(let buffer): clientBody = .byteBuffer(buffer)
-        case .streamed(let streamed): clientBody = streamed
-        }
+        let clientBody = body.clientBody
         let request: HTTPClient.Request
         do {
             if method == .POST, query == nil {
@@ -87,7 +92,7 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
                 request = try HTTPClient.Request(url: target, method: method, headers: headers, body: clientBody)
             }
         } catch {
-            self.failBeforeUpstreamOrNow(.upstreamFailed(endpoint.targetBaseURL))
+            self.respondAfterBody(.upstreamFailed(endpoint.targetBaseURL))
             return
         }
         self.record.upstreamStartedAt = .now()
@@ -103,14 +108,6 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
             deadline: nil,
             logger: self.engine.upstreamLogger
         )
-    }
-
-    private func failBeforeUpstreamOrNow(_ error: OpenAIError) {
-        if self.requestEnded {
-            self.respond(error: error)
-        } else {
-            self.respondAfterBody(error)
-        }
     }
 
     /// Moves the deadline that bounds the wait for the response head and, later, every gap between body bytes.
@@ -262,11 +259,7 @@ extension ProxyExchange: UpstreamResponseSink {
                     "error": .string(failure.code), "detail": .string(String(describing: error)),
                 ]
             )
-            if self.requestEnded {
-                self.respond(error: failure)
-            } else {
-                self.respondAfterBody(failure)
-            }
+            self.respondAfterBody(failure)
             return
         }
         // Mid-stream: the status is gone already; cutting the connection is the only honest signal left.

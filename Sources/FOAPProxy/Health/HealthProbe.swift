@@ -62,7 +62,8 @@ struct HealthProbe {
         }
         return self.engine.client.execute(
             request: request,
-            eventLoop: .delegateAndChannel(on: self.eventLoop),
+            // `.delegate(on:)`: a connection pinned with `.delegateAndChannel` is closed on release (see startUpstream).
+            eventLoop: .delegate(on: self.eventLoop),
             deadline: .now() + timeout,
             logger: self.engine.upstreamLogger
         ).map { response in
