@@ -15,7 +15,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let directory = self.configDir ?? environment["FOAP_CONFIG_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "configs"
+        let directory = Settings.configDirectory(option: self.configDir, environment: environment)
         let snapshot: ConfigSnapshot
         do {
             snapshot = try ConfigLoader(directory: directory, environment: environment).load()

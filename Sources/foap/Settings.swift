@@ -21,6 +21,13 @@ struct Settings: Sendable {
     var caBundle: String?
     var upstreamMaxConnections: Int
 
+    /// `--config-dir`, else `FOAP_CONFIG_DIR`, else `configs`: shared with `foap check`, which needs no other setting.
+    static func configDirectory(option: String?, environment: [String: String]) -> String {
+        if let option, !option.isEmpty { return option }
+        if let variable = environment["FOAP_CONFIG_DIR"], !variable.isEmpty { return variable }
+        return "configs"
+    }
+
     init(options: CommonOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ option: String?, _ variable: String) -> String? {
             if let option, !option.isEmpty { return option }
@@ -42,7 +49,7 @@ struct Settings: Sendable {
             }
             return number
         }
-        self.configDirectory = value(options.configDir, "FOAP_CONFIG_DIR") ?? "configs"
+        self.configDirectory = Self.configDirectory(option: options.configDir, environment: environment)
         self.host = value(options.host, "FOAP_HOST") ?? "0.0.0.0"
         self.port = try integer(options.port, "FOAP_PORT", default: 8000)
         guard (0...65535).contains(self.port) else { throw SettingsError("port \(self.port) is out of range") }

@@ -22,7 +22,6 @@ struct AccessRecord {
     var stream = false
     var bytesIn = 0
     var bytesOut = 0
-    var upstreamStartedAt: NIODeadline?
     var firstByteAt: NIODeadline?
     var error: String?
 

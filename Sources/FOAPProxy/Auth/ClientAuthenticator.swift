@@ -48,11 +48,6 @@ struct ClientAuthenticator: Sendable {
         self.entries = entries
     }
 
-    /// Whether requests need a key at all.
-    var isKeyless: Bool {
-        self.entries == nil
-    }
-
     /// The grant for the key in `headers`, or the 401 to answer.
     ///
     /// The key is read from `Authorization: Bearer <key>` (every OpenAI SDK), else from `api-key: <key>` (Azure

@@ -12,13 +12,14 @@ extension ByteBuffer {
             case 0x0D: self.writeStaticString("\\r")
             case 0x09: self.writeStaticString("\\t")
             case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
                 self.writeStaticString("\\u00")
-                self.writeInteger(hex[Int(byte >> 4)])
-                self.writeInteger(hex[Int(byte & 0x0F)])
+                self.writeInteger(lowerHexDigits[Int(byte >> 4)])
+                self.writeInteger(lowerHexDigits[Int(byte & 0x0F)])
             default: self.writeInteger(byte)
             }
         }
         self.writeInteger(UInt8(ascii: "\""))
     }
 }
+
+private let lowerHexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -37,6 +37,17 @@ public struct OpenAIError: Error, Sendable, Equatable {
             && lhs.param == rhs.param
     }
 
+    /// The response headers for `body`: JSON content type, its length, and the error's own extra headers.
+    public func headers(forBody body: ByteBuffer) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        for (name, value) in self.headers {
+            headers.add(name: name, value: value)
+        }
+        return headers
+    }
+
     /// Renders the JSON body. Hand-written: the error path must not depend on Foundation's encoder.
     public func body(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 96 + self.message.utf8.count)

@@ -76,7 +76,6 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
                 body: body.wholeBuffer,
                 sink: self
             )
-            self.record.upstreamStartedAt = .now()
             self.armTimer()
             self.task = call
             call.start()
@@ -95,7 +94,6 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
             self.respondAfterBody(.upstreamFailed(endpoint.targetBaseURL))
             return
         }
-        self.record.upstreamStartedAt = .now()
         self.armTimer()
         // `.delegate(on:)`, not `.delegateAndChannel(on:)`: AsyncHTTPClient closes a connection it opened for a
         // required event loop as soon as it is released, so pinning the channel cost a new upstream TCP connection

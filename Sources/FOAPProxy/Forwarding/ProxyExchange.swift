@@ -338,15 +338,10 @@ final class ProxyExchange {
     func respond(error: OpenAIError, close: Bool = false) {
         guard !self.finished else { return }
         let body = error.body(allocator: self.context.channel.allocator)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        for (name, value) in error.headers {
-            headers.add(name: name, value: value)
-        }
+        let head = self.makeResponseHead(status: error.status, headers: error.headers(forBody: body), close: close)
         self.record.status = error.status.code
         self.record.error = self.record.error ?? error.code
-        self.writeWhole(head: self.makeResponseHead(status: error.status, headers: headers, close: close), body: body, close: close)
+        self.writeWhole(head: head, body: body, close: close)
     }
 
     func writeWhole(head: HTTPResponseHead, body: ByteBuffer, close: Bool) {

@@ -10,12 +10,13 @@ extension String {
                 UInt8(ascii: "~"):
                 output.unicodeScalars.append(Unicode.Scalar(byte))
             default:
-                let hex = Array("0123456789ABCDEF".unicodeScalars)
                 output.unicodeScalars.append("%")
-                output.unicodeScalars.append(hex[Int(byte >> 4)])
-                output.unicodeScalars.append(hex[Int(byte & 0xF)])
+                output.unicodeScalars.append(upperHexDigits[Int(byte >> 4)])
+                output.unicodeScalars.append(upperHexDigits[Int(byte & 0xF)])
             }
         }
         return output
     }
 }
+
+private let upperHexDigits = Array("0123456789ABCDEF".unicodeScalars)

@@ -20,9 +20,7 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
         if !self.responseInProgress {
             let failure = OpenAIError.malformedHTTP
             let body = failure.body(allocator: context.channel.allocator)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Content-Length", value: String(body.readableBytes))
+            var headers = failure.headers(forBody: body)
             headers.add(name: "Connection", value: "close")
             let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
             context.write(self.wrapOutboundOut(.head(head)), promise: nil)

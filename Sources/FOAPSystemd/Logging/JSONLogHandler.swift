@@ -12,9 +12,6 @@ import Logging
 /// Foundation, the handler's own metadata is rendered once when it changes, and the sink writes the line with one
 /// `write(2)`. Level filtering is left to `Logger`, which checks `logLevel` before calling `log(event:)`.
 public struct JSONLogHandler: LogHandler {
-    /// The keys every record starts with; metadata keys equal to one of these are renamed.
-    static let reservedKeys: Set<String> = ["ts", "level", "msg", "label"]
-
     /// The logger label, written as `"label"`.
     public let label: String
     /// The minimum level; `Logger` checks it before building a record, so a filtered record costs nothing here.
@@ -91,7 +88,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// Whether `key` is one of `reservedKeys`; compared directly, since hashing every metadata key of every record
+    /// Whether `key` is one of the fixed keys every record starts with (`ts`, `level`, `msg`, `label`); compared directly, since hashing every metadata key of every record
     /// into the set cost more than the comparisons of these four short strings.
     private static func isReserved(_ key: String) -> Bool {
         switch key {
