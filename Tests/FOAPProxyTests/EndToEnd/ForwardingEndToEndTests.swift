@@ -165,6 +165,18 @@ final class ForwardingEndToEndTests: XCTestCase {
         XCTAssertTrue(model.body.contains(#""status":"error""#), model.body)
     }
 
+    func testModelHealthIs503WithTimeoutWhenTheUpstreamIsSilent() async throws {
+        let harness = try await ProxyHarness(config: { base in
+            #"{"p":{"target_base_url":"\#(base)","health_timeout":0.3,"models":{"m":{"endpoints":"#
+                + #"[{"path":"v1/embeddings","target_model_name":"e"}]}}}}"#
+        }) { _ in .hang }
+        self.addTeardownBlock { try await harness.stop() }
+        let model = try await harness.send(.GET, "/health/m")
+        XCTAssertEqual(model.status, 503)
+        XCTAssertTrue(model.body.contains(#""status":"unhealthy""#), model.body)
+        XCTAssertTrue(model.body.contains(#""error":"timeout""#), model.body)
+    }
+
     func testUnreachableUpstreamIs502AndSilentUpstreamIs504() async throws {
         let harness = try await ProxyHarness { request in
             request.bodyString.contains("slow") ? .hang : .json("{}")

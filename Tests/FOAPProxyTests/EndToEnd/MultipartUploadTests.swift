@@ -165,6 +165,30 @@ final class MultipartUploadTests: XCTestCase {
         XCTAssertTrue(upstream.body.hasSameBytes(as: form.replacingModel(with: "whisper-up")))
     }
 
+    /// A client that vanishes halfway through an upload: the half-sent upstream request is abandoned (its
+    /// connection closed, nothing completed upstream) and the worker keeps serving.
+    func testClientVanishingMidUploadAbandonsTheUpstreamRequest() async throws {
+        let harness = try await self.makeHarness()
+        var form = MultipartBody()
+        form.field("model", "audio-test")
+        form.file("file", filename: "a.wav", contentType: "audio/wav", bytes: MultipartBody.trickyBytes(count: 200_000))
+        let bytes = form.bytes
+        let connection = try await RawHTTPConnection.connect(port: harness.port)
+        try await connection.send(
+            "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: \(form.contentType)\r\n"
+                + "Content-Length: \(bytes.count)\r\n\r\n"
+        )
+        try await connection.send(Array(bytes[0..<(bytes.count / 2)]))
+        let sawUpload = eventually { harness.upstream.bodyBytesReceived > 0 }
+        XCTAssertTrue(sawUpload, "the upload had started streaming upstream")
+        await connection.close()
+        let abandoned = eventually { harness.upstream.closedConnections >= 1 }
+        XCTAssertTrue(abandoned, "the upstream connection of the abandoned upload was not closed")
+        XCTAssertTrue(harness.upstream.requests.isEmpty, "no upstream request may complete from half a body")
+        let next = try await harness.send(.GET, "/health")
+        XCTAssertEqual(next.status, 200)
+    }
+
     /// A slow client whose upload takes longer than `request_timeout` is not a silent upstream: the timeout counts
     /// from the last byte moved. (Gaps are 10x shorter than the timeout, so scheduling noise cannot fail it.)
     func testUploadLongerThanTheRequestTimeoutIsNotCutWhileBytesKeepFlowing() async throws {
