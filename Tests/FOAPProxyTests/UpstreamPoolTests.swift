@@ -112,7 +112,12 @@ final class UpstreamPoolTests: XCTestCase {
     /// A client that stops reading must not make the worker pull the whole upstream answer into memory: upstream
     /// reads are held while the client write is pending, so the upstream's sending stalls at socket-buffer size.
     func testSlowClientHoldsBackTheUpstream() async throws {
-        let size = 20 * 1024 * 1024
+        // What the kernel alone may hold between the upstream and the stalled client (the upstream's send buffer,
+        // the worker's receive and send buffers, the client's 64 KiB receive buffer). Loopback autotuning can take
+        // the receive buffer to tcp_rmem's maximum (32 MiB here), so a fixed "half of 20 MB" bound was flaky.
+        let kernelBuffers = Self.maximumSocketBuffer("tcp_rmem") + 2 * Self.maximumSocketBuffer("tcp_wmem") + 64 * 1024
+        let workerAllowance = 1024 * 1024
+        let size = kernelBuffers + workerAllowance + 8 * 1024 * 1024
         let upstream = try RawUpstream { _ in .bytes(size: size) }
         let harness = try await self.harness(upstream)
         let client = try await SlowReader.connect(port: harness.port)
@@ -132,11 +137,23 @@ final class UpstreamPoolTests: XCTestCase {
             last = now
             try await Task.sleep(nanoseconds: 50_000_000)
         }
-        XCTAssertLessThan(upstream.bytesSent, size / 2, "the worker buffered the upstream answer for a slow client")
+        XCTAssertLessThan(
+            upstream.bytesSent,
+            kernelBuffers + workerAllowance,
+            "the worker buffered the upstream answer for a slow client"
+        )
         // Now read everything: the whole answer arrives.
         let received = try await client.readAll(atLeast: size, within: 60)
         XCTAssertGreaterThanOrEqual(received, size)
         XCTAssertEqual(upstream.bytesSent, size)
+    }
+}
+
+extension UpstreamPoolTests {
+    /// The third (maximum) value of /proc/sys/net/ipv4/<name>, e.g. `tcp_rmem`.
+    static func maximumSocketBuffer(_ name: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/\(name)", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: \.isWhitespace).last.flatMap { Int($0) } ?? 8 * 1024 * 1024
     }
 }
 
