@@ -20,6 +20,8 @@ public final class ProxyEngine: Sendable {
     /// Every upstream `POST` URL of the snapshot, parsed once.
     let requestTemplates: UpstreamRequestTemplates
     let logger: Logger
+    /// One record per request.
+    let accessLog: any AccessLogWriter
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
 
@@ -27,12 +29,14 @@ public final class ProxyEngine: Sendable {
     ///   - snapshot: the validated config this worker serves for its whole life.
     ///   - configuration: limits and upstream settings.
     ///   - eventLoopGroup: the worker's loops; the upstream client runs on the same ones.
-    ///   - logger: the access log and error records go here.
+    ///   - logger: error records go here, and access records unless `accessLog` is given.
+    ///   - accessLog: where access records go; by default `logger` at `info`.
     public init(
         snapshot: ConfigSnapshot,
         configuration: ProxyConfiguration,
         eventLoopGroup: EventLoopGroup,
-        logger: Logger
+        logger: Logger,
+        accessLog: (any AccessLogWriter)? = nil
     ) throws {
         self.snapshot = snapshot
         self.configuration = configuration
@@ -48,6 +52,7 @@ public final class ProxyEngine: Sendable {
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
+        self.accessLog = accessLog ?? LoggerAccessLogWriter(logger: logger)
         var upstreamLogger = logger
         upstreamLogger.logLevel = max(logger.logLevel, .warning)
         self.upstreamLogger = upstreamLogger

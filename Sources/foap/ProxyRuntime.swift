@@ -11,6 +11,8 @@ struct ProxyRuntime {
     let settings: Settings
     let snapshot: ConfigSnapshot
     let logger: Logger
+    /// Where access records go; nil: through `logger`.
+    var accessLog: (any AccessLogWriter)? = nil
 
     /// - Parameters:
     ///   - listeners: where to accept.
@@ -36,7 +38,8 @@ struct ProxyRuntime {
             snapshot: self.snapshot,
             configuration: self.settings.proxyConfiguration,
             eventLoopGroup: group,
-            logger: self.logger
+            logger: self.logger,
+            accessLog: self.accessLog
         )
         let server = ProxyServer(engine: engine, group: group)
         let heartbeatTask = heartbeat.map { beat in

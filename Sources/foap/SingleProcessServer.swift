@@ -13,11 +13,13 @@ struct SingleProcessServer {
     let settings: Settings
 
     func run() throws {
+        let processMetadata: Logger.Metadata = ["pid": .stringConvertible(getpid())]
+        let environment = ProcessInfo.processInfo.environment
         FOAPLogging.bootstrap(
             format: self.settings.logFormat,
             level: self.settings.logLevel,
-            metadata: ["pid": .stringConvertible(getpid())],
-            environment: ProcessInfo.processInfo.environment
+            metadata: processMetadata,
+            environment: environment
         )
         let logger = Logger(label: "foap")
         let snapshot: ConfigSnapshot
@@ -43,7 +45,16 @@ struct SingleProcessServer {
             logger.info("stop signal received", metadata: ["signal": .stringConvertible(signal)])
             drain.fire()
         }
-        let runtime = ProxyRuntime(settings: self.settings, snapshot: snapshot, logger: logger)
+        let runtime = ProxyRuntime(
+            settings: self.settings,
+            snapshot: snapshot,
+            logger: logger,
+            accessLog: JSONAccessLogWriter.make(
+                settings: self.settings,
+                metadata: processMetadata,
+                environment: environment
+            )
+        )
         let settings = self.settings
         try runBlocking {
             try await runtime.run(

@@ -26,13 +26,14 @@ struct WorkerCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let worker = try WorkerEnvironment.fromProcessEnvironment(environment)
         let settings = try Settings(options: CommonOptions.parse([]), environment: environment)
+        let processMetadata: Logger.Metadata = [
+            "pid": .stringConvertible(getpid()), "worker": .stringConvertible(worker.slot),
+            "generation": .stringConvertible(worker.generation),
+        ]
         FOAPLogging.bootstrap(
             format: settings.logFormat,
             level: settings.logLevel,
-            metadata: [
-                "pid": .stringConvertible(getpid()), "worker": .stringConvertible(worker.slot),
-                "generation": .stringConvertible(worker.generation),
-            ],
+            metadata: processMetadata,
             environment: environment
         )
         let logger = Logger(label: "foap")
@@ -56,7 +57,12 @@ struct WorkerCommand: ParsableCommand {
                 drain.fire()
             }
         )
-        let runtime = ProxyRuntime(settings: settings, snapshot: snapshot, logger: logger)
+        let runtime = ProxyRuntime(
+            settings: settings,
+            snapshot: snapshot,
+            logger: logger,
+            accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment)
+        )
         try runBlocking {
             try await runtime.run(
                 listeners: .inherited(descriptors: worker.listenFDs, backlog: Self.listenBacklog),

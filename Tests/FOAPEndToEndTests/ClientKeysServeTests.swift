@@ -153,6 +153,28 @@ final class ClientKeysServeTests: XCTestCase {
         XCTAssertEqual(result.failures, [], "requests with the kept key never fail across the reload")
         XCTAssertTrue(server.records("request").contains { $0.contains(#""key_name":"revoked""#) })
         XCTAssertFalse(server.log.contains(kept.key) || server.log.contains(revoked.key), "keys are never logged")
+        try Self.assertCompleteAccessRecord(server.records("request").first { $0.contains(#""key_name":"kept""#) })
+    }
+
+    /// The worker's access record (written by the direct JSON path, not swift-log) is one JSON object with every
+    /// field the README documents, numbers as strings.
+    private static func assertCompleteAccessRecord(_ line: String?) throws {
+        let line = try XCTUnwrap(line)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+        let expected = [
+            "ts", "level", "msg", "label", "pid", "worker", "generation", "request_id", "client", "method", "route",
+            "model", "key_name", "provider", "target_model", "upstream", "upstream_status", "status", "stream",
+            "bytes_in", "bytes_out", "duration_ms", "ttfb_ms",
+        ]
+        XCTAssertEqual(Set(record.keys), Set(expected), line)
+        XCTAssertEqual(record["status"] as? String, "200", line)
+        XCTAssertEqual(record["upstream_status"] as? String, "200", line)
+        XCTAssertEqual(record["route"] as? String, "v1/chat/completions", line)
+        XCTAssertEqual(record["method"] as? String, "POST", line)
+        XCTAssertEqual(record["stream"] as? String, "false", line)
+        XCTAssertNotNil(Double(record["duration_ms"] as? String ?? ""), line)
+        XCTAssertNotNil(Int(record["bytes_out"] as? String ?? ""), line)
+        XCTAssertTrue((record["client"] as? String ?? "").hasPrefix("127.0.0.1:"), line)
     }
 
     /// Polls `condition` every 10 ms until it holds or `seconds` pass.

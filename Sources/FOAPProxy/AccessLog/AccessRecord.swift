@@ -5,65 +5,48 @@ import NIOHTTP1
 
 /// The one access record written per request: what was asked, where it went, what came back, how long it took.
 /// Secrets and bodies are never part of it.
-struct AccessRecord {
-    let startedAt: NIODeadline
-    let requestID: String
-    let method: String
-    let route: String
-    let client: String
-    var model: String?
+public struct AccessRecord: Sendable {
+    public let startedAt: NIODeadline
+    public let requestID: String
+    public let method: String
+    public let route: String
+    public let client: String
+    public internal(set) var model: String?
     /// The client key's name (never the key); nil in keyless mode and on routes that need no key.
-    var keyName: String?
-    var provider: String?
-    var targetModel: String?
-    var upstream: String?
-    var upstreamStatus: UInt?
-    var status: UInt = 0
-    var stream = false
-    var bytesIn = 0
-    var bytesOut = 0
-    var firstByteAt: NIODeadline?
-    var error: String?
+    public internal(set) var keyName: String?
+    public internal(set) var provider: String?
+    public internal(set) var targetModel: String?
+    public internal(set) var upstream: String?
+    public internal(set) var upstreamStatus: UInt?
+    public internal(set) var status: UInt = 0
+    public internal(set) var stream = false
+    public internal(set) var bytesIn = 0
+    public internal(set) var bytesOut = 0
+    public internal(set) var firstByteAt: NIODeadline?
+    /// Set when the record is written.
+    public internal(set) var finishedAt: NIODeadline?
+    public internal(set) var error: String?
 
-    init(head: HTTPRequestHead, route: Route, remote: SocketAddress?) {
+    /// - Parameter client: the peer as `ip:port`, described once per connection.
+    init(head: HTTPRequestHead, route: Route, client: String) {
         self.startedAt = .now()
         self.requestID = head.headers.first(name: "x-request-id") ?? RequestID.next()
         self.method = head.method.rawValue
         self.route = route.label
-        self.client = remote.map(Self.describe) ?? "-"
+        self.client = client
     }
 
-    private static func describe(_ address: SocketAddress) -> String {
+    /// How a connection's peer appears in its records: `ip:port`, `unix` or `-`.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address else { return "-" }
         guard let ip = address.ipAddress else { return "unix" }
         return address.port.map { "\(ip):\($0)" } ?? ip
     }
 
-    /// Writes the record at `info`; nothing is formatted when the logger does not want it.
-    func log(to logger: Logger) {
-        guard logger.logLevel <= .info else { return }
-        let now = NIODeadline.now()
-        // Built with room for every optional field (no rehash) and plain `.string` values: `.stringConvertible`
-        // boxes each number in an existential that the handler then has to describe.
-        var metadata = Logger.Metadata(minimumCapacity: 18)
-        metadata["request_id"] = .string(self.requestID)
-        metadata["client"] = .string(self.client)
-        metadata["method"] = .string(self.method)
-        metadata["route"] = .string(self.route)
-        metadata["status"] = .string(String(self.status))
-        metadata["stream"] = .string(self.stream ? "true" : "false")
-        metadata["bytes_in"] = .string(String(self.bytesIn))
-        metadata["bytes_out"] = .string(String(self.bytesOut))
-        metadata["duration_ms"] = .string(Self.milliseconds(now - self.startedAt))
-        if let model { metadata["model"] = .string(model) }
-        if let keyName { metadata["key_name"] = .string(keyName) }
-        if let provider { metadata["provider"] = .string(provider) }
-        if let targetModel { metadata["target_model"] = .string(targetModel) }
-        if let upstream { metadata["upstream"] = .string(upstream) }
-        if let upstreamStatus { metadata["upstream_status"] = .string(String(upstreamStatus)) }
-        if let firstByteAt { metadata["ttfb_ms"] = .string(Self.milliseconds(firstByteAt - self.startedAt)) }
-        if let error { metadata["error"] = .string(error) }
-        logger.info("request", metadata: metadata)
-    }
+    /// From the start of the request until the record was written.
+    public var duration: TimeAmount { (self.finishedAt ?? .now()) - self.startedAt }
+    /// From the start of the request until the upstream's response head arrived.
+    public var timeToFirstByte: TimeAmount? { self.firstByteAt.map { $0 - self.startedAt } }
 
     static func milliseconds(_ amount: TimeAmount) -> String {
         let micros = amount.nanoseconds / 1000

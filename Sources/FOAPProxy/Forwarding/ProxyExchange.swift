@@ -64,14 +64,21 @@ final class ProxyExchange {
         var model: String
     }
 
-    init(engine: ProxyEngine, context: ChannelHandlerContext, owner: any ExchangeOwner, head: HTTPRequestHead) {
+    /// - Parameter client: the peer as the access log writes it, described once per connection.
+    init(
+        engine: ProxyEngine,
+        context: ChannelHandlerContext,
+        owner: any ExchangeOwner,
+        head: HTTPRequestHead,
+        client: String
+    ) {
         self.engine = engine
         self.context = context
         self.owner = owner
         self.head = head
         self.route = Route.resolve(method: head.method, uri: head.uri)
         self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1
-        self.record = AccessRecord(head: head, route: self.route, remote: context.channel.remoteAddress)
+        self.record = AccessRecord(head: head, route: self.route, client: client)
     }
 
     // MARK: Request events
@@ -367,7 +374,8 @@ final class ProxyExchange {
         self.finished = true
         self.upstreamTimer?.cancel()
         self.upstreamTimer = nil
-        self.record.log(to: self.engine.logger)
+        self.record.finishedAt = .now()
+        self.engine.accessLog.write(self.record)
         // A request whose body is still arriving cannot share the connection with the next one.
         self.owner?.exchangeFinished(
             close: close || !self.requestEnded && !self.isDiscardingQuietly,

@@ -14,6 +14,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     private var context: ChannelHandlerContext?
     private var readPaused = false
     private var readPending = false
+    /// The peer as access records name it; described on the first request, not on every one.
+    private var client: String?
 
     init(engine: ProxyEngine) {
         self.engine = engine
@@ -30,7 +32,9 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
         case .head(let head):
-            let exchange = ProxyExchange(engine: self.engine, context: context, owner: self, head: head)
+            let client = self.client ?? AccessRecord.describe(context.channel.remoteAddress)
+            self.client = client
+            let exchange = ProxyExchange(engine: self.engine, context: context, owner: self, head: head, client: client)
             self.exchange = exchange
             exchange.start()
         case .body(let buffer):

@@ -61,12 +61,12 @@ public struct JSONLogHandler: LogHandler {
         let recordMetadata = RecordMetadata.collect(event: event, provider: self.metadataProvider)
         var line: [UInt8] = []
         line.reserveCapacity(512)
-        line.append(contentsOf: #"{"ts":""#.utf8)
-        self.clock().append(to: &line)
-        line.append(contentsOf: #"","level":""#.utf8)
-        line.append(contentsOf: event.level.rawValue.utf8)
-        line.append(contentsOf: #"","msg":"#.utf8)
-        JSONBytes.appendString(event.message.description, to: &line)
+        JSONRecordWriter.appendFixedKeys(
+            timestamp: self.clock(),
+            level: event.level,
+            message: event.message.description,
+            to: &line
+        )
         line.append(contentsOf: self.labelFragment)
         (self.renderedMetadata ?? Self.render(self.metadata)).forEach(notOverriddenBy: recordMetadata) { fragment in
             line.append(contentsOf: fragment)
@@ -98,7 +98,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// Appends `,"key":value`.
-    private static func appendMember(key: String, value: Logger.MetadataValue, to buffer: inout [UInt8]) {
+    static func appendMember(key: String, value: Logger.MetadataValue, to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: ","))
         JSONBytes.appendString(Self.isReserved(key) ? "meta_" + key : key, to: &buffer)
         buffer.append(UInt8(ascii: ":"))

@@ -1,0 +1,59 @@
+import Logging
+import XCTest
+
+@testable import FOAPSystemd
+
+final class JSONRecordWriterTests: XCTestCase {
+    /// The direct path must be indistinguishable from the swift-log path: same bytes for the same record.
+    func testLineEqualsTheLogHandlersLineForTheSameFields() throws {
+        let processMetadata: Logger.Metadata = ["pid": "123", "worker": "1", "generation": "4"]
+        let viaHandler = try LogCapture()
+        let logger = Logger(label: "foap") { label in
+            var handler = JSONLogHandler(label: label, sink: viaHandler.sink, metadata: processMetadata)
+            handler.clock = { pinnedTimestamp }
+            return handler
+        }
+        logger.info(
+            "request",
+            metadata: [
+                "bytes_in": "42", "client": "127.0.0.1:5000", "duration_ms": "1.005", "model": "gpt-\"4\"\n",
+                "status": "200", "stream": "false",
+            ]
+        )
+        let direct = try LogCapture()
+        var writer = JSONRecordWriter(label: "foap", sink: direct.sink, metadata: processMetadata)
+        writer.clock = { pinnedTimestamp }
+        writer.write(level: .info, message: "request") { fields in
+            fields.append("bytes_in", 42)
+            fields.append("client", "127.0.0.1:5000")
+            fields.appendMilliseconds("duration_ms", nanoseconds: 1_005_999)
+            fields.append("model", "gpt-\"4\"\n")
+            fields.append("status", 200)
+            fields.append("stream", "false")
+        }
+
+        XCTAssertEqual(direct.text, viaHandler.text)
+        XCTAssertTrue(direct.text.hasSuffix("}\n"))
+        XCTAssertEqual(direct.text.filter { $0 == "\n" }.count, 1)
+    }
+
+    func testNumbersAndDurationsAreExactDecimalStrings() throws {
+        let capture = try LogCapture()
+        var writer = JSONRecordWriter(label: "l", sink: capture.sink)
+        writer.clock = { pinnedTimestamp }
+        writer.write(level: .warning, message: "m") { fields in
+            fields.append("zero", 0)
+            fields.append("negative", -17)
+            fields.append("max", Int.max)
+            fields.appendMilliseconds("short", nanoseconds: 7_000)
+            fields.appendMilliseconds("long", nanoseconds: 123_456_789_000)
+            fields.appendMilliseconds("clock_skew", nanoseconds: -5)
+        }
+
+        XCTAssertEqual(
+            capture.text,
+            #"{"ts":"2026-11-25T22:13:04.123Z","level":"warning","msg":"m","label":"l","zero":"0","negative":"-17","#
+                + #""max":"9223372036854775807","short":"0.007","long":"123456.789","clock_skew":"0.000"}"# + "\n"
+        )
+    }
+}
