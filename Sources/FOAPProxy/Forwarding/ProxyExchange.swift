@@ -10,6 +10,8 @@ protocol ExchangeOwner: AnyObject {
     func exchange(setReadPaused paused: Bool)
     /// The response was written whole (or abandoned); `close` when the connection must not be reused.
     func exchangeFinished(close: Bool, after lastWrite: EventLoopFuture<Void>?)
+    /// Call `checkUpstreamTimeout` no later than `deadline` (see `ProxyConnectionHandler`'s timeout timer).
+    func exchangeNeedsTimeoutCheck(by deadline: NIODeadline)
 }
 
 /// One request and its response: route, read the body, pick the upstream, forward, relay the answer.
@@ -42,7 +44,6 @@ final class ProxyExchange {
     var task: (any UpstreamCall)?
     var upload: UploadStream?
     var endpoint: EndpointConfig?
-    var upstreamTimer: Scheduled<Void>?
     /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
     var upstreamDeadline: NIODeadline?
     var responseHeadWritten = false
@@ -372,8 +373,7 @@ final class ProxyExchange {
     func finish(close: Bool, after lastWrite: EventLoopFuture<Void>? = nil) {
         guard !self.finished else { return }
         self.finished = true
-        self.upstreamTimer?.cancel()
-        self.upstreamTimer = nil
+        self.upstreamDeadline = nil
         self.record.finishedAt = .now()
         self.engine.accessLog.write(self.record)
         // A request whose body is still arriving cannot share the connection with the next one.

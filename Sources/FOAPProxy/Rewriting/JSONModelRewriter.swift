@@ -11,14 +11,13 @@ public enum JSONModelRewriter {
         if inspection.model == targetModel && inspection.modelValueRanges.count == 1 {
             return body
         }
-        var literal = ByteBuffer()
-        literal.writeJSONString(targetModel)
         var output = ByteBuffer()
-        output.reserveCapacity(body.readableBytes + inspection.modelValueRanges.count * literal.readableBytes)
+        // Room for the escaped name in the common case (nothing to escape); escapes only grow the buffer.
+        output.reserveCapacity(body.readableBytes + inspection.modelValueRanges.count * (targetModel.utf8.count + 2))
         var cursor = 0
         for range in inspection.modelValueRanges {
             output.writeImmutableBuffer(body.getSlice(at: body.readerIndex + cursor, length: range.lowerBound - cursor)!)
-            output.writeImmutableBuffer(literal)
+            output.writeJSONString(targetModel)
             cursor = range.upperBound
         }
         output.writeImmutableBuffer(body.getSlice(at: body.readerIndex + cursor, length: body.readableBytes - cursor)!)

@@ -16,6 +16,9 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     private var readPending = false
     /// The peer as access records name it; described on the first request, not on every one.
     private var client: String?
+    /// The connection's one upstream-timeout timer, shared by its requests (see `ProxyExchange.armTimer`).
+    private var timeoutTimer: Scheduled<Void>?
+    private var timeoutTimerDeadline: NIODeadline?
 
     init(engine: ProxyEngine) {
         self.engine = engine
@@ -27,6 +30,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.cancelTimeoutTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,6 +55,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     func channelInactive(context: ChannelHandlerContext) {
         self.exchange?.clientClosed()
         self.exchange = nil
+        self.cancelTimeoutTimer()
         context.fireChannelInactive()
     }
 
@@ -90,6 +95,33 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         } else {
             context.close(promise: nil)
         }
+    }
+
+    func exchangeNeedsTimeoutCheck(by deadline: NIODeadline) {
+        if let scheduled = self.timeoutTimerDeadline, scheduled <= deadline {
+            return  // it fires first and asks the exchange again
+        }
+        self.cancelTimeoutTimer()
+        self.scheduleTimeoutCheck(at: deadline)
+    }
+
+    private func scheduleTimeoutCheck(at deadline: NIODeadline) {
+        guard let context = self.context else { return }
+        self.timeoutTimerDeadline = deadline
+        self.timeoutTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.timeoutTimer = nil
+            self.timeoutTimerDeadline = nil
+            if let next = self.exchange?.checkUpstreamTimeout(now: .now()) {
+                self.scheduleTimeoutCheck(at: next)
+            }
+        }
+    }
+
+    private func cancelTimeoutTimer() {
+        self.timeoutTimer?.cancel()
+        self.timeoutTimer = nil
+        self.timeoutTimerDeadline = nil
     }
 }
 

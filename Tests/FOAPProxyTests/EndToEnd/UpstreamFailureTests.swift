@@ -134,6 +134,27 @@ final class UpstreamFailureTests: XCTestCase {
         XCTAssertEqual(next.status, 200)
     }
 
+    /// The upstream timeout timer belongs to the connection and outlives requests: a later request with a shorter
+    /// timeout on the same keep-alive connection must still time out on its own deadline.
+    func testShorterTimeoutOfALaterRequestOnTheSameConnectionStillFires() async throws {
+        let harness = try await self.makeHarness { request in
+            request.bodyString.contains("slow") ? .hang : .json(#"{"ok":true}"#)
+        }
+        let connection = try await RawHTTPConnection.connect(port: harness.port)
+        defer { Task { await connection.close() } }
+        func post(_ model: String) -> String {
+            let body = #"{"model":"\#(model)"}"#
+            return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
+        try await connection.send(post("gpt-test"))  // request_timeout 5 s: the connection's timer is set for it
+        let first = try await connection.readResponse()
+        XCTAssertEqual(first.status, 200)
+        try await connection.send(post("slow-test"))  // request_timeout 0.3 s, and the upstream never answers
+        let second = try await connection.readResponse(within: 4)
+        XCTAssertEqual(second.status, 504, "timed out on its own 0.3 s deadline, not the earlier request's 5 s one")
+    }
+
     func testRefusedUpstreamIs502UpstreamUnreachable() async throws {
         let harness = try await ProxyHarness(config: { _ in ProxyHarness.defaultConfig("http://127.0.0.1:9") }) { _ in
             .hang
