@@ -62,7 +62,8 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
             self.respondAfterBody(.credentialMissing(provider: model.provider.name, variable: variable))
             return
         }
-        let query = self.head.uri.firstIndex(of: "?")
+        // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).
+        let query = self.head.uri.utf8.firstIndex(of: UInt8(ascii: "?"))
         var headers = HeaderPolicy.upstreamHeaders(from: self.head.headers, apiKey: apiKey, contentLength: contentLength)
         if !body.isStreamed, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
             let target = self.engine.requestTemplates.plainTarget(url: url)

@@ -11,6 +11,8 @@ final class MultipartModelScannerTests: XCTestCase {
             ("multipart/form-data; boundary=abc", "abc"),
             ("multipart/form-data;boundary=abc", "abc"),
             ("Multipart/Form-Data; BOUNDARY=abc", "abc"),
+            ("  multipart/form-data; boundary=abc", "abc"),
+            ("multipart/", nil),
             ("multipart/form-data; charset=utf-8; boundary=\"a b\"", "a b"),
             ("multipart/form-data; boundary=\"quoted-boundary\"", "quoted-boundary"),
             ("multipart/form-data; boundary = spaced ", "spaced"),
