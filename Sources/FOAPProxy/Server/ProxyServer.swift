@@ -123,7 +123,6 @@ public final class ProxyServer: Sendable {
                         )
                     )
                     try pipeline.addHandler(HTTPServerPipelineHandler())
-                    try pipeline.addHandler(ProtocolErrorHandler())
                     try pipeline.addHandler(ProxyConnectionHandler(engine: engine))
                 }
             }
