@@ -12,8 +12,9 @@ import NIOHTTP1
 /// - an idle connection is closed only after it has sat idle for `idleGrace`. A request that arrives meanwhile is
 ///   served (with `Connection: close`). Closing at once would reset requests clients are sending at that moment.
 ///
-/// It sits between the HTTP codec and NIO's pipelining handler and consumes the quiesce event, so exactly one
-/// handler owns "connection: close on drain" (NIO's pipelining handler would close idle connections at once).
+/// It sits right after the HTTP codec and consumes the quiesce event, so exactly one handler owns "connection:
+/// close on drain" (NIO's `HTTPServerPipelineHandler` would close idle connections at once; foap does not use it,
+/// see `ProxyConnectionHandler`).
 final class DrainHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart

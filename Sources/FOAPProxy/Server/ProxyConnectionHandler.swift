@@ -1,9 +1,14 @@
 import NIOCore
 import NIOHTTP1
 
-/// Owns one client connection: turns request parts into `ProxyExchange`s, one at a time (NIO's pipelining
-/// handler in front holds back a pipelined request until the previous response ended), and applies read
-/// backpressure for uploads.
+/// Owns one client connection: turns request parts into `ProxyExchange`s, one at a time, and applies read
+/// backpressure for uploads and pipelined requests.
+///
+/// Pipelining is handled here rather than by NIO's `HTTPServerPipelineHandler`: that handler holds the client's
+/// reads for as long as any response is pending, which is every request of a proxy, so NIO dropped and re-added
+/// the socket's read interest (two `epoll_ctl` calls) per request. Here reads are held only once a pipelined
+/// request has actually arrived behind an unfinished one; its parts wait in order and are delivered when the
+/// previous exchange is done (bench/profile: -3.9 % instructions per request, and the two syscalls gone).
 final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -12,8 +17,16 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     private let engine: ProxyEngine
     private var exchange: ProxyExchange?
     private var context: ChannelHandlerContext?
+    /// Upload backpressure from the exchange.
     private var readPaused = false
+    /// NIO asked for a read while reads were held; issued when they no longer are.
     private var readPending = false
+    /// Parts of requests that arrived while an earlier request was still being answered, in arrival order.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Malformed HTTP arrived behind a request still being answered: answered with a 400 in its turn.
+    private var protocolErrorPending = false
+    /// Guards `deliverPipelined` against re-entry (an exchange can finish inside a delivery).
+    private var deliveringPipelined = false
     /// The peer as access records name it; described on the first request, not on every one.
     private var client: String?
     /// The connection's one upstream-timeout timer, shared by its requests (see `ProxyExchange.armTimer`).
@@ -34,7 +47,21 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        if !self.pipelined.isEmpty || self.protocolErrorPending {
+            self.pipelined.append(part)
+            return
+        }
+        if case .head = part, self.exchange != nil {
+            // A pipelined request behind one still being answered: it waits, and so do further reads.
+            self.pipelined.append(part)
+            return
+        }
+        self.deliver(part, context: context)
+    }
+
+    private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             let client = self.client ?? AccessRecord.describe(context.channel.remoteAddress)
             self.client = client
@@ -52,7 +79,33 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         }
     }
 
+    /// Delivers the pipelined parts whose turn has come: everything up to the next request head while an exchange
+    /// is still unfinished.
+    private func deliverPipelined() {
+        guard !self.deliveringPipelined, let context = self.context else { return }
+        self.deliveringPipelined = true
+        defer { self.deliveringPipelined = false }
+        while let next = self.pipelined.first {
+            if case .head = next, self.exchange != nil {
+                return
+            }
+            self.pipelined.removeFirst()
+            self.deliver(next, context: context)
+        }
+        self.answerProtocolErrorIfItsTurn(context: context)
+        self.resumeReadingIfAllowed()
+    }
+
+    private func resumeReadingIfAllowed() {
+        guard self.readPending, !self.readPaused, self.pipelined.isEmpty, !self.protocolErrorPending,
+            let context = self.context
+        else { return }
+        self.readPending = false
+        context.read()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        self.pipelined.removeAll()
         self.exchange?.clientClosed()
         self.exchange = nil
         self.cancelTimeoutTimer()
@@ -64,27 +117,44 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     /// `HTTPServerProtocolErrorHandler` does the same with an empty body; doing it here, not in a handler of its
     /// own, saves a pipeline hop for every request part and every write. Any other error ends the connection.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if error is HTTPParserError, !self.responseInProgress {
-            let failure = OpenAIError.malformedHTTP
-            let body = failure.body(allocator: context.channel.allocator)
-            var headers = failure.headers(forBody: body)
-            headers.add(name: "Connection", value: "close")
-            let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
-            context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        guard error is HTTPParserError else {
+            context.close(promise: nil)
+            return
         }
-        context.close(promise: nil)
+        self.protocolErrorPending = true
+        self.answerProtocolErrorIfItsTurn(context: context)
     }
 
-    /// Whether a response head went out whose end has not been written yet.
-    private var responseInProgress: Bool {
-        guard let exchange = self.exchange else { return false }
-        return exchange.responseHeadWritten && !exchange.finished
+    /// The garbage is answered once every complete request before it has been: a request still being answered
+    /// finishes first, in order. Garbage inside the request being received ends that request at once.
+    private func answerProtocolErrorIfItsTurn(context: ChannelHandlerContext) {
+        guard self.protocolErrorPending, self.pipelined.isEmpty else { return }
+        if let exchange = self.exchange, exchange.requestEnded {
+            return  // its response is still being written; exchangeFinished brings us back
+        }
+        self.protocolErrorPending = false
+        if let exchange = self.exchange, exchange.responseHeadWritten, !exchange.finished {
+            context.close(promise: nil)  // a response is under way: cutting it is the only signal left
+        } else {
+            self.answerMalformedHTTP(context: context)
+        }
+    }
+
+    private func answerMalformedHTTP(context: ChannelHandlerContext) {
+        let failure = OpenAIError.malformedHTTP
+        let body = failure.body(allocator: context.channel.allocator)
+        var headers = failure.headers(forBody: body)
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.readPaused {
+        if self.readPaused || !self.pipelined.isEmpty || self.protocolErrorPending {
             self.readPending = true
         } else {
             context.read()
@@ -96,9 +166,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     func exchange(setReadPaused paused: Bool) {
         guard paused != self.readPaused else { return }
         self.readPaused = paused
-        if !paused, self.readPending, let context = self.context {
-            self.readPending = false
-            context.read()
+        if !paused {
+            self.resumeReadingIfAllowed()
         }
     }
 
@@ -106,7 +175,15 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         if let exchange = self.exchange, exchange.requestEnded {
             self.exchange = nil
         }
+        if close {
+            // Nothing after this response is answered on this connection.
+            self.pipelined.removeAll()
+            self.protocolErrorPending = false
+        }
         self.exchange(setReadPaused: false)
+        if !close, self.exchange == nil {
+            self.deliverPipelined()
+        }
         guard close, let context = self.context else { return }
         if let lastWrite {
             // After the response's last write, so the answer reaches the client before the FIN.

@@ -122,7 +122,6 @@ public final class ProxyServer: Sendable {
                             keepAliveTimeout: engine.configuration.keepAliveTimeout
                         )
                     )
-                    try pipeline.addHandler(HTTPServerPipelineHandler())
                     try pipeline.addHandler(ProxyConnectionHandler(engine: engine))
                 }
             }

@@ -140,6 +140,36 @@ final class HTTPEdgeCaseTests: XCTestCase {
         XCTAssertFalse(connection.isClosed)
     }
 
+    func testMalformedRequestBehindASlowOneIsAnsweredAfterIt() async throws {
+        // The first request is still waiting for its upstream when the garbage arrives: its answer comes first.
+        let harness = try await self.makeHarness(respond: { _ in .delayed(.milliseconds(50), .json(#"{"ok":true}"#)) })
+        let connection = try await self.connect(harness)
+        try await connection.send(self.chat() + "GARBAGE\u{0}\r\n\r\n")
+        let first = try await connection.readResponse()
+        XCTAssertEqual(first.status, 200)
+        XCTAssertEqual(first.bodyString, #"{"ok":true}"#)
+        let second = try await connection.readResponse()
+        XCTAssertEqual(second.status, 400)
+        self.assertOpenAIError(second, "bad_http_request")
+        let closed = try await connection.waitUntilClosed()
+        XCTAssertTrue(closed)
+    }
+
+    func testManyPipelinedRequestsWithBodiesAreAllAnsweredInOrder() async throws {
+        // More than one read's worth, so parts queue up behind unfinished exchanges while reads are held.
+        let harness = try await self.makeHarness(respond: { request in .json(#"{"for":"\#(request.bodyString)"}"#) })
+        let connection = try await self.connect(harness)
+        let models = (0..<60).map { $0 % 3 == 0 ? "meta-llama/Llama-3.1-8B" : "gpt-test" }
+        try await connection.send(models.map { self.chat($0) }.joined())
+        for (index, model) in models.enumerated() {
+            let response = try await connection.readResponse()
+            let upstreamModel = model == "gpt-test" ? "upstream-chat" : "llama"
+            XCTAssertEqual(response.bodyString, #"{"for":"{"model":"\#(upstreamModel)"}"}"#, "request \(index)")
+        }
+        XCTAssertEqual(harness.upstream.requests.count, 60)
+        XCTAssertFalse(connection.isClosed)
+    }
+
     func testExpect100ContinueIsAnsweredBeforeTheBodyIsSent() async throws {
         let harness = try await self.makeHarness()
         let connection = try await self.connect(harness)
