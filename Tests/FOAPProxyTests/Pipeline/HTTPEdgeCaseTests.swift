@@ -140,6 +140,18 @@ final class HTTPEdgeCaseTests: XCTestCase {
         XCTAssertFalse(connection.isClosed)
     }
 
+    func testASizedUpstreamAnswerStaysSized() async throws {
+        // Relayed byte for byte, so the upstream's Content-Length holds; re-framing it as chunked would cost bytes.
+        let harness = try await self.makeHarness(respond: { _ in .json(#"{"ok":true}"#) })
+        let connection = try await self.connect(harness)
+        try await connection.send(self.chat())
+        let response = try await connection.readResponse()
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.header("content-length"), "11")
+        XCTAssertNil(response.header("transfer-encoding"))
+        XCTAssertEqual(response.bodyString, #"{"ok":true}"#)
+    }
+
     func testMalformedRequestBehindASlowOneIsAnsweredAfterIt() async throws {
         // The first request is still waiting for its upstream when the garbage arrives: its answer comes first.
         let harness = try await self.makeHarness(respond: { _ in .delayed(.milliseconds(50), .json(#"{"ok":true}"#)) })

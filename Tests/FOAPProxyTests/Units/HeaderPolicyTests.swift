@@ -67,7 +67,7 @@ final class HeaderPolicyTests: XCTestCase {
         XCTAssertEqual(
             down.map { "\($0.name): \($0.value)" },
             [
-                "Content-Type: text/event-stream", "x-request-id: req_1", "openai-processing-ms: 120",
+                "Content-Length: 99", "Content-Type: text/event-stream", "x-request-id: req_1", "openai-processing-ms: 120",
                 "x-ratelimit-limit-requests: 500", "x-ratelimit-remaining-tokens: 149000", "retry-after: 3",
                 "Set-Cookie: a=1", "Set-Cookie: b=2", "Cache-Control: no-cache", "openai-version: 2020-10-01",
             ]
