@@ -22,20 +22,18 @@ public enum HeaderPolicy {
     /// chunked — fewer bytes and fewer writes per response, and what the client would get from the upstream.
     static let notForwardedDown: Set<String> = hopByHop
 
+    /// Name lengths of `notForwardedUp` / `notForwardedDown` as bit sets: a header whose name has none of these
+    /// lengths is kept without lowercasing it (most are: `Content-Type`, `Date`, `x-request-id`, …).
+    private static let notForwardedUpLengths = Self.lengthMask(Self.notForwardedUp)
+    private static let notForwardedDownLengths = Self.lengthMask(Self.notForwardedDown)
+
     /// Headers for the upstream request.
     /// - Parameters:
     ///   - client: the client's request headers.
     ///   - apiKey: the provider's key, sent as `Authorization: Bearer …`; nil sends none.
     ///   - contentLength: the length of the forwarded body, nil for chunked or no body.
     public static func upstreamHeaders(from client: HTTPHeaders, apiKey: String?, contentLength: Int?) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(client.count + 2)
-        let connectionTokens = Self.connectionTokens(client)
-        for (name, value) in client {
-            let lowered = name.lowercased()
-            if Self.notForwardedUp.contains(lowered) || connectionTokens.contains(lowered) { continue }
-            headers.add(name: name, value: value)
-        }
+        var headers = Self.removing(Self.notForwardedUp, lengths: Self.notForwardedUpLengths, from: client)
         if let apiKey {
             headers.add(name: "Authorization", value: "Bearer \(apiKey)")
         }
@@ -45,17 +43,36 @@ public enum HeaderPolicy {
         return headers
     }
 
-    /// Headers for the client's response: the upstream's end-to-end headers, framing left to the proxy.
+    /// Headers for the client's response: the upstream's end-to-end headers.
     public static func downstreamHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.count)
-        let connectionTokens = Self.connectionTokens(upstream)
-        for (name, value) in upstream {
+        Self.removing(Self.notForwardedDown, lengths: Self.notForwardedDownLengths, from: upstream)
+    }
+
+    /// `headers` without the `dropped` ones and those its `Connection` header lists, order kept.
+    ///
+    /// Removes in place what is present (usually only `Connection`, or `Host` and `Content-Length`) instead of
+    /// rebuilding the block header by header: `HTTPHeaders.add` validates every name, and lowercasing every name
+    /// to look it up cost more than the rest of the filtering (bench/profile).
+    private static func removing(_ dropped: Set<String>, lengths: UInt64, from headers: HTTPHeaders) -> HTTPHeaders {
+        let tokens = Self.connectionTokens(headers)
+        var present: [String] = []
+        for (name, _) in headers {
+            let length = name.utf8.count
+            guard !tokens.isEmpty || (length < 64 && lengths & (1 << UInt64(length)) != 0) else { continue }
             let lowered = name.lowercased()
-            if Self.notForwardedDown.contains(lowered) || connectionTokens.contains(lowered) { continue }
-            headers.add(name: name, value: value)
+            if dropped.contains(lowered) || tokens.contains(lowered), !present.contains(lowered) {
+                present.append(lowered)
+            }
         }
-        return headers
+        var result = headers
+        for name in present {
+            result.remove(name: name)
+        }
+        return result
+    }
+
+    private static func lengthMask(_ names: Set<String>) -> UInt64 {
+        names.reduce(0) { mask, name in mask | (1 << UInt64(name.utf8.count)) }
     }
 
     /// Header names listed in `Connection:` are hop-by-hop too.
