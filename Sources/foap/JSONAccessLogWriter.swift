@@ -18,26 +18,15 @@ struct JSONAccessLogWriter: AccessLogWriter {
         return JSONAccessLogWriter(writer: JSONRecordWriter(label: "foap", metadata: metadata))
     }
 
-    /// Fields in key order, as `JSONLogHandler` sorts record metadata.
     func write(_ record: AccessRecord) {
         self.writer.write(level: .info, message: "request") { fields in
-            fields.append("bytes_in", record.bytesIn)
-            fields.append("bytes_out", record.bytesOut)
-            fields.append("client", record.client)
-            fields.appendMilliseconds("duration_ms", nanoseconds: record.duration.nanoseconds)
-            if let error = record.error { fields.append("error", error) }
-            if let keyName = record.keyName { fields.append("key_name", keyName) }
-            fields.append("method", record.method)
-            if let model = record.model { fields.append("model", model) }
-            if let provider = record.provider { fields.append("provider", provider) }
-            fields.append("request_id", record.requestID)
-            fields.append("route", record.route)
-            fields.append("status", Int(record.status))
-            fields.append("stream", record.stream ? "true" : "false")
-            if let targetModel = record.targetModel { fields.append("target_model", targetModel) }
-            if let ttfb = record.timeToFirstByte { fields.appendMilliseconds("ttfb_ms", nanoseconds: ttfb.nanoseconds) }
-            if let upstream = record.upstream { fields.append("upstream", upstream) }
-            if let upstreamStatus = record.upstreamStatus { fields.append("upstream_status", Int(upstreamStatus)) }
+            record.forEachField { key, value in
+                if case .integer(let number) = value {
+                    fields.append(key, number)
+                } else {
+                    fields.append(key, value.text)
+                }
+            }
         }
     }
 }

@@ -20,26 +20,12 @@ public struct LoggerAccessLogWriter: AccessLogWriter {
 
     public func write(_ record: AccessRecord) {
         guard self.logger.logLevel <= .info else { return }
-        // Built with room for every optional field (no rehash) and plain `.string` values: `.stringConvertible`
+        // Built with room for every optional field (no rehash), and plain `.string` values: `.stringConvertible`
         // boxes each number in an existential that the handler then has to describe.
         var metadata = Logger.Metadata(minimumCapacity: 18)
-        metadata["request_id"] = .string(record.requestID)
-        metadata["client"] = .string(record.client)
-        metadata["method"] = .string(record.method)
-        metadata["route"] = .string(record.route)
-        metadata["status"] = .string(String(record.status))
-        metadata["stream"] = .string(record.stream ? "true" : "false")
-        metadata["bytes_in"] = .string(String(record.bytesIn))
-        metadata["bytes_out"] = .string(String(record.bytesOut))
-        metadata["duration_ms"] = .string(AccessRecord.milliseconds(record.duration))
-        if let model = record.model { metadata["model"] = .string(model) }
-        if let keyName = record.keyName { metadata["key_name"] = .string(keyName) }
-        if let provider = record.provider { metadata["provider"] = .string(provider) }
-        if let targetModel = record.targetModel { metadata["target_model"] = .string(targetModel) }
-        if let upstream = record.upstream { metadata["upstream"] = .string(upstream) }
-        if let upstreamStatus = record.upstreamStatus { metadata["upstream_status"] = .string(String(upstreamStatus)) }
-        if let ttfb = record.timeToFirstByte { metadata["ttfb_ms"] = .string(AccessRecord.milliseconds(ttfb)) }
-        if let error = record.error { metadata["error"] = .string(error) }
+        record.forEachField { key, value in
+            metadata[key.description] = .string(value.text)
+        }
         self.logger.info("request", metadata: metadata)
     }
 }

@@ -72,20 +72,6 @@ public struct JSONMembers {
         self.bytes.append(UInt8(ascii: "\""))
     }
 
-    /// Appends `,"key":"12.345"`: a duration in milliseconds with three decimals, from nanoseconds.
-    public mutating func appendMilliseconds(_ key: StaticString, nanoseconds: Int64) {
-        self.appendKey(key)
-        let micros = Int(max(0, nanoseconds) / 1000)
-        self.bytes.append(UInt8(ascii: "\""))
-        self.appendDecimal(micros / 1000)
-        self.bytes.append(UInt8(ascii: "."))
-        let fraction = micros % 1000
-        self.bytes.append(UInt8(ascii: "0") + UInt8(fraction / 100))
-        self.bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
-        self.bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
-        self.bytes.append(UInt8(ascii: "\""))
-    }
-
     private mutating func appendKey(_ key: StaticString) {
         self.bytes.append(UInt8(ascii: ","))
         self.bytes.append(UInt8(ascii: "\""))
