@@ -120,6 +120,23 @@ final class UpstreamFailureTests: XCTestCase {
         XCTAssertEqual(warning.metadata["error"]?.description, "upstream_error")
     }
 
+    func testClientVanishingWithPipelinedRequestsQueuedDropsThemAndCancelsTheOneInFlight() async throws {
+        let harness = try await self.makeHarness { _ in .hang }
+        let connection = try await RawHTTPConnection.connect(port: harness.port)
+        try await connection.send(Self.chatRequest + Self.chatRequest + Self.chatRequest)
+        try await self.eventually("the upstream got the first request") { harness.upstream.requests.count == 1 }
+        await connection.close()
+        try await self.eventually("the upstream request in flight was abandoned") {
+            harness.upstream.closedConnections == 1
+        }
+        let records = try await harness.accessRecords(atLeast: 1)
+        XCTAssertEqual(records.count, 1, "one record: the queued requests were never started")
+        XCTAssertEqual(records.first?["error"], "client_closed")
+        XCTAssertEqual(harness.upstream.requests.count, 1, "the queued requests never went upstream")
+        let next = try await harness.send(.GET, "/health")
+        XCTAssertEqual(next.status, 200, "the worker keeps serving")
+    }
+
     func testSilentUpstreamIs504WithTheTimeoutInTheMessage() async throws {
         let harness = try await self.makeHarness { _ in .hang }
         let response = try await harness.send(.POST, "/v1/chat/completions", json: #"{"model":"slow-test"}"#)
