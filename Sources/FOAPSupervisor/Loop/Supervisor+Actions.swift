@@ -16,14 +16,9 @@ extension Supervisor {
         switch action {
         case .spawnWorker(let id, let slot, let generation):
             return self.spawnWorker(id, slot: slot, generation: generation, now: now)
-        case .sendDrain(let id):
-            if let fd = self.controlFDs[id], !ControlSocket.send(.drain, fd: fd) {
-                self.logger.warning("could not send drain", metadata: ["worker_id": "\(id.rawValue)"])
-            }
-            return []
-        case .sendAccept(let id):
-            if let fd = self.controlFDs[id], !ControlSocket.send(.accept, fd: fd) {
-                self.logger.warning("could not send accept", metadata: ["worker_id": "\(id.rawValue)"])
+        case .send(let message, let id):
+            if let fd = self.controlFDs[id], !ControlSocket.send(message, fd: fd) {
+                self.logger.warning("could not send \(message.rawValue)", metadata: ["worker_id": "\(id.rawValue)"])
             }
             return []
         case .killWorker(_, let pid):

@@ -13,10 +13,8 @@ struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
 enum SupervisorAction: Equatable {
     /// Start a worker for `slot` with the snapshot of `generation`, then report `workerSpawned` or `workerSpawnFailed`.
     case spawnWorker(WorkerID, slot: Int, generation: Int)
-    /// Send `drain` on the worker's control socket.
-    case sendDrain(WorkerID)
-    /// Send `accept` on the worker's control socket: start accepting on the slot's listener.
-    case sendAccept(WorkerID)
+    /// Send a control word on the worker's socket: `drain`, or `accept` (start accepting on the slot's listener).
+    case send(MasterMessage, to: WorkerID)
     /// SIGKILL the worker's process.
     case killWorker(WorkerID, pid: Int32)
     /// Call the config loader, then report `configLoaded`.

@@ -268,7 +268,7 @@ struct SupervisorStateMachine {
             return []
         }
         self.workers[id] = record
-        return [.sendDrain(id)]
+        return [.send(.drain, to: id)]
     }
 
     /// A worker process is gone (exited or never started): replace it, fail the reload, or finish a shutdown.
@@ -320,7 +320,7 @@ struct SupervisorStateMachine {
             return []
         }
         self.workers[next.id]?.accepting = true
-        return [.sendAccept(next.id)]
+        return [.send(.accept, to: next.id)]
     }
 
     /// READY=1 the first time every slot of generation 1 is ready; commit a reload when its generation is.

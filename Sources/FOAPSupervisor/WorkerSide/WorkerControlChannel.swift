@@ -54,13 +54,15 @@ public final class WorkerControlChannel: Sendable {
                     onMasterGone()
                     return
                 }
-                let word = String(decoding: buffer[0..<count], as: UTF8.self)
-                if word == MasterMessage.drain.rawValue && !drained {
+                switch MasterMessage(rawValue: String(decoding: buffer[0..<count], as: UTF8.self)) {
+                case .drain where !drained:
                     drained = true
                     onDrain()
-                } else if word == MasterMessage.accept.rawValue && !accepted {
+                case .accept where !accepted:
                     accepted = true
                     onAccept()
+                default:
+                    break  // a repeat, or a word this worker does not know
                 }
             }
         }

@@ -30,7 +30,7 @@ final class SupervisorStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.workerSpawned(self.id(2), pid: 102).count, 1)
         XCTAssertEqual(
             machine.messageReceived(.ready, from: self.id(1), now: self.t0),
-            [.log(.workerReady(self.id(1), slot: 0, generation: 1)), .sendAccept(self.id(1))]
+            [.log(.workerReady(self.id(1), slot: 0, generation: 1)), .send(.accept, to: self.id(1))]
         )
         let status = "generation 1, 2/2 workers ready, 2 models, last reload: none"
         XCTAssertEqual(
@@ -39,7 +39,7 @@ final class SupervisorStateMachineTests: XCTestCase {
                 .log(.workerReady(self.id(2), slot: 1, generation: 1)),
                 .log(.allWorkersReady(generation: 1)),
                 .notifyReady(status: status),
-                .sendAccept(self.id(2)),
+                .send(.accept, to: self.id(2)),
             ]
         )
         return machine
@@ -148,15 +148,15 @@ final class SupervisorStateMachineTests: XCTestCase {
                 .log(.workerReady(self.id(4), slot: 1, generation: 2)),
                 .log(.allWorkersReady(generation: 2)),
                 .releaseSnapshot(generation: 1),
-                .sendDrain(self.id(1)),
-                .sendDrain(self.id(2)),
+                .send(.drain, to: self.id(1)),
+                .send(.drain, to: self.id(2)),
             ]
         )
         XCTAssertEqual(machine.activeGeneration, 2)
         XCTAssertEqual(
             machine.messageReceived(.draining, from: self.id(1), now: start + .milliseconds(30)),
             // Slot 0's listener is free: its new worker may accept now, not before (one acceptor per slot).
-            [.log(.workerDraining(self.id(1), slot: 0, generation: 1)), .sendAccept(self.id(3))]
+            [.log(.workerDraining(self.id(1), slot: 0, generation: 1)), .send(.accept, to: self.id(3))]
         )
         let exitActions = machine.workerExited(pid: 102, status: .exited(code: 0), now: start + .milliseconds(40))
         XCTAssertEqual(
@@ -164,7 +164,7 @@ final class SupervisorStateMachineTests: XCTestCase {
             [
                 .log(.workerExited(self.id(2), slot: 1, generation: 1, pid: 102, status: .exited(code: 0),
                                    expected: true)),
-                .sendAccept(self.id(4)),
+                .send(.accept, to: self.id(4)),
                 .log(.reloadDone(generation: 2, duration: .milliseconds(40))),
                 .notifyReady(status: "generation 2, 2/2 workers ready, 2 models, last reload: ok (generation 2)"),
                 .loadConfig(forced: false),
@@ -227,8 +227,8 @@ final class SupervisorStateMachineTests: XCTestCase {
             [
                 .log(.shutdownStarted),
                 .notifyStopping(status: "stopping: draining 2 workers"),
-                .sendDrain(self.id(1)),
-                .sendDrain(self.id(2)),
+                .send(.drain, to: self.id(1)),
+                .send(.drain, to: self.id(2)),
             ]
         )
         XCTAssertEqual(machine.reloadRequested(forced: true), [])
