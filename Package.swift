@@ -27,10 +27,12 @@ let package = Package(
         ),
         .target(name: "CFOAPSpawn"),
         .target(name: "FOAPConfig"),
+        .target(name: "FOAPJSON"),
         .target(
             name: "FOAPSystemd",
             dependencies: [
                 "CSystemd",
+                "FOAPJSON",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -38,6 +40,7 @@ let package = Package(
             name: "FOAPProxy",
             dependencies: [
                 "FOAPConfig",
+                "FOAPJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -60,6 +63,7 @@ let package = Package(
             name: "foap",
             dependencies: [
                 "FOAPConfig",
+                "FOAPJSON",
                 "FOAPProxy",
                 "FOAPSupervisor",
                 "FOAPSystemd",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FOAPConfig
+import FOAPJSON
 
 /// `foap keys`: client API key tools. Only `new` for now; keys are revoked by deleting their entry.
 struct KeysCommand: ParsableCommand {
@@ -67,10 +68,10 @@ struct NewKeyCommand: ParsableCommand {
 
     /// The key file entry as one line of JSON, keys in the documented order.
     static func entryJSON(name: String, digest: ClientKeyDigest, models: [String], expires: String?) -> String {
-        var json = "{\"name\": \(JSONText.quoted(name)), \"sha256\": \"\(digest.hex)\", \"models\": ["
-        json += models.map(JSONText.quoted).joined(separator: ", ") + "]"
+        var json = "{\"name\": \(String.jsonQuoted(name)), \"sha256\": \"\(digest.hex)\", \"models\": ["
+        json += models.map(String.jsonQuoted).joined(separator: ", ") + "]"
         if let expires {
-            json += ", \"expires\": \(JSONText.quoted(expires))"
+            json += ", \"expires\": \(String.jsonQuoted(expires))"
         }
         return json + "}"
     }
@@ -96,27 +97,5 @@ enum Base64URL {
             index += 3
         }
         return String(decoding: output, as: UTF8.self)
-    }
-}
-
-/// JSON string literals for hand-written output.
-enum JSONText {
-    static func quoted(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\t": output += "\\t"
-            case "\r": output += "\\r"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default:
-                output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
     }
 }

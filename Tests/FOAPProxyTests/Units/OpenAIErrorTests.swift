@@ -6,6 +6,19 @@ import XCTest
 
 /// Every error foap produces is one JSON shape: `{"error":{"message","type","param","code"}}`.
 final class OpenAIErrorTests: XCTestCase {
+    /// Error bodies and rewritten model names go through the shared escaper; every kind of escape, and the
+    /// unescaped runs around them, arrive in order.
+    func testJSONStringsInBodiesAreEscapedAsRFC8259Asks() throws {
+        var buffer = ByteBuffer()
+        buffer.writeJSONString("a\"b\\c\n\r\t\u{8}\u{C}\u{1}é/x")
+        XCTAssertEqual(String(buffer: buffer), #""a\"b\\c\n\r\t\b\f\u0001é/x""#)
+        let parsed = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: .fragmentsAllowed)
+        XCTAssertEqual(parsed as? String, "a\"b\\c\n\r\t\u{8}\u{C}\u{1}é/x")
+        var plain = ByteBuffer()
+        plain.writeJSONString("gpt-4o-mini")
+        XCTAssertEqual(String(buffer: plain), #""gpt-4o-mini""#)
+    }
+
     private func decode(_ error: OpenAIError) throws -> [String: Any] {
         let body = error.body()
         let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]

@@ -1,0 +1,79 @@
+/// RFC 8259 string escaping: the one implementation behind the proxy's JSON bodies (`ByteBuffer`), the JSON log
+/// records (`[UInt8]`) and `foap keys new` (`String`).
+///
+/// Swift `String`s are always valid Unicode, so only what RFC 8259 requires is escaped: quotation mark, reverse
+/// solidus and the control characters U+0000–U+001F (`\b \f \n \r \t` by name, the rest as `\u00XX`). Bytes that
+/// need nothing are handed on in runs, so the common string (a model name, an id) is one copy.
+public enum JSONStringEscaping {
+    /// Calls `emit` with the escaped body of `string` (without quotes), in order, as runs of bytes.
+    @inlinable
+    public static func escape(_ string: String, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        var string = string
+        string.withUTF8 { bytes in
+            var runStart = 0
+            for index in bytes.indices where Self.needsEscape(bytes[index]) {
+                if index > runStart {
+                    emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[runStart..<index])))
+                }
+                Self.emitEscape(for: bytes[index], emit)
+                runStart = index + 1
+            }
+            if bytes.count > runStart {
+                emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[runStart...])))
+            }
+        }
+    }
+
+    @inlinable
+    static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
+    @usableFromInline
+    static func emitEscape(for byte: UInt8, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        let named: UInt8
+        switch byte {
+        case UInt8(ascii: "\""): named = UInt8(ascii: "\"")
+        case UInt8(ascii: "\\"): named = UInt8(ascii: "\\")
+        case 0x08: named = UInt8(ascii: "b")
+        case 0x0C: named = UInt8(ascii: "f")
+        case 0x0A: named = UInt8(ascii: "n")
+        case 0x0D: named = UInt8(ascii: "r")
+        case 0x09: named = UInt8(ascii: "t")
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            let digits = hex.withUTF8Buffer { ($0[Int(byte >> 4)], $0[Int(byte & 0x0F)]) }
+            let sequence: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+                UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), digits.0, digits.1
+            )
+            withUnsafeBytes(of: sequence) { emit($0) }
+            return
+        }
+        withUnsafeBytes(of: (UInt8(ascii: "\\"), named)) { emit($0) }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends `string` as a quoted JSON string.
+    @inlinable
+    public mutating func appendJSONString(_ string: String) {
+        self.append(UInt8(ascii: "\""))
+        self.appendJSONStringBody(string)
+        self.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends the escaped body of a JSON string, without quotes.
+    @inlinable
+    public mutating func appendJSONStringBody(_ string: String) {
+        JSONStringEscaping.escape(string) { self.append(contentsOf: $0) }
+    }
+}
+
+extension String {
+    /// `text` as a quoted JSON string literal, for hand-written JSON output.
+    public static func jsonQuoted(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.appendJSONString(text)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
