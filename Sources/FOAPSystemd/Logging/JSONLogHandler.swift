@@ -20,17 +20,13 @@ public struct JSONLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
     /// Metadata on every record of this handler. What `init` receives is rendered once, so records only copy bytes.
     public var metadata: Logger.Metadata {
-        didSet {
-            self.renderedMetadata = nil
-        }
+        get { self.handlerMetadata.metadata }
+        set { self.handlerMetadata.metadata = newValue }
     }
 
     private let sink: LogSink
-    /// Rendered in `init`; dropped when the metadata changes afterwards. AsyncHTTPClient sets request and connection
-    /// ids on its logger for every request, even one that never logs a record, and re-rendering the whole
-    /// metadata each time (event loop descriptions included) cost ~40,000 instructions per proxied request. A
-    /// record of a changed handler renders its metadata on the fly instead.
-    private var renderedMetadata: PrerenderedMetadata<[UInt8]>?
+    /// Rendered once, and again only after a change (see `HandlerMetadata`).
+    private var handlerMetadata: HandlerMetadata<[UInt8]>
     /// `,"label":"…"`, built once.
     private let labelFragment: [UInt8]
     /// Where timestamps come from; tests pin it.
@@ -43,8 +39,7 @@ public struct JSONLogHandler: LogHandler {
     public init(label: String, sink: LogSink = .standardOutput, metadata: Logger.Metadata = [:]) {
         self.label = label
         self.sink = sink
-        self.metadata = metadata
-        self.renderedMetadata = Self.render(metadata)
+        self.handlerMetadata = HandlerMetadata(metadata, render: Self.renderEntry)
         var fragment: [UInt8] = Array(#","label":"#.utf8)
         JSONBytes.appendString(label, to: &fragment)
         self.labelFragment = fragment
@@ -52,8 +47,8 @@ public struct JSONLogHandler: LogHandler {
 
     /// One entry of `metadata`; a value like the rest of the handler, as swift-log requires.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
+        get { self.handlerMetadata.metadata[key] }
+        set { self.handlerMetadata.metadata[key] = newValue }  // in place: no copy of the whole dictionary
     }
 
     /// Formats the record into one buffer and hands it to the sink as one line.
@@ -68,7 +63,7 @@ public struct JSONLogHandler: LogHandler {
             to: &line
         )
         line.append(contentsOf: self.labelFragment)
-        (self.renderedMetadata ?? Self.render(self.metadata)).forEach(notOverriddenBy: recordMetadata) { fragment in
+        self.handlerMetadata.forEach(notOverriddenBy: recordMetadata) { fragment in
             line.append(contentsOf: fragment)
         }
         if let recordMetadata {
@@ -80,12 +75,11 @@ public struct JSONLogHandler: LogHandler {
         self.sink.write(line)
     }
 
-    private static func render(_ metadata: Logger.Metadata) -> PrerenderedMetadata<[UInt8]> {
-        PrerenderedMetadata(metadata) { key, value in
-            var fragment: [UInt8] = []
-            Self.appendMember(key: key, value: value, to: &fragment)
-            return fragment
-        }
+    @Sendable
+    private static func renderEntry(key: String, value: Logger.MetadataValue) -> [UInt8] {
+        var fragment: [UInt8] = []
+        Self.appendMember(key: key, value: value, to: &fragment)
+        return fragment
     }
 
     /// Whether `key` is one of the fixed keys every record starts with (`ts`, `level`, `msg`, `label`); compared directly, since hashing every metadata key of every record

@@ -21,17 +21,13 @@ public struct JournaldLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
     /// Metadata on every record of this handler. What `init` receives is rendered once, so records only copy bytes.
     public var metadata: Logger.Metadata {
-        didSet {
-            self.renderedMetadata = nil
-        }
+        get { self.handlerMetadata.metadata }
+        set { self.handlerMetadata.metadata = newValue }
     }
 
     private let sender: any JournalSender
-    /// Rendered in `init`; dropped when the metadata changes afterwards. AsyncHTTPClient sets request and connection
-    /// ids on its logger for every request, even one that never logs a record, and re-rendering the whole
-    /// metadata each time (event loop descriptions included) cost ~40,000 instructions per proxied request. A
-    /// record of a changed handler renders its metadata on the fly instead.
-    private var renderedMetadata: PrerenderedMetadata<JournalField>?
+    /// Rendered once, and again only after a change (see `HandlerMetadata`).
+    private var handlerMetadata: HandlerMetadata<JournalField>
 
     /// - Parameters:
     ///   - label: The logger label (`Logger(label:)`).
@@ -40,14 +36,13 @@ public struct JournaldLogHandler: LogHandler {
     public init(label: String, sender: any JournalSender = SystemdJournalSender(), metadata: Logger.Metadata = [:]) {
         self.label = label
         self.sender = sender
-        self.metadata = metadata
-        self.renderedMetadata = Self.render(metadata)
+        self.handlerMetadata = HandlerMetadata(metadata, render: Self.renderEntry)
     }
 
     /// One entry of `metadata`; a value like the rest of the handler, as swift-log requires.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
+        get { self.handlerMetadata.metadata[key] }
+        set { self.handlerMetadata.metadata[key] = newValue }  // in place: no copy of the whole dictionary
     }
 
     /// Builds the record's fields and hands them to the sender as one journal entry.
@@ -68,7 +63,7 @@ public struct JournaldLogHandler: LogHandler {
         fields.append(("CODE_FILE", Array(event.file.utf8)))
         fields.append(("CODE_LINE", Array(String(event.line).utf8)))
         fields.append(("CODE_FUNC", Array(event.function.utf8)))
-        (self.renderedMetadata ?? Self.render(self.metadata)).forEach(notOverriddenBy: recordMetadata) { field in
+        self.handlerMetadata.forEach(notOverriddenBy: recordMetadata) { field in
             fields.append(field)
         }
         if let recordMetadata {
@@ -79,7 +74,8 @@ public struct JournaldLogHandler: LogHandler {
         return fields
     }
 
-    private static func render(_ metadata: Logger.Metadata) -> PrerenderedMetadata<JournalField> {
-        PrerenderedMetadata(metadata) { key, value in JournalFields.field(forKey: key, value: value) }
+    @Sendable
+    private static func renderEntry(key: String, value: Logger.MetadataValue) -> JournalField {
+        JournalFields.field(forKey: key, value: value)
     }
 }
