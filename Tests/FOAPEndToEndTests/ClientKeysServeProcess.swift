@@ -5,6 +5,8 @@ import NIOConcurrencyHelpers
 final class ClientKeysServeProcess {
     private let process: Process
     private let output = NIOLockedValueBox<String>("")
+    /// Set at end of file on the process's output: everything it wrote is in `log`.
+    private let outputClosed = NIOLockedValueBox(false)
 
     /// Starts `foap serve` on 127.0.0.1 with a kernel-chosen port. `environment` is added to a copy of this
     /// process's environment with every `FOAP_*` variable removed, so the test decides them all.
@@ -19,9 +21,13 @@ final class ClientKeysServeProcess {
         process.standardOutput = pipe
         process.standardError = pipe
         let output = self.output
+        let closed = self.outputClosed
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty {
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                closed.withLockedValue { $0 = true }
+            } else {
                 output.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
             }
         }
@@ -77,6 +83,15 @@ final class ClientKeysServeProcess {
         if self.process.isRunning {
             kill(self.process.processIdentifier, SIGKILL)
             self.process.waitUntilExit()
+        }
+    }
+
+    /// Stops the server and waits until its whole output has been read (bounded), so `log` is final.
+    func stopAndCollect(seconds: Double = 30) {
+        self.stop(seconds: seconds)
+        let deadline = Date().addingTimeInterval(seconds)
+        while !self.outputClosed.withLockedValue({ $0 }) && Date() < deadline {
+            usleep(10_000)
         }
     }
 }

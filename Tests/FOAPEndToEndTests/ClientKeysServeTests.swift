@@ -187,6 +187,42 @@ final class ClientKeysServeTests: XCTestCase {
         return condition()
     }
 
+    /// One access record per request at `info` (the direct JSON path), none at `warning`.
+    func testAccessRecordsFollowTheLogLevel() async throws {
+        let upstream = try ClientKeysMockUpstream()
+        defer { try? upstream.stop() }
+        let directory = try self.temporaryDirectory()
+        try self.writeModels(to: directory, upstream: upstream.baseURL)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.addTeardownBlock { try await client.shutdown() }
+        for level in ["info", "warning"] {
+            // A port chosen here: at `warning` the server does not log the address it listens on.
+            let port = try FoapProcess.freePort()
+            let server = try ClientKeysServeProcess(
+                arguments: ["--workers", "0", "--config-dir", directory.path, "--log-level", level, "--port", "\(port)"],
+                environment: [:]
+            )
+            var status: UInt?
+            let deadline = Date().addingTimeInterval(30)
+            while status == nil, Date() < deadline {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"model":"chat-a","messages":[]}"#))
+                do {
+                    let response = try await client.execute(request, timeout: .seconds(30))
+                    _ = try await response.body.collect(upTo: 1 << 20)
+                    status = response.status.code
+                } catch {
+                    try await Task.sleep(for: .milliseconds(20))  // not listening yet
+                }
+            }
+            XCTAssertEqual(status, 200, server.log)
+            server.stopAndCollect()
+            XCTAssertEqual(server.records("request").count, level == "info" ? 1 : 0, server.log)
+        }
+    }
+
     func testKeylessModeWarnsAtEveryStart() throws {
         let upstream = try ClientKeysMockUpstream()
         defer { try? upstream.stop() }
