@@ -8,7 +8,7 @@ struct Foap: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "foap",
         abstract: "The Fast OpenAI API Proxy: one OpenAI-compatible URL in front of many model servers.",
-        subcommands: [ServeCommand.self, CheckCommand.self, KeysCommand.self, WorkerCommand.self],
+        subcommands: [ServeCommand.self, CheckCommand.self, CtlCommand.self, KeysCommand.self, WorkerCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -34,6 +34,7 @@ struct MasterProcess {
             configDirectory: settings.configDirectory,
             extraWatchedPaths: clientKeysPath.map { [$0] } ?? [],
             drainTimeout: .milliseconds(Int64(settings.drainTimeout * 1000)),
+            controlSocketPath: settings.controlSocket,
             loadConfig: { Self.loadOutcome(settings) }
         )
         let status = try Supervisor(configuration: configuration, logger: logger).run()

@@ -20,6 +20,8 @@ struct Settings: Sendable {
     var maxBodySize: Int
     var caBundle: String?
     var upstreamMaxConnections: Int
+    /// The master's control socket for `foap ctl`; nil: none (there is no default location outside systemd).
+    var controlSocket: String?
 
     /// `--config-dir`, else `FOAP_CONFIG_DIR`, else `configs`: shared with `foap check`, which needs no other setting.
     static func configDirectory(option: String?, environment: [String: String]) -> String {
@@ -71,6 +73,7 @@ struct Settings: Sendable {
         self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
         self.caBundle = value(nil, "FOAP_CA_BUNDLE")
         self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
+        self.controlSocket = ControlSocketPath.resolve(environment: environment)
     }
 
     /// The values as environment variables, so workers started by the master resolve exactly the same settings.

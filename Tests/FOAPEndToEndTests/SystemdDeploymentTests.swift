@@ -45,7 +45,9 @@ final class SystemdDeploymentTests: XCTestCase {
         for (key, value) in expected {
             XCTAssertTrue(unit[key, default: []].contains(value), "\(key)=\(value) missing: \(unit[key, default: []])")
         }
-        XCTAssertTrue(unit["ExecReload", default: []].contains("/bin/kill -HUP $MAINPID"))
+        // A reload that waits for the new generation itself, instead of racing kill's exit against READY=1.
+        XCTAssertEqual(unit["ExecReload", default: []], ["/usr/local/bin/foap ctl reload --wait"])
+        XCTAssertEqual(unit["RuntimeDirectory"], ["foap"])
         XCTAssertTrue(unit["ExecStartPre", default: []].contains("/usr/local/bin/foap check"))
         XCTAssertTrue(unit["SystemCallFilter", default: []].contains("@system-service"))
         XCTAssertNotNil(unit["WatchdogSec"]?.first)

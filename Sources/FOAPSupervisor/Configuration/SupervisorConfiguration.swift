@@ -24,6 +24,8 @@ public struct SupervisorConfiguration: Sendable {
     public var heartbeatTimeout: Duration
     /// Quiet time after the last file event before the config is rescanned.
     public var reloadDebounce: Duration
+    /// Where `foap ctl` reaches the master (a unix socket created at start, removed at exit); nil: no control socket.
+    public var controlSocketPath: String?
     /// Loads and validates the config; called once at start and once per (debounced) change or SIGHUP.
     public var loadConfig: @Sendable () -> ConfigLoadOutcome
 
@@ -41,6 +43,7 @@ public struct SupervisorConfiguration: Sendable {
         readyTimeout: Duration = .seconds(30),
         heartbeatTimeout: Duration = .seconds(3),
         reloadDebounce: Duration = .milliseconds(150),
+        controlSocketPath: String? = nil,
         loadConfig: @escaping @Sendable () -> ConfigLoadOutcome
     ) {
         self.workers = workers ?? ProcessorCount.online()
@@ -53,6 +56,7 @@ public struct SupervisorConfiguration: Sendable {
         self.readyTimeout = readyTimeout
         self.heartbeatTimeout = heartbeatTimeout
         self.reloadDebounce = reloadDebounce
+        self.controlSocketPath = controlSocketPath
         self.loadConfig = loadConfig
     }
 }

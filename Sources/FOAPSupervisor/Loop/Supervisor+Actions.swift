@@ -50,6 +50,9 @@ extension Supervisor {
         case .log(let event):
             self.log(event)
             return []
+        case .answerReload(let id, let outcome):
+            self.answerReload(id, outcome)
+            return []
         case .exit(let code):
             self.exitCode = code
             return []

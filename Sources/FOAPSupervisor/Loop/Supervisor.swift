@@ -25,6 +25,8 @@ public final class Supervisor {
     var notifier: SystemdNotifier?
     var listeners: ListenerSet?
     var spawner: WorkerSpawner
+    var controlServer: ControlServer?
+    let startedAt = ContinuousClock.now
 
     public init(configuration: SupervisorConfiguration, logger: Logger) {
         precondition(configuration.workers > 0, "workers must be at least 1")
@@ -71,6 +73,11 @@ public final class Supervisor {
             directory: self.configuration.configDirectory,
             extraPaths: self.configuration.extraWatchedPaths
         )
+        if let path = self.configuration.controlSocketPath {
+            self.controlServer = try ControlServer(path: path)
+            self.logger.info("control socket", metadata: ["path": "\(path)"])
+        }
+        defer { self.controlServer = nil }
         let watchdogInterval = self.notifier == nil ? nil : SystemdWatchdog.pingInterval()
         var nextWatchdog = ContinuousClock.now
 
@@ -83,6 +90,7 @@ public final class Supervisor {
         while self.exitCode == nil {
             var now = ContinuousClock.now
             self.execute(self.machine.tick(now: now))
+            self.controlServer?.dropSilentClients(now: now)
             if self.debouncer.fireIfDue(now: now) {
                 self.execute(self.machine.reloadRequested(forced: false))
             }
@@ -97,6 +105,7 @@ public final class Supervisor {
             }
             let deadlines = [
                 self.machine.nextDeadline, self.debouncer.deadline, watchdogInterval == nil ? nil : nextWatchdog,
+                self.controlServer?.nextDeadline,
             ]
             let ready = self.waitForEvents(signals: signals, watcher: watcher, until: deadlines.compactMap { $0 }.min())
             now = ContinuousClock.now
@@ -115,6 +124,12 @@ public final class Supervisor {
             for id in ready.workers {
                 self.handleControlReadable(id, now: ContinuousClock.now)
             }
+            if ready.controlListener {
+                self.controlServer?.acceptPending(now: ContinuousClock.now)
+            }
+            for id in ready.controlClients {
+                self.handleControlClient(id)
+            }
         }
         for fd in self.controlFDs.values {
             close(fd)
@@ -127,6 +142,8 @@ public final class Supervisor {
         var signals = false
         var watcher = false
         var workers: [WorkerID] = []
+        var controlListener = false
+        var controlClients: [ControlClientID] = []
     }
 
     private func waitForEvents(
@@ -138,6 +155,11 @@ public final class Supervisor {
         var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
         fds.append(pollfd(fd: watcher.fd, events: Int16(POLLIN), revents: 0))
         fds += workers.map { pollfd(fd: $0.value, events: Int16(POLLIN), revents: 0) }
+        let clients = self.controlServer?.clientDescriptors ?? []
+        if let server = self.controlServer {
+            fds.append(pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0))
+            fds += clients.map { pollfd(fd: $0.1, events: Int16(POLLIN), revents: 0) }
+        }
         var timeout: Int32 = -1
         if let deadline {
             let remaining = ContinuousClock.now.duration(to: deadline)
@@ -154,6 +176,13 @@ public final class Supervisor {
         readiness.watcher = fds[1].revents != 0
         for (index, worker) in workers.enumerated() where fds[index + 2].revents != 0 {
             readiness.workers.append(worker.key)
+        }
+        let controlBase = workers.count + 2
+        if self.controlServer != nil {
+            readiness.controlListener = fds[controlBase].revents != 0
+            for (index, client) in clients.enumerated() where fds[controlBase + 1 + index].revents != 0 {
+                readiness.controlClients.append(client.0)
+            }
         }
         return readiness
     }

@@ -9,6 +9,23 @@ struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
     var description: String { "#\(self.rawValue)" }
 }
 
+/// One client of the master's control socket (`foap ctl`), for as long as its connection is open.
+struct ControlClientID: Hashable, Comparable, Sendable {
+    let rawValue: Int
+
+    static func < (lhs: ControlClientID, rhs: ControlClientID) -> Bool {
+        lhs.rawValue < rhs.rawValue
+    }
+}
+
+/// How a reload that a `foap ctl reload --wait` client waits for ended.
+enum ReloadOutcome: Equatable {
+    /// The newest config (read after the request) serves in `generation`.
+    case served(generation: Int)
+    /// The config was invalid (one line per problem), or the new generation could not start; the old one serves on.
+    case failed([String])
+}
+
 /// What the poll loop must do after feeding an event to `SupervisorStateMachine`; executed in order.
 enum SupervisorAction: Equatable {
     /// Start a worker for `slot` with the snapshot of `generation`, then report `workerSpawned` or `workerSpawnFailed`.
@@ -31,6 +48,8 @@ enum SupervisorAction: Equatable {
     case notifyStatus(String)
     /// Write one lifecycle log record.
     case log(SupervisorLogEvent)
+    /// Answer a control client waiting for a reload, then close its connection.
+    case answerReload(ControlClientID, ReloadOutcome)
     /// Leave the loop and return this exit code from `Supervisor.run()`.
     case exit(code: Int32)
 }

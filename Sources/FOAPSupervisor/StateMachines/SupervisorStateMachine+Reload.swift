@@ -1,18 +1,26 @@
 extension SupervisorStateMachine {
-    /// A file change (after debounce) or SIGHUP (`forced`) asks for a reload. One in flight: coalesce.
-    mutating func reloadRequested(forced: Bool) -> [SupervisorAction] {
+    /// A file change (after debounce), SIGHUP (`forced`) or `foap ctl reload` (forced, maybe with a `waiter`) asks
+    /// for a reload. One in flight: the request is queued, because that one may have read the directory before the
+    /// change this request is about; every queued request runs as one more reload afterwards.
+    mutating func reloadRequested(forced: Bool, waiter: ControlClientID? = nil) -> [SupervisorAction] {
         guard self.phase == .running else {
+            return waiter.map { [.answerReload($0, .failed(["the master is shutting down"]))] } ?? []
+        }
+        guard self.reload == .idle, !self.isLoadingConfig else {
+            var queued = self.queuedReload ?? QueuedReload(forced: false, waiters: [])
+            queued.forced = queued.forced || forced
+            queued.waiters += waiter.map { [$0] } ?? []
+            self.queuedReload = queued
             return []
         }
-        guard self.reload == .idle else {
-            self.queuedReload = (self.queuedReload ?? false) || forced
-            return []
-        }
-        guard forced else {
-            return [.loadConfig(forced: false)]
+        self.isLoadingConfig = true
+        self.reloadWaiters = waiter.map { [$0] } ?? []
+        guard forced, !self.reloadingAnnounced else {
+            return [.loadConfig(forced: forced)]
         }
         // SIGHUP is what `systemctl reload` sends (ExecReload=kill -HUP): say RELOADING=1 before the config is even
         // read, so systemd's reload job waits for the READY=1 that ends it instead of racing the kill's exit.
+        self.reloadingAnnounced = true
         return [.notifyReloading(status: "reloading: loading configuration"), .loadConfig(forced: true)]
     }
 
@@ -24,17 +32,17 @@ extension SupervisorStateMachine {
         guard self.phase == .running, self.reload == .idle else {
             return []
         }
+        self.isLoadingConfig = false
         switch outcome {
         case .failed(let errors):
             self.lastReloadResult = "config invalid: " + (errors.first ?? "unknown error")
-            // A forced reload already said RELOADING=1: end it with READY=1 (the old generation serves on).
-            let status: SupervisorAction =
-                forced ? .notifyReady(status: self.statusLine) : .notifyStatus(self.statusLine)
-            return [.log(.configInvalid(errors: errors)), status]
+            return [.log(.configInvalid(errors: errors))]
+                + self.endReload(.failed(errors), quietly: .notifyStatus(self.statusLine))
         case .loaded(_, let digest, let summary, let warnings):
             var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             if digest == self.activeConfig.digest && !forced {
-                return actions + [.log(.configUnchanged)]
+                actions.append(.log(.configUnchanged))
+                return actions + self.endReload(.served(generation: self.activeGeneration), quietly: nil)
             }
             self.lastGeneration += 1
             let generation = self.lastGeneration
@@ -42,7 +50,12 @@ extension SupervisorStateMachine {
             self.reload = .startingNext(generation: generation, config: config, startedAt: now, forced: forced)
             actions.append(.log(.reloadStarted(generation: generation, forced: forced)))
             let status = "reloading: starting generation \(generation)"
-            actions.append(forced ? .notifyStatus(status) : .notifyReloading(status: status))
+            if self.reloadingAnnounced {
+                actions.append(.notifyStatus(status))
+            } else {
+                self.reloadingAnnounced = true
+                actions.append(.notifyReloading(status: status))
+            }
             for slot in 0..<self.workerCount {
                 actions.append(self.spawn(slot: slot, generation: generation, now: now))
             }
@@ -99,11 +112,8 @@ extension SupervisorStateMachine {
         self.reload = .idle
         self.announcedReady = true
         self.lastReloadResult = "ok (generation \(generation))"
-        let actions: [SupervisorAction] = [
-            .log(.reloadDone(generation: generation, duration: duration)),
-            .notifyReady(status: self.statusLine),
-        ]
-        return actions + self.runQueuedReload()
+        return [.log(.reloadDone(generation: generation, duration: duration))]
+            + self.endReload(.served(generation: generation), quietly: .notifyStatus(self.statusLine))
     }
 
     /// The new generation failed to come up (a worker died or timed out before `ready`): kill all of it, keep the
@@ -126,16 +136,34 @@ extension SupervisorStateMachine {
         }
         actions.append(.releaseSnapshot(generation: generation))
         self.lastReloadResult = "generation \(generation) failed: \(reason)"
-        actions.append(.notifyReady(status: self.statusLine))
-        return actions + self.runQueuedReload()
+        return actions
+            + self.endReload(.failed(["generation \(generation) failed: \(reason)"]), quietly: .notifyStatus(self.statusLine))
     }
 
-    private mutating func runQueuedReload() -> [SupervisorAction] {
-        guard let forced = self.queuedReload else {
-            return []
+    /// One reload ended (`outcome`): its waiters get their answer. A queued request runs next, and systemd hears
+    /// READY=1 only once none is left, so `systemctl reload` cannot return while an older generation serves.
+    /// `quietly` is the status update for a reload nobody announced with RELOADING=1.
+    private mutating func endReload(_ outcome: ReloadOutcome, quietly: SupervisorAction?) -> [SupervisorAction] {
+        var actions = self.reloadWaiters.map { SupervisorAction.answerReload($0, outcome) }
+        self.reloadWaiters = []
+        if let queued = self.queuedReload {
+            self.queuedReload = nil
+            var next = self.reloadRequested(forced: queued.forced)
+            // The waiters join the reload that starts now (its config is read after their request).
+            self.reloadWaiters += queued.waiters
+            if !self.isLoadingConfig {
+                next += self.reloadWaiters.map { .answerReload($0, .failed(["the master is shutting down"])) }
+                self.reloadWaiters = []
+            }
+            return actions + next
         }
-        self.queuedReload = nil
-        return self.reloadRequested(forced: forced)
+        if self.reloadingAnnounced {
+            self.reloadingAnnounced = false
+            actions.append(.notifyReady(status: self.statusLine))
+        } else if let quietly {
+            actions.append(quietly)
+        }
+        return actions
     }
 
     // MARK: - Shutdown
@@ -156,6 +184,10 @@ extension SupervisorStateMachine {
                 actions.append(.log(.reloadAbandoned(generation: generation, reason: "shutdown", duration: .zero)))
             }
             self.reload = .idle
+            self.isLoadingConfig = false
+            let waiters = self.reloadWaiters + (self.queuedReload?.waiters ?? [])
+            actions += waiters.map { .answerReload($0, .failed(["the master is shutting down"])) }
+            self.reloadWaiters = []
             self.queuedReload = nil
             for slot in self.slots.indices {
                 self.slots[slot].respawnAt = nil

@@ -52,12 +52,25 @@ struct SupervisorStateMachine {
         case drainingOld(generation: Int, startedAt: ContinuousClock.Instant, waiting: Set<WorkerID>)
     }
 
+    /// Reload requests that arrived while another reload ran, coalesced into one.
+    struct QueuedReload: Equatable {
+        /// Any of them was a SIGHUP or `foap ctl reload`: start a generation even if the config is unchanged.
+        var forced: Bool
+        /// `foap ctl reload --wait` clients to answer once that reload ends.
+        var waiters: [ControlClientID]
+    }
+
     let workerCount: Int
     let timeouts: Timeouts
     var phase: Phase = .notStarted
     var reload: Reload = .idle
-    /// A reload requested while another ran: `forced` if any of the coalesced requests was a SIGHUP.
-    var queuedReload: Bool?
+    /// Between a `loadConfig` action and its `configLoaded` answer.
+    var isLoadingConfig = false
+    var queuedReload: QueuedReload?
+    /// The control clients waiting for the reload in flight.
+    var reloadWaiters: [ControlClientID] = []
+    /// RELOADING=1 was sent and no READY=1 has ended it yet.
+    var reloadingAnnounced = false
     var workers: [WorkerID: WorkerRecord] = [:]
     var slots: [Slot]
     var activeGeneration = 0

@@ -166,8 +166,15 @@ final class SupervisorStateMachineTests: XCTestCase {
                                    expected: true)),
                 .send(.accept, to: self.id(4)),
                 .log(.reloadDone(generation: 2, duration: .milliseconds(40))),
-                .notifyReady(status: "generation 2, 2/2 workers ready, 2 models, last reload: ok (generation 2)"),
+                // The change queued meanwhile runs first; READY=1 waits for its answer.
                 .loadConfig(forced: false),
+            ]
+        )
+        XCTAssertEqual(
+            machine.configLoaded(self.loaded("b"), forced: false, now: start + .milliseconds(41)),
+            [
+                .log(.configUnchanged),
+                .notifyReady(status: "generation 2, 2/2 workers ready, 2 models, last reload: ok (generation 2)"),
             ]
         )
         // An old worker exiting later is not replaced.
