@@ -16,6 +16,8 @@ public final class ProxyEngine: Sendable {
     let client: HTTPClient
     /// One plain-HTTP upstream pool per event loop of the worker's group (Upstream/UpstreamPool.swift).
     private let upstreamPools: [ObjectIdentifier: UpstreamPool]
+    /// The balancers of pooled endpoints, one set per event loop (Balancing/).
+    private let fleets: [ObjectIdentifier: FleetState]
     let imageURLRewriter: ImageURLRewriter
     /// Every upstream `POST` URL of the snapshot, parsed once.
     let requestTemplates: UpstreamRequestTemplates
@@ -45,10 +47,13 @@ public final class ProxyEngine: Sendable {
         self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
+        var fleets: [ObjectIdentifier: FleetState] = [:]
         for loop in eventLoopGroup.makeIterator() {
             pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, configuration: configuration.upstream)
+            fleets[ObjectIdentifier(loop)] = FleetState()
         }
         self.upstreamPools = pools
+        self.fleets = fleets
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
@@ -61,6 +66,11 @@ public final class ProxyEngine: Sendable {
     /// The plain-HTTP upstream pool of `loop`; nil for a loop outside the engine's group (AsyncHTTPClient then).
     func upstreamPool(for loop: EventLoop) -> UpstreamPool? {
         self.upstreamPools[ObjectIdentifier(loop)]
+    }
+
+    /// The balancers of `loop`; only that loop may use them.
+    func fleet(for loop: EventLoop) -> FleetState? {
+        self.fleets[ObjectIdentifier(loop)]
     }
 
     /// Stops the upstream clients; call after the server has drained.

@@ -46,17 +46,20 @@ struct ModelTable {
     func render() -> String {
         var rows = [["MODEL", "PROVIDER", "KEY", "ROUTE", "TARGET MODEL", "UPSTREAM"]]
         for model in self.snapshot.models {
-            let key: String
-            switch model.provider.credential {
-            case .none: key = "none"
-            case .key: key = "set"
-            case .missing(let variable): key = "MISSING \(variable)"
-            }
-            for (index, endpoint) in model.endpoints.enumerated() {
-                rows.append([
-                    index == 0 ? model.id : "", index == 0 ? model.provider.name : "", index == 0 ? key : "",
-                    endpoint.path, endpoint.targetModelName, endpoint.upstreamURL,
-                ])
+            var firstOfModel = true
+            for endpoint in model.endpoints {
+                for (index, upstream) in endpoint.upstreams.enumerated() {
+                    var target = endpoint.upstreamURL(index)
+                    if endpoint.upstreams.count > 1 {
+                        target += " (\(endpoint.policy.strategy.rawValue), weight \(upstream.weight))"
+                    }
+                    rows.append([
+                        firstOfModel ? model.id : "", upstream.provider ?? model.provider.name,
+                        Self.describe(model.credential(of: upstream)), index == 0 ? endpoint.path : "",
+                        upstream.targetModelName, target,
+                    ])
+                    firstOfModel = false
+                }
             }
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -65,5 +68,13 @@ struct ModelTable {
                 index == row.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
+    }
+
+    private static func describe(_ credential: Credential) -> String {
+        switch credential {
+        case .none: "none"
+        case .key: "set"
+        case .missing(let variable): "MISSING \(variable)"
+        }
     }
 }

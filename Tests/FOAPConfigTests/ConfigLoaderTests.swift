@@ -170,13 +170,31 @@ final class ConfigLoaderTests: XCTestCase {
         }
     }
 
-    func testDuplicateModelIDAcrossFilesNamesBothPlaces() throws {
-        let endpoint = #"{"path": "v1/embeddings", "target_model_name": "t"}"#
-        let errors = try self.loadErrors([
-            "a.json": providerFile(endpoints: endpoint, providerExtras: #""prefix": "x-","#),
-            "b.json": providerFile(endpoints: endpoint, providerExtras: #""prefix": "x-","#),
-        ])
-        XCTAssertEqual(errors, [#"b.json: p.models.m: model id "x-m" is already defined at a.json: p.models.m"#])
+    func testModelDefinedInTwoFilesIsOnePoolWithEachProvidersKey() throws {
+        let directory = try self.makeConfigDirectory()
+        try directory.write("a.json", """
+            { "openai": { "api_key_variable": "OPENAI_KEY", "target_base_url": "http://127.0.0.1:9", "strategy": "ordered",
+                          "models": { "gpt": { "endpoints": [{ "path": "v1/chat/completions", "target_model_name": "gpt-4o" }] } } } }
+            """)
+        try directory.write("b.json", """
+            { "azure": { "api_key_variable": "AZURE_KEY", "target_base_url": "http://127.0.0.1:10",
+                         "models": { "gpt": { "endpoints": [
+                             { "path": "v1/chat/completions", "target_model_name": "gpt4o-deployment" },
+                             { "path": "v1/embeddings", "target_model_name": "embed" } ] } } } }
+            """)
+        let environment = ["OPENAI_KEY": "sk-openai", "AZURE_KEY": "sk-azure"]
+        let snapshot = try ConfigLoader(directory: directory.path, environment: environment).load()
+        XCTAssertEqual(snapshot.models.map(\.id), ["gpt"])
+        let model = try XCTUnwrap(snapshot.model("gpt"))
+        let chat = try XCTUnwrap(model.endpoint(for: "v1/chat/completions"))
+        XCTAssertEqual(chat.upstreams.map(\.baseURL), ["http://127.0.0.1:9", "http://127.0.0.1:10"])
+        XCTAssertEqual(chat.upstreams.map(\.targetModelName), ["gpt-4o", "gpt4o-deployment"])
+        XCTAssertEqual(chat.upstreams.map { model.credential(of: $0) }, [.key("sk-openai"), .key("sk-azure")])
+        XCTAssertEqual(chat.upstreams[1].provider, "azure")
+        XCTAssertEqual(chat.policy.strategy, .ordered, "the first definition's pool settings govern")
+        XCTAssertEqual(chat.policy.maximumAttempts(upstreamCount: chat.upstreams.count), 2)
+        let embeddings = try XCTUnwrap(model.endpoint(for: "v1/embeddings"))
+        XCTAssertEqual(embeddings.upstreams.map { model.credential(of: $0) }, [.key("sk-azure")])
     }
 
     func testDuplicateModelIDAcrossProvidersAfterPrefixing() throws {

@@ -159,7 +159,7 @@ final class ConfigValidationTests: XCTestCase {
         let errors = try self.errors(#"{"p": {"models": {"m": {"endpoints": [\#(self.embeddings)]}}}}"#)
         XCTAssertEqual(
             errors,
-            ["bad.json: p.models.m.endpoints[0].target_base_url: missing (set it here or on the provider)"]
+            ["bad.json: p.models.m.endpoints[0].target_base_url: missing (set it or upstreams here or on the provider)"]
         )
     }
 

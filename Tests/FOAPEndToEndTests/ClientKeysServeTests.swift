@@ -164,7 +164,7 @@ final class ClientKeysServeTests: XCTestCase {
         let expected = [
             "ts", "level", "msg", "label", "pid", "worker", "generation", "request_id", "client", "method", "route",
             "model", "key_name", "provider", "target_model", "upstream", "upstream_status", "status", "stream",
-            "bytes_in", "bytes_out", "duration_ms", "ttfb_ms",
+            "bytes_in", "bytes_out", "duration_ms", "ttfb_ms", "attempts",
         ]
         XCTAssertEqual(Set(record.keys), Set(expected), line)
         XCTAssertEqual(record["status"] as? String, "200", line)

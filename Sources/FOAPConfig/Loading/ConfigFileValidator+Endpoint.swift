@@ -16,27 +16,47 @@ extension ConfigFileValidator {
 
         let routePath = self.routePath(in: object, at: path, position: node.position)
         let targetModelName = self.nonEmptyString("target_model_name", in: object, at: path)
-        if case .absent = targetModelName {
-            self.missing("target_model_name", at: path, node.position)
+        let ownBaseURL = self.baseURL("target_base_url", in: object, at: path)
+        let ownUpstreams = self.upstreamSpecs(in: object, at: path)
+        if object["target_base_url"] != nil, object["upstreams"] != nil {
+            self.error("set target_base_url or upstreams, not both", at: path.appending("upstreams"),
+                       object["upstreams"]!.value.position)
+            return nil
         }
-        let baseURL = self.baseURL("target_base_url", in: object, at: path).orInherited(defaults.baseURL)
-        if case .absent = baseURL {
-            self.missing("target_base_url", at: path, node.position, hint: " (set it here or on the provider)")
+        // The endpoint's own target (either key) replaces the provider's (either key) as a whole.
+        let ownsTarget = object["target_base_url"] != nil || object["upstreams"] != nil
+        let baseURL = ownsTarget ? ownBaseURL : defaults.baseURL
+        let specs = ownsTarget ? ownUpstreams : defaults.upstreams
+        if case .absent = baseURL, case .absent = specs {
+            self.missing("target_base_url", at: path, node.position, hint: " (set it or upstreams here or on the provider)")
         }
         let requestTimeout = self.timeout("request_timeout", in: object, at: path).orInherited(defaults.requestTimeout)
         let healthTimeout = self.timeout("health_timeout", in: object, at: path).orInherited(defaults.healthTimeout)
+        let pool = self.poolFields(in: object, at: path).orInherited(defaults.pool)
 
-        guard let routePath, let targetModelName = targetModelName.value, let baseURL = baseURL.value else {
+        var upstreams: [UpstreamConfig]?
+        if let baseURL = baseURL.value {
+            if case .absent = targetModelName {
+                self.missing("target_model_name", at: path, node.position)
+            }
+            upstreams = targetModelName.value.map { [UpstreamConfig(baseURL: baseURL, targetModelName: $0)] }
+        } else if let specs = specs.value, targetModelName.isUsable {
+            upstreams = self.bind(specs, endpointModelName: targetModelName.value)
+            if upstreams == nil {
+                self.missing("target_model_name", at: path, node.position, hint: " (set it here or on every upstream)")
+            }
+        }
+        guard let routePath, let upstreams, pool.isValid else {
             return nil
         }
         if case .invalid = requestTimeout { return nil }
         if case .invalid = healthTimeout { return nil }
         return EndpointConfig(
             path: routePath,
-            targetBaseURL: baseURL,
-            targetModelName: targetModelName,
+            upstreams: upstreams,
             requestTimeout: requestTimeout.value ?? EndpointConfig.defaultTimeout,
-            healthTimeout: healthTimeout.value ?? EndpointConfig.defaultTimeout
+            healthTimeout: healthTimeout.value ?? EndpointConfig.defaultTimeout,
+            policy: pool.policy
         )
     }
 

@@ -5,14 +5,14 @@
 /// model is produced only when it has no error; the loader refuses the whole load if any error exists.
 /// Cross-file rules (duplicate ids) are the loader's job.
 struct ConfigFileValidator {
-    static let providerKeys: Set<String> = [
+    static let providerKeys: Set<String> = Set([
         "api_key_variable", "api_key_file", "prefix", "target_base_url", "request_timeout", "health_timeout",
         "models",
-    ]
+    ]).union(Self.poolKeys)
     static let modelKeys: Set<String> = ["endpoints"]
-    static let endpointKeys: Set<String> = [
+    static let endpointKeys: Set<String> = Set([
         "path", "target_model_name", "target_base_url", "request_timeout", "health_timeout",
-    ]
+    ]).union(Self.poolKeys)
 
     /// The file name inside the config directory.
     let file: String
@@ -34,6 +34,8 @@ struct ConfigFileValidator {
         var baseURL: ConfigField<String>
         var requestTimeout: ConfigField<Double>
         var healthTimeout: ConfigField<Double>
+        var upstreams: ConfigField<[UpstreamSpec]>
+        var pool: PoolFields
     }
 
     /// Validates the file's top-level value: an object of providers.
@@ -57,15 +59,21 @@ struct ConfigFileValidator {
             return
         }
         self.warnUnknownKeys(in: object, known: Self.providerKeys, at: path)
-        let credential = self.resolveCredential(provider: member.key, in: object, at: path)
+        let credential = self.resolveCredential(owner: member.key, in: object, at: path)
         let prefix = self.string("prefix", in: object, at: path)
         let defaults = ProviderDefaults(
             provider: ProviderConfig(name: member.key, file: self.file, credential: credential ?? .none),
             prefix: prefix.value ?? "",
             baseURL: self.baseURL("target_base_url", in: object, at: path),
             requestTimeout: self.timeout("request_timeout", in: object, at: path),
-            healthTimeout: self.timeout("health_timeout", in: object, at: path)
+            healthTimeout: self.timeout("health_timeout", in: object, at: path),
+            upstreams: self.upstreamSpecs(in: object, at: path),
+            pool: self.poolFields(in: object, at: path)
         )
+        if object["target_base_url"] != nil, object["upstreams"] != nil {
+            self.error("set target_base_url or upstreams, not both", at: path.appending("upstreams"),
+                       object["upstreams"]!.value.position)
+        }
         guard let models = object["models"] else {
             self.missing("models", at: path, member.value.position)
             return
@@ -82,10 +90,11 @@ struct ConfigFileValidator {
         }
     }
 
-    /// Reads `api_key_variable` / `api_key_file` and resolves them. Returns nil when the settings are invalid
-    /// (already reported). An empty `api_key_variable` means "no key", as it did for the earlier proxy.
-    private mutating func resolveCredential(
-        provider: String,
+    /// Reads `api_key_variable` / `api_key_file` of a provider or an upstream (`owner`) and resolves them. Returns
+    /// nil when the settings are invalid (already reported). An empty `api_key_variable` means "no key", as it did
+    /// for the earlier proxy.
+    mutating func resolveCredential(
+        owner: String,
         in object: JSONObject,
         at path: ConfigKeyPath
     ) -> Credential? {
@@ -96,7 +105,7 @@ struct ConfigFileValidator {
         let variableName = variable.value.flatMap { $0.isEmpty ? nil : $0 }
         let resolution = self.credentials.resolve(variable: variableName, keyFile: keyFile.value)
         if let lookup = resolution.lookupName {
-            self.credentialLookups.append((owner: "\(self.file)\u{0}\(provider)", value: resolution.secret))
+            self.credentialLookups.append((owner: "\(self.file)\u{0}\(owner)", value: resolution.secret))
             if resolution.secret == nil {
                 let key = variableName == nil ? "api_key_file" : "api_key_variable"
                 let message = "no upstream key found for \(lookup) (\(resolution.searched))"

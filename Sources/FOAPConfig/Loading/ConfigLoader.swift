@@ -86,7 +86,7 @@ public struct ConfigLoader: Sendable {
             }
             models += validator.models
         }
-        Self.rejectDuplicateIDs(in: models, diagnostics: &diagnostics)
+        models = Self.mergeDefinitions(of: models, diagnostics: &diagnostics)
         let clientKeys = self.loadClientKeys(models: models, diagnostics: &diagnostics, digest: &digest)
         guard diagnostics.errors.isEmpty else {
             throw ConfigLoadError(errors: diagnostics.errors)
@@ -100,22 +100,42 @@ public struct ConfigLoader: Sendable {
         )
     }
 
-    /// A model id defined twice (after prefixing, across files or providers) is an error at the second
-    /// definition naming the first: the earlier proxy silently let the last one win.
-    private static func rejectDuplicateIDs(in models: [ModelConfig], diagnostics: inout ConfigDiagnostics) {
-        var firstByID: [String: ConfigLocation] = [:]
+    /// A model id defined in several files is one model served by all of them (e.g. OpenAI plus Azure as a
+    /// fallback): the later definitions' upstreams join the first's endpoint of the same path, with their own
+    /// provider's key, and paths only they serve are added. The first definition's timeouts and pool settings govern.
+    /// Defined twice in one file (two providers whose prefixes collide) is an error naming the first place: that is
+    /// almost always an accident, and the earlier proxy silently let the last one win.
+    static func mergeDefinitions(of models: [ModelConfig], diagnostics: inout ConfigDiagnostics) -> [ModelConfig] {
+        var merged: [ModelConfig] = []
+        var indexByID: [String: Int] = [:]
         for model in models {
-            if let first = firstByID[model.id] {
+            guard let index = indexByID[model.id] else {
+                indexByID[model.id] = merged.count
+                merged.append(model)
+                continue
+            }
+            let first = merged[index]
+            if first.location.file == model.location.file {
                 diagnostics.append(
                     ConfigError(
                         file: model.location.file,
                         keyPath: model.location.keyPath,
-                        message: "model id \"\(model.id)\" is already defined at \(first)"
+                        message: "model id \"\(model.id)\" is already defined at \(first.location)"
                     )
                 )
-            } else {
-                firstByID[model.id] = model.location
+                continue
             }
+            var endpoints = first.endpoints
+            for endpoint in model.endpoints {
+                let joining = endpoint.upstreams.map { $0.attributed(to: model.provider) }
+                if let existing = endpoints.firstIndex(where: { $0.path == endpoint.path }) {
+                    endpoints[existing] = endpoints[existing].adding(upstreams: joining)
+                } else {
+                    endpoints.append(endpoint.replacingUpstreams(with: joining))
+                }
+            }
+            merged[index] = first.replacingEndpoints(with: endpoints)
         }
+        return merged
     }
 }

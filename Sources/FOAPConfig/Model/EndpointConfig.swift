@@ -1,17 +1,16 @@
-/// One route a model serves, and how to reach its upstream.
+/// One route a model serves, and the upstreams that serve it.
 public struct EndpointConfig: Sendable, Equatable, Codable {
     /// The OpenAI route, without a leading slash, e.g. `v1/chat/completions`; one of
     /// ``ConfigLoader/supportedPaths``.
     public let path: String
-    /// The endpoint's or else the provider's `target_base_url`, trailing `/` trimmed. May carry a path
-    /// prefix, e.g. `http://10.0.0.5:8080/openai`.
-    public let targetBaseURL: String
-    /// The model name the upstream expects; the proxy writes it into the forwarded body.
-    public let targetModelName: String
+    /// At least one; a single `target_base_url` is a pool of one.
+    public let upstreams: [UpstreamConfig]
     /// Seconds allowed for an upstream request: endpoint, else provider, else 60.
     public let requestTimeout: Double
     /// Seconds allowed for a health probe: endpoint, else provider, else 60.
     public let healthTimeout: Double
+    /// Balancing, failover and passive health.
+    public let policy: PoolPolicy
 
     /// The timeout used when neither the endpoint nor its provider sets one.
     public static let defaultTimeout: Double = 60
@@ -22,20 +21,66 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
 
     public init(
         path: String,
+        upstreams: [UpstreamConfig],
+        requestTimeout: Double = EndpointConfig.defaultTimeout,
+        healthTimeout: Double = EndpointConfig.defaultTimeout,
+        policy: PoolPolicy = PoolPolicy()
+    ) {
+        precondition(!upstreams.isEmpty, "an endpoint needs at least one upstream")
+        self.path = path
+        self.upstreams = upstreams
+        self.requestTimeout = requestTimeout
+        self.healthTimeout = healthTimeout
+        self.policy = policy
+    }
+
+    /// A single upstream with the provider's key: the format every existing config file uses.
+    public init(
+        path: String,
         targetBaseURL: String,
         targetModelName: String,
         requestTimeout: Double = EndpointConfig.defaultTimeout,
         healthTimeout: Double = EndpointConfig.defaultTimeout
     ) {
-        self.path = path
-        self.targetBaseURL = targetBaseURL
-        self.targetModelName = targetModelName
-        self.requestTimeout = requestTimeout
-        self.healthTimeout = healthTimeout
+        self.init(
+            path: path,
+            upstreams: [UpstreamConfig(baseURL: targetBaseURL, targetModelName: targetModelName)],
+            requestTimeout: requestTimeout,
+            healthTimeout: healthTimeout
+        )
     }
 
-    /// The full upstream URL: base + `/` + path (the format page's rule, kept in one place).
-    public var upstreamURL: String {
-        self.targetBaseURL + "/" + self.path
+    /// The first upstream's base URL (the only one for most endpoints).
+    public var targetBaseURL: String { self.upstreams[0].baseURL }
+    /// The first upstream's model name.
+    public var targetModelName: String { self.upstreams[0].targetModelName }
+    /// The first upstream's URL for this route.
+    public var upstreamURL: String { self.upstreamURL(0) }
+
+    /// The full URL of upstream `index`: base + `/` + path (the format page's rule, kept in one place).
+    public func upstreamURL(_ index: Int) -> String {
+        self.upstreams[index].baseURL + "/" + self.path
+    }
+
+    /// This endpoint with `others` appended to its upstreams (a model defined again in another file); its own
+    /// timeouts and policy govern the whole pool.
+    func adding(upstreams others: [UpstreamConfig]) -> EndpointConfig {
+        EndpointConfig(
+            path: self.path,
+            upstreams: self.upstreams + others,
+            requestTimeout: self.requestTimeout,
+            healthTimeout: self.healthTimeout,
+            policy: self.policy
+        )
+    }
+
+    func replacingUpstreams(with upstreams: [UpstreamConfig]) -> EndpointConfig {
+        EndpointConfig(
+            path: self.path,
+            upstreams: upstreams,
+            requestTimeout: self.requestTimeout,
+            healthTimeout: self.healthTimeout,
+            policy: self.policy
+        )
     }
 }

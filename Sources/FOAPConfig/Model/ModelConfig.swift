@@ -30,4 +30,13 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public func endpoint(for path: String) -> EndpointConfig? {
         self.endpoints.first { $0.path == path }
     }
+
+    func replacingEndpoints(with endpoints: [EndpointConfig]) -> ModelConfig {
+        ModelConfig(id: self.id, key: self.key, provider: self.provider, endpoints: endpoints, location: self.location)
+    }
+
+    /// The key `upstream` is called with: its own, else the provider's.
+    public func credential(of upstream: UpstreamConfig) -> Credential {
+        upstream.credential ?? self.provider.credential
+    }
 }

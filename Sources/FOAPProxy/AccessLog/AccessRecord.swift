@@ -26,6 +26,10 @@ public struct AccessRecord: Sendable {
     /// Set when the record is written.
     public internal(set) var finishedAt: NIODeadline?
     public internal(set) var error: String?
+    /// Upstream attempts made (more than one when a pool failed over); 0 when nothing went upstream.
+    public internal(set) var attempts = 0
+    /// The failed attempts of a pooled request, `url error_code` each, in order.
+    public internal(set) var attemptErrors: [String] = []
 
     /// - Parameter client: the peer as `ip:port`, described once per connection.
     init(head: HTTPRequestHead, route: Route, client: String) {
@@ -51,6 +55,8 @@ public struct AccessRecord: Sendable {
     /// Every present field of the record in key order (the order `JSONLogHandler` writes record metadata in):
     /// the one list of fields that every access-log writer renders.
     public func forEachField(_ body: (_ key: StaticString, _ value: AccessField) -> Void) {
+        if !self.attemptErrors.isEmpty { body("attempt_errors", .text(self.attemptErrors.joined(separator: ", "))) }
+        if self.attempts > 0 { body("attempts", .integer(self.attempts)) }
         body("bytes_in", .integer(self.bytesIn))
         body("bytes_out", .integer(self.bytesOut))
         body("client", .text(self.client))

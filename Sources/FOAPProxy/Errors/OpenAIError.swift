@@ -156,6 +156,15 @@ extension OpenAIError {
         )
     }
 
+    static func noHealthyUpstream(model: String, route: String) -> OpenAIError {
+        OpenAIError(
+            status: .serviceUnavailable,
+            type: "server_error",
+            code: "no_healthy_upstream",
+            message: "Every upstream of model '\(model)' for \(route) is cooling down after failures or rate-limited; retry shortly."
+        )
+    }
+
     static let shuttingDown = OpenAIError(
         status: .serviceUnavailable,
         type: "server_error",

@@ -35,33 +35,53 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         }
     }
 
-    /// Sends the request upstream with the provider's key and starts the time-to-head timer.
+    /// Sends attempt `index` of `self.forwarding`: that upstream's URL, its model name in the body, its key; then
+    /// starts the time-to-head timer.
     ///
     /// Plain-HTTP upstreams with a whole (or no) body go through this loop's `UpstreamPool` (a small NIO client,
     /// parts relayed straight between the two channels: about 40% of a proxied request's instructions were
     /// AsyncHTTPClient's in bench/profile); HTTPS upstreams and streamed uploads keep AsyncHTTPClient, which owns
     /// TLS, the CA bundle and request-body streaming.
-    func startUpstream(
-        model: ModelConfig,
-        endpoint: EndpointConfig,
-        method: HTTPMethod,
-        url: String,
-        body: UpstreamBody,
-        contentLength: Int? = nil
-    ) {
+    func sendAttempt(to index: Int) {
+        guard let forwarding = self.forwarding else { return }
+        let endpoint = forwarding.endpoint
+        let upstream = endpoint.upstreams[index]
+        let model = forwarding.model
         self.endpoint = endpoint
-        self.record.provider = model.provider.name
-        self.record.targetModel = endpoint.targetModelName
-        self.record.upstream = endpoint.targetBaseURL
+        self.record.provider = upstream.provider ?? model.provider.name
+        self.record.targetModel = upstream.targetModelName
+        self.record.upstream = upstream.baseURL
+        self.record.attempts = forwarding.attempts
+        self.attemptStartedAt = .now()
+        self.firstBodyByteSeen = false
         let apiKey: String?
-        switch model.provider.credential {
+        switch model.credential(of: upstream) {
         case .none: apiKey = nil
         case .key(let key): apiKey = key
         case .missing(let variable):
+            _ = self.retryAfterFailure(ClientDisconnectedError())
             self.upload?.fail(ClientDisconnectedError())
-            self.respondAfterBody(.credentialMissing(provider: model.provider.name, variable: variable))
+            self.respondAfterBody(.credentialMissing(provider: upstream.provider ?? model.provider.name, variable: variable))
             return
         }
+        let body: UpstreamBody
+        var contentLength: Int?
+        switch forwarding.payload {
+        case .none:
+            body = .none
+        case .json(let original, let inspection):
+            let rewritten = JSONModelRewriter.rewrite(original, inspection: inspection, targetModel: upstream.targetModelName)
+            body = .whole(rewritten)
+            contentLength = rewritten.readableBytes
+        case .streamed(let streamed, let length, _):
+            body = .streamed(streamed)
+            contentLength = length
+        }
+        let base = endpoint.upstreamURL(index)
+        let url = forwarding.urlSuffix.isEmpty ? base : base + forwarding.urlSuffix
+        let attempt = forwarding.maximumAttempts > 1 ? UpstreamAttempt(exchange: self) : nil
+        self.currentAttempt = attempt
+        let sink: any UpstreamResponseSink = attempt ?? self
         // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).
         let query = self.head.uri.utf8.firstIndex(of: UInt8(ascii: "?"))
         var headers = HeaderPolicy.upstreamHeaders(from: self.head.headers, apiKey: apiKey, contentLength: contentLength)
@@ -73,9 +93,9 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
             let call = PooledUpstreamCall(
                 pool: pool,
                 target: target,
-                head: HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers),
+                head: HTTPRequestHead(version: .http1_1, method: forwarding.method, uri: path, headers: headers),
                 body: body.wholeBuffer,
-                sink: self
+                sink: sink
             )
             self.armTimer()
             self.task = call
@@ -85,14 +105,15 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         let clientBody = body.clientBody
         let request: HTTPClient.Request
         do {
-            if method == .POST, query == nil {
+            if forwarding.method == .POST, query == nil {
                 request = try self.engine.requestTemplates.post(url: url, headers: headers, body: clientBody)
             } else {
                 let target = query.map { url + self.head.uri[$0...] } ?? url
-                request = try HTTPClient.Request(url: target, method: method, headers: headers, body: clientBody)
+                request = try HTTPClient.Request(url: target, method: forwarding.method, headers: headers, body: clientBody)
             }
         } catch {
-            self.respondAfterBody(.upstreamFailed(endpoint.targetBaseURL))
+            _ = self.retryAfterFailure(ClientDisconnectedError())
+            self.respondAfterBody(.upstreamFailed(upstream.baseURL))
             return
         }
         self.armTimer()
@@ -100,13 +121,16 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         // required event loop as soon as it is released, so pinning the channel cost a new upstream TCP connection
         // per request (bench/profile: 339 connections for 343 requests). The pool still prefers an idle connection
         // on this loop, and with one loop per worker (the default) it is the same thread anyway.
-        self.task = self.engine.client.execute(
-            request: request,
-            delegate: self,
-            eventLoop: .delegate(on: self.context.eventLoop),
-            deadline: nil,
-            logger: self.engine.upstreamLogger
-        )
+        let loop = HTTPClient.EventLoopPreference.delegate(on: self.context.eventLoop)
+        if let attempt {
+            self.task = self.engine.client.execute(
+                request: request, delegate: attempt, eventLoop: loop, deadline: nil, logger: self.engine.upstreamLogger
+            )
+        } else {
+            self.task = self.engine.client.execute(
+                request: request, delegate: self, eventLoop: loop, deadline: nil, logger: self.engine.upstreamLogger
+            )
+        }
     }
 
     /// Moves the deadline that bounds the wait for the response head and, later, every gap between body bytes.
@@ -115,11 +139,25 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
     /// request or per event — scheduling and cancelling a timer per request cost ~7,700 instructions per small
     /// request in bench/profile. It fires at the earliest deadline it was asked for and calls
     /// `checkUpstreamTimeout`, which says when to look again if bytes arrived meanwhile.
+    ///
+    /// With `first_byte_timeout`, the wait for the first body byte is also bounded from the start of the attempt.
     func armTimer() {
         guard let endpoint = self.endpoint else { return }
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(endpoint.requestTimeout * 1_000_000_000))
+        var deadline = NIODeadline.now() + .nanoseconds(Int64(endpoint.requestTimeout * 1_000_000_000))
+        if !self.firstBodyByteSeen, let firstByte = endpoint.policy.firstByteTimeout, let started = self.attemptStartedAt {
+            deadline = min(deadline, started + .nanoseconds(Int64(firstByte * 1_000_000_000)))
+        }
         self.upstreamDeadline = deadline
         self.owner?.exchangeNeedsTimeoutCheck(by: deadline)
+    }
+
+    /// The timeout a timed-out attempt ran into, for its error message.
+    var currentTimeout: Double {
+        guard let endpoint = self.endpoint else { return 0 }
+        if !self.firstBodyByteSeen, let firstByte = endpoint.policy.firstByteTimeout {
+            return min(firstByte, endpoint.requestTimeout)
+        }
+        return endpoint.requestTimeout
     }
 
     /// Fails the upstream call if its deadline has passed; returns the deadline to check again at, if any.
@@ -157,6 +195,9 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamHead(_ head: HTTPResponseHead, flush: Bool) -> EventLoopFuture<Void> {
         self.context.eventLoop.assertInEventLoop()
         guard !self.finished else { return self.context.eventLoop.makeSucceededVoidFuture() }
+        if self.currentAttempt != nil, self.retryInsteadOfRelaying(head) {
+            return self.context.eventLoop.makeSucceededVoidFuture()
+        }
         self.armTimer()
         self.record.upstreamStatus = head.status.code
         self.record.firstByteAt = .now()
@@ -186,6 +227,7 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamBodyPart(_ buffer: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
         self.context.eventLoop.assertInEventLoop()
         guard !self.finished else { return self.context.eventLoop.makeSucceededVoidFuture() }
+        self.firstBodyByteSeen = true
         self.armTimer()
         if var held = self.bufferedResponse {
             self.bufferedResponse = nil
@@ -218,6 +260,7 @@ extension ProxyExchange: UpstreamResponseSink {
         self.context.eventLoop.assertInEventLoop()
         guard !self.finished else { return }
         self.task = nil
+        self.attemptCompleted()
         if let held = self.bufferedResponse {
             self.bufferedResponse = nil
             let body = self.engine.imageURLRewriter.rewrite(held.body, model: held.model) ?? held.body
@@ -234,24 +277,26 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamFailed(_ error: Error) {
         self.context.eventLoop.assertInEventLoop()
         self.task = nil
+        if self.retryAfterFailure(error) {
+            return
+        }
         self.upload?.fail(error)
         guard !self.finished else { return }
         if error is ClientDisconnectedError {
             self.finish(close: true)
             return
         }
-        let endpoint = self.endpoint
         let failure = UpstreamFailure.openAIError(
             for: error,
-            upstream: endpoint?.targetBaseURL ?? "-",
-            timeout: endpoint?.requestTimeout ?? 0
+            upstream: self.record.upstream ?? "-",
+            timeout: self.currentTimeout
         )
         if !self.responseHeadWritten {
             self.record.error = failure.code
             self.engine.logger.warning(
                 "upstream request failed",
                 metadata: [
-                    "model": .string(self.record.model ?? "-"), "upstream": .string(endpoint?.targetBaseURL ?? "-"),
+                    "model": .string(self.record.model ?? "-"), "upstream": .string(self.record.upstream ?? "-"),
                     "error": .string(failure.code), "detail": .string(String(describing: error)),
                 ]
             )
@@ -263,7 +308,7 @@ extension ProxyExchange: UpstreamResponseSink {
         self.engine.logger.error(
             "upstream stream failed after the response started; connection cut",
             metadata: [
-                "model": .string(self.record.model ?? "-"), "upstream": .string(endpoint?.targetBaseURL ?? "-"),
+                "model": .string(self.record.model ?? "-"), "upstream": .string(self.record.upstream ?? "-"),
                 "bytes_sent": .stringConvertible(self.record.bytesOut), "detail": .string(String(describing: error)),
             ]
         )

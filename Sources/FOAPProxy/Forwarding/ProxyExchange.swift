@@ -44,6 +44,12 @@ final class ProxyExchange {
     var task: (any UpstreamCall)?
     var upload: UploadStream?
     var endpoint: EndpointConfig?
+    /// The request as it goes upstream, with its attempts (Forwarding.swift, ProxyExchange+Attempts.swift).
+    var forwarding: Forwarding?
+    /// The sink of the attempt in flight when the request may make several; nil otherwise (the exchange is the sink).
+    var currentAttempt: UpstreamAttempt?
+    var attemptStartedAt: NIODeadline?
+    var firstBodyByteSeen = false
     /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
     var upstreamDeadline: NIODeadline?
     var responseHeadWritten = false
@@ -217,13 +223,7 @@ final class ProxyExchange {
                 return
             }
             let escaped = fileID.addingPathPercentEncoding()
-            self.startUpstream(
-                model: model,
-                endpoint: endpoint,
-                method: .GET,
-                url: endpoint.upstreamURL + "/" + escaped,
-                body: .none
-            )
+            self.forward(Forwarding(model: model, endpoint: endpoint, method: .GET, urlSuffix: "/" + escaped, payload: .none))
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }
@@ -239,15 +239,7 @@ final class ProxyExchange {
         }
         self.record.stream = inspection.stream
         guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
-        let rewritten = JSONModelRewriter.rewrite(body, inspection: inspection, targetModel: endpoint.targetModelName)
-        self.startUpstream(
-            model: model,
-            endpoint: endpoint,
-            method: .POST,
-            url: endpoint.upstreamURL,
-            body: .whole(rewritten),
-            contentLength: rewritten.readableBytes
-        )
+        self.forward(Forwarding(model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection)))
     }
 
     private func scanMultipart(_ held: ByteBuffer, scanner: inout MultipartModelScanner) {
@@ -265,12 +257,19 @@ final class ProxyExchange {
                 self.bodyMode = self.requestEnded ? .none : .discarding
                 return
             }
+            // A streamed upload goes to one upstream, picked before its model name is written into the body.
+            guard let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty) else {
+                self.bodyMode = self.requestEnded ? .none : .discarding
+                self.respondAfterBody(.noHealthyUpstream(model: model.id, route: endpoint.path))
+                return
+            }
+            let targetModelName = endpoint.upstreams[index].targetModelName
             var prefix = ByteBuffer()
             prefix.writeImmutableBuffer(held.getSlice(at: held.readerIndex, length: field.valueRange.lowerBound)!)
-            prefix.writeString(endpoint.targetModelName)
+            prefix.writeString(targetModelName)
             let restStart = held.readerIndex + field.valueRange.upperBound
             prefix.writeImmutableBuffer(held.getSlice(at: restStart, length: held.writerIndex - restStart)!)
-            let delta = endpoint.targetModelName.utf8.count - field.valueRange.count
+            let delta = targetModelName.utf8.count - field.valueRange.count
             let contentLength = self.head.headers.first(name: "content-length").flatMap(Int.init).map { $0 + delta }
             let upload = UploadStream(eventLoop: self.context.eventLoop) { [weak self] paused in
                 self?.owner?.exchange(setReadPaused: paused)
@@ -281,14 +280,15 @@ final class ProxyExchange {
             if self.requestEnded {
                 upload.finish()
             }
-            self.startUpstream(
+            var forwarding = Forwarding(
                 model: model,
                 endpoint: endpoint,
                 method: .POST,
-                url: endpoint.upstreamURL,
-                body: .streamed(upload.makeBody(contentLength: contentLength)),
-                contentLength: contentLength
+                payload: .streamed(upload.makeBody(contentLength: contentLength), contentLength: contentLength, upstream: index)
             )
+            forwarding.started(index)
+            self.forwarding = forwarding
+            self.sendAttempt(to: index)
         }
     }
 

@@ -18,23 +18,51 @@ struct HealthProbe {
         var httpStatus: UInt?
         var latencyMilliseconds: String
         var error: String?
+        /// A pooled upstream's passive health in this worker (`healthy`, `cooling_down`, ...); nil outside pools.
+        var poolState: UpstreamBalancer.State?
+    }
+
+    /// One upstream to ask: its base URL, timeout and key; plus its pool state when it belongs to a pool.
+    private struct Target {
+        var endpoint: EndpointConfig
+        var baseURL: String
+        var credential: Credential
+        var poolState: UpstreamBalancer.State?
     }
 
     /// Probes and renders: 200 when every upstream is healthy, 503 otherwise.
     func probe(_ model: ModelConfig) -> EventLoopFuture<(HTTPResponseStatus, ByteBuffer)> {
         var seen = Set<String>()
-        var targets: [EndpointConfig] = []
-        for endpoint in model.endpoints where seen.insert(endpoint.targetBaseURL).inserted {
-            targets.append(endpoint)
+        var targets: [Target] = []
+        let fleet = self.engine.fleet(for: self.eventLoop)
+        let now = NIODeadline.now()
+        for endpoint in model.endpoints {
+            let states = endpoint.upstreams.count > 1 ? fleet?.states(model: model.id, endpoint: endpoint, now: now) : nil
+            for (index, upstream) in endpoint.upstreams.enumerated() where seen.insert(upstream.baseURL).inserted {
+                targets.append(
+                    Target(
+                        endpoint: endpoint,
+                        baseURL: upstream.baseURL,
+                        credential: model.credential(of: upstream),
+                        poolState: states?[index]
+                    )
+                )
+            }
         }
-        let probes = targets.map { self.probe(endpoint: $0, credential: model.provider.credential) }
+        let probes = targets.map { target in
+            self.probe(endpoint: target.endpoint, baseURL: target.baseURL, credential: target.credential).map {
+                var result = $0
+                result.poolState = target.poolState
+                return result
+            }
+        }
         return EventLoopFuture.whenAllSucceed(probes, on: self.eventLoop).map { results in
             let healthy = results.allSatisfy(\.healthy)
             return (healthy ? .ok : .serviceUnavailable, Self.render(model: model.id, healthy: healthy, results))
         }
     }
 
-    private func probe(endpoint: EndpointConfig, credential: Credential) -> EventLoopFuture<Result> {
+    private func probe(endpoint: EndpointConfig, baseURL: String, credential: Credential) -> EventLoopFuture<Result> {
         let started = NIODeadline.now()
         var headers = HTTPHeaders()
         switch credential {
@@ -43,21 +71,22 @@ struct HealthProbe {
         case .missing(let variable):
             return self.eventLoop.makeSucceededFuture(
                 Result(
-                    url: endpoint.targetBaseURL,
+                    url: baseURL,
                     healthy: false,
                     httpStatus: nil,
                     latencyMilliseconds: "0.000",
-                    error: "API key variable \(variable) is not set"
+                    error: "API key variable \(variable) is not set",
+                    poolState: nil
                 )
             )
         }
         let timeout = TimeAmount.nanoseconds(Int64(endpoint.healthTimeout * 1_000_000_000))
         let request: HTTPClient.Request
         do {
-            request = try HTTPClient.Request(url: endpoint.targetBaseURL + "/v1/models", method: .GET, headers: headers)
+            request = try HTTPClient.Request(url: baseURL + "/v1/models", method: .GET, headers: headers)
         } catch {
             return self.eventLoop.makeSucceededFuture(
-                Result(url: endpoint.targetBaseURL, healthy: false, latencyMilliseconds: "0.000", error: "invalid URL")
+                Result(url: baseURL, healthy: false, latencyMilliseconds: "0.000", error: "invalid URL")
             )
         }
         return self.engine.client.execute(
@@ -68,19 +97,21 @@ struct HealthProbe {
             logger: self.engine.upstreamLogger
         ).map { response in
             Result(
-                url: endpoint.targetBaseURL,
+                url: baseURL,
                 healthy: (200..<300).contains(response.status.code),
                 httpStatus: response.status.code,
                 latencyMilliseconds: AccessRecord.milliseconds(.now() - started),
-                error: (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
+                error: (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)",
+                poolState: nil
             )
         }.recover { error in
             Result(
-                url: endpoint.targetBaseURL,
+                url: baseURL,
                 healthy: false,
                 httpStatus: nil,
                 latencyMilliseconds: AccessRecord.milliseconds(.now() - started),
-                error: Self.describe(error)
+                error: Self.describe(error),
+                poolState: nil
             )
         }
     }
@@ -112,6 +143,17 @@ struct HealthProbe {
                 body.writeStaticString(",\"error\":")
                 body.writeJSONString(error)
             }
+            if let state = result.poolState {
+                body.writeStaticString(",\"pool_state\":")
+                body.writeJSONString(state.label)
+                switch state {
+                case .coolingDown(let remaining), .rateLimited(let remaining):
+                    body.writeStaticString(",\"pool_state_remaining_ms\":")
+                    body.writeString(AccessRecord.milliseconds(remaining))
+                default:
+                    break
+                }
+            }
             body.writeStaticString("}")
         }
         body.writeStaticString("]}\n")
@@ -121,6 +163,9 @@ struct HealthProbe {
 
 extension HealthProbe.Result {
     init(url: String, healthy: Bool, latencyMilliseconds: String, error: String?) {
-        self.init(url: url, healthy: healthy, httpStatus: nil, latencyMilliseconds: latencyMilliseconds, error: error)
+        self.init(
+            url: url, healthy: healthy, httpStatus: nil, latencyMilliseconds: latencyMilliseconds, error: error,
+            poolState: nil
+        )
     }
 }

@@ -1,0 +1,71 @@
+import AsyncHTTPClient
+import FOAPConfig
+import NIOCore
+import NIOHTTP1
+
+/// A request on its way upstream, kept whole so that another upstream of the pool can be tried while no byte of
+/// an answer has reached the client.
+struct Forwarding {
+    /// What the upstream request carries.
+    enum Payload {
+        case none
+        /// The client's JSON, before its `model` is rewritten: each upstream may call the model differently.
+        case json(ByteBuffer, JSONBodyInspection)
+        /// Streamed as the client sends it (multipart uploads), already rewritten for `upstream`: sent once, never
+        /// replayed, so such a request makes a single attempt.
+        case streamed(HTTPClient.Body, contentLength: Int?, upstream: Int)
+    }
+
+    let model: ModelConfig
+    let endpoint: EndpointConfig
+    let method: HTTPMethod
+    /// Appended to the upstream URL (the file id of `v1/images/data`), usually empty.
+    let urlSuffix: String
+    let payload: Payload
+    /// Attempts this request may make (each on a different upstream).
+    let maximumAttempts: Int
+    private(set) var tried = UpstreamSet.empty
+    private(set) var attempts = 0
+    /// The upstream of the attempt in flight.
+    private(set) var current: Int?
+    /// `http://a:8000 upstream_unreachable, http://b:8000 status_503`: for the access record.
+    private(set) var failures: [String] = []
+
+    init(model: ModelConfig, endpoint: EndpointConfig, method: HTTPMethod, urlSuffix: String = "", payload: Payload) {
+        self.model = model
+        self.endpoint = endpoint
+        self.method = method
+        self.urlSuffix = urlSuffix
+        self.payload = payload
+        if case .streamed = payload {
+            self.maximumAttempts = 1
+        } else {
+            self.maximumAttempts = endpoint.policy.maximumAttempts(upstreamCount: endpoint.upstreams.count)
+        }
+    }
+
+    /// More than one upstream: the balancer decides, and passive health applies. A single upstream is always
+    /// tried (as nginx does for a one-server group): cooling it down would only turn its errors into 503s.
+    var isPooled: Bool { self.endpoint.upstreams.count > 1 }
+
+    var mayRetry: Bool { self.attempts < self.maximumAttempts }
+
+    mutating func started(_ upstream: Int) {
+        self.tried.insert(upstream)
+        self.attempts += 1
+        self.current = upstream
+    }
+
+    /// The attempt in flight ended; returns its upstream.
+    mutating func ended() -> Int? {
+        defer { self.current = nil }
+        return self.current
+    }
+
+    mutating func recordFailure(_ upstream: Int, _ kind: String) {
+        self.failures.append(self.endpoint.upstreams[upstream].baseURL + " " + kind)
+    }
+}
+
+/// An attempt given up for another upstream: its late callbacks are ignored.
+struct AttemptAbandonedError: Error {}

@@ -1,0 +1,160 @@
+import FOAPConfig
+import NIOCore
+import NIOHTTP1
+
+/// Pools: which upstream an attempt goes to, and whether a failed attempt may be tried on another one.
+///
+/// The rule: another upstream is tried only while no byte of an answer has reached the client, only for failures
+/// that say the request was not (or need not be) served — connect refused or reset, TLS failure, timeout before
+/// the response head, or status 408, 409, 429, 500, 502, 503, 504 — and never for a streamed upload, whose body is
+/// already gone. Any other answer, 4xx included, passes through at once.
+extension ProxyExchange {
+    static let retryableStatuses: Set<UInt> = [408, 409, 429, 500, 502, 503, 504]
+    /// The longest `retry-after` honoured; a longer one (or an HTTP date) skips the upstream this long.
+    static let maximumRetryAfter: Int64 = 300
+    static let defaultRetryAfter: Int64 = 1
+
+    /// Starts forwarding: the first attempt, on the upstream the balancer picks.
+    func forward(_ forwarding: Forwarding) {
+        self.forwarding = forwarding
+        self.startNextAttempt()
+    }
+
+    /// Picks an untried upstream and sends the request there; with none (every upstream cooling down or
+    /// rate-limited), answers 503 `no_healthy_upstream`.
+    func startNextAttempt() {
+        guard var forwarding = self.forwarding else { return }
+        let model = forwarding.model
+        guard
+            let upstream = self.pickUpstream(model: model.id, endpoint: forwarding.endpoint, excluding: forwarding.tried)
+        else {
+            let route = forwarding.endpoint.path
+            self.respondAfterBody(.noHealthyUpstream(model: model.id, route: route))
+            return
+        }
+        forwarding.started(upstream)
+        self.forwarding = forwarding
+        self.bufferedResponse = nil
+        self.sendAttempt(to: upstream)
+    }
+
+    /// The upstream for the next attempt: the balancer's choice for a pool, else the only one (unless tried).
+    func pickUpstream(model: String, endpoint: EndpointConfig, excluding tried: UpstreamSet) -> Int? {
+        guard endpoint.upstreams.count > 1 else {
+            return tried.contains(0) ? nil : 0
+        }
+        let now = NIODeadline.now()
+        return self.fleet.withBalancer(model: model, endpoint: endpoint) { $0.pick(excluding: tried, now: now) }
+    }
+
+    /// The loop's balancers (a throwaway one for a loop outside the engine's group, as in some tests).
+    var fleet: FleetState {
+        self.engine.fleet(for: self.context.eventLoop) ?? FleetState()
+    }
+
+    /// The response head of the current attempt arrived. Tells the balancer what it says about the upstream, and
+    /// gives the attempt up for another upstream when the status is worth a retry and one is left.
+    /// - Returns: true when the attempt was given up (the head must not be relayed).
+    func retryInsteadOfRelaying(_ head: HTTPResponseHead) -> Bool {
+        guard var forwarding = self.forwarding, forwarding.isPooled, let upstream = forwarding.current else {
+            return false
+        }
+        let status = head.status.code
+        let now = NIODeadline.now()
+        let model = forwarding.model.id
+        let endpoint = forwarding.endpoint
+        let retry = Self.retryableStatuses.contains(status) && forwarding.mayRetry && !self.responseHeadWritten
+        let hasOther = self.fleet.withBalancer(model: model, endpoint: endpoint) { balancer -> Bool in
+            if status == 429 {
+                balancer.rateLimited(upstream, for: Self.retryAfter(head.headers), now: now)
+            } else if status >= 500 {
+                balancer.failed(upstream, now: now)
+            } else {
+                balancer.succeeded(upstream)
+            }
+            guard retry, balancer.hasCandidate(excluding: forwarding.tried, now: now) else {
+                return false
+            }
+            balancer.finished(upstream)
+            return true
+        }
+        guard hasOther else {
+            return false
+        }
+        forwarding.recordFailure(upstream, "status_\(status)")
+        _ = forwarding.ended()
+        self.forwarding = forwarding
+        self.record.attemptErrors = forwarding.failures
+        self.abandonCurrentCall()
+        self.startNextAttempt()
+        return true
+    }
+
+    /// The current attempt failed before or during its answer. Counts the failure against the upstream and, if
+    /// nothing reached the client yet, tries another upstream.
+    /// - Returns: true when another attempt was started.
+    func retryAfterFailure(_ error: Error) -> Bool {
+        guard var forwarding = self.forwarding, let upstream = forwarding.ended() else {
+            return false
+        }
+        let endpoint = forwarding.endpoint
+        let disconnected = error is ClientDisconnectedError
+        if forwarding.isPooled {
+            let now = NIODeadline.now()
+            self.fleet.withBalancer(model: forwarding.model.id, endpoint: endpoint) { balancer in
+                balancer.finished(upstream)
+                if disconnected {
+                    balancer.abandoned(upstream)
+                } else {
+                    balancer.failed(upstream, now: now)
+                }
+            }
+        }
+        guard !disconnected, forwarding.isPooled else {
+            self.forwarding = forwarding
+            return false
+        }
+        let failure = UpstreamFailure.openAIError(
+            for: error,
+            upstream: endpoint.upstreams[upstream].baseURL,
+            timeout: self.currentTimeout
+        )
+        forwarding.recordFailure(upstream, failure.code)
+        self.forwarding = forwarding
+        self.record.attemptErrors = forwarding.failures
+        let now = NIODeadline.now()
+        guard !self.responseHeadWritten, forwarding.mayRetry,
+            self.fleet.withBalancer(model: forwarding.model.id, endpoint: endpoint, {
+                $0.hasCandidate(excluding: forwarding.tried, now: now)
+            })
+        else {
+            return false
+        }
+        self.task = nil
+        self.currentAttempt = nil
+        self.startNextAttempt()
+        return true
+    }
+
+    /// The current attempt's answer ended whole: a success for the balancer's in-flight count.
+    func attemptCompleted() {
+        guard var forwarding = self.forwarding, let upstream = forwarding.ended() else { return }
+        self.forwarding = forwarding
+        guard forwarding.isPooled else { return }
+        self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { $0.finished(upstream) }
+    }
+
+    /// Cancels the call of the current attempt without letting its callbacks through.
+    private func abandonCurrentCall() {
+        let task = self.task
+        self.task = nil
+        self.currentAttempt = nil
+        task?.fail(reason: AttemptAbandonedError())
+    }
+
+    /// `retry-after` in seconds (RFC 9110 §10.2.3); an HTTP date or nonsense counts as `defaultRetryAfter`.
+    static func retryAfter(_ headers: HTTPHeaders) -> TimeAmount {
+        let seconds = headers.first(name: "retry-after").flatMap { Int64($0) }
+        return .seconds(min(max(seconds ?? Self.defaultRetryAfter, 0), Self.maximumRetryAfter))
+    }
+}
