@@ -70,18 +70,24 @@ struct UpstreamBalancer {
         guard !candidates.isEmpty else {
             return nil
         }
+        // The turn (round robin, weights) moves with requests, not attempts: a retry takes the heaviest of what is
+        // left and leaves the turn alone, so an upstream that keeps failing over does not shift every other pick.
+        let firstAttempt = tried == .empty
         let chosen: Int
         switch self.strategy {
         case .ordered:
             chosen = candidates[0]
         case .roundRobin:
             chosen = candidates.first { $0 >= self.nextInTurn } ?? candidates[0]
-            self.nextInTurn = chosen + 1
+            if firstAttempt {
+                self.nextInTurn = chosen + 1
+            }
         case .weighted:
-            chosen = self.smoothWeighted(among: candidates)
+            chosen = firstAttempt ? self.smoothWeighted(among: candidates) : self.heaviest(of: candidates)
         case .leastInflight:
             let fewest = candidates.map { self.members[$0].inFlight }.min()!
-            chosen = self.smoothWeighted(among: candidates.filter { self.members[$0].inFlight == fewest })
+            let tied = candidates.filter { self.members[$0].inFlight == fewest }
+            chosen = firstAttempt ? self.smoothWeighted(among: tied) : self.heaviest(of: tied)
         }
         self.members[chosen].inFlight += 1
         if self.members[chosen].cooldownUntil != nil {
@@ -112,6 +118,10 @@ struct UpstreamBalancer {
         }
         self.members[best].currentWeight -= total
         return best
+    }
+
+    private func heaviest(of candidates: [Int]) -> Int {
+        candidates.max { self.members[$0].weight < self.members[$1].weight } ?? candidates[0]
     }
 
     private func isAvailable(_ index: Int, now: NIODeadline) -> Bool {
