@@ -128,6 +128,21 @@ def main(out):
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
 
+    if values("foap-pool", "c64.txt", "rps"):
+        print()
+        print("| foap, access log on | one upstream | 3 upstreams (pool) | pool/one |")
+        print("| --- | ---: | ---: | ---: |")
+        for label, kind, key, fmt in (
+            ("req/s, 64 conns", "c64.txt", "rps", "{:,.0f}"),
+            ("p99 ms, 64 conns", "c64.txt", "p99", "{:.3f}"),
+            ("p50 ms, 1 conn", "c1.txt", "p50", "{:.3f}"),
+            ("p99 ms, 1 conn", "c1.txt", "p99", "{:.3f}"),
+        ):
+            one, pool = median("foap", kind, key), median("foap-pool", kind, key)
+            print(f"| {label} | {num(one, fmt)} | {num(pool, fmt)} | {ratio(pool, one)} |")
+        pool_errors = sum(sum(values("foap-pool", kind, "errors")) for kind in ("c1.txt", "c64.txt"))
+        print(f"| errors, all runs | | {pool_errors} | |")
+
     soak = os.path.join(out, "soak.txt")
     if os.path.exists(soak):
         samples = [line.split() for line in open(soak)]
