@@ -69,3 +69,6 @@ struct Forwarding {
 
 /// An attempt given up for another upstream: its late callbacks are ignored.
 struct AttemptAbandonedError: Error {}
+
+/// A pooled upstream whose key is configured but not found: skipped for another upstream when one is left.
+struct UpstreamKeyMissingError: Error {}

@@ -16,6 +16,7 @@ extension ProxyExchange {
 
     /// Starts forwarding: the first attempt, on the upstream the balancer picks.
     func forward(_ forwarding: Forwarding) {
+        self.isPooled = forwarding.isPooled
         self.forwarding = forwarding
         self.startNextAttempt()
     }
@@ -114,12 +115,13 @@ extension ProxyExchange {
             self.forwarding = forwarding
             return false
         }
-        let failure = UpstreamFailure.openAIError(
-            for: error,
-            upstream: endpoint.upstreams[upstream].baseURL,
-            timeout: self.currentTimeout
-        )
-        forwarding.recordFailure(upstream, failure.code)
+        let code =
+            error is UpstreamKeyMissingError
+            ? "upstream_key_missing"
+            : UpstreamFailure.openAIError(
+                for: error, upstream: endpoint.upstreams[upstream].baseURL, timeout: self.currentTimeout
+            ).code
+        forwarding.recordFailure(upstream, code)
         self.forwarding = forwarding
         self.record.attemptErrors = forwarding.failures
         let now = NIODeadline.now()

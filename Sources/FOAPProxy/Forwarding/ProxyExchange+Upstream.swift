@@ -59,7 +59,10 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         case .none: apiKey = nil
         case .key(let key): apiKey = key
         case .missing(let variable):
-            _ = self.retryAfterFailure(ClientDisconnectedError())
+            // Another upstream of a pool may have its key: this one is skipped like one that refused.
+            if self.retryAfterFailure(UpstreamKeyMissingError()) {
+                return
+            }
             self.upload?.fail(ClientDisconnectedError())
             self.respondAfterBody(.credentialMissing(provider: upstream.provider ?? model.provider.name, variable: variable))
             return
@@ -195,7 +198,7 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamHead(_ head: HTTPResponseHead, flush: Bool) -> EventLoopFuture<Void> {
         self.context.eventLoop.assertInEventLoop()
         guard !self.finished else { return self.context.eventLoop.makeSucceededVoidFuture() }
-        if self.currentAttempt != nil, self.retryInsteadOfRelaying(head) {
+        if self.isPooled, self.retryInsteadOfRelaying(head) {
             return self.context.eventLoop.makeSucceededVoidFuture()
         }
         self.armTimer()

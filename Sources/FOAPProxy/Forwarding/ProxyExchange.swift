@@ -46,6 +46,9 @@ final class ProxyExchange {
     var endpoint: EndpointConfig?
     /// The request as it goes upstream, with its attempts (Forwarding.swift, ProxyExchange+Attempts.swift).
     var forwarding: Forwarding?
+    /// The endpoint has several upstreams: verdicts go to the balancer (a Bool, so the hot path of a single
+    /// upstream does not copy `forwarding` to find out).
+    var isPooled = false
     /// The sink of the attempt in flight when the request may make several; nil otherwise (the exchange is the sink).
     var currentAttempt: UpstreamAttempt?
     var attemptStartedAt: NIODeadline?
@@ -288,6 +291,7 @@ final class ProxyExchange {
             )
             forwarding.started(index)
             self.forwarding = forwarding
+            self.isPooled = forwarding.isPooled
             self.sendAttempt(to: index)
         }
     }

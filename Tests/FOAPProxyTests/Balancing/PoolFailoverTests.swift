@@ -146,6 +146,19 @@ final class PoolFailoverTests: XCTestCase {
         XCTAssertEqual(recovered.first?["pool_state"] as? String, "healthy")
     }
 
+    func testUpstreamWithoutItsKeyIsSkippedForOneThatHasIt() async throws {
+        let unkeyed = try self.makeUpstream { _ in .json(#"{"id":"unkeyed"}"#) }
+        let harness = try await self.makeHarness(
+            upstreams: { [#"{"target_base_url":"\#(unkeyed.baseURL)","api_key_variable":"ABSENT_KEY"}"#, $0] },
+            settings: #""strategy": "ordered","#
+        )
+        let response = try await harness.send(.POST, "/v1/chat/completions", json: Self.chat)
+        XCTAssertEqual(response.body, #"{"id":"good"}"#)
+        XCTAssertEqual(unkeyed.requests.count, 0, "never reached without its key")
+        let record = try await harness.accessRecords(atLeast: 1)[0]
+        XCTAssertEqual(record["attempt_errors"], "\(unkeyed.baseURL) upstream_key_missing")
+    }
+
     func testWeightsSpreadRequestsExactly() async throws {
         let light = try self.makeUpstream { _ in .json(#"{"id":"light"}"#) }
         let harness = try await self.makeHarness(
