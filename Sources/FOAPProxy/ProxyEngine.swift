@@ -19,6 +19,8 @@ public final class ProxyEngine: Sendable {
     /// The balancers of pooled endpoints, one set per event loop (Balancing/).
     private let fleets: [ObjectIdentifier: FleetState]
     let imageURLRewriter: ImageURLRewriter
+    /// `GET /health`'s answer, with the config digest so a fleet of gateways can be checked for drift.
+    let healthBody: ByteBuffer
     /// Every upstream `POST` URL of the snapshot, parsed once.
     let requestTemplates: UpstreamRequestTemplates
     let logger: Logger
@@ -55,6 +57,11 @@ public final class ProxyEngine: Sendable {
         self.upstreamPools = pools
         self.fleets = fleets
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
+        var health = ByteBuffer()
+        health.writeStaticString("{\"status\":\"ok\",\"config_digest\":")
+        health.writeJSONString(snapshot.sourceDigest)
+        health.writeStaticString("}\n")
+        self.healthBody = health
         self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
         self.accessLog = accessLog ?? LoggerAccessLogWriter(logger: logger)

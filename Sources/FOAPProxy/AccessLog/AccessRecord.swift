@@ -30,6 +30,10 @@ public struct AccessRecord: Sendable {
     public internal(set) var attempts = 0
     /// The failed attempts of a pooled request, `url error_code` each, in order.
     public internal(set) var attemptErrors: [String] = []
+    /// From the answer's `usage` (`prompt_tokens`/`input_tokens`), when it reported one.
+    public internal(set) var promptTokens: Int?
+    /// From the answer's `usage` (`completion_tokens`/`output_tokens`).
+    public internal(set) var completionTokens: Int?
 
     /// - Parameter client: the peer as `ip:port`, described once per connection.
     init(head: HTTPRequestHead, route: Route, client: String) {
@@ -60,11 +64,13 @@ public struct AccessRecord: Sendable {
         body("bytes_in", .integer(self.bytesIn))
         body("bytes_out", .integer(self.bytesOut))
         body("client", .text(self.client))
+        if let completionTokens = self.completionTokens { body("completion_tokens", .integer(completionTokens)) }
         body("duration_ms", .milliseconds(self.duration))
         if let error = self.error { body("error", .text(error)) }
         if let keyName = self.keyName { body("key_name", .text(keyName)) }
         body("method", .text(self.method))
         if let model = self.model { body("model", .text(model)) }
+        if let promptTokens = self.promptTokens { body("prompt_tokens", .integer(promptTokens)) }
         if let provider = self.provider { body("provider", .text(provider)) }
         body("request_id", .text(self.requestID))
         body("route", .text(self.route))

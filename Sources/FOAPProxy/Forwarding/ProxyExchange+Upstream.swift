@@ -218,6 +218,9 @@ extension ProxyExchange: UpstreamResponseSink {
         }
         self.responseHeadWritten = true
         self.record.status = head.status.code
+        if (200..<300).contains(head.status.code), case .forward(let path) = self.route, Self.reportsUsage(path) {
+            self.usageScanner = TokenUsageScanner()
+        }
         let responseHead = self.makeResponseHead(status: head.status, headers: headers)
         if head.headers.contains(name: "content-length") && !self.record.stream {
             // A sized answer: the head goes out with the body, in one write.
@@ -247,7 +250,13 @@ extension ProxyExchange: UpstreamResponseSink {
             return self.write(.body(.byteBuffer(held.body)), flush: flush)
         }
         self.record.bytesOut += buffer.readableBytes
+        self.usageScanner?.scan(buffer)
         return self.write(.body(.byteBuffer(buffer)), flush: flush)
+    }
+
+    /// The routes whose answers carry `usage`.
+    static func reportsUsage(_ path: String) -> Bool {
+        path == "v1/chat/completions" || path == "v1/responses" || path == "v1/completions" || path == "v1/embeddings"
     }
 
     func upstreamFlush() {

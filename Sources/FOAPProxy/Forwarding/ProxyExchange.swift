@@ -52,6 +52,8 @@ final class ProxyExchange {
     /// The sink of the attempt in flight when the request may make several; nil otherwise (the exchange is the sink).
     var currentAttempt: UpstreamAttempt?
     var attemptStartedAt: NIODeadline?
+    /// Reads `usage` out of a 2xx answer of a route that reports it (TokenUsageScanner.swift).
+    var usageScanner: TokenUsageScanner?
     var firstBodyByteSeen = false
     /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
     var upstreamDeadline: NIODeadline?
@@ -202,9 +204,7 @@ final class ProxyExchange {
                 self.respond(error: .modelNotFound(id))
             }
         case .health:
-            var body = ByteBuffer()
-            body.writeStaticString("{\"status\":\"ok\"}\n")
-            self.respond(status: .ok, json: body)
+            self.respond(status: .ok, json: self.engine.healthBody)
         case .modelHealth(let id):
             self.record.model = id
             guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
@@ -379,6 +379,10 @@ final class ProxyExchange {
         self.finished = true
         self.upstreamDeadline = nil
         self.record.finishedAt = .now()
+        if let usage = self.usageScanner?.usage {
+            self.record.promptTokens = usage.prompt
+            self.record.completionTokens = usage.completion
+        }
         self.engine.accessLog.write(self.record)
         // A request whose body is still arriving cannot share the connection with the next one.
         self.owner?.exchangeFinished(

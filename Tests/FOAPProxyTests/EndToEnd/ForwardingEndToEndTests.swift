@@ -145,7 +145,11 @@ final class ForwardingEndToEndTests: XCTestCase {
         self.addTeardownBlock { try await harness.stop() }
         let health = try await harness.send(.GET, "/health")
         XCTAssertEqual(health.status, 200)
-        XCTAssertEqual(health.body, "{\"status\":\"ok\"}\n")
+        XCTAssertEqual(
+            health.body, "{\"status\":\"ok\",\"config_digest\":\"\(harness.engine.snapshot.sourceDigest)\"}\n",
+            "the digest lets a fleet of gateways be checked for config drift"
+        )
+        XCTAssertEqual(harness.engine.snapshot.sourceDigest.count, 64)
         let model = try await harness.send(.GET, "/health/meta-llama/Llama-3.1-8B")
         XCTAssertEqual(model.status, 200, model.body)
         XCTAssertTrue(model.body.contains(#""status":"ok""#))

@@ -1,0 +1,102 @@
+import NIOCore
+
+/// Token counts an answer reported, as the access record keeps them.
+struct TokenUsage: Equatable {
+    /// `prompt_tokens` (chat, completions, embeddings) or `input_tokens` (responses).
+    var prompt: Int?
+    /// `completion_tokens` or `output_tokens`.
+    var completion: Int?
+}
+
+/// Reads `usage` from an answer as it streams past, without parsing or rebuilding it.
+///
+/// OpenAI-compatible servers report usage as `"prompt_tokens":N,"completion_tokens":N` (chat, completions,
+/// embeddings; in a stream, in the final chunk when `stream_options.include_usage` is set) or `"input_tokens":N,
+/// "output_tokens":N` (the responses API's final `response.completed` event). Those keys with an unescaped quote
+/// can only be JSON keys — inside a string the quotes would be escaped — so a byte search is exact. Later
+/// occurrences win, so the final chunk's totals replace any running counts. A key split between two body parts is
+/// found through a short carry of the previous part's tail; of a large part only the tail is searched (usage sits
+/// at the end of an answer), which keeps a big embeddings answer from costing a scan of every byte.
+struct TokenUsageScanner {
+    private(set) var usage = TokenUsage()
+    private var carry: [UInt8] = []
+
+    /// Bytes of a part that are searched: the tail (usage is at the end of an answer, or of the last event).
+    static let searchedTail = 8 * 1024
+    /// Enough for the longest key, its colon, blanks and a number cut at the part's end.
+    static let carryLength = 64
+
+    private static let keys: [(bytes: [UInt8], isPrompt: Bool)] = [
+        (Array(#""prompt_tokens""#.utf8), true),
+        (Array(#""input_tokens""#.utf8), true),
+        (Array(#""completion_tokens""#.utf8), false),
+        (Array(#""output_tokens""#.utf8), false),
+    ]
+
+    mutating func scan(_ buffer: ByteBuffer) {
+        let count = buffer.readableBytes
+        guard count > 0 else { return }
+        let tail = buffer.getSlice(at: buffer.readerIndex + max(0, count - Self.searchedTail), length: min(count, Self.searchedTail))!
+        if self.carry.isEmpty {
+            tail.withUnsafeReadableBytes { self.search($0) }
+        } else {
+            let joined = self.carry + tail.readableBytesView
+            joined.withUnsafeBytes { self.search($0) }
+        }
+        self.carry = tail.getBytes(at: tail.readerIndex + max(0, tail.readableBytes - Self.carryLength),
+                                   length: min(tail.readableBytes, Self.carryLength)) ?? []
+    }
+
+    private mutating func search(_ bytes: UnsafeRawBufferPointer) {
+        var index = 0
+        let quote = UInt8(ascii: "\"")
+        while index < bytes.count {
+            guard bytes[index] == quote else {
+                index += 1
+                continue
+            }
+            var matched = false
+            for key in Self.keys where Self.hasPrefix(bytes, key.bytes, at: index) {
+                if let value = Self.number(in: bytes, after: index + key.bytes.count) {
+                    if key.isPrompt {
+                        self.usage.prompt = value
+                    } else {
+                        self.usage.completion = value
+                    }
+                }
+                index += key.bytes.count
+                matched = true
+                break
+            }
+            if !matched {
+                index += 1
+            }
+        }
+    }
+
+    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: [UInt8], at index: Int) -> Bool {
+        guard index + prefix.count <= bytes.count else { return false }
+        for offset in 0..<prefix.count where bytes[index + offset] != prefix[offset] {
+            return false
+        }
+        return true
+    }
+
+    /// `: 123` after a key: the number, if it is complete (a digit run cut by the part's end is read next time).
+    private static func number(in bytes: UnsafeRawBufferPointer, after start: Int) -> Int? {
+        var index = start
+        while index < bytes.count, bytes[index] == UInt8(ascii: " ") { index += 1 }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+        index += 1
+        while index < bytes.count, bytes[index] == UInt8(ascii: " ") { index += 1 }
+        var value = 0
+        var digits = 0
+        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]), digits < 18 {
+            value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            digits += 1
+            index += 1
+        }
+        guard digits > 0, index < bytes.count else { return nil }
+        return value
+    }
+}
