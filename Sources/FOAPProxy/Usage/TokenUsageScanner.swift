@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Token counts an answer reported, as the access record keeps them.
 struct TokenUsage: Equatable {
     /// `prompt_tokens` (chat, completions, embeddings) or `input_tokens` (responses).
@@ -19,7 +23,8 @@ struct TokenUsage: Equatable {
 /// at the end of an answer), which keeps a big embeddings answer from costing a scan of every byte.
 struct TokenUsageScanner {
     private(set) var usage = TokenUsage()
-    private var carry: [UInt8] = []
+    /// The previous part's last bytes (a slice: no copy unless another part follows).
+    private var carry: ByteBuffer?
 
     /// Bytes of a part that are searched: the tail (usage is at the end of an answer, or of the last event).
     static let searchedTail = 8 * 1024
@@ -36,50 +41,55 @@ struct TokenUsageScanner {
     mutating func scan(_ buffer: ByteBuffer) {
         let count = buffer.readableBytes
         guard count > 0 else { return }
-        let tail = buffer.getSlice(at: buffer.readerIndex + max(0, count - Self.searchedTail), length: min(count, Self.searchedTail))!
-        if self.carry.isEmpty {
-            tail.withUnsafeReadableBytes { self.search($0) }
+        let length = min(count, Self.searchedTail)
+        let tail = buffer.getSlice(at: buffer.writerIndex - length, length: length)!
+        if var joined = self.carry {
+            joined.writeImmutableBuffer(tail)
+            joined.withUnsafeReadableBytes { self.search($0) }
         } else {
-            let joined = self.carry + tail.readableBytesView
-            joined.withUnsafeBytes { self.search($0) }
+            tail.withUnsafeReadableBytes { self.search($0) }
         }
-        self.carry = tail.getBytes(at: tail.readerIndex + max(0, tail.readableBytes - Self.carryLength),
-                                   length: min(tail.readableBytes, Self.carryLength)) ?? []
+        let kept = min(length, Self.carryLength)
+        self.carry = tail.getSlice(at: tail.writerIndex - kept, length: kept)
     }
 
+    /// Jumps from quote to quote with memchr (a few dozen in a small answer) and looks closer only where the
+    /// next byte can start one of the keys.
     private mutating func search(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
         var index = 0
-        let quote = UInt8(ascii: "\"")
         while index < bytes.count {
-            guard bytes[index] == quote else {
+            guard let found = memchr(base + index, Int32(UInt8(ascii: "\"")), bytes.count - index) else {
+                return
+            }
+            index = base.distance(to: UnsafeRawPointer(found))
+            guard index + 1 < bytes.count else { return }
+            let key: (bytes: [UInt8], isPrompt: Bool)
+            switch bytes[index + 1] {
+            case UInt8(ascii: "p"): key = Self.keys[0]
+            case UInt8(ascii: "i"): key = Self.keys[1]
+            case UInt8(ascii: "c"): key = Self.keys[2]
+            case UInt8(ascii: "o"): key = Self.keys[3]
+            default:
                 index += 1
                 continue
             }
-            var matched = false
-            for key in Self.keys where Self.hasPrefix(bytes, key.bytes, at: index) {
-                if let value = Self.number(in: bytes, after: index + key.bytes.count) {
-                    if key.isPrompt {
-                        self.usage.prompt = value
-                    } else {
-                        self.usage.completion = value
-                    }
+            if Self.hasPrefix(bytes, key.bytes, at: index),
+                let value = Self.number(in: bytes, after: index + key.bytes.count)
+            {
+                if key.isPrompt {
+                    self.usage.prompt = value
+                } else {
+                    self.usage.completion = value
                 }
-                index += key.bytes.count
-                matched = true
-                break
             }
-            if !matched {
-                index += 1
-            }
+            index += 1
         }
     }
 
     private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: [UInt8], at index: Int) -> Bool {
         guard index + prefix.count <= bytes.count else { return false }
-        for offset in 0..<prefix.count where bytes[index + offset] != prefix[offset] {
-            return false
-        }
-        return true
+        return prefix.withUnsafeBytes { memcmp(bytes.baseAddress! + index, $0.baseAddress!, prefix.count) == 0 }
     }
 
     /// `: 123` after a key: the number, if it is complete (a digit run cut by the part's end is read next time).
