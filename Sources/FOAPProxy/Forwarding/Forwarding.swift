@@ -5,7 +5,10 @@ import NIOHTTP1
 
 /// A request on its way upstream, kept whole so that another upstream of the pool can be tried while no byte of
 /// an answer has reached the client.
-struct Forwarding {
+///
+/// A class, loop-bound like its exchange: its configs would cost a dozen retains per copy of a struct, on every
+/// request (bench/profile).
+final class Forwarding {
     /// What the upstream request carries.
     enum Payload {
         case none
@@ -50,22 +53,25 @@ struct Forwarding {
 
     var mayRetry: Bool { self.attempts < self.maximumAttempts }
 
-    mutating func started(_ upstream: Int) {
+    func started(_ upstream: Int) {
         self.tried.insert(upstream)
         self.attempts += 1
         self.current = upstream
     }
 
     /// The attempt in flight ended; returns its upstream.
-    mutating func ended() -> Int? {
+    func ended() -> Int? {
         defer { self.current = nil }
         return self.current
     }
 
-    mutating func recordFailure(_ upstream: Int, _ kind: String) {
+    func recordFailure(_ upstream: Int, _ kind: String) {
         self.failures.append(self.endpoint.upstreams[upstream].baseURL + " " + kind)
     }
 }
+
+@available(*, unavailable)
+extension Forwarding: Sendable {}
 
 /// An attempt given up for another upstream: its late callbacks are ignored.
 struct AttemptAbandonedError: Error {}

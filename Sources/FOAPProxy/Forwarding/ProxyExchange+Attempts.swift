@@ -24,7 +24,7 @@ extension ProxyExchange {
     /// Picks an untried upstream and sends the request there; with none (every upstream cooling down or
     /// rate-limited), answers 503 `no_healthy_upstream`.
     func startNextAttempt() {
-        guard var forwarding = self.forwarding else { return }
+        guard let forwarding = self.forwarding else { return }
         let model = forwarding.model
         guard
             let upstream = self.pickUpstream(model: model.id, endpoint: forwarding.endpoint, excluding: forwarding.tried)
@@ -34,7 +34,6 @@ extension ProxyExchange {
             return
         }
         forwarding.started(upstream)
-        self.forwarding = forwarding
         self.bufferedResponse = nil
         self.sendAttempt(to: upstream)
     }
@@ -57,7 +56,7 @@ extension ProxyExchange {
     /// gives the attempt up for another upstream when the status is worth a retry and one is left.
     /// - Returns: true when the attempt was given up (the head must not be relayed).
     func retryInsteadOfRelaying(_ head: HTTPResponseHead) -> Bool {
-        guard var forwarding = self.forwarding, forwarding.isPooled, let upstream = forwarding.current else {
+        guard let forwarding = self.forwarding, forwarding.isPooled, let upstream = forwarding.current else {
             return false
         }
         let status = head.status.code
@@ -84,7 +83,6 @@ extension ProxyExchange {
         }
         forwarding.recordFailure(upstream, "status_\(status)")
         _ = forwarding.ended()
-        self.forwarding = forwarding
         self.record.attemptErrors = forwarding.failures
         self.abandonCurrentCall()
         self.startNextAttempt()
@@ -95,7 +93,7 @@ extension ProxyExchange {
     /// nothing reached the client yet, tries another upstream.
     /// - Returns: true when another attempt was started.
     func retryAfterFailure(_ error: Error) -> Bool {
-        guard var forwarding = self.forwarding, let upstream = forwarding.ended() else {
+        guard let forwarding = self.forwarding, let upstream = forwarding.ended() else {
             return false
         }
         let endpoint = forwarding.endpoint
@@ -112,7 +110,6 @@ extension ProxyExchange {
             }
         }
         guard !disconnected, forwarding.isPooled else {
-            self.forwarding = forwarding
             return false
         }
         let code =
@@ -122,7 +119,6 @@ extension ProxyExchange {
                 for: error, upstream: endpoint.upstreams[upstream].baseURL, timeout: self.currentTimeout
             ).code
         forwarding.recordFailure(upstream, code)
-        self.forwarding = forwarding
         self.record.attemptErrors = forwarding.failures
         let now = NIODeadline.now()
         guard !self.responseHeadWritten, forwarding.mayRetry,
@@ -140,9 +136,7 @@ extension ProxyExchange {
 
     /// The current attempt's answer ended whole: a success for the balancer's in-flight count.
     func attemptCompleted() {
-        guard var forwarding = self.forwarding, let upstream = forwarding.ended() else { return }
-        self.forwarding = forwarding
-        guard forwarding.isPooled else { return }
+        guard self.isPooled, let forwarding = self.forwarding, let upstream = forwarding.ended() else { return }
         self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { $0.finished(upstream) }
     }
 

@@ -283,7 +283,7 @@ final class ProxyExchange {
             if self.requestEnded {
                 upload.finish()
             }
-            var forwarding = Forwarding(
+            let forwarding = Forwarding(
                 model: model,
                 endpoint: endpoint,
                 method: .POST,

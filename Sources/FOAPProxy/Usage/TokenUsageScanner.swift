@@ -31,11 +31,14 @@ struct TokenUsageScanner {
     /// Enough for the longest key, its colon, blanks and a number cut at the part's end.
     static let carryLength = 64
 
-    private static let keys: [(bytes: [UInt8], isPrompt: Bool)] = [
-        (Array(#""prompt_tokens""#.utf8), true),
-        (Array(#""input_tokens""#.utf8), true),
-        (Array(#""completion_tokens""#.utf8), false),
-        (Array(#""output_tokens""#.utf8), false),
+    /// What every key ends with; found from `_` to `_`, so a small answer costs a handful of memchr calls.
+    private static let suffix: [UInt8] = Array(#"_tokens""#.utf8)
+    /// The part of each key before `suffix`, with its opening quote.
+    private static let stems: [(bytes: [UInt8], isPrompt: Bool)] = [
+        (Array(#""prompt"#.utf8), true),
+        (Array(#""input"#.utf8), true),
+        (Array(#""completion"#.utf8), false),
+        (Array(#""output"#.utf8), false),
     ]
 
     mutating func scan(_ buffer: ByteBuffer) {
@@ -53,43 +56,35 @@ struct TokenUsageScanner {
         self.carry = tail.getSlice(at: tail.writerIndex - kept, length: kept)
     }
 
-    /// Jumps from quote to quote with memchr (a few dozen in a small answer) and looks closer only where the
-    /// next byte can start one of the keys.
+    /// Finds each `_tokens"` and looks back for one of the stems (`"prompt`, `"input`, `"completion`, `"output`).
     private mutating func search(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress else { return }
+        let suffixLength = Self.suffix.count
         var index = 0
-        while index < bytes.count {
-            guard let found = memchr(base + index, Int32(UInt8(ascii: "\"")), bytes.count - index) else {
-                return
-            }
-            index = base.distance(to: UnsafeRawPointer(found))
-            guard index + 1 < bytes.count else { return }
-            let key: (bytes: [UInt8], isPrompt: Bool)
-            switch bytes[index + 1] {
-            case UInt8(ascii: "p"): key = Self.keys[0]
-            case UInt8(ascii: "i"): key = Self.keys[1]
-            case UInt8(ascii: "c"): key = Self.keys[2]
-            case UInt8(ascii: "o"): key = Self.keys[3]
-            default:
-                index += 1
-                continue
-            }
-            if Self.hasPrefix(bytes, key.bytes, at: index),
-                let value = Self.number(in: bytes, after: index + key.bytes.count)
-            {
-                if key.isPrompt {
-                    self.usage.prompt = value
-                } else {
-                    self.usage.completion = value
+        while index + suffixLength <= bytes.count {
+            // memchr to each `_` (a few per answer: finish_reason, prompt_tokens, …), then the rest of the suffix.
+            guard let found = memchr(base + index, Int32(UInt8(ascii: "_")), bytes.count - index - suffixLength + 1)
+            else { return }
+            let hit = base.distance(to: UnsafeRawPointer(found))
+            index = hit + 1
+            let isSuffix = Self.suffix.withUnsafeBytes { memcmp(base + hit, $0.baseAddress!, suffixLength) == 0 }
+            guard isSuffix else { continue }
+            index = hit + suffixLength
+            for stem in Self.stems where hit >= stem.bytes.count {
+                let matches = stem.bytes.withUnsafeBytes {
+                    memcmp(base + hit - stem.bytes.count, $0.baseAddress!, stem.bytes.count) == 0
                 }
+                guard matches else { continue }
+                if let value = Self.number(in: bytes, after: index) {
+                    if stem.isPrompt {
+                        self.usage.prompt = value
+                    } else {
+                        self.usage.completion = value
+                    }
+                }
+                break
             }
-            index += 1
         }
-    }
-
-    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: [UInt8], at index: Int) -> Bool {
-        guard index + prefix.count <= bytes.count else { return false }
-        return prefix.withUnsafeBytes { memcmp(bytes.baseAddress! + index, $0.baseAddress!, prefix.count) == 0 }
     }
 
     /// `: 123` after a key: the number, if it is complete (a digit run cut by the part's end is read next time).
