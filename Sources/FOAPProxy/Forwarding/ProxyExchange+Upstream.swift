@@ -5,7 +5,8 @@ import NIOHTTP1
 
 // `@unchecked Sendable`: AsyncHTTPClient requires delegates to be Sendable, but this one is loop-bound — the
 // request runs with `.delegate(on:)` the client connection's loop, so every callback arrives there (asserted).
-extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
+// Its AsyncHTTPClient callbacks are `HTTPClientSink`'s (Upstream/UpstreamResponseSink.swift).
+extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
     typealias Response = Void
 
     /// What the upstream request carries.
@@ -171,24 +172,6 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         }
         task.fail(reason: UpstreamTimeoutError())
         return nil
-    }
-
-    // MARK: HTTPClientResponseDelegate (the pooled client calls the same sink; see Upstream/)
-
-    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        self.upstreamHead(head, flush: true)
-    }
-
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        self.upstreamBodyPart(buffer, flush: true)
-    }
-
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        self.upstreamEnd()
-    }
-
-    func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
-        self.upstreamFailed(error)
     }
 }
 

@@ -9,7 +9,7 @@ import NIOHTTP1
 /// Requests with a single possible attempt skip it: the exchange is their sink itself, as before pools existed.
 ///
 /// `@unchecked Sendable`: loop-bound like the exchange (see `ProxyExchange+Upstream.swift`).
-final class UpstreamAttempt: UpstreamResponseSink, HTTPClientResponseDelegate, @unchecked Sendable {
+final class UpstreamAttempt: HTTPClientSink, @unchecked Sendable {
     typealias Response = Void
 
     private weak var exchange: ProxyExchange?
@@ -43,21 +43,5 @@ final class UpstreamAttempt: UpstreamResponseSink, HTTPClientResponseDelegate, @
 
     func upstreamFailed(_ error: Error) {
         self.live?.upstreamFailed(error)
-    }
-
-    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        self.upstreamHead(head, flush: true)
-    }
-
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        self.upstreamBodyPart(buffer, flush: true)
-    }
-
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        self.upstreamEnd()
-    }
-
-    func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
-        self.upstreamFailed(error)
     }
 }

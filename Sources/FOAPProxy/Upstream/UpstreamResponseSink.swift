@@ -28,3 +28,26 @@ protocol UpstreamCall: AnyObject {
 }
 
 extension HTTPClient.Task: UpstreamCall {}
+
+/// A sink that AsyncHTTPClient drives as a response delegate: its callbacks map onto the sink's, so the exchange
+/// and a pooled attempt (`UpstreamAttempt`) share one mapping. Streaming callbacks flush at once; AsyncHTTPClient
+/// has no "end of read" signal to batch on.
+protocol HTTPClientSink: UpstreamResponseSink, HTTPClientResponseDelegate where Response == Void {}
+
+extension HTTPClientSink {
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        self.upstreamHead(head, flush: true)
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        self.upstreamBodyPart(buffer, flush: true)
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        self.upstreamEnd()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
+        self.upstreamFailed(error)
+    }
+}
