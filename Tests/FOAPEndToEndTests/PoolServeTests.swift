@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+/// A pooled model through the real master and workers: failover in every worker, and across a reload.
+final class PoolServeTests: XCTestCase {
+    static func poolFile(upstream: String, models: [String]) -> String {
+        let entries = models.map { id in
+            #""\#(id)":{"endpoints":[{"path":"v1/chat/completions","target_model_name":"upstream-\#(id)"}]}"#
+        }
+        // A dead upstream first: with `ordered`, every request meets it first and must fail over.
+        return #"{"fleet":{"strategy":"ordered","max_fails":100,"request_timeout":30,"#
+            + #""upstreams":[{"target_base_url":"http://127.0.0.1:9"},{"target_base_url":"\#(upstream)"}],"#
+            + #""models":{"# + entries.joined(separator: ",") + "}}}"
+    }
+
+    func testEveryWorkerFailsOverBeforeAndAfterAReload() async throws {
+        let upstream = try self.startUpstream()
+        let socketPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("foap-pool-\(UUID().uuidString).sock").path
+        let foap = try await self.startFoap(
+            workers: 2,
+            files: ["fleet.json": Self.poolFile(upstream: upstream.baseURL, models: ["chat"])],
+            environment: ["FOAP_CONTROL_SOCKET": socketPath]
+        )
+        for _ in 0..<10 {
+            try await ProxyClient.shared.chat(foap.baseURL, fresh: true)
+        }
+        try EndToEndConfig.writeByRename(
+            Self.poolFile(upstream: upstream.baseURL, models: ["chat", "added"]),
+            to: foap.configFile("fleet.json")
+        )
+        let reload = try runFoap(["ctl", "--socket", socketPath, "reload", "--wait"])
+        XCTAssertEqual(reload.status, 0, reload.stderr)
+        for _ in 0..<10 {
+            try await ProxyClient.shared.chat(foap.baseURL, fresh: true)
+        }
+        // FoapLog leaves access records out (they are most of the file); these few are read directly.
+        let chats = {
+            ((try? String(contentsOf: foap.log.url, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                line -> [String: String]? in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    object["msg"] as? String == "request", object["route"] as? String == "v1/chat/completions"
+                else { return nil }
+                return object.mapValues { "\($0)" }
+            }
+        }
+        try await foap.waitFor("20 chat access records") { chats().count >= 20 }
+        let records = chats()
+        XCTAssertEqual(records.count, 20)
+        XCTAssertTrue(records.allSatisfy { $0["attempts"] == "2" && $0["status"] == "200" }, "\(records)")
+        XCTAssertTrue(records.allSatisfy { $0["attempt_errors"] == "http://127.0.0.1:9 upstream_unreachable" })
+        XCTAssertEqual(Set(records.compactMap { $0["generation"] }).count, 2, "served before and after the reload")
+    }
+}
