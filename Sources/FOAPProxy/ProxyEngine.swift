@@ -3,6 +3,9 @@ import FOAPConfig
 import Logging
 import NIOCore
 
+/// Asks for the Prometheus text `GET /metrics` answers; `reply` gets it, or nil when it cannot be had.
+public typealias MetricsSource = @Sendable (_ reply: @escaping @Sendable (String?) -> Void) -> Void
+
 /// What every connection of a worker shares, built once from a frozen config snapshot.
 ///
 /// Everything here is immutable (the snapshot never changes in a running worker: new config means new workers),
@@ -26,6 +29,10 @@ public final class ProxyEngine: Sendable {
     let logger: Logger
     /// One record per request.
     let accessLog: any AccessLogWriter
+    /// This worker's request series, reported to the master (Metrics/).
+    public let metrics: RequestMetrics
+    /// Where `GET /metrics` gets its text: the master's sum over every worker; nil: this process's own.
+    let metricsSource: MetricsSource?
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
 
@@ -40,8 +47,12 @@ public final class ProxyEngine: Sendable {
         configuration: ProxyConfiguration,
         eventLoopGroup: EventLoopGroup,
         logger: Logger,
-        accessLog: (any AccessLogWriter)? = nil
+        accessLog: (any AccessLogWriter)? = nil,
+        metrics: RequestMetrics = RequestMetrics(),
+        metricsSource: MetricsSource? = nil
     ) throws {
+        self.metrics = metrics
+        self.metricsSource = metricsSource
         self.snapshot = snapshot
         self.configuration = configuration
         let catalog = ModelCatalog(snapshot: snapshot)

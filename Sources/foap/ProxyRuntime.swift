@@ -13,6 +13,10 @@ struct ProxyRuntime {
     let logger: Logger
     /// Where access records go; nil: through `logger`.
     var accessLog: (any AccessLogWriter)? = nil
+    /// This process's request series (a worker reports them to its master with each heartbeat).
+    var metrics = RequestMetrics()
+    /// Where `GET /metrics` gets its text; nil: this process's own series.
+    var metricsSource: MetricsSource? = nil
 
     /// - Parameters:
     ///   - listeners: where to accept.
@@ -39,7 +43,9 @@ struct ProxyRuntime {
             configuration: self.settings.proxyConfiguration,
             eventLoopGroup: group,
             logger: self.logger,
-            accessLog: self.accessLog
+            accessLog: self.accessLog,
+            metrics: self.metrics,
+            metricsSource: self.metricsSource
         )
         let server = ProxyServer(engine: engine, group: group)
         let heartbeatTask = heartbeat.map { beat in

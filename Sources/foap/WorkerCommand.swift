@@ -57,11 +57,14 @@ struct WorkerCommand: ParsableCommand {
                 drain.fire()
             }
         )
+        let metrics = RequestMetrics()
         let runtime = ProxyRuntime(
             settings: settings,
             snapshot: snapshot,
             logger: logger,
-            accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment)
+            accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment),
+            metrics: metrics,
+            metricsSource: { reply in control.requestExposition(reply) }
         )
         try runBlocking {
             try await runtime.run(
@@ -74,8 +77,18 @@ struct WorkerCommand: ParsableCommand {
                 },
                 listenersClosed: { control.send(.draining) },
                 heartbeatInterval: Self.heartbeatInterval,
-                heartbeat: { control.send(.heartbeat) }
+                heartbeat: {
+                    control.send(.heartbeat)
+                    // Cumulative totals, only when they changed: the master adds every worker's up.
+                    if let report = metrics.render(onlyIfChanged: true) {
+                        control.sendMetricsReport(report)
+                    }
+                }
             )
+        }
+        // The requests finished since the last heartbeat: the master reads this before it sees the exit.
+        if let report = metrics.render() {
+            control.sendMetricsReport(report)
         }
         withExtendedLifetime(signals) {}
         logger.debug("worker exiting")

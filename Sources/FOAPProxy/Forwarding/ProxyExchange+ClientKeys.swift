@@ -8,7 +8,7 @@ extension ProxyExchange {
     /// capability URLs OpenAI itself returns. Rejected requests get their own error first.
     var routeNeedsClientKey: Bool {
         switch self.route {
-        case .forward, .listModels, .retrieveModel, .modelHealth:
+        case .forward, .listModels, .retrieveModel, .modelHealth, .metrics:
             return true
         case .health, .imageData, .rejected:
             return false

@@ -91,6 +91,7 @@ final class ProxyExchange {
         self.route = Route.resolve(method: head.method, uri: head.uri)
         self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1
         self.record = AccessRecord(head: head, route: self.route, client: client)
+        engine.metrics.requestStarted()
     }
 
     // MARK: Request events
@@ -215,6 +216,8 @@ final class ProxyExchange {
                 status, body in
                 self.respond(status: status, json: body)
             }
+        case .metrics:
+            self.answerMetrics()
         case .imageData(let id, let fileID):
             self.record.model = id
             guard let model = self.engine.snapshot.model(id) else {
@@ -384,6 +387,7 @@ final class ProxyExchange {
             self.record.completionTokens = usage.completion
         }
         self.engine.accessLog.write(self.record)
+        self.engine.metrics.requestFinished(self.record)
         // A request whose body is still arriving cannot share the connection with the next one.
         self.owner?.exchangeFinished(
             close: close || !self.requestEnded && !self.isDiscardingQuietly,

@@ -9,6 +9,8 @@ public enum Route: Sendable, Equatable {
     case imageData(model: String, fileID: String)
     case health
     case modelHealth(model: String)
+    /// Prometheus metrics of every worker of the generation, summed by the master.
+    case metrics
     case rejected(OpenAIError)
 
     /// The OpenAI routes whose body names the model (the `path` values a config may list, except `v1/images/data`).
@@ -37,6 +39,9 @@ public enum Route: Sendable, Equatable {
         }
         if trimmed == "health" {
             return isGet ? .health : .notAllowed(method, path, allowed: "GET")
+        }
+        if trimmed == "metrics" {
+            return isGet ? .metrics : .notAllowed(method, path, allowed: "GET")
         }
         if let id = Self.suffix(of: trimmed, after: "v1/models/") {
             return isGet ? .retrieveModel(id: id) : .notAllowed(method, path, allowed: "GET")
@@ -71,6 +76,7 @@ public enum Route: Sendable, Equatable {
         case .imageData: return "v1/images/data/{model}/{file_id}"
         case .health: return "health"
         case .modelHealth: return "health/{model}"
+        case .metrics: return "metrics"
         case .rejected: return "-"
         }
     }

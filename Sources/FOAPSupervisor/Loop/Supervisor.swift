@@ -26,6 +26,8 @@ public final class Supervisor {
     var listeners: ListenerSet?
     var spawner: WorkerSpawner
     var controlServer: ControlServer?
+    var metrics = MetricsAggregator()
+    var masterMetrics = MasterMetrics()
     let startedAt = ContinuousClock.now
 
     public init(configuration: SupervisorConfiguration, logger: Logger) {
@@ -211,17 +213,31 @@ public final class Supervisor {
             guard pid > 0 else {
                 return
             }
+            let worker = self.machine.workers.values.first { $0.pid == pid }?.id
+            if let worker {
+                // What it sent before it exited (its last metrics report, a `draining`) comes first.
+                self.handleControlReadable(worker, now: now)
+            }
             self.execute(self.machine.workerExited(pid: pid, status: WorkerExitStatus(waitStatus: status), now: now))
+            if let worker {
+                self.metrics.retire(worker)
+            }
         }
     }
 
-    private func handleControlReadable(_ id: WorkerID, now: ContinuousClock.Instant) {
+    func handleControlReadable(_ id: WorkerID, now: ContinuousClock.Instant) {
         guard let fd = self.controlFDs[id] else {
             return
         }
         let result = ControlSocket.readAvailable(fd: fd)
         for message in result.messages {
             self.execute(self.machine.messageReceived(message, from: id, now: now))
+        }
+        for report in result.metricsReports {
+            self.metrics.update(id, report: report)
+        }
+        if result.expositionRequests > 0 {
+            ControlSocket.sendExposition(self.exposition(), fd: fd)
         }
         if result.closed {
             // The worker closed its end (it is exiting); SIGCHLD will report the exit itself.

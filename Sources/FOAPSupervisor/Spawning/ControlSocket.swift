@@ -7,6 +7,10 @@ enum ControlSocket {
     /// What one read of a control socket produced.
     struct ReadResult: Equatable {
         var messages: [WorkerMessage] = []
+        /// Metrics report packets (`metrics\n` + Prometheus text), without their first line.
+        var metricsReports: [Substring] = []
+        /// The worker asked for the summed metrics (`metrics?`) this many times.
+        var expositionRequests = 0
         /// EOF or a hard error: the worker is gone (or closed its end); its exit arrives through SIGCHLD.
         var closed = false
     }
@@ -14,7 +18,7 @@ enum ControlSocket {
     /// Reads every packet queued on the non-blocking `fd`. Unknown words are skipped (a newer worker may say more).
     static func readAvailable(fd: Int32) -> ReadResult {
         var result = ReadResult()
-        var buffer = [UInt8](repeating: 0, count: 64)
+        var buffer = [UInt8](repeating: 0, count: Self.maximumPacket)
         while true {
             let count = buffer.withUnsafeMutableBytes { bytes in
                 retryingOnInterrupt { recv(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT)) }
@@ -23,6 +27,10 @@ enum ControlSocket {
                 let word = String(decoding: buffer[0..<count], as: UTF8.self)
                 if let message = WorkerMessage(rawValue: word) {
                     result.messages.append(message)
+                } else if word.hasPrefix(Self.metricsReportPrefix) {
+                    result.metricsReports.append(word.dropFirst(Self.metricsReportPrefix.count))
+                } else if word == Self.expositionRequest {
+                    result.expositionRequests += 1
                 }
                 continue
             }
@@ -32,6 +40,31 @@ enum ControlSocket {
             result.closed = true
             return result
         }
+    }
+
+    /// Large enough for one metrics packet (`MetricsPackets.limit`) and its first line.
+    static let maximumPacket = 64 * 1024
+    static let metricsReportPrefix = "metrics\n"
+    static let expositionRequest = "metrics?"
+    static let expositionPrefix = "exposition\n"
+    static let expositionEnd = "exposition-end"
+
+    /// Sends raw text as one packet (metrics). - Returns: `false` if it could not be queued.
+    @discardableResult
+    static func send(packet: String, fd: Int32) -> Bool {
+        let bytes = Array(packet.utf8)
+        let sent = bytes.withUnsafeBytes { raw in
+            retryingOnInterrupt { Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        }
+        return sent == bytes.count
+    }
+
+    /// Sends the summed metrics to a worker that asked: its packets, then the end marker.
+    static func sendExposition(_ text: String, fd: Int32) {
+        for packet in MetricsPackets.split(text) {
+            guard Self.send(packet: Self.expositionPrefix + packet, fd: fd) else { return }
+        }
+        Self.send(packet: Self.expositionEnd, fd: fd)
     }
 
     /// Sends one message. - Returns: `false` if it could not be queued (the worker is gone or its queue is full).

@@ -13,6 +13,8 @@ import Glibc
 public final class WorkerControlChannel: Sendable {
     private let fd: Int32
     private let receiving = Atomic<Bool>(false)
+    /// `GET /metrics` requests waiting for the master's sum (answered by the receiving thread).
+    private let expositionWaiters = ExpositionWaiters()
 
     /// - Parameter fd: the inherited control socket (`WorkerEnvironment.controlFD`). The channel does not close it:
     ///   the worker keeps it until exit, and its closing is what tells the master the worker is gone.
@@ -30,6 +32,23 @@ public final class WorkerControlChannel: Sendable {
         }
     }
 
+    /// Sends this worker's cumulative metrics (Prometheus text) in packets the master can read one by one.
+    /// A packet that does not fit the queue is dropped; the next report (0.5 s later) carries the same totals.
+    public func sendMetricsReport(_ text: String) {
+        for packet in MetricsPackets.split(text) {
+            ControlSocket.send(packet: ControlSocket.metricsReportPrefix + packet, fd: self.fd)
+        }
+    }
+
+    /// Asks the master for every worker's metrics summed; `reply` gets the text, or nil if the master cannot be
+    /// asked. The caller bounds the wait (a reply may never come if the master is gone).
+    public func requestExposition(_ reply: @escaping @Sendable (String?) -> Void) {
+        self.expositionWaiters.add(reply)
+        if !ControlSocket.send(packet: ControlSocket.expositionRequest, fd: self.fd) {
+            self.expositionWaiters.answerAll(nil)
+        }
+    }
+
     /// Starts a dedicated thread that blocks in `recv`: calls `onAccept` when `accept` arrives, `onDrain` when
     /// `drain` arrives and `onMasterGone` on EOF or error (a worker whose master vanished should drain and exit).
     /// Each is called at most once.
@@ -42,10 +61,12 @@ public final class WorkerControlChannel: Sendable {
         let alreadyStarted = self.receiving.exchange(true, ordering: .relaxed)
         precondition(!alreadyStarted, "WorkerControlChannel.startReceiving called twice")
         let fd = self.fd
+        let waiters = self.expositionWaiters
         let thread = Thread {
             var drained = false
             var accepted = false
-            var buffer = [UInt8](repeating: 0, count: 64)
+            var exposition = ""
+            var buffer = [UInt8](repeating: 0, count: ControlSocket.maximumPacket)
             while true {
                 let count = buffer.withUnsafeMutableBytes { bytes in
                     retryingOnInterrupt { recv(fd, bytes.baseAddress, bytes.count, 0) }
@@ -54,7 +75,18 @@ public final class WorkerControlChannel: Sendable {
                     onMasterGone()
                     return
                 }
-                switch MasterMessage(rawValue: String(decoding: buffer[0..<count], as: UTF8.self)) {
+                let packet = String(decoding: buffer[0..<count], as: UTF8.self)
+                if packet.hasPrefix(ControlSocket.expositionPrefix) {
+                    exposition += packet.dropFirst(ControlSocket.expositionPrefix.count)
+                    continue
+                }
+                if packet == ControlSocket.expositionEnd {
+                    let text = exposition
+                    exposition = ""
+                    waiters.answerAll(text)
+                    continue
+                }
+                switch MasterMessage(rawValue: packet) {
                 case .drain where !drained:
                     drained = true
                     onDrain()
@@ -68,5 +100,23 @@ public final class WorkerControlChannel: Sendable {
         }
         thread.name = "foap-control"
         thread.start()
+    }
+}
+
+/// The `GET /metrics` requests of a worker waiting for the master's answer.
+private final class ExpositionWaiters: Sendable {
+    private let waiting = Mutex<[@Sendable (String?) -> Void]>([])
+
+    func add(_ reply: @escaping @Sendable (String?) -> Void) {
+        self.waiting.withLock { $0.append(reply) }
+    }
+
+    /// Answers everyone waiting now (one reply of the master serves every scrape that asked before it).
+    func answerAll(_ text: String?) {
+        let replies = self.waiting.withLock { waiting in
+            defer { waiting = [] }
+            return waiting
+        }
+        replies.forEach { $0(text) }
     }
 }

@@ -1,0 +1,269 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// This worker's request counters, histograms and gauges, cumulative since it started, rendered in the Prometheus
+/// text format for the master to add up (`MetricsReport`). Every access record feeds it once.
+///
+/// One lock per request: a worker usually runs one event loop, so it is never contended; with several loops the
+/// critical section is a few dictionary updates. Label values come from the config (model ids, upstream URLs,
+/// client key names) and a closed set of routes and status classes, so cardinality is bounded by the config.
+public final class RequestMetrics: Sendable {
+    /// Request duration and time-to-first-byte buckets, in seconds (LLM calls run from milliseconds to minutes).
+    static let buckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+
+    struct RequestKey: Hashable {
+        var model: String
+        var route: String
+        var upstream: String
+        var statusClass: String
+    }
+
+    struct RouteKey: Hashable {
+        var model: String
+        var route: String
+    }
+
+    struct UpstreamErrorKey: Hashable {
+        var upstream: String
+        var kind: String
+    }
+
+    struct TokenKey: Hashable {
+        var model: String
+        var keyName: String
+        var type: String
+    }
+
+    struct Histogram {
+        var counts = [UInt64](repeating: 0, count: RequestMetrics.buckets.count)
+        var sum = 0.0
+        var count: UInt64 = 0
+
+        mutating func observe(_ seconds: Double) {
+            if let index = RequestMetrics.buckets.firstIndex(where: { seconds <= $0 }) {
+                self.counts[index] += 1
+            }
+            self.sum += seconds
+            self.count += 1
+        }
+    }
+
+    struct State {
+        var requests: [RequestKey: UInt64] = [:]
+        var requestOrder: [RequestKey] = []
+        var durations: [RouteKey: Histogram] = [:]
+        var firstBytes: [RouteKey: Histogram] = [:]
+        var bytesIn: [RouteKey: UInt64] = [:]
+        var bytesOut: [RouteKey: UInt64] = [:]
+        var routeOrder: [RouteKey] = []
+        var upstreamErrors: [UpstreamErrorKey: UInt64] = [:]
+        var tokens: [TokenKey: UInt64] = [:]
+        var inFlight = 0
+        /// Something changed since the last `render`.
+        var changed = true
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public init() {}
+
+    func requestStarted() {
+        self.state.withLockedValue {
+            $0.inFlight += 1
+            $0.changed = true
+        }
+    }
+
+    /// Counts one finished request (its access record).
+    func requestFinished(_ record: AccessRecord) {
+        let model = record.model ?? "-"
+        let routeKey = RouteKey(model: model, route: record.route)
+        let requestKey = RequestKey(
+            model: model, route: record.route, upstream: record.upstream ?? "-",
+            statusClass: Self.statusClass(record.status)
+        )
+        let duration = Double(record.duration.nanoseconds) / 1e9
+        let firstByte = record.timeToFirstByte.map { Double($0.nanoseconds) / 1e9 }
+        let errors = Self.upstreamErrors(record)
+        self.state.withLockedValue { state in
+            state.inFlight -= 1
+            state.changed = true
+            if state.requests.updateValue((state.requests[requestKey] ?? 0) + 1, forKey: requestKey) == nil {
+                state.requestOrder.append(requestKey)
+            }
+            if state.durations[routeKey] == nil {
+                state.routeOrder.append(routeKey)
+            }
+            state.durations[routeKey, default: Histogram()].observe(duration)
+            if let firstByte {
+                state.firstBytes[routeKey, default: Histogram()].observe(firstByte)
+            }
+            state.bytesIn[routeKey, default: 0] += UInt64(record.bytesIn)
+            state.bytesOut[routeKey, default: 0] += UInt64(record.bytesOut)
+            for error in errors {
+                state.upstreamErrors[error, default: 0] += 1
+            }
+            if record.promptTokens != nil || record.completionTokens != nil {
+                let keyName = record.keyName ?? "-"
+                let prompt = UInt64(record.promptTokens ?? 0)
+                let completion = UInt64(record.completionTokens ?? 0)
+                state.tokens[TokenKey(model: model, keyName: keyName, type: "prompt"), default: 0] += prompt
+                state.tokens[TokenKey(model: model, keyName: keyName, type: "completion"), default: 0] += completion
+                state.tokens[TokenKey(model: model, keyName: keyName, type: "total"), default: 0] += prompt + completion
+            }
+        }
+    }
+
+    static func statusClass(_ status: UInt) -> String {
+        switch status {
+        case 100..<200: "1xx"
+        case 200..<300: "2xx"
+        case 300..<400: "3xx"
+        case 400..<500: "4xx"
+        case 500..<600: "5xx"
+        default: "none"
+        }
+    }
+
+    /// The failed upstream attempts of a request, by kind: `refused` (connect or TLS), `timeout`, `reset` (closed
+    /// or cut), `status` (a retryable status from a pool), `key_missing`.
+    static func upstreamErrors(_ record: AccessRecord) -> [UpstreamErrorKey] {
+        var errors: [UpstreamErrorKey] = record.attemptErrors.compactMap { entry in
+            guard let space = entry.lastIndex(of: " ") else { return nil }
+            let upstream = String(entry[..<space])
+            return Self.errorKind(String(entry[entry.index(after: space)...])).map {
+                UpstreamErrorKey(upstream: upstream, kind: $0)
+            }
+        }
+        // The last attempt's failure is the record's own error (a pool lists only the ones it moved on from).
+        if let error = record.error, let kind = Self.errorKind(error), let upstream = record.upstream {
+            errors.append(UpstreamErrorKey(upstream: upstream, kind: kind))
+        }
+        return errors
+    }
+
+    static func errorKind(_ code: String) -> String? {
+        switch code {
+        case "upstream_unreachable": "refused"
+        case "upstream_timeout", "stream_timeout": "timeout"
+        case "upstream_error", "stream_cut": "reset"
+        case "upstream_key_missing": "key_missing"
+        default: code.hasPrefix("status_") ? "status" : nil
+        }
+    }
+
+    // MARK: Rendering
+
+    /// Every series in the Prometheus text format, families with `# HELP` and `# TYPE`; nil when nothing changed
+    /// since the last call with `onlyIfChanged`.
+    public func render(onlyIfChanged: Bool = false) -> String? {
+        let state: State? = self.state.withLockedValue { state in
+            guard !onlyIfChanged || state.changed else { return nil }
+            state.changed = false
+            return state
+        }
+        guard let state else { return nil }
+        var text = MetricsText()
+        text.family("foap_requests_total", "counter", "Requests answered, by model, route, upstream and status class.")
+        for key in state.requestOrder {
+            text.sample(
+                "foap_requests_total",
+                [
+                    ("gen_ai_request_model", key.model), ("http_route", key.route), ("server_address", key.upstream),
+                    ("status_class", key.statusClass),
+                ],
+                Double(state.requests[key] ?? 0)
+            )
+        }
+        Self.histogram(&text, "foap_request_duration_seconds", "Time from the request to the end of its answer.",
+                       state.durations, order: state.routeOrder)
+        Self.histogram(&text, "foap_time_to_first_byte_seconds", "Time from the request to the upstream's response head.",
+                       state.firstBytes, order: state.routeOrder)
+        text.family("foap_request_bytes_total", "counter", "Request body bytes received from clients.")
+        for key in state.routeOrder {
+            text.sample("foap_request_bytes_total", Self.labels(key), Double(state.bytesIn[key] ?? 0))
+        }
+        text.family("foap_response_bytes_total", "counter", "Response body bytes sent to clients.")
+        for key in state.routeOrder {
+            text.sample("foap_response_bytes_total", Self.labels(key), Double(state.bytesOut[key] ?? 0))
+        }
+        text.family("foap_upstream_errors_total", "counter", "Failed upstream attempts, by upstream and kind.")
+        for (key, value) in state.upstreamErrors.sorted(by: { ($0.key.upstream, $0.key.kind) < ($1.key.upstream, $1.key.kind) }) {
+            text.sample("foap_upstream_errors_total", [("server_address", key.upstream), ("error_type", key.kind)], Double(value))
+        }
+        text.family("foap_tokens_total", "counter", "Tokens reported in answers' usage, by model, client key and type.")
+        for (key, value) in state.tokens.sorted(by: { ($0.key.model, $0.key.keyName, $0.key.type) < ($1.key.model, $1.key.keyName, $1.key.type) }) {
+            text.sample(
+                "foap_tokens_total",
+                [("gen_ai_request_model", key.model), ("key_name", key.keyName), ("gen_ai_token_type", key.type)],
+                Double(value)
+            )
+        }
+        text.family("foap_requests_in_flight", "gauge", "Requests being answered now.")
+        text.sample("foap_requests_in_flight", [], Double(max(0, state.inFlight)))
+        return text.output
+    }
+
+    private static func labels(_ key: RouteKey) -> [(String, String)] {
+        [("gen_ai_request_model", key.model), ("http_route", key.route)]
+    }
+
+    private static func histogram(
+        _ text: inout MetricsText, _ name: String, _ help: String, _ values: [RouteKey: Histogram], order: [RouteKey]
+    ) {
+        text.family(name, "histogram", help)
+        for key in order {
+            guard let histogram = values[key] else { continue }
+            var cumulative: UInt64 = 0
+            for (index, bound) in Self.buckets.enumerated() {
+                cumulative += histogram.counts[index]
+                text.sample(name + "_bucket", Self.labels(key) + [("le", MetricsText.number(bound))], Double(cumulative))
+            }
+            text.sample(name + "_bucket", Self.labels(key) + [("le", "+Inf")], Double(histogram.count))
+            text.sample(name + "_sum", Self.labels(key), histogram.sum)
+            text.sample(name + "_count", Self.labels(key), Double(histogram.count))
+        }
+    }
+}
+
+/// Builds Prometheus text exposition (version 0.0.4): `# HELP`, `# TYPE`, then `name{label="value"} number` lines.
+public struct MetricsText {
+    public private(set) var output = ""
+
+    public init() {}
+
+    public mutating func family(_ name: String, _ type: String, _ help: String) {
+        self.output += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    public mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {
+        self.output += name
+        if !labels.isEmpty {
+            self.output += "{" + labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+        }
+        self.output += " " + Self.number(value) + "\n"
+    }
+
+    /// Backslash, quote and newline escaped, as the format requires for label values.
+    static func escape(_ value: String) -> String {
+        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
+        var escaped = ""
+        for character in value {
+            switch character {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    /// Whole numbers without a fraction (counters), others as Swift prints them.
+    public static func number(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 {
+            return String(Int64(value))
+        }
+        return String(value)
+    }
+}
