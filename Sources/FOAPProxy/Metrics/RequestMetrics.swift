@@ -31,7 +31,11 @@ public final class RequestMetrics: Sendable {
     struct TokenKey: Hashable {
         var model: String
         var keyName: String
-        var type: String
+    }
+
+    struct TokenCounts {
+        var prompt: UInt64 = 0
+        var completion: UInt64 = 0
     }
 
     struct Histogram {
@@ -40,7 +44,12 @@ public final class RequestMetrics: Sendable {
         var count: UInt64 = 0
 
         mutating func observe(_ seconds: Double) {
-            if let index = RequestMetrics.buckets.firstIndex(where: { seconds <= $0 }) {
+            var index = 0
+            let buckets = RequestMetrics.buckets
+            while index < buckets.count, seconds > buckets[index] {
+                index += 1
+            }
+            if index < buckets.count {
                 self.counts[index] += 1
             }
             self.sum += seconds
@@ -48,16 +57,19 @@ public final class RequestMetrics: Sendable {
         }
     }
 
+    /// Everything counted per model and route, in one dictionary value: one lookup per request.
+    struct RouteStats {
+        var duration = Histogram()
+        var firstByte = Histogram()
+        var bytesIn: UInt64 = 0
+        var bytesOut: UInt64 = 0
+    }
+
     struct State {
         var requests: [RequestKey: UInt64] = [:]
-        var requestOrder: [RequestKey] = []
-        var durations: [RouteKey: Histogram] = [:]
-        var firstBytes: [RouteKey: Histogram] = [:]
-        var bytesIn: [RouteKey: UInt64] = [:]
-        var bytesOut: [RouteKey: UInt64] = [:]
-        var routeOrder: [RouteKey] = []
+        var routes: [RouteKey: RouteStats] = [:]
         var upstreamErrors: [UpstreamErrorKey: UInt64] = [:]
-        var tokens: [TokenKey: UInt64] = [:]
+        var tokens: [TokenKey: TokenCounts] = [:]
         var inFlight = 0
         /// Something changed since the last `render`.
         var changed = true
@@ -74,7 +86,7 @@ public final class RequestMetrics: Sendable {
         }
     }
 
-    /// Counts one finished request (its access record).
+    /// Counts one finished request (its access record): two dictionary updates in the common case.
     func requestFinished(_ record: AccessRecord) {
         let model = record.model ?? "-"
         let routeKey = RouteKey(model: model, route: record.route)
@@ -84,34 +96,42 @@ public final class RequestMetrics: Sendable {
         )
         let duration = Double(record.duration.nanoseconds) / 1e9
         let firstByte = record.timeToFirstByte.map { Double($0.nanoseconds) / 1e9 }
-        let errors = Self.upstreamErrors(record)
+        let errors = record.attemptErrors.isEmpty && record.error == nil ? [] : Self.upstreamErrors(record)
+        let bytesIn = UInt64(record.bytesIn)
+        let bytesOut = UInt64(record.bytesOut)
+        let hasTokens = record.promptTokens != nil || record.completionTokens != nil
         self.state.withLockedValue { state in
             state.inFlight -= 1
             state.changed = true
-            if state.requests.updateValue((state.requests[requestKey] ?? 0) + 1, forKey: requestKey) == nil {
-                state.requestOrder.append(requestKey)
-            }
-            if state.durations[routeKey] == nil {
-                state.routeOrder.append(routeKey)
-            }
-            state.durations[routeKey, default: Histogram()].observe(duration)
-            if let firstByte {
-                state.firstBytes[routeKey, default: Histogram()].observe(firstByte)
-            }
-            state.bytesIn[routeKey, default: 0] += UInt64(record.bytesIn)
-            state.bytesOut[routeKey, default: 0] += UInt64(record.bytesOut)
+            state.requests[requestKey, default: 0] += 1
+            Self.add(to: &state.routes[routeKey, default: RouteStats()], duration, firstByte, bytesIn, bytesOut)
             for error in errors {
                 state.upstreamErrors[error, default: 0] += 1
             }
-            if record.promptTokens != nil || record.completionTokens != nil {
-                let keyName = record.keyName ?? "-"
-                let prompt = UInt64(record.promptTokens ?? 0)
-                let completion = UInt64(record.completionTokens ?? 0)
-                state.tokens[TokenKey(model: model, keyName: keyName, type: "prompt"), default: 0] += prompt
-                state.tokens[TokenKey(model: model, keyName: keyName, type: "completion"), default: 0] += completion
-                state.tokens[TokenKey(model: model, keyName: keyName, type: "total"), default: 0] += prompt + completion
+            if hasTokens {
+                let key = TokenKey(model: model, keyName: record.keyName ?? "-")
+                Self.add(
+                    to: &state.tokens[key, default: TokenCounts()],
+                    prompt: UInt64(record.promptTokens ?? 0), completion: UInt64(record.completionTokens ?? 0)
+                )
             }
         }
+    }
+
+    private static func add(to counts: inout TokenCounts, prompt: UInt64, completion: UInt64) {
+        counts.prompt += prompt
+        counts.completion += completion
+    }
+
+    private static func add(
+        to stats: inout RouteStats, _ duration: Double, _ firstByte: Double?, _ bytesIn: UInt64, _ bytesOut: UInt64
+    ) {
+        stats.duration.observe(duration)
+        if let firstByte {
+            stats.firstByte.observe(firstByte)
+        }
+        stats.bytesIn += bytesIn
+        stats.bytesOut += bytesOut
     }
 
     static func statusClass(_ status: UInt) -> String {
@@ -164,8 +184,12 @@ public final class RequestMetrics: Sendable {
         }
         guard let state else { return nil }
         var text = MetricsText()
+        let routeOrder = state.routes.keys.sorted { ($0.model, $0.route) < ($1.model, $1.route) }
         text.family("foap_requests_total", "counter", "Requests answered, by model, route, upstream and status class.")
-        for key in state.requestOrder {
+        let requestOrder = state.requests.keys.sorted {
+            ($0.model, $0.route, $0.upstream, $0.statusClass) < ($1.model, $1.route, $1.upstream, $1.statusClass)
+        }
+        for key in requestOrder {
             text.sample(
                 "foap_requests_total",
                 [
@@ -176,28 +200,30 @@ public final class RequestMetrics: Sendable {
             )
         }
         Self.histogram(&text, "foap_request_duration_seconds", "Time from the request to the end of its answer.",
-                       state.durations, order: state.routeOrder)
+                       state.routes.mapValues(\.duration), order: routeOrder)
         Self.histogram(&text, "foap_time_to_first_byte_seconds", "Time from the request to the upstream's response head.",
-                       state.firstBytes, order: state.routeOrder)
+                       state.routes.mapValues(\.firstByte).filter { $0.value.count > 0 }, order: routeOrder)
         text.family("foap_request_bytes_total", "counter", "Request body bytes received from clients.")
-        for key in state.routeOrder {
-            text.sample("foap_request_bytes_total", Self.labels(key), Double(state.bytesIn[key] ?? 0))
+        for key in routeOrder {
+            text.sample("foap_request_bytes_total", Self.labels(key), Double(state.routes[key]?.bytesIn ?? 0))
         }
         text.family("foap_response_bytes_total", "counter", "Response body bytes sent to clients.")
-        for key in state.routeOrder {
-            text.sample("foap_response_bytes_total", Self.labels(key), Double(state.bytesOut[key] ?? 0))
+        for key in routeOrder {
+            text.sample("foap_response_bytes_total", Self.labels(key), Double(state.routes[key]?.bytesOut ?? 0))
         }
         text.family("foap_upstream_errors_total", "counter", "Failed upstream attempts, by upstream and kind.")
         for (key, value) in state.upstreamErrors.sorted(by: { ($0.key.upstream, $0.key.kind) < ($1.key.upstream, $1.key.kind) }) {
             text.sample("foap_upstream_errors_total", [("server_address", key.upstream), ("error_type", key.kind)], Double(value))
         }
         text.family("foap_tokens_total", "counter", "Tokens reported in answers' usage, by model, client key and type.")
-        for (key, value) in state.tokens.sorted(by: { ($0.key.model, $0.key.keyName, $0.key.type) < ($1.key.model, $1.key.keyName, $1.key.type) }) {
-            text.sample(
-                "foap_tokens_total",
-                [("gen_ai_request_model", key.model), ("key_name", key.keyName), ("gen_ai_token_type", key.type)],
-                Double(value)
-            )
+        for (key, counts) in state.tokens.sorted(by: { ($0.key.model, $0.key.keyName) < ($1.key.model, $1.key.keyName) }) {
+            for (type, value) in [("prompt", counts.prompt), ("completion", counts.completion), ("total", counts.prompt + counts.completion)] {
+                text.sample(
+                    "foap_tokens_total",
+                    [("gen_ai_request_model", key.model), ("key_name", key.keyName), ("gen_ai_token_type", type)],
+                    Double(value)
+                )
+            }
         }
         text.family("foap_requests_in_flight", "gauge", "Requests being answered now.")
         text.sample("foap_requests_in_flight", [], Double(max(0, state.inFlight)))
