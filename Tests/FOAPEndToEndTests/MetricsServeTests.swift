@@ -46,9 +46,16 @@ final class MetricsServeTests: XCTestCase {
         XCTAssertEqual(Self.total(text, #"foap_request_duration_seconds_count{gen_ai_request_model="chat""#), 30)
         XCTAssertGreaterThan(Self.total(text, #"foap_response_bytes_total{gen_ai_request_model="chat""#), 0)
 
-        // A reload replaces every worker; their 30 stay counted.
-        let reload = try runFoap(["ctl", "--socket", socketPath, "reload", "--wait"])
-        XCTAssertEqual(reload.status, 0, reload.stderr)
+        // A reload replaces every worker; their 30 stay counted, and scrapes answer while it runs.
+        let started = try runFoap(["ctl", "--socket", socketPath, "reload"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        for _ in 0..<5 {
+            text = try await Self.scrape(foap)
+            XCTAssertGreaterThanOrEqual(Self.total(text, chats), 30, "a counter never goes back")
+        }
+        try await foap.waitFor("the reload done") {
+            !foap.log.records("reload done", where: ["generation": "2"]).isEmpty
+        }
         text = try await Self.scrape(foap)
         XCTAssertGreaterThanOrEqual(Self.total(text, chats), 30, "a counter never goes back")
         for _ in 0..<30 {

@@ -35,10 +35,15 @@ extension ProxyExchange {
     }
 
     private func respondMetrics(_ text: String) {
+        let openMetrics = self.head.headers["accept"].contains { $0.contains("application/openmetrics-text") }
         var body = ByteBuffer()
-        body.writeString(text)
+        body.writeString(openMetrics ? OpenMetrics.convert(text) : text)
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+        headers.add(
+            name: "Content-Type",
+            value: openMetrics
+                ? "application/openmetrics-text; version=1.0.0; charset=utf-8" : "text/plain; version=0.0.4; charset=utf-8"
+        )
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         self.record.status = 200
         self.writeWhole(head: self.makeResponseHead(status: .ok, headers: headers), body: body, close: false)
@@ -52,4 +57,29 @@ extension OpenAIError {
         code: "metrics_unavailable",
         message: "The master did not answer with the metrics in time; retry the scrape."
     )
+}
+
+/// The Prometheus text as OpenMetrics 1.0, for scrapers that ask for it (`Accept: application/openmetrics-text`):
+/// a counter family is named without its `_total` suffix (the samples keep it), and the text ends with `# EOF`.
+enum OpenMetrics {
+    static func convert(_ text: String) -> String {
+        var counters: Set<Substring> = []
+        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") && line.hasSuffix(" counter") {
+            counters.insert(line.dropFirst(7).prefix { $0 != " " })
+        }
+        var output = ""
+        output.reserveCapacity(text.utf8.count + 8)
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") {
+                let kind = line.prefix(7)
+                let name = line.dropFirst(7).prefix { $0 != " " }
+                if counters.contains(name), name.hasSuffix("_total") {
+                    output += kind + name.dropLast(6) + line.dropFirst(7 + name.count) + "\n"
+                    continue
+                }
+            }
+            output += line + "\n"
+        }
+        return output + "# EOF\n"
+    }
 }

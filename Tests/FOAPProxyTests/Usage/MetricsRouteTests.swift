@@ -26,4 +26,18 @@ final class MetricsRouteTests: XCTestCase {
         XCTAssertTrue(text.contains(#"foap_request_duration_seconds_bucket{gen_ai_request_model="gpt-test",http_route="v1/chat/completions",le="+Inf"} 3"#), text)
         XCTAssertTrue(text.contains("# TYPE foap_time_to_first_byte_seconds histogram\n"), text)
     }
+
+    func testOpenMetricsWhenAsked() async throws {
+        let harness = try await ProxyHarness { _ in .json("{}") }
+        self.addTeardownBlock { try await harness.stop() }
+        _ = try await harness.send(.POST, "/v1/chat/completions", json: #"{"model":"gpt-test"}"#)
+        let scrape = try await harness.send(
+            .GET, "/metrics", headers: [("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")]
+        )
+        XCTAssertEqual(scrape.headers.first(name: "content-type"), "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        XCTAssertTrue(scrape.body.hasSuffix("# EOF\n"))
+        XCTAssertTrue(scrape.body.contains("# TYPE foap_requests counter\n"), scrape.body)
+        XCTAssertTrue(scrape.body.contains("\nfoap_requests_total{"), scrape.body)
+        XCTAssertTrue(scrape.body.contains("# TYPE foap_request_duration_seconds histogram\n"))
+    }
 }
