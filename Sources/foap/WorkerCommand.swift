@@ -88,7 +88,7 @@ struct WorkerCommand: ParsableCommand {
         }
         // The requests finished since the last heartbeat: the master reads this before it sees the exit.
         if let report = metrics.render() {
-            control.sendMetricsReport(report)
+            control.sendMetricsReport(report, everything: true)
         }
         withExtendedLifetime(signals) {}
         logger.debug("worker exiting")

@@ -237,7 +237,13 @@ public final class Supervisor {
             self.metrics.update(id, report: report)
         }
         if result.expositionRequests > 0 {
-            ControlSocket.sendExposition(self.exposition(), fd: fd)
+            let text = self.exposition()
+            if !ControlSocket.sendExposition(text, fd: fd) {
+                self.logger.warning(
+                    "metrics did not fit the worker's control socket; the scrape gets a 503",
+                    metadata: ["worker_id": "\(id.rawValue)", "bytes": "\(text.utf8.count)"]
+                )
+            }
         }
         if result.closed {
             // The worker closed its end (it is exiting); SIGCHLD will report the exit itself.

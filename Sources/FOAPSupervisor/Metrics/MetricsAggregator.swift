@@ -100,12 +100,25 @@ struct MetricsAggregator {
     }
 }
 
-/// Splits Prometheus text into packets of at most `limit` bytes at line boundaries, repeating the current family's
-/// `# HELP`/`# TYPE` lines at the top of each packet, so every packet can be read on its own.
+/// Splits Prometheus text into packets of at most `limit` bytes at line boundaries. With `repeatingHeaders`
+/// (worker reports) the current family's `# HELP`/`# TYPE` lines open each packet, so every packet can be read on
+/// its own; without (the master's answer, put back together whole) the text is cut as it is.
 enum MetricsPackets {
     static let limit = 48 * 1024
 
-    static func split(_ text: String, limit: Int = Self.limit) -> [String] {
+    static func split(_ text: String, limit: Int = Self.limit, repeatingHeaders: Bool = true) -> [String] {
+        guard repeatingHeaders else {
+            var packets: [String] = []
+            var packet = ""
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+                if packet.utf8.count + line.utf8.count + 1 > limit, !packet.isEmpty {
+                    packets.append(packet)
+                    packet = ""
+                }
+                packet += line + "\n"
+            }
+            return packet.isEmpty ? packets : packets + [packet]
+        }
         var packets: [String] = []
         var packet = ""
         var header = ""

@@ -60,11 +60,24 @@ enum ControlSocket {
     }
 
     /// Sends the summed metrics to a worker that asked: its packets, then the end marker.
-    static func sendExposition(_ text: String, fd: Int32) {
-        for packet in MetricsPackets.split(text) {
-            guard Self.send(packet: Self.expositionPrefix + packet, fd: fd) else { return }
+    ///
+    /// The socket holds only ~200 KB; a larger answer waits (poll for POLLOUT) while the worker's receiving thread,
+    /// which reads at once, drains it — bounded by `deadline` in all, so a stuck worker cannot stall the master.
+    /// - Returns: false when it could not be sent in time (the worker's scrape then gets a 503).
+    @discardableResult
+    static func sendExposition(_ text: String, fd: Int32, within deadline: Duration = .seconds(1)) -> Bool {
+        let end = ContinuousClock.now + deadline
+        for packet in MetricsPackets.split(text, repeatingHeaders: false).map({ Self.expositionPrefix + $0 }) + [Self.expositionEnd] {
+            while !Self.send(packet: packet, fd: fd) {
+                guard errno == EAGAIN || errno == EWOULDBLOCK else { return false }
+                let (seconds, attoseconds) = ContinuousClock.now.duration(to: end).components
+                let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+                guard milliseconds > 0 else { return false }
+                var writable = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&writable, 1, milliseconds)
+            }
         }
-        Self.send(packet: Self.expositionEnd, fd: fd)
+        return true
     }
 
     /// Sends one message. - Returns: `false` if it could not be queued (the worker is gone or its queue is full).

@@ -15,6 +15,7 @@ public final class WorkerControlChannel: Sendable {
     private let receiving = Atomic<Bool>(false)
     /// `GET /metrics` requests waiting for the master's sum (answered by the receiving thread).
     private let expositionWaiters = ExpositionWaiters()
+    private let nextReportPacket = Atomic<Int>(0)
 
     /// - Parameter fd: the inherited control socket (`WorkerEnvironment.controlFD`). The channel does not close it:
     ///   the worker keeps it until exit, and its closing is what tells the master the worker is gone.
@@ -34,11 +35,23 @@ public final class WorkerControlChannel: Sendable {
 
     /// Sends this worker's cumulative metrics (Prometheus text) in packets the master can read one by one.
     /// A packet that does not fit the queue is dropped; the next report (0.5 s later) carries the same totals.
-    public func sendMetricsReport(_ text: String) {
-        for packet in MetricsPackets.split(text) {
+    ///
+    /// At most `packetsPerReport` packets go out per call, taking turns over a long report: the socket holds only
+    /// ~200 KB in flight, and a burst beyond that would drop the same tail every time. Values are cumulative, so
+    /// a report that arrives in turns is still exact, only a few heartbeats later.
+    /// - Parameter everything: every packet now (the last report before the worker exits).
+    public func sendMetricsReport(_ text: String, everything: Bool = false) {
+        let packets = MetricsPackets.split(text)
+        guard !packets.isEmpty else { return }
+        let count = everything ? packets.count : min(packets.count, Self.packetsPerReport)
+        let start = packets.count > count ? self.nextReportPacket.add(count, ordering: .relaxed).oldValue : 0
+        for offset in 0..<count {
+            let packet = packets[(start + offset) % packets.count]
             ControlSocket.send(packet: ControlSocket.metricsReportPrefix + packet, fd: self.fd)
         }
     }
+
+    static let packetsPerReport = 3
 
     /// Asks the master for every worker's metrics summed; `reply` gets the text, or nil if the master cannot be
     /// asked. The caller bounds the wait (a reply may never come if the master is gone).

@@ -28,6 +28,48 @@ final class WorkerSideTests: XCTestCase {
         }
     }
 
+    func testLongMetricsReportsArriveInTurnsAndScrapesAreAnswered() throws {
+        var pair: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &pair), 0)
+        let master = pair[0]
+        defer { close(master); close(pair[1]) }
+        _ = fcntl(master, F_SETFL, O_NONBLOCK)
+        let channel = WorkerControlChannel(fd: pair[1])
+        var report = "# HELP big Big.\n# TYPE big counter\n"
+        for index in 0..<8000 {
+            report += "big{series=\"\(index)\",padding=\"\(String(repeating: "x", count: 40))\"} \(index)\n"
+        }
+        let expected = report
+        let packets = MetricsPackets.split(report)
+        XCTAssertGreaterThan(packets.count, WorkerControlChannel.packetsPerReport)
+        var aggregator = MetricsAggregator()
+        for _ in 0..<((packets.count + 2) / 3) {
+            channel.sendMetricsReport(report)
+            let read = ControlSocket.readAvailable(fd: master)
+            XCTAssertEqual(read.metricsReports.count, WorkerControlChannel.packetsPerReport)
+            for chunk in read.metricsReports {
+                aggregator.update(WorkerID(rawValue: 1), report: chunk)
+            }
+        }
+        XCTAssertTrue(aggregator.render() == report, "every series arrived after enough heartbeats")
+
+        // A scrape: the worker asks, the master answers in packets, the receiving thread hands the text over.
+        let answered = expectation(description: "exposition")
+        channel.startReceiving(onDrain: {}, onMasterGone: {})
+        channel.requestExposition { text in
+            XCTAssertTrue(text == expected, "the answer arrives whole, each header once")
+            answered.fulfill()
+        }
+        var requests = 0
+        for _ in 0..<200 where requests == 0 {
+            requests = ControlSocket.readAvailable(fd: master).expositionRequests
+            usleep(1000)
+        }
+        XCTAssertEqual(requests, 1)
+        XCTAssertTrue(ControlSocket.sendExposition(report, fd: master))
+        self.wait(for: [answered], timeout: 10)
+    }
+
     func testControlChannelBothWays() throws {
         var pair: [Int32] = [-1, -1]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &pair), 0)
