@@ -108,4 +108,21 @@ final class UpstreamsConfigTests: XCTestCase {
             ]
         )
     }
+
+    func testInjectStreamUsageIsABooleanInheritedFromTheProvider() throws {
+        let snapshot = try self.loadSnapshot([
+            "ok.json": """
+            { "p": { "target_base_url": "http://a:1", "inject_stream_usage": true,
+                "models": { "m": { "endpoints": [
+                  { "path": "v1/chat/completions", "target_model_name": "c" },
+                  { "path": "v1/completions", "target_model_name": "c", "inject_stream_usage": false } ] } } } }
+            """
+        ])
+        XCTAssertEqual(snapshot.model("m")?.endpoint(for: "v1/chat/completions")?.injectStreamUsage, true)
+        XCTAssertEqual(snapshot.model("m")?.endpoint(for: "v1/completions")?.injectStreamUsage, false)
+        XCTAssertEqual(
+            try self.errors(#"{"p":{"target_base_url":"http://a:1","inject_stream_usage":"yes","models":{}}}"#),
+            ["bad.json: p.inject_stream_usage: expected true or false, found a string"]
+        )
+    }
 }

@@ -56,7 +56,8 @@ extension ConfigFileValidator {
             upstreams: upstreams,
             requestTimeout: requestTimeout.value ?? EndpointConfig.defaultTimeout,
             healthTimeout: healthTimeout.value ?? EndpointConfig.defaultTimeout,
-            policy: pool.policy
+            policy: pool.policy,
+            injectStreamUsage: pool.injectStreamUsage.value ?? false
         )
     }
 

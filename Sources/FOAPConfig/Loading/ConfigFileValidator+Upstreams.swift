@@ -4,7 +4,9 @@ extension ConfigFileValidator {
     static let upstreamKeys: Set<String> = [
         "target_base_url", "target_model_name", "weight", "api_key_variable", "api_key_file",
     ]
-    static let poolKeys: Set<String> = ["upstreams", "strategy", "retries", "first_byte_timeout", "max_fails", "cooldown"]
+    static let poolKeys: Set<String> = [
+        "upstreams", "strategy", "retries", "first_byte_timeout", "max_fails", "cooldown", "inject_stream_usage",
+    ]
 
     /// One element of an `upstreams` list before it is bound to an endpoint: its model name may come from there.
     struct UpstreamSpec {
@@ -23,6 +25,7 @@ extension ConfigFileValidator {
         var firstByteTimeout: ConfigField<Double> = .absent
         var maxFails: ConfigField<Int> = .absent
         var cooldown: ConfigField<Double> = .absent
+        var injectStreamUsage: ConfigField<Bool> = .absent
 
         func orInherited(_ fallback: PoolFields) -> PoolFields {
             PoolFields(
@@ -30,7 +33,8 @@ extension ConfigFileValidator {
                 retries: self.retries.orInherited(fallback.retries),
                 firstByteTimeout: self.firstByteTimeout.orInherited(fallback.firstByteTimeout),
                 maxFails: self.maxFails.orInherited(fallback.maxFails),
-                cooldown: self.cooldown.orInherited(fallback.cooldown)
+                cooldown: self.cooldown.orInherited(fallback.cooldown),
+                injectStreamUsage: self.injectStreamUsage.orInherited(fallback.injectStreamUsage)
             )
         }
 
@@ -40,6 +44,7 @@ extension ConfigFileValidator {
             if case .invalid = self.firstByteTimeout { return false }
             if case .invalid = self.maxFails { return false }
             if case .invalid = self.cooldown { return false }
+            if case .invalid = self.injectStreamUsage { return false }
             return true
         }
 
@@ -74,6 +79,15 @@ extension ConfigFileValidator {
         fields.firstByteTimeout = self.timeout("first_byte_timeout", in: object, at: path)
         fields.maxFails = self.integer("max_fails", in: object, at: path, range: 1...100)
         fields.cooldown = self.timeout("cooldown", in: object, at: path)
+        if let member = object["inject_stream_usage"] {
+            if case .bool(let value) = member.value.value {
+                fields.injectStreamUsage = .present(value)
+            } else {
+                self.error("expected true or false, found \(member.value.value.kindName)",
+                           at: path.appending("inject_stream_usage"), member.value.position)
+                fields.injectStreamUsage = .invalid
+            }
+        }
         if let cooldown = fields.cooldown.value, cooldown > PoolPolicy.maximumCooldown {
             self.error("must be at most \(Int(PoolPolicy.maximumCooldown)) seconds", at: path.appending("cooldown"),
                        object["cooldown"]!.value.position)

@@ -11,6 +11,9 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     public let healthTimeout: Double
     /// Balancing, failover and passive health.
     public let policy: PoolPolicy
+    /// `inject_stream_usage`: ask for usage in streams that do not (`stream_options.include_usage`), so the access
+    /// record and the token metrics count them; the extra usage chunk is not shown to the client.
+    public let injectStreamUsage: Bool
 
     /// The timeout used when neither the endpoint nor its provider sets one.
     public static let defaultTimeout: Double = 60
@@ -24,9 +27,11 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
         upstreams: [UpstreamConfig],
         requestTimeout: Double = EndpointConfig.defaultTimeout,
         healthTimeout: Double = EndpointConfig.defaultTimeout,
-        policy: PoolPolicy = PoolPolicy()
+        policy: PoolPolicy = PoolPolicy(),
+        injectStreamUsage: Bool = false
     ) {
         precondition(!upstreams.isEmpty, "an endpoint needs at least one upstream")
+        self.injectStreamUsage = injectStreamUsage
         self.path = path
         self.upstreams = upstreams
         self.requestTimeout = requestTimeout
@@ -70,7 +75,8 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
             upstreams: self.upstreams + others,
             requestTimeout: self.requestTimeout,
             healthTimeout: self.healthTimeout,
-            policy: self.policy
+            policy: self.policy,
+            injectStreamUsage: self.injectStreamUsage
         )
     }
 
@@ -80,7 +86,8 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
             upstreams: upstreams,
             requestTimeout: self.requestTimeout,
             healthTimeout: self.healthTimeout,
-            policy: self.policy
+            policy: self.policy,
+            injectStreamUsage: self.injectStreamUsage
         )
     }
 }

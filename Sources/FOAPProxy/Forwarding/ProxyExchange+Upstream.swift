@@ -74,7 +74,15 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
         case .none:
             body = .none
         case .json(let original, let inspection):
-            let rewritten = JSONModelRewriter.rewrite(original, inspection: inspection, targetModel: upstream.targetModelName)
+            var source = original
+            self.usageChunkFilter = nil
+            if endpoint.injectStreamUsage, case .forward(let path) = self.route,
+                StreamUsageInjection.applies(to: inspection, path: path)
+            {
+                source = StreamUsageInjection.inject(into: original, closingBrace: inspection.closingBrace)
+                self.usageChunkFilter = UsageChunkFilter()
+            }
+            let rewritten = JSONModelRewriter.rewrite(source, inspection: inspection, targetModel: upstream.targetModelName)
             body = .whole(rewritten)
             contentLength = rewritten.readableBytes
         case .streamed(let streamed, let length, _):
@@ -192,6 +200,9 @@ extension ProxyExchange: UpstreamResponseSink {
         if contentType.hasPrefix("text/event-stream") {
             self.record.stream = true
         }
+        if self.usageChunkFilter != nil, !self.record.stream || head.headers.contains(name: "content-length") {
+            self.usageChunkFilter = nil  // not a chunked event stream: relayed exactly as it comes
+        }
         if case .forward(let path) = self.route, path.hasPrefix("v1/images/"), contentType.contains("json"),
             (200..<300).contains(head.status.code), let model = self.record.model
         {
@@ -232,8 +243,16 @@ extension ProxyExchange: UpstreamResponseSink {
             self.record.bytesOut += held.body.readableBytes
             return self.write(.body(.byteBuffer(held.body)), flush: flush)
         }
-        self.record.bytesOut += buffer.readableBytes
         self.usageScanner?.scan(buffer)
+        if var filter = self.usageChunkFilter {
+            self.usageChunkFilter = nil
+            let kept = filter.filter(buffer)
+            self.usageChunkFilter = filter
+            self.record.bytesOut += kept.readableBytes
+            guard kept.readableBytes > 0 else { return self.context.eventLoop.makeSucceededVoidFuture() }
+            return self.write(.body(.byteBuffer(kept)), flush: flush)
+        }
+        self.record.bytesOut += buffer.readableBytes
         return self.write(.body(.byteBuffer(buffer)), flush: flush)
     }
 
@@ -264,6 +283,11 @@ extension ProxyExchange: UpstreamResponseSink {
             self.record.status = head.status.code
             self.writeWhole(head: head, body: body, close: false)
             return
+        }
+        if var filter = self.usageChunkFilter, let rest = filter.finish() {
+            self.usageChunkFilter = nil
+            self.record.bytesOut += rest.readableBytes
+            self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil)
         }
         let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         self.finish(close: !self.keepAlive, after: lastWrite)

@@ -54,6 +54,8 @@ final class ProxyExchange {
     var attemptStartedAt: NIODeadline?
     /// Reads `usage` out of a 2xx answer of a route that reports it (TokenUsageScanner.swift).
     var usageScanner: TokenUsageScanner?
+    /// Set when `inject_stream_usage` asked for a usage chunk the client did not (StreamUsageInjection.swift).
+    var usageChunkFilter: UsageChunkFilter?
     var firstBodyByteSeen = false
     /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
     var upstreamDeadline: NIODeadline?

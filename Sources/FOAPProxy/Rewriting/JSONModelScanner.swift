@@ -8,6 +8,10 @@ public struct JSONBodyInspection: Sendable, Equatable {
     public var modelValueRanges: [Range<Int>]
     /// Whether the top-level `stream` member is `true`.
     public var stream: Bool
+    /// Whether the object has a top-level `stream_options` member.
+    public var hasStreamOptions = false
+    /// Offset of the top-level object's closing `}` (relative to the body start).
+    public var closingBrace = 0
 }
 
 /// Why a JSON body cannot be forwarded; each maps to a 400 the client can act on.
@@ -77,6 +81,7 @@ public struct JSONModelScanner {
         var modelIsString = true
         var ranges: [Range<Int>] = []
         var stream = false
+        var hasStreamOptions = false
         self.index += 1
         self.skipWhitespace()
         if self.peek() == UInt8(ascii: "}") {
@@ -105,6 +110,8 @@ public struct JSONModelScanner {
                     if try Self.isKey(key, "\"stream\"") {
                         let value = UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index])
                         stream = Self.isLiteral(value, "true")
+                    } else if try Self.isKey(key, "\"stream_options\"") {
+                        hasStreamOptions = true
                     }
                 }
                 self.skipWhitespace()
@@ -114,11 +121,15 @@ public struct JSONModelScanner {
                 guard next == UInt8(ascii: ",") else { throw .notJSON(offset: self.index - 1) }
             }
         }
+        let closingBrace = self.index - 1
         self.skipWhitespace()
         guard self.index == self.bytes.count else { throw .notJSON(offset: self.index) }
         guard modelIsString else { throw .modelNotString }
         guard let model else { throw .missingModel }
-        return JSONBodyInspection(model: model, modelValueRanges: ranges, stream: stream)
+        return JSONBodyInspection(
+            model: model, modelValueRanges: ranges, stream: stream, hasStreamOptions: hasStreamOptions,
+            closingBrace: closingBrace
+        )
     }
 
     private func peek() -> UInt8? {

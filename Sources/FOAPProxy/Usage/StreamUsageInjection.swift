@@ -1,0 +1,91 @@
+import NIOCore
+
+/// `inject_stream_usage`: a chat or completions stream that does not ask for usage gets
+/// `"stream_options":{"include_usage":true}` added, so the upstream reports its token counts in a last chunk; that
+/// chunk (`"choices":[]` with a `usage` object) is then taken out of the stream the client sees, because the client
+/// did not ask for it. Every other byte of the request and of the stream passes unchanged.
+enum StreamUsageInjection {
+    static let member = #","stream_options":{"include_usage":true}"#
+
+    /// Whether `inspection` is a request to add the member to.
+    static func applies(to inspection: JSONBodyInspection, path: String) -> Bool {
+        inspection.stream && !inspection.hasStreamOptions && (path == "v1/chat/completions" || path == "v1/completions")
+    }
+
+    /// `body` with the member inserted before the top-level object's closing brace (after every member, so the
+    /// `model` ranges of the inspection stay where they are).
+    static func inject(into body: ByteBuffer, closingBrace: Int) -> ByteBuffer {
+        var output = ByteBuffer()
+        output.reserveCapacity(body.readableBytes + Self.member.utf8.count)
+        output.writeImmutableBuffer(body.getSlice(at: body.readerIndex, length: closingBrace)!)
+        output.writeString(Self.member)
+        output.writeImmutableBuffer(
+            body.getSlice(at: body.readerIndex + closingBrace, length: body.readableBytes - closingBrace)!
+        )
+        return output
+    }
+}
+
+/// Takes the usage-only chunk out of an SSE stream, event by event. Complete events pass at once; only the bytes
+/// of an event cut between two reads wait for the rest of it.
+struct UsageChunkFilter {
+    private var pending: [UInt8] = []
+
+    /// What of `part` (and of what was held back) to relay now.
+    mutating func filter(_ part: ByteBuffer) -> ByteBuffer {
+        self.pending += part.readableBytesView
+        var output = ByteBuffer()
+        var start = 0
+        while let end = Self.eventEnd(in: self.pending, from: start) {
+            let event = self.pending[start..<end]
+            if !Self.isUsageChunk(event) {
+                output.writeBytes(event)
+            }
+            start = end
+        }
+        self.pending.removeFirst(start)
+        return output
+    }
+
+    /// Whatever was held back when the stream ends (an unterminated last event passes as it came).
+    mutating func finish() -> ByteBuffer? {
+        guard !self.pending.isEmpty else { return nil }
+        defer { self.pending = [] }
+        return ByteBuffer(bytes: self.pending)
+    }
+
+    /// The end (exclusive) of the event starting at `start`: after its blank line (`\n\n` or `\r\n\r\n`).
+    private static func eventEnd(in bytes: [UInt8], from start: Int) -> Int? {
+        var index = start
+        let newline = UInt8(ascii: "\n")
+        while index + 1 < bytes.count {
+            if bytes[index] == newline {
+                if bytes[index + 1] == newline { return index + 2 }
+                if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == newline {
+                    return index + 3
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private static let noChoices = Array(#""choices":[]"#.utf8)
+    private static let usage = Array(#""usage":{"#.utf8)
+
+    static func isUsageChunk(_ event: ArraySlice<UInt8>) -> Bool {
+        Self.contains(event, Self.noChoices) && Self.contains(event, Self.usage)
+    }
+
+    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count else { return false }
+        var index = haystack.startIndex
+        while index + needle.count <= haystack.endIndex {
+            if haystack[index] == needle[0], haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                return true
+            }
+            index += 1
+        }
+        return false
+    }
+}

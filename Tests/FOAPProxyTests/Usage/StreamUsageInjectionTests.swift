@@ -1,0 +1,73 @@
+import NIOCore
+import XCTest
+
+@testable import FOAPProxy
+
+/// `inject_stream_usage`: usage asked for on the client's behalf, counted, and kept out of the client's stream.
+final class StreamUsageInjectionTests: XCTestCase {
+    static let usageChunk =
+        #"data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":42,"completion_tokens":7,"total_tokens":49}}"#
+        + "\n\n"
+    static let events = [
+        #"data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}"# + "\n\n", StreamUsageInjectionTests.usageChunk, "data: [DONE]\n\n",
+    ]
+
+    func testTheMemberGoesBeforeTheClosingBraceAndTheModelRangesStay() throws {
+        let body = ByteBuffer(string: #"{"model":"m","stream":true,"messages":[]}  "#)
+        let inspection = try JSONModelScanner.inspect(body)
+        XCTAssertTrue(StreamUsageInjection.applies(to: inspection, path: "v1/chat/completions"))
+        let injected = StreamUsageInjection.inject(into: body, closingBrace: inspection.closingBrace)
+        let rewritten = JSONModelRewriter.rewrite(injected, inspection: inspection, targetModel: "up")
+        XCTAssertEqual(
+            String(buffer: rewritten),
+            #"{"model":"up","stream":true,"messages":[],"stream_options":{"include_usage":true}}  "#
+        )
+        let asked = try JSONModelScanner.inspect(ByteBuffer(string: #"{"model":"m","stream":true,"stream_options":{}}"#))
+        XCTAssertFalse(StreamUsageInjection.applies(to: asked, path: "v1/chat/completions"), "the client's own choice")
+        let whole = try JSONModelScanner.inspect(ByteBuffer(string: #"{"model":"m"}"#))
+        XCTAssertFalse(StreamUsageInjection.applies(to: whole, path: "v1/chat/completions"))
+    }
+
+    func testFilterDropsOnlyTheUsageChunkAtEveryCut() {
+        let stream = Array(Self.events.joined().utf8)
+        let expected = Self.events[0] + Self.events[2]
+        for cut in 1..<stream.count {
+            var filter = UsageChunkFilter()
+            var output = String(buffer: filter.filter(ByteBuffer(bytes: stream[..<cut])))
+            output += String(buffer: filter.filter(ByteBuffer(bytes: stream[cut...])))
+            output += filter.finish().map { String(buffer: $0) } ?? ""
+            XCTAssertEqual(output, expected, "cut at \(cut)")
+        }
+    }
+
+    func testThroughTheProxyTheRecordCountsTokensTheClientDidNotAskFor() async throws {
+        let harness = try await ProxyHarness(
+            config: { base in
+                """
+                { "mock": { "target_base_url": "\(base)", "inject_stream_usage": true,
+                    "models": { "gpt-test": { "endpoints": [ { "path": "v1/chat/completions", "target_model_name": "up" } ] } } } }
+                """
+            },
+            respond: { request in
+                let asked = request.bodyString.contains(#""include_usage":true"#)
+                let events = asked ? Self.events : [Self.events[0], Self.events[2]]
+                return .chunks(
+                    status: .ok, headers: [("Content-Type", "text/event-stream")], chunks: events,
+                    interval: .milliseconds(1)
+                )
+            }
+        )
+        self.addTeardownBlock { try await harness.stop() }
+        let injected = try await harness.send(.POST, "/v1/chat/completions", json: #"{"model":"gpt-test","stream":true}"#)
+        XCTAssertEqual(injected.body, Self.events[0] + Self.events[2], "the client did not ask for the usage chunk")
+        XCTAssertTrue(harness.upstream.requests[0].bodyString.hasSuffix(#","stream_options":{"include_usage":true}}"#))
+        let own = try await harness.send(
+            .POST, "/v1/chat/completions",
+            json: #"{"model":"gpt-test","stream":true,"stream_options":{"include_usage":true}}"#
+        )
+        XCTAssertEqual(own.body, Self.events.joined(), "asked for it: it stays")
+        let records = try await harness.accessRecords(atLeast: 2)
+        XCTAssertEqual(records.map { $0["prompt_tokens"] }, ["42", "42"])
+        XCTAssertEqual(records[0]["bytes_out"], String((Self.events[0] + Self.events[2]).utf8.count))
+    }
+}
