@@ -18,14 +18,12 @@ final class FleetState: @unchecked Sendable {
     func withBalancer<Result>(
         model: String,
         endpoint: EndpointConfig,
-        _ body: (inout UpstreamBalancer) -> Result
-    ) -> Result {
-        let key = Key(model: model, path: endpoint.path)
-        var balancer =
-            self.balancers.removeValue(forKey: key)
-            ?? UpstreamBalancer(policy: endpoint.policy, weights: endpoint.upstreams.map(\.weight))
-        defer { self.balancers[key] = balancer }
-        return body(&balancer)
+        _ body: (inout UpstreamBalancer) throws -> Result
+    ) rethrows -> Result {
+        // One hash lookup: the dictionary's `default:` subscript hands the stored value to `body` in place.
+        try body(&self.balancers[Key(model: model, path: endpoint.path), default: UpstreamBalancer(
+            policy: endpoint.policy, weights: endpoint.upstreams.map(\.weight)
+        )])
     }
 
     /// The state of every upstream of `endpoint`, for `/health/{model}`; all healthy before the first request.

@@ -14,9 +14,9 @@ final class Forwarding {
         case none
         /// The client's JSON, before its `model` is rewritten: each upstream may call the model differently.
         case json(ByteBuffer, JSONBodyInspection)
-        /// Streamed as the client sends it (multipart uploads), already rewritten for `upstream`: sent once, never
-        /// replayed, so such a request makes a single attempt.
-        case streamed(HTTPClient.Body, contentLength: Int?, upstream: Int)
+        /// Streamed as the client sends it (multipart uploads), already rewritten for the upstream picked before
+        /// the body was read: sent once, never replayed, so such a request makes a single attempt.
+        case streamed(HTTPClient.Body, contentLength: Int?)
     }
 
     let model: ModelConfig
@@ -31,6 +31,10 @@ final class Forwarding {
     private(set) var attempts = 0
     /// The upstream of the attempt in flight.
     private(set) var current: Int?
+    /// When the attempt in flight was sent: `first_byte_timeout` counts from here.
+    private(set) var attemptStartedAt = NIODeadline.now()
+    /// A body byte of the attempt in flight arrived: from then on only `request_timeout` bounds the gaps.
+    var firstBodyByteSeen = false
     /// `http://a:8000 upstream_unreachable, http://b:8000 status_503`: for the access record.
     private(set) var failures: [String] = []
 
@@ -57,6 +61,16 @@ final class Forwarding {
         self.tried.insert(upstream)
         self.attempts += 1
         self.current = upstream
+        self.attemptStartedAt = .now()
+        self.firstBodyByteSeen = false
+    }
+
+    /// The timeout that bounds the attempt now, for a timed-out attempt's error message.
+    var currentTimeout: Double {
+        if !self.firstBodyByteSeen, let firstByte = self.endpoint.policy.firstByteTimeout {
+            return min(firstByte, self.endpoint.requestTimeout)
+        }
+        return self.endpoint.requestTimeout
     }
 
     /// The attempt in flight ended; returns its upstream.

@@ -14,11 +14,17 @@ extension ProxyExchange {
     static let maximumRetryAfter: Int64 = 300
     static let defaultRetryAfter: Int64 = 1
 
-    /// Starts forwarding: the first attempt, on the upstream the balancer picks.
-    func forward(_ forwarding: Forwarding) {
+    /// Starts forwarding: the first attempt, on `upstream` when the caller already picked it (a streamed upload,
+    /// whose body names that upstream's model), else on the one the balancer picks.
+    func forward(_ forwarding: Forwarding, startingWith upstream: Int? = nil) {
         self.isPooled = forwarding.isPooled
         self.forwarding = forwarding
-        self.startNextAttempt()
+        guard let upstream else {
+            self.startNextAttempt()
+            return
+        }
+        forwarding.started(upstream)
+        self.sendAttempt(to: upstream)
     }
 
     /// Picks an untried upstream and sends the request there; with none (every upstream cooling down or
@@ -83,7 +89,6 @@ extension ProxyExchange {
         }
         forwarding.recordFailure(upstream, "status_\(status)")
         _ = forwarding.ended()
-        self.record.attemptErrors = forwarding.failures
         self.abandonCurrentCall()
         self.startNextAttempt()
         return true
@@ -93,45 +98,45 @@ extension ProxyExchange {
     /// nothing reached the client yet, tries another upstream.
     /// - Returns: true when another attempt was started.
     func retryAfterFailure(_ error: Error) -> Bool {
-        guard let forwarding = self.forwarding, let upstream = forwarding.ended() else {
+        guard !(error is ClientDisconnectedError) else {
+            self.attemptEndedWithoutAnswer()
             return false
         }
-        let endpoint = forwarding.endpoint
-        let disconnected = error is ClientDisconnectedError
-        if forwarding.isPooled {
-            let now = NIODeadline.now()
-            self.fleet.withBalancer(model: forwarding.model.id, endpoint: endpoint) { balancer in
-                balancer.finished(upstream)
-                if disconnected {
-                    balancer.abandoned(upstream)
-                } else {
-                    balancer.failed(upstream, now: now)
-                }
-            }
-        }
-        guard !disconnected, forwarding.isPooled else {
+        guard let forwarding = self.forwarding, let upstream = forwarding.ended(), forwarding.isPooled else {
             return false
         }
         let code =
             error is UpstreamKeyMissingError
             ? "upstream_key_missing"
             : UpstreamFailure.openAIError(
-                for: error, upstream: endpoint.upstreams[upstream].baseURL, timeout: self.currentTimeout
+                for: error, upstream: forwarding.endpoint.upstreams[upstream].baseURL,
+                timeout: forwarding.currentTimeout
             ).code
         forwarding.recordFailure(upstream, code)
-        self.record.attemptErrors = forwarding.failures
         let now = NIODeadline.now()
-        guard !self.responseHeadWritten, forwarding.mayRetry,
-            self.fleet.withBalancer(model: forwarding.model.id, endpoint: endpoint, {
-                $0.hasCandidate(excluding: forwarding.tried, now: now)
-            })
-        else {
+        let mayRetry = !self.responseHeadWritten && forwarding.mayRetry
+        let hasOther = self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { balancer in
+            balancer.finished(upstream)
+            balancer.failed(upstream, now: now)
+            return mayRetry && balancer.hasCandidate(excluding: forwarding.tried, now: now)
+        }
+        guard hasOther else {
             return false
         }
         self.task = nil
         self.currentAttempt = nil
         self.startNextAttempt()
         return true
+    }
+
+    /// The attempt in flight ends with no verdict on its upstream (the client went away, the request could not be
+    /// built): it is only no longer in flight, and a probe may be sent again.
+    func attemptEndedWithoutAnswer() {
+        guard let forwarding = self.forwarding, let upstream = forwarding.ended(), forwarding.isPooled else { return }
+        self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { balancer in
+            balancer.finished(upstream)
+            balancer.abandoned(upstream)
+        }
     }
 
     /// The current attempt's answer ended whole: a success for the balancer's in-flight count.

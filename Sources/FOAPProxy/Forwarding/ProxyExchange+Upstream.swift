@@ -48,13 +48,9 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
         let endpoint = forwarding.endpoint
         let upstream = endpoint.upstreams[index]
         let model = forwarding.model
-        self.endpoint = endpoint
         self.record.provider = upstream.provider ?? model.provider.name
         self.record.targetModel = upstream.targetModelName
         self.record.upstream = upstream.baseURL
-        self.record.attempts = forwarding.attempts
-        self.attemptStartedAt = .now()
-        self.firstBodyByteSeen = false
         let apiKey: String?
         switch model.credential(of: upstream) {
         case .none: apiKey = nil
@@ -85,7 +81,7 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
             let rewritten = JSONModelRewriter.rewrite(source, inspection: inspection, targetModel: upstream.targetModelName)
             body = .whole(rewritten)
             contentLength = rewritten.readableBytes
-        case .streamed(let streamed, let length, _):
+        case .streamed(let streamed, let length):
             body = .streamed(streamed)
             contentLength = length
         }
@@ -124,7 +120,7 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
                 request = try HTTPClient.Request(url: target, method: forwarding.method, headers: headers, body: clientBody)
             }
         } catch {
-            _ = self.retryAfterFailure(ClientDisconnectedError())
+            self.attemptEndedWithoutAnswer()
             self.respondAfterBody(.upstreamFailed(upstream.baseURL))
             return
         }
@@ -154,22 +150,14 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
     ///
     /// With `first_byte_timeout`, the wait for the first body byte is also bounded from the start of the attempt.
     func armTimer() {
-        guard let endpoint = self.endpoint else { return }
+        guard let forwarding = self.forwarding else { return }
+        let endpoint = forwarding.endpoint
         var deadline = NIODeadline.now() + .nanoseconds(Int64(endpoint.requestTimeout * 1_000_000_000))
-        if !self.firstBodyByteSeen, let firstByte = endpoint.policy.firstByteTimeout, let started = self.attemptStartedAt {
-            deadline = min(deadline, started + .nanoseconds(Int64(firstByte * 1_000_000_000)))
+        if !forwarding.firstBodyByteSeen, let firstByte = endpoint.policy.firstByteTimeout {
+            deadline = min(deadline, forwarding.attemptStartedAt + .nanoseconds(Int64(firstByte * 1_000_000_000)))
         }
         self.upstreamDeadline = deadline
         self.owner?.exchangeNeedsTimeoutCheck(by: deadline)
-    }
-
-    /// The timeout a timed-out attempt ran into, for its error message.
-    var currentTimeout: Double {
-        guard let endpoint = self.endpoint else { return 0 }
-        if !self.firstBodyByteSeen, let firstByte = endpoint.policy.firstByteTimeout {
-            return min(firstByte, endpoint.requestTimeout)
-        }
-        return endpoint.requestTimeout
     }
 
     /// Fails the upstream call if its deadline has passed; returns the deadline to check again at, if any.
@@ -227,7 +215,7 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamBodyPart(_ buffer: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
         self.context.eventLoop.assertInEventLoop()
         guard !self.finished else { return self.context.eventLoop.makeSucceededVoidFuture() }
-        self.firstBodyByteSeen = true
+        self.forwarding?.firstBodyByteSeen = true
         self.armTimer()
         if var held = self.bufferedResponse {
             self.bufferedResponse = nil
@@ -308,7 +296,7 @@ extension ProxyExchange: UpstreamResponseSink {
         let failure = UpstreamFailure.openAIError(
             for: error,
             upstream: self.record.upstream ?? "-",
-            timeout: self.currentTimeout
+            timeout: self.forwarding?.currentTimeout ?? 0
         )
         if !self.responseHeadWritten {
             self.record.error = failure.code

@@ -43,7 +43,6 @@ final class ProxyExchange {
     /// The upstream call in flight: an AsyncHTTPClient task or a pooled plain-HTTP call (Upstream/).
     var task: (any UpstreamCall)?
     var upload: UploadStream?
-    var endpoint: EndpointConfig?
     /// The request as it goes upstream, with its attempts (Forwarding.swift, ProxyExchange+Attempts.swift).
     var forwarding: Forwarding?
     /// The endpoint has several upstreams: verdicts go to the balancer (a Bool, so the hot path of a single
@@ -51,12 +50,10 @@ final class ProxyExchange {
     var isPooled = false
     /// The sink of the attempt in flight when the request may make several; nil otherwise (the exchange is the sink).
     var currentAttempt: UpstreamAttempt?
-    var attemptStartedAt: NIODeadline?
     /// Reads `usage` out of a 2xx answer of a route that reports it (TokenUsageScanner.swift).
     var usageScanner: TokenUsageScanner?
     /// Set when `inject_stream_usage` asked for a usage chunk the client did not (StreamUsageInjection.swift).
     var usageChunkFilter: UsageChunkFilter?
-    var firstBodyByteSeen = false
     /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
     var upstreamDeadline: NIODeadline?
     var responseHeadWritten = false
@@ -288,16 +285,14 @@ final class ProxyExchange {
             if self.requestEnded {
                 upload.finish()
             }
-            let forwarding = Forwarding(
-                model: model,
-                endpoint: endpoint,
-                method: .POST,
-                payload: .streamed(upload.makeBody(contentLength: contentLength), contentLength: contentLength, upstream: index)
+            let body = upload.makeBody(contentLength: contentLength)
+            self.forward(
+                Forwarding(
+                    model: model, endpoint: endpoint, method: .POST,
+                    payload: .streamed(body, contentLength: contentLength)
+                ),
+                startingWith: index
             )
-            forwarding.started(index)
-            self.forwarding = forwarding
-            self.isPooled = forwarding.isPooled
-            self.sendAttempt(to: index)
         }
     }
 
@@ -384,6 +379,10 @@ final class ProxyExchange {
         self.finished = true
         self.upstreamDeadline = nil
         self.record.finishedAt = .now()
+        if let forwarding = self.forwarding {
+            self.record.attempts = forwarding.attempts
+            self.record.attemptErrors = forwarding.failures
+        }
         if let usage = self.usageScanner?.usage {
             self.record.promptTokens = usage.prompt
             self.record.completionTokens = usage.completion

@@ -7,22 +7,13 @@ public enum ControlClient {
     /// - Parameter timeout: how long to wait for the whole reply (a `reload --wait` lasts as long as the reload).
     /// - Throws: `SystemCallError` when the socket cannot be reached (no master, wrong path) or the reply times out.
     public static func send(_ command: ControlCommand, to path: String, timeout: Duration) throws -> ControlReply {
+        let address = try SocketAddress.unix(path: path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
             throw SystemCallError("socket", context: "AF_UNIX")
         }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw SystemCallError("connect", errno: ENAMETOOLONG, context: path)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = address.withSockaddr { connect(fd, $0, $1) }
         guard connected == 0 else {
             throw SystemCallError("connect", context: path)
         }

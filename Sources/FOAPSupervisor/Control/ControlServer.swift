@@ -33,12 +33,7 @@ final class ControlServer {
     init(path: String, commandTimeout: Duration = .seconds(5)) throws {
         self.path = path
         self.commandTimeout = commandTimeout
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else {
-            throw SystemCallError("bind", errno: ENAMETOOLONG, context: path)
-        }
+        let address = try SocketAddress.unix(path: path)
         var status = stat()
         if lstat(path, &status) == 0 {
             guard (status.st_mode & S_IFMT) == S_IFSOCK else {
@@ -51,15 +46,8 @@ final class ControlServer {
         guard fd >= 0 else {
             throw SystemCallError("socket", context: "AF_UNIX")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
-            bytes.copyBytes(from: path.utf8)
-        }
         let previousMask = umask(0o177)
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
         umask(previousMask)
         guard bound == 0, listen(fd, 16) == 0 else {
             let error = SystemCallError("bind", context: path)

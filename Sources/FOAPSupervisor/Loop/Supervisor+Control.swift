@@ -31,7 +31,6 @@ extension Supervisor {
         let machine = self.machine
         let active = machine.workers.values.filter { $0.generation == machine.activeGeneration }
         let pids = active.compactMap(\.pid).sorted().map(String.init).joined(separator: " ")
-        let ready = active.filter { $0.machine.isReady }.count
         var reload = "idle"
         switch machine.reload {
         case .idle: break
@@ -42,7 +41,7 @@ extension Supervisor {
             "generation: \(machine.activeGeneration)",
             "config_digest: \(machine.activeConfig.digest)",
             "config: \(machine.activeConfig.summary)",
-            "workers: \(ready)/\(machine.workerCount) ready" + (pids.isEmpty ? "" : " (pids \(pids))"),
+            "workers: \(machine.readyWorkerCount)/\(machine.workerCount) ready" + (pids.isEmpty ? "" : " (pids \(pids))"),
             "uptime_seconds: \((now - self.startedAt).components.seconds)",
             "reload: \(reload)",
             "last_reload: \(machine.lastReloadResult)",

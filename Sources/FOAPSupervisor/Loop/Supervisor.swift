@@ -162,13 +162,7 @@ public final class Supervisor {
             fds.append(pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0))
             fds += clients.map { pollfd(fd: $0.1, events: Int16(POLLIN), revents: 0) }
         }
-        var timeout: Int32 = -1
-        if let deadline {
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            let (seconds, attoseconds) = remaining.components
-            let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-            timeout = Int32(clamping: max(0, milliseconds))
-        }
+        let timeout = deadline.map { ContinuousClock.now.duration(to: $0).pollMilliseconds } ?? -1
         let count = poll(&fds, nfds_t(fds.count), timeout)
         var readiness = Readiness()
         guard count > 0 else {

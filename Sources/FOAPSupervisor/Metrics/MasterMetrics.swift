@@ -41,12 +41,11 @@ struct MasterMetrics {
 extension Supervisor {
     /// Every worker's series summed, then the master's own.
     func exposition() -> String {
-        let ready = self.machine.workers.values.filter {
-            $0.generation == self.machine.activeGeneration && $0.machine.isReady
-        }.count
-        return self.metrics.render()
+        self.metrics.render()
             + self.masterMetrics.render(
-                generation: self.machine.activeGeneration, workersReady: ready, workerSlots: self.machine.workerCount
+                generation: self.machine.activeGeneration,
+                workersReady: self.machine.readyWorkerCount,
+                workerSlots: self.machine.workerCount
             )
     }
 }

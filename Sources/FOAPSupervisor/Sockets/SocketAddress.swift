@@ -2,7 +2,8 @@
 import Glibc
 #endif
 
-/// An IPv4 or IPv6 socket address, just enough to bind listeners and to log where they are.
+/// An IPv4, IPv6 or unix socket address, just enough to bind listeners and the control socket and to log where
+/// they are.
 struct SocketAddress: CustomStringConvertible {
     private var storage = sockaddr_storage()
     private(set) var length: socklen_t = 0
@@ -26,6 +27,22 @@ struct SocketAddress: CustomStringConvertible {
         result.length = first.pointee.ai_addrlen
         withUnsafeMutableBytes(of: &result.storage) { storage in
             storage.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(first.pointee.ai_addrlen)))
+        }
+        return result
+    }
+
+    /// A unix socket path (the control socket). - Throws: when the path does not fit `sun_path`.
+    static func unix(path: String) throws -> SocketAddress {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemCallError("socket address", errno: ENAMETOOLONG, context: path)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        var result = SocketAddress()
+        result.length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        withUnsafeMutableBytes(of: &result.storage) { storage in
+            withUnsafeBytes(of: &address) { storage.copyMemory(from: $0) }
         }
         return result
     }

@@ -49,7 +49,8 @@ enum ControlSocket {
     static let expositionPrefix = "exposition\n"
     static let expositionEnd = "exposition-end"
 
-    /// Sends raw text as one packet (metrics). - Returns: `false` if it could not be queued.
+    /// Sends text as one packet without blocking (a control word, a metrics packet), either way.
+    /// - Returns: `false` if it could not be queued (the peer is gone, or its queue is full: errno says which).
     @discardableResult
     static func send(packet: String, fd: Int32) -> Bool {
         let bytes = Array(packet.utf8)
@@ -70,8 +71,7 @@ enum ControlSocket {
         for packet in MetricsPackets.split(text, repeatingHeaders: false).map({ Self.expositionPrefix + $0 }) + [Self.expositionEnd] {
             while !Self.send(packet: packet, fd: fd) {
                 guard errno == EAGAIN || errno == EWOULDBLOCK else { return false }
-                let (seconds, attoseconds) = ContinuousClock.now.duration(to: end).components
-                let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+                let milliseconds = ContinuousClock.now.duration(to: end).pollMilliseconds
                 guard milliseconds > 0 else { return false }
                 var writable = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 _ = poll(&writable, 1, milliseconds)
@@ -82,10 +82,6 @@ enum ControlSocket {
 
     /// Sends one message. - Returns: `false` if it could not be queued (the worker is gone or its queue is full).
     static func send(_ message: MasterMessage, fd: Int32) -> Bool {
-        let word = Array(message.rawValue.utf8)
-        let sent = word.withUnsafeBytes { bytes in
-            retryingOnInterrupt { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-        }
-        return sent == word.count
+        Self.send(packet: message.rawValue, fd: fd)
     }
 }

@@ -148,13 +148,9 @@ extension SupervisorStateMachine {
         self.reloadWaiters = []
         if let queued = self.queuedReload {
             self.queuedReload = nil
-            var next = self.reloadRequested(forced: queued.forced)
+            let next = self.reloadRequested(forced: queued.forced)
             // The waiters join the reload that starts now (its config is read after their request).
             self.reloadWaiters += queued.waiters
-            if !self.isLoadingConfig {
-                next += self.reloadWaiters.map { .answerReload($0, .failed(["the master is shutting down"])) }
-                self.reloadWaiters = []
-            }
             return actions + next
         }
         if self.reloadingAnnounced {

@@ -236,10 +236,14 @@ struct SupervisorStateMachine {
         self.workers.values.allSatisfy { $0.pid == nil || $0.machine.isHealthy(now: now) }
     }
 
+    /// Workers of the serving generation that are ready (systemd STATUS, `foap ctl status`, `/metrics`).
+    var readyWorkerCount: Int {
+        self.workers.values.filter { $0.generation == self.activeGeneration && $0.machine.isReady }.count
+    }
+
     /// The one-line systemd STATUS: generation, ready workers, config summary, last reload result.
     var statusLine: String {
-        let ready = self.workers.values.filter { $0.generation == self.activeGeneration && $0.machine.isReady }.count
-        var line = "generation \(self.activeGeneration), \(ready)/\(self.workerCount) workers ready"
+        var line = "generation \(self.activeGeneration), \(self.readyWorkerCount)/\(self.workerCount) workers ready"
         if !self.activeConfig.summary.isEmpty {
             line += ", \(self.activeConfig.summary)"
         }

@@ -25,12 +25,7 @@ public final class WorkerControlChannel: Sendable {
 
     /// Sends one message; EAGAIN (queue full) and EPIPE (master gone, noticed by the receiver) are ignored.
     public func send(_ message: WorkerMessage) {
-        let word = message.rawValue
-        _ = word.utf8CString.withUnsafeBufferPointer { buffer in
-            retryingOnInterrupt {
-                Glibc.send(self.fd, buffer.baseAddress, buffer.count - 1, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-            }
-        }
+        ControlSocket.send(packet: message.rawValue, fd: self.fd)
     }
 
     /// Sends this worker's cumulative metrics (Prometheus text) in packets the master can read one by one.
