@@ -15,6 +15,8 @@ public struct ProxyConfiguration: Sendable {
     public var drainIdleGrace: TimeAmount = .milliseconds(500)
     /// How long a client connection may sit idle between requests before it is closed (`FOAP_KEEPALIVE_TIMEOUT`).
     public var keepAliveTimeout: TimeAmount = .seconds(75)
+    /// How long `GET /metrics` waits for the master's sum before it answers 503 `metrics_unavailable`.
+    public var metricsTimeout: TimeAmount = .seconds(2)
     /// The upstream HTTP client.
     public var upstream = UpstreamClientConfiguration()
 

@@ -3,9 +3,6 @@ import NIOCore
 import NIOHTTP1
 
 extension ProxyExchange {
-    /// How long a scrape waits for the master's sum before it is answered 503.
-    static let metricsTimeout = TimeAmount.seconds(2)
-
     /// `GET /metrics`: the Prometheus text of every worker (from the master), or this process's own when it runs
     /// alone (`--workers 0`).
     func answerMetrics() {
@@ -15,7 +12,7 @@ extension ProxyExchange {
         }
         let loop = self.context.eventLoop
         let answered = NIOLockedValueBox(false)
-        let timeout = loop.scheduleTask(in: Self.metricsTimeout) {
+        let timeout = loop.scheduleTask(in: self.engine.configuration.metricsTimeout) {
             guard answered.withLockedValue({ let first = !$0; $0 = true; return first }) else { return }
             self.respond(error: .metricsUnavailable)
         }

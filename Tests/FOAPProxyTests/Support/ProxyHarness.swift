@@ -33,6 +33,7 @@ final class ProxyHarness: @unchecked Sendable {
         config: (String) -> String = ProxyHarness.defaultConfig,
         environment: [String: String] = ["MOCK_KEY": "sk-upstream-secret"],
         configure: (inout ProxyConfiguration) -> Void = { _ in },
+        metricsSource: MetricsSource? = nil,
         respond: @escaping @Sendable (MockUpstream.Request) -> MockUpstream.Response
     ) async throws {
         self.upstream = try MockUpstream(tls: tls, respond: respond)
@@ -56,7 +57,8 @@ final class ProxyHarness: @unchecked Sendable {
         var logger = Logger(label: "foap-test") { _ in logs }
         logger.logLevel = .info
         self.engine = try ProxyEngine(
-            snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger)
+            snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger,
+            metricsSource: metricsSource)
         self.server = ProxyServer(engine: self.engine, group: self.group)
         let addresses = try await self.server.start(.bind(host: "127.0.0.1", port: 0))
         self.port = addresses[0].port!

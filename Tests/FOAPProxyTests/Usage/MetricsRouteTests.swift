@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 /// `GET /metrics` in a process of its own (`--workers 0`): this process's series, behind the client key check.
@@ -39,5 +40,46 @@ final class MetricsRouteTests: XCTestCase {
         XCTAssertTrue(scrape.body.contains("# TYPE foap_requests counter\n"), scrape.body)
         XCTAssertTrue(scrape.body.contains("\nfoap_requests_total{"), scrape.body)
         XCTAssertTrue(scrape.body.contains("# TYPE foap_request_duration_seconds histogram\n"))
+    }
+
+    /// A master that cannot be asked, or does not answer in time: the scrape gets a clear 503, the worker goes on.
+    func testScrapeTheMasterDoesNotAnswerIs503() async throws {
+        let silent = try await ProxyHarness(
+            configure: { $0.metricsTimeout = .milliseconds(50) },
+            metricsSource: { _ in },
+            respond: { _ in .json("{}") }
+        )
+        self.addTeardownBlock { try await silent.stop() }
+        let late = try await silent.send(.GET, "/metrics")
+        XCTAssertEqual(late.status, 503)
+        XCTAssertTrue(late.body.contains(#""code":"metrics_unavailable""#), late.body)
+        let health = try await silent.send(.GET, "/health")
+        XCTAssertEqual(health.status, 200)
+
+        let gone = try await ProxyHarness(metricsSource: { reply in reply(nil) }, respond: { _ in .json("{}") })
+        self.addTeardownBlock { try await gone.stop() }
+        let refused = try await gone.send(.GET, "/metrics")
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertTrue(refused.body.contains(#""code":"metrics_unavailable""#), refused.body)
+    }
+
+    func testMetricsNeedAClientKeyWhenKeysAreConfigured() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("foap-keys-\(UUID().uuidString).json")
+        try ClientKeysEndToEndTests.keyFile().write(to: file, atomically: true, encoding: .utf8)
+        let harness = try await ProxyHarness(
+            environment: ["MOCK_KEY": "sk-upstream-secret", "FOAP_CLIENT_KEYS": file.path],
+            respond: { _ in .json("{}") }
+        )
+        self.addTeardownBlock {
+            try await harness.stop()
+            try? FileManager.default.removeItem(at: file)
+        }
+        let anonymous = try await harness.send(.GET, "/metrics")
+        XCTAssertEqual(anonymous.status, 401)
+        let scraper = try await harness.send(
+            .GET, "/metrics", headers: [("Authorization", "Bearer \(ClientKeysEndToEndTests.teamKey)")]
+        )
+        XCTAssertEqual(scraper.status, 200)
+        XCTAssertTrue(scraper.body.contains("# TYPE foap_requests_total counter"))
     }
 }
