@@ -79,21 +79,10 @@ final class PoolFailoverTests: XCTestCase {
             upstreams: { [cutting.baseURL, $0] },
             settings: #""strategy": "ordered","#
         )
-        var request = HTTPClientRequest(url: harness.baseURL + "/v1/chat/completions")
-        request.method = .POST
-        request.body = .bytes(ByteBuffer(string: #"{"model":"pool","stream":true}"#))
-        let response = try await harness.client.execute(request, timeout: .seconds(30))
-        XCTAssertEqual(response.status, .ok)
-        var received: [UInt8] = []
-        do {
-            for try await chunk in response.body {
-                received += chunk.readableBytesView
-            }
-            XCTFail("a cut stream must not look complete to the client")
-        } catch {
-            // Expected: cut, not completed by another upstream.
-        }
-        XCTAssertEqual(String(decoding: received, as: UTF8.self), "data: {\"n\":1}\n\n")
+        let stream = try await harness.streamUntilCut(model: "pool")
+        XCTAssertEqual(stream.status, 200)
+        XCTAssertTrue(stream.cut, "a cut stream must not look complete to the client, nor be completed elsewhere")
+        XCTAssertEqual(stream.received, "data: {\"n\":1}\n\n")
         XCTAssertEqual(harness.upstream.requests.count, 0, "a started answer is never replayed elsewhere")
         let record = try await harness.accessRecords(atLeast: 1)[0]
         XCTAssertEqual(record["error"], "stream_cut")

@@ -100,6 +100,25 @@ final class ProxyHarness: @unchecked Sendable {
         return (response.status.code, response.headers, String(buffer: collected), collected)
     }
 
+    /// Starts a streaming chat completion for `model` and reads it until the proxy cuts it.
+    /// - Returns: the status and the bytes that arrived; `cut` is false if the stream ended normally (which a cut
+    ///   upstream stream must never look like to the client).
+    func streamUntilCut(model: String) async throws -> (status: UInt, received: String, cut: Bool) {
+        var request = HTTPClientRequest(url: self.baseURL + "/v1/chat/completions")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: #"{"model":"\#(model)","stream":true}"#))
+        let response = try await self.client.execute(request, timeout: .seconds(30))
+        var received: [UInt8] = []
+        do {
+            for try await chunk in response.body {
+                received += chunk.readableBytesView
+            }
+            return (response.status.code, String(decoding: received, as: UTF8.self), false)
+        } catch {
+            return (response.status.code, String(decoding: received, as: UTF8.self), true)
+        }
+    }
+
     /// The log entries whose message is `message`.
     func logEntries(_ message: String) -> [InMemoryLogHandler.Entry] {
         self.logs.entries.filter { $0.message.description == message }

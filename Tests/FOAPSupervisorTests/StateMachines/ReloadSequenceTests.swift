@@ -7,17 +7,8 @@ import XCTest
 /// The failure these pin down: `systemctl reload` right after a file change. The inotify reload was already running
 /// on the config as it was before, SIGHUP queued behind it, and the first reload's READY=1 ended systemd's reload
 /// job while the older generation served.
-final class ReloadSequenceTests: XCTestCase {
+final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
     let t0 = ContinuousClock.now
-    let timeouts = SupervisorStateMachine.Timeouts(
-        ready: .seconds(30), heartbeat: .seconds(3), drain: .seconds(60), drainGrace: .seconds(5)
-    )
-
-    func id(_ raw: Int) -> WorkerID { WorkerID(rawValue: raw) }
-
-    func loaded(_ digest: String) -> ConfigLoadOutcome {
-        .loaded(snapshot: Array(digest.utf8), digest: digest, summary: "2 models", warnings: [])
-    }
 
     /// One slot, generation 1 (worker #1, pid 101) ready and announced.
     func makeRunning() -> SupervisorStateMachine {

@@ -3,17 +3,8 @@ import XCTest
 @testable import FOAPSupervisor
 
 /// The master's behaviour as action tables: events in, actions out, the clock moved by hand.
-final class SupervisorStateMachineTests: XCTestCase {
+final class SupervisorStateMachineTests: XCTestCase, SupervisorMachineFixture {
     let t0 = ContinuousClock.now
-    let timeouts = SupervisorStateMachine.Timeouts(
-        ready: .seconds(30), heartbeat: .seconds(3), drain: .seconds(60), drainGrace: .seconds(5)
-    )
-
-    func id(_ raw: Int) -> WorkerID { WorkerID(rawValue: raw) }
-
-    func loaded(_ digest: String) -> ConfigLoadOutcome {
-        .loaded(snapshot: Array(digest.utf8), digest: digest, summary: "2 models", warnings: [])
-    }
 
     /// Two slots, generation 1 spawned and ready (workers #1, #2 with pids 101, 102).
     func makeRunning() -> SupervisorStateMachine {
