@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "CFOAPSpawn"),
         .target(name: "FOAPConfig"),
         .target(name: "FOAPJSON"),
+        .target(name: "FOAPMetrics"),
         .target(
             name: "FOAPSystemd",
             dependencies: [
@@ -41,6 +42,7 @@ let package = Package(
             dependencies: [
                 "FOAPConfig",
                 "FOAPJSON",
+                "FOAPMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -55,6 +57,7 @@ let package = Package(
             name: "FOAPSupervisor",
             dependencies: [
                 "FOAPSystemd",
+                "FOAPMetrics",
                 "CFOAPSpawn",
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -5,7 +5,7 @@ import XCTest
 final class ControlSocketTests: XCTestCase {
     func testReloadWaitReturnsOnceTheNewConfigServesAndFailsWithTheErrorsOfABadOne() async throws {
         let upstream = try self.startUpstream()
-        let socketPath = FileManager.default.temporaryDirectory.appendingPathComponent("foap-ctl-\(UUID().uuidString).sock").path
+        let socketPath = self.controlSocketPath()
         let foap = try await self.startFoap(
             workers: 2,
             files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],
@@ -50,7 +50,7 @@ final class ControlSocketTests: XCTestCase {
 
     func testDrainStopsTheMasterAndRemovesTheSocket() async throws {
         let upstream = try self.startUpstream()
-        let socketPath = FileManager.default.temporaryDirectory.appendingPathComponent("foap-ctl-\(UUID().uuidString).sock").path
+        let socketPath = self.controlSocketPath()
         let foap = try await self.startFoap(
             workers: 1,
             files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],

@@ -22,8 +22,7 @@ final class MetricsServeTests: XCTestCase {
 
     func testCountersSumEveryWorkerAndNeverGoBackAcrossAReload() async throws {
         let upstream = try self.startUpstream()
-        let socketPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("foap-metrics-\(UUID().uuidString).sock").path
+        let socketPath = self.controlSocketPath()
         let foap = try await self.startFoap(
             workers: 3,
             files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],

@@ -15,8 +15,7 @@ final class PoolServeTests: XCTestCase {
 
     func testEveryWorkerFailsOverBeforeAndAfterAReload() async throws {
         let upstream = try self.startUpstream()
-        let socketPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("foap-pool-\(UUID().uuidString).sock").path
+        let socketPath = self.controlSocketPath()
         let foap = try await self.startFoap(
             workers: 2,
             files: ["fleet.json": Self.poolFile(upstream: upstream.baseURL, models: ["chat"])],

@@ -19,7 +19,7 @@ struct HealthProbe {
         var latencyMilliseconds: String
         var error: String?
         /// A pooled upstream's passive health in this worker (`healthy`, `cooling_down`, ...); nil outside pools.
-        var poolState: UpstreamBalancer.State?
+        var poolState: UpstreamBalancer.State? = nil
     }
 
     /// One upstream to ask: its base URL, timeout and key; plus its pool state when it belongs to a pool.
@@ -75,8 +75,7 @@ struct HealthProbe {
                     healthy: false,
                     httpStatus: nil,
                     latencyMilliseconds: "0.000",
-                    error: "API key variable \(variable) is not set",
-                    poolState: nil
+                    error: "API key variable \(variable) is not set"
                 )
             )
         }
@@ -101,8 +100,7 @@ struct HealthProbe {
                 healthy: (200..<300).contains(response.status.code),
                 httpStatus: response.status.code,
                 latencyMilliseconds: AccessRecord.milliseconds(.now() - started),
-                error: (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)",
-                poolState: nil
+                error: (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
             )
         }.recover { error in
             Result(
@@ -110,8 +108,7 @@ struct HealthProbe {
                 healthy: false,
                 httpStatus: nil,
                 latencyMilliseconds: AccessRecord.milliseconds(.now() - started),
-                error: Self.describe(error),
-                poolState: nil
+                error: Self.describe(error)
             )
         }
     }
@@ -163,9 +160,6 @@ struct HealthProbe {
 
 extension HealthProbe.Result {
     init(url: String, healthy: Bool, latencyMilliseconds: String, error: String?) {
-        self.init(
-            url: url, healthy: healthy, httpStatus: nil, latencyMilliseconds: latencyMilliseconds, error: error,
-            poolState: nil
-        )
+        self.init(url: url, healthy: healthy, httpStatus: nil, latencyMilliseconds: latencyMilliseconds, error: error)
     }
 }

@@ -1,3 +1,4 @@
+import FOAPMetrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -11,16 +12,18 @@ extension ProxyExchange {
             return
         }
         let loop = self.context.eventLoop
+        // Whichever comes first, the reply or the timeout, answers; the other finds the scrape answered.
         let answered = NIOLockedValueBox(false)
+        let claim: @Sendable () -> Bool = { answered.withLockedValue { done in defer { done = true }; return !done } }
         let timeout = loop.scheduleTask(in: self.engine.configuration.metricsTimeout) {
-            guard answered.withLockedValue({ let first = !$0; $0 = true; return first }) else { return }
+            guard claim() else { return }
             self.respond(error: .metricsUnavailable)
         }
         // `self` is loop-bound: the reply (from the control channel's thread) hops back to the loop first.
         let exchange = NIOLoopBound(self, eventLoop: loop)
         source { text in
             loop.execute {
-                guard answered.withLockedValue({ let first = !$0; $0 = true; return first }) else { return }
+                guard claim() else { return }
                 timeout.cancel()
                 if let text {
                     exchange.value.respondMetrics(text)
@@ -54,29 +57,4 @@ extension OpenAIError {
         code: "metrics_unavailable",
         message: "The master did not answer with the metrics in time; retry the scrape."
     )
-}
-
-/// The Prometheus text as OpenMetrics 1.0, for scrapers that ask for it (`Accept: application/openmetrics-text`):
-/// a counter family is named without its `_total` suffix (the samples keep it), and the text ends with `# EOF`.
-enum OpenMetrics {
-    static func convert(_ text: String) -> String {
-        var counters: Set<Substring> = []
-        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") && line.hasSuffix(" counter") {
-            counters.insert(line.dropFirst(7).prefix { $0 != " " })
-        }
-        var output = ""
-        output.reserveCapacity(text.utf8.count + 8)
-        for line in text.split(separator: "\n") {
-            if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") {
-                let kind = line.prefix(7)
-                let name = line.dropFirst(7).prefix { $0 != " " }
-                if counters.contains(name), name.hasSuffix("_total") {
-                    output += kind + name.dropLast(6) + line.dropFirst(7 + name.count) + "\n"
-                    continue
-                }
-            }
-            output += line + "\n"
-        }
-        return output + "# EOF\n"
-    }
 }

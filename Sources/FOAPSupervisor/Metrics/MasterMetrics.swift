@@ -1,3 +1,5 @@
+import FOAPMetrics
+
 /// The master's own series: reloads, generations, workers. Counted from the lifecycle events it logs.
 struct MasterMetrics {
     var reloadsSucceeded = 0
@@ -16,25 +18,22 @@ struct MasterMetrics {
     }
 
     func render(generation: Int, workersReady: Int, workerSlots: Int) -> String {
-        """
-        # HELP foap_reloads_total Configuration reloads, by result (failed: invalid config or a generation that did not start).
-        # TYPE foap_reloads_total counter
-        foap_reloads_total{result="ok"} \(self.reloadsSucceeded)
-        foap_reloads_total{result="failed"} \(self.reloadsFailed)
-        # HELP foap_config_generation The generation of workers serving now.
-        # TYPE foap_config_generation gauge
-        foap_config_generation \(generation)
-        # HELP foap_workers_ready Workers of the serving generation that are ready, and the slots there are.
-        # TYPE foap_workers_ready gauge
-        foap_workers_ready \(workersReady)
-        # HELP foap_worker_slots Worker slots (FOAP_WORKERS).
-        # TYPE foap_worker_slots gauge
-        foap_worker_slots \(workerSlots)
-        # HELP foap_worker_restarts_total Workers replaced after a crash or a missed heartbeat.
-        # TYPE foap_worker_restarts_total counter
-        foap_worker_restarts_total \(self.workerRestarts)
-
-        """
+        var text = MetricsText()
+        text.family(
+            "foap_reloads_total", "counter",
+            "Configuration reloads, by result (failed: invalid config or a generation that did not start)."
+        )
+        text.sample("foap_reloads_total", [("result", "ok")], Double(self.reloadsSucceeded))
+        text.sample("foap_reloads_total", [("result", "failed")], Double(self.reloadsFailed))
+        text.family("foap_config_generation", "gauge", "The generation of workers serving now.")
+        text.sample("foap_config_generation", [], Double(generation))
+        text.family("foap_workers_ready", "gauge", "Workers of the serving generation that are ready.")
+        text.sample("foap_workers_ready", [], Double(workersReady))
+        text.family("foap_worker_slots", "gauge", "Worker slots (FOAP_WORKERS).")
+        text.sample("foap_worker_slots", [], Double(workerSlots))
+        text.family("foap_worker_restarts_total", "counter", "Workers replaced after a crash or a missed heartbeat.")
+        text.sample("foap_worker_restarts_total", [], Double(self.workerRestarts))
+        return text.output
     }
 }
 

@@ -1,3 +1,5 @@
+import FOAPMetrics
+
 /// The master's sum of every worker's metrics: what `GET /metrics` answers, whichever worker serves the scrape.
 ///
 /// Each worker sends its cumulative series (Prometheus text) over its control socket with every heartbeat that
@@ -80,7 +82,7 @@ struct MetricsAggregator {
                 for values in self.live.values {
                     value += values[key] ?? 0
                 }
-                text += key + " " + Self.number(value) + "\n"
+                text += key + " " + MetricsText.number(value) + "\n"
             }
         }
         return text
@@ -93,10 +95,6 @@ struct MetricsAggregator {
         self.familyIndex[name] = self.families.count
         self.families.append(Family(name: name, help: help, type: type))
         return self.families.count - 1
-    }
-
-    static func number(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }
 

@@ -29,6 +29,11 @@ enum EndToEndConfig {
 }
 
 extension XCTestCase {
+    /// A fresh path for a master's control socket (`FOAP_CONTROL_SOCKET`), short enough for `sun_path`.
+    func controlSocketPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("foap-ctl-\(UUID().uuidString).sock").path
+    }
+
     /// Starts the mock upstream; stopped at teardown.
     func startUpstream() throws -> StreamingUpstream {
         let upstream = try StreamingUpstream()
