@@ -125,4 +125,24 @@ final class UpstreamsConfigTests: XCTestCase {
             ["bad.json: p.inject_stream_usage: expected true or false, found a string"]
         )
     }
+
+    func testAnEndpointHasAtMost64UpstreamsAlsoWhenDefinitionsMerge() throws {
+        func entries(_ count: Int, port: Int) -> String {
+            (0..<count).map { #"{"target_base_url":"http://10.0.\#(port).\#($0):8000"}"# }.joined(separator: ",")
+        }
+        func file(_ count: Int, port: Int) -> String {
+            #"{"p\#(port)":{"models":{"m":{"endpoints":[{"path":"v1/embeddings","target_model_name":"e","upstreams":["#
+                + entries(count, port: port) + "]}]}}}}"
+        }
+        XCTAssertEqual(
+            try self.errors(file(65, port: 1)),
+            ["bad.json: p1.models.m.endpoints[0].upstreams: at most 64 upstreams"]
+        )
+        XCTAssertEqual(
+            try self.loadErrors(["a.json": file(40, port: 1), "b.json": file(30, port: 2)]),
+            [#"b.json: p2.models.m: model id "m" would have 70 upstreams for v1/embeddings with its other definitions (at most 64)"#]
+        )
+        XCTAssertEqual(try self.loadSnapshot(["a.json": file(40, port: 1), "b.json": file(24, port: 2)])
+            .model("m")?.endpoint(for: "v1/embeddings")?.upstreams.count, 64)
+    }
 }

@@ -124,6 +124,10 @@ extension ConfigFileValidator {
             self.error("expected a non-empty array of upstreams", at: listPath, member.value.position)
             return .invalid
         }
+        guard elements.count <= EndpointConfig.maximumUpstreams else {
+            self.error("at most \(EndpointConfig.maximumUpstreams) upstreams", at: listPath, member.value.position)
+            return .invalid
+        }
         var specs: [UpstreamSpec] = []
         var valid = true
         for (index, element) in elements.enumerated() {

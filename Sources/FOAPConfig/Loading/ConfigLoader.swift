@@ -129,6 +129,18 @@ public struct ConfigLoader: Sendable {
             for endpoint in model.endpoints {
                 let joining = endpoint.upstreams.map { $0.attributed(to: model.provider) }
                 if let existing = endpoints.firstIndex(where: { $0.path == endpoint.path }) {
+                    let total = endpoints[existing].upstreams.count + joining.count
+                    guard total <= EndpointConfig.maximumUpstreams else {
+                        diagnostics.append(
+                            ConfigError(
+                                file: model.location.file,
+                                keyPath: model.location.keyPath,
+                                message: "model id \"\(model.id)\" would have \(total) upstreams for \(endpoint.path) with "
+                                    + "its other definitions (at most \(EndpointConfig.maximumUpstreams))"
+                            )
+                        )
+                        continue
+                    }
                     endpoints[existing] = endpoints[existing].adding(upstreams: joining)
                 } else {
                     endpoints.append(endpoint.replacingUpstreams(with: joining))

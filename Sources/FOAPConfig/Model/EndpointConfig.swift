@@ -15,6 +15,9 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     /// record and the token metrics count them; the extra usage chunk is not shown to the client.
     public let injectStreamUsage: Bool
 
+    /// The most upstreams one endpoint may have (the proxy tracks a request's tried upstreams in one 64-bit word).
+    public static let maximumUpstreams = 64
+
     /// The timeout used when neither the endpoint nor its provider sets one.
     public static let defaultTimeout: Double = 60
 
@@ -70,16 +73,10 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     /// This endpoint with `others` appended to its upstreams (a model defined again in another file); its own
     /// timeouts and policy govern the whole pool.
     func adding(upstreams others: [UpstreamConfig]) -> EndpointConfig {
-        EndpointConfig(
-            path: self.path,
-            upstreams: self.upstreams + others,
-            requestTimeout: self.requestTimeout,
-            healthTimeout: self.healthTimeout,
-            policy: self.policy,
-            injectStreamUsage: self.injectStreamUsage
-        )
+        self.replacingUpstreams(with: self.upstreams + others)
     }
 
+    /// This endpoint's settings with other upstreams.
     func replacingUpstreams(with upstreams: [UpstreamConfig]) -> EndpointConfig {
         EndpointConfig(
             path: self.path,
