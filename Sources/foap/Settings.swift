@@ -17,6 +17,7 @@ struct Settings: Sendable {
     var baseURL: String
     var drainTimeout: Double
     var keepAliveTimeout: Double
+    var bodyTimeout: Double
     var maxBodySize: Int
     var caBundle: String?
     var upstreamMaxConnections: Int
@@ -70,6 +71,7 @@ struct Settings: Sendable {
         self.baseURL = value(options.baseURL, "BASE_URL") ?? "http://localhost:8000"
         self.drainTimeout = try seconds("FOAP_DRAIN_TIMEOUT", default: 60)
         self.keepAliveTimeout = try seconds("FOAP_KEEPALIVE_TIMEOUT", default: 75)
+        self.bodyTimeout = try seconds("FOAP_BODY_TIMEOUT", default: 60)
         self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
         self.caBundle = value(nil, "FOAP_CA_BUNDLE")
         self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
@@ -83,7 +85,7 @@ struct Settings: Sendable {
             "FOAP_WORKERS": String(self.workers), "FOAP_THREADS": String(self.threads),
             "FOAP_LOGLEVEL": self.logLevel.rawValue, "FOAP_LOG_FORMAT": self.logFormat.rawValue,
             "BASE_URL": self.baseURL, "FOAP_DRAIN_TIMEOUT": String(self.drainTimeout),
-            "FOAP_KEEPALIVE_TIMEOUT": String(self.keepAliveTimeout),
+            "FOAP_KEEPALIVE_TIMEOUT": String(self.keepAliveTimeout), "FOAP_BODY_TIMEOUT": String(self.bodyTimeout),
             "FOAP_MAX_BODY_SIZE": String(self.maxBodySize),
             "FOAP_UPSTREAM_MAX_CONNECTIONS": String(self.upstreamMaxConnections),
         ]
@@ -96,6 +98,7 @@ struct Settings: Sendable {
         configuration.baseURL = self.baseURL
         configuration.maxBodySize = self.maxBodySize
         configuration.keepAliveTimeout = .milliseconds(Int64(self.keepAliveTimeout * 1000))
+        configuration.bodyTimeout = .milliseconds(Int64(self.bodyTimeout * 1000))
         configuration.upstream.caBundlePath = self.caBundle
         configuration.upstream.maxConnectionsPerHost = self.upstreamMaxConnections
         return configuration

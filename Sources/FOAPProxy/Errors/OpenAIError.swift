@@ -120,6 +120,34 @@ extension OpenAIError {
 
     static let malformedHTTP = OpenAIError.invalidRequest("Malformed HTTP request.", code: "bad_http_request")
 
+    /// RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without exactly one `Host` header.
+    static let invalidHost = OpenAIError.invalidRequest(
+        "An HTTP/1.1 request must carry exactly one Host header.", code: "bad_http_request")
+
+    static func bodyTimeout(seconds: Double) -> OpenAIError {
+        .invalidRequest(
+            "The request body stopped arriving: no bytes for \(formatSeconds(seconds)) s.",
+            code: "request_timeout",
+            status: .requestTimeout
+        )
+    }
+
+    static func invalidMultipart(_ message: String) -> OpenAIError {
+        .invalidRequest(message, code: "invalid_multipart")
+    }
+
+    static let duplicateMultipartModel = OpenAIError.invalidMultipart(
+        "The multipart body has more than one 'model' field.")
+
+    static func multipartModelTooLate(limit: Int) -> OpenAIError {
+        .invalidMultipart(
+            "The 'model' field must come before the file parts (within the first \(limit) bytes of the body).")
+    }
+
+    static func invalidFileID(_ id: String) -> OpenAIError {
+        .invalidRequest("'\(id)' is not a valid file id.", code: "invalid_file_id", param: "file_id")
+    }
+
     static func upstreamUnreachable(_ upstream: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway,

@@ -14,8 +14,11 @@ public enum HeaderPolicy {
 
     /// Request headers the proxy sets itself or must not forward.
     static let notForwardedUp: Set<String> = hopByHop.union([
-        "host", "content-length", "authorization", "api-key", "expect",
+        "host", "content-length", "authorization", "api-key", "x-api-key", "expect",
     ])
+
+    /// Query parameters that carry a client's credential in some SDKs and tools; never forwarded upstream.
+    static let credentialQueryParameters: Set<String> = ["api-key", "api_key", "apikey", "key", "access_token"]
 
     /// Response headers that do not reach the client. `Content-Length` does: the body is relayed byte for byte
     /// (a rewritten image answer sets its own), so a sized answer stays sized instead of being re-framed as
@@ -41,6 +44,22 @@ public enum HeaderPolicy {
             headers.add(name: "Content-Length", value: String(contentLength))
         }
         return headers
+    }
+
+    /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.
+    static func upstreamQuery(of uri: String) -> Substring? {
+        // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        let query = uri[uri.index(after: mark)...]
+        let parameters = query.split(separator: "&", omittingEmptySubsequences: false)
+        let kept = parameters.filter { parameter in
+            let name = parameter.prefix { $0 != "=" }
+            return !Self.credentialQueryParameters.contains(name.lowercased())
+        }
+        if kept.count == parameters.count {
+            return uri[mark...]
+        }
+        return kept.isEmpty ? nil : Substring("?" + kept.joined(separator: "&"))
     }
 
     /// Headers for the client's response: the upstream's end-to-end headers.

@@ -90,14 +90,13 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
         let attempt = forwarding.maximumAttempts > 1 ? UpstreamAttempt(exchange: self) : nil
         self.currentAttempt = attempt
         let sink: any UpstreamResponseSink = attempt ?? self
-        // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).
-        let query = self.head.uri.utf8.firstIndex(of: UInt8(ascii: "?"))
+        let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
         var headers = HeaderPolicy.upstreamHeaders(from: self.head.headers, apiKey: apiKey, contentLength: contentLength)
         if !body.isStreamed, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
             let target = self.engine.requestTemplates.plainTarget(url: url)
         {
             headers.add(name: "Host", value: target.hostHeader)
-            let path = query.map { target.path + self.head.uri[$0...] } ?? target.path
+            let path = query.map { target.path + $0 } ?? target.path
             let call = PooledUpstreamCall(
                 pool: pool,
                 target: target,
@@ -116,7 +115,7 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
             if forwarding.method == .POST, query == nil {
                 request = try self.engine.requestTemplates.post(url: url, headers: headers, body: clientBody)
             } else {
-                let target = query.map { url + self.head.uri[$0...] } ?? url
+                let target = query.map { url + $0 } ?? url
                 request = try HTTPClient.Request(url: target, method: forwarding.method, headers: headers, body: clientBody)
             }
         } catch {

@@ -26,6 +26,10 @@ final class ProxyExchange {
     let head: HTTPRequestHead
     let route: Route
     let keepAlive: Bool
+    /// A HEAD request: every answer goes out without its body (RFC 9110 §9.3.2).
+    let isHead: Bool
+    /// The body length the head announces (see `declaredBodyLength`): nil for a chunked body.
+    let declaredLength: Int?
     var record: AccessRecord
     /// The models this client may use; set by `authenticateClient()` (ProxyExchange+ClientKeys.swift).
     var grant: ClientGrant?
@@ -64,7 +68,10 @@ final class ProxyExchange {
         case none
         case buffering(ByteBuffer)
         case holdingMultipart(ByteBuffer, MultipartModelScanner)
-        case streaming
+        /// A multipart upload going upstream as it arrives; a second `model` part stops it.
+        case streaming(MultipartDuplicateModelDetector)
+        /// Read and dropped: a small rest of a rejected request's body (see `respondAfterBody`), or the body of a
+        /// route that takes none.
         case discarding
     }
 
@@ -89,6 +96,8 @@ final class ProxyExchange {
         self.head = head
         self.route = Route.resolve(method: head.method, uri: head.uri)
         self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1
+        self.isHead = head.method == .HEAD
+        self.declaredLength = Self.declaredBodyLength(head.headers)
         self.record = AccessRecord(head: head, route: self.route, client: client)
         engine.metrics.requestStarted()
     }
@@ -96,20 +105,24 @@ final class ProxyExchange {
     // MARK: Request events
 
     func start() {
-        // Client keys: a missing or wrong key is answered with a 401 once the body has been read.
+        if self.head.version.major == 1, self.head.version.minor >= 1, self.head.headers["host"].count != 1 {
+            self.respond(error: .invalidHost, close: true)
+            return
+        }
+        // Client keys: a missing or wrong key is answered with a 401 (after the body if it is small, else at once).
         if self.routeNeedsClientKey, !self.authenticateClient() {
             return
         }
-        switch self.route {
-        case .rejected(let error):
+        if case .rejected(let error) = self.route {
             self.respondAfterBody(error)
+            return
+        }
+        if let declared = self.declaredLength, declared > self.bodyLimit {
+            self.rejectOversizedBody()
+            return
+        }
+        switch self.route {
         case .forward:
-            if let declared = self.head.headers.first(name: "content-length").flatMap(Int.init),
-                declared > self.engine.configuration.maxBodySize
-            {
-                self.rejectOversizedBody()
-                return
-            }
             // Only after the size check: a 100 Continue invites a body that would then be refused.
             if self.expectsContinue {
                 self.continueSent = true
@@ -131,11 +144,9 @@ final class ProxyExchange {
     func receiveBody(_ buffer: ByteBuffer) {
         guard !self.finished else { return }
         self.record.bytesIn += buffer.readableBytes
-        if self.record.bytesIn > self.engine.configuration.maxBodySize {
-            if case .discarding = self.bodyMode {} else {
-                self.rejectOversizedBody()
-                return
-            }
+        if self.record.bytesIn > self.bodyLimit {
+            self.rejectOversizedBody()
+            return
         }
         switch self.bodyMode {
         case .none, .discarding:
@@ -148,7 +159,18 @@ final class ProxyExchange {
             self.bodyMode = .none
             held.writeImmutableBuffer(buffer)
             self.scanMultipart(held, scanner: &scanner)
-        case .streaming:
+        case .streaming(var detector):
+            self.bodyMode = .none
+            switch detector.inspect(buffer) {
+            case .clean:
+                self.bodyMode = .streaming(detector)
+            case .duplicateModel:
+                self.abortUpload(answering: .duplicateMultipartModel)
+                return
+            case .malformed:
+                self.abortUpload(answering: .invalidMultipart("The multipart request body is malformed."))
+                return
+            }
             self.upload?.append(buffer)
             // A long upload is not a silent upstream: the timeout counts from the last byte moved, either way.
             if self.task != nil && !self.responseHeadWritten {
@@ -219,16 +241,23 @@ final class ProxyExchange {
             self.answerMetrics()
         case .imageData(let id, let fileID):
             self.record.model = id
-            guard let model = self.engine.snapshot.model(id) else {
+            // Open without a key (its URLs are links): one answer for "no such model" and "no image data", so
+            // that it cannot be used to list the configured models.
+            guard let model = self.engine.snapshot.model(id), let endpoint = model.endpoint(for: "v1/images/data")
+            else {
                 self.respond(error: .modelNotFound(id))
                 return
             }
-            guard let endpoint = model.endpoint(for: "v1/images/data") else {
-                self.respond(error: .routeNotServed(model: id, route: "v1/images/data"))
+            // `.` and `..` would be resolved by the upstream as path steps, reaching other paths on its key.
+            guard fileID != ".", fileID != ".." else {
+                self.respond(error: .invalidFileID(fileID))
                 return
             }
             let escaped = fileID.addingPathPercentEncoding()
-            self.forward(Forwarding(model: model, endpoint: endpoint, method: .GET, urlSuffix: "/" + escaped, payload: .none))
+            self.forward(
+                Forwarding(
+                    model: model, endpoint: endpoint, method: self.isHead ? .HEAD : .GET, urlSuffix: "/" + escaped,
+                    payload: .none))
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }
@@ -254,10 +283,24 @@ final class ProxyExchange {
         case .noModelField:
             self.respondAfterBody(JSONBodyError.missingModel.openAIError)
         case .malformed:
-            self.respondAfterBody(
-                .invalidRequest("The multipart request body is malformed.", code: "invalid_multipart")
-            )
+            self.respondAfterBody(.invalidMultipart("The multipart request body is malformed."))
+        case .modelTooLate:
+            self.respondAfterBody(.multipartModelTooLate(limit: MultipartModelScanner.maximumHeldBytes))
         case .found(let field):
+            // Every part after `model` streams upstream unread: first make sure the held rest has no second one.
+            var detector = scanner.duplicateModelDetector()
+            let restStart = held.readerIndex + field.valueRange.upperBound
+            let rest = held.getSlice(at: restStart, length: held.writerIndex - restStart)!
+            switch detector.inspect(rest) {
+            case .clean:
+                break
+            case .duplicateModel:
+                self.respondAfterBody(.duplicateMultipartModel)
+                return
+            case .malformed:
+                self.respondAfterBody(.invalidMultipart("The multipart request body is malformed."))
+                return
+            }
             guard let (model, endpoint) = self.resolve(model: field.model) else {
                 self.bodyMode = self.requestEnded ? .none : .discarding
                 return
@@ -272,15 +315,15 @@ final class ProxyExchange {
             var prefix = ByteBuffer()
             prefix.writeImmutableBuffer(held.getSlice(at: held.readerIndex, length: field.valueRange.lowerBound)!)
             prefix.writeString(targetModelName)
-            let restStart = held.readerIndex + field.valueRange.upperBound
-            prefix.writeImmutableBuffer(held.getSlice(at: restStart, length: held.writerIndex - restStart)!)
+            prefix.writeImmutableBuffer(rest)
             let delta = targetModelName.utf8.count - field.valueRange.count
-            let contentLength = self.head.headers.first(name: "content-length").flatMap(Int.init).map { $0 + delta }
+            let contentLength = self.head.headers.contains(name: "content-length")
+                ? self.declaredLength.map { $0 + delta } : nil
             let upload = UploadStream(eventLoop: self.context.eventLoop) { [weak self] paused in
                 self?.owner?.exchange(setReadPaused: paused)
             }
             self.upload = upload
-            self.bodyMode = .streaming
+            self.bodyMode = .streaming(detector)
             upload.append(prefix)
             if self.requestEnded {
                 upload.finish()
@@ -296,7 +339,13 @@ final class ProxyExchange {
         }
     }
 
-    /// Rejects the request before any upstream call; answers now if the body is complete, else after it.
+    /// Answers an error before (or instead of) any upstream answer.
+    ///
+    /// With the body complete, at once. Otherwise the rest of the body decides: a small rest (at most
+    /// `maxDiscardedBodySize`, by its declared length) is read and dropped first, so the connection stays usable;
+    /// a larger or unknown rest is not read at all — the answer goes out now with `Connection: close`, and the
+    /// connection lingers briefly so the client can read it (see `ProxyConnectionHandler`). A rejected request
+    /// must never make the worker read (or wait for) a body of any size.
     func respondAfterBody(_ error: OpenAIError) {
         if self.requestEnded {
             self.respond(error: error)
@@ -304,22 +353,67 @@ final class ProxyExchange {
             // The client waits for a 100 before sending its body: answer now instead of making it time out, and
             // close, since it may or may not send the body anyway (RFC 9110 §10.1.1).
             self.respond(error: error, close: true)
-        } else {
+        } else if let declared = self.declaredLength,
+            declared - self.record.bytesIn <= self.engine.configuration.maxDiscardedBodySize
+        {
             self.pendingError = error
             self.bodyMode = .discarding
+        } else {
+            self.bodyMode = .discarding
+            self.respond(error: error, close: true)
         }
+    }
+
+    /// The most body bytes this request may send: the configured limit for routes that forward a body, a small
+    /// one for routes that take none (their body is only read and dropped).
+    private var bodyLimit: Int {
+        if case .forward = self.route {
+            return self.engine.configuration.maxBodySize
+        }
+        return self.engine.configuration.maxDiscardedBodySize
     }
 
     private func rejectOversizedBody() {
         // Answer at once and close: reading (and discarding) the rest of a huge upload helps nobody.
+        let error = self.pendingError ?? .bodyTooLarge(limit: self.bodyLimit)
+        self.abortUpload(answering: error)
+    }
+
+    /// Stops a request whose body is still arriving: the streamed upload and its upstream call are abandoned (so
+    /// the upstream never sees a complete body) and `error` is answered at once, closing the connection.
+    func abortUpload(answering error: OpenAIError) {
         self.bodyMode = .discarding
-        self.upload?.fail(ClientDisconnectedError())
-        if let task = self.task, !self.responseHeadWritten {
-            self.pendingError = .bodyTooLarge(limit: self.engine.configuration.maxBodySize)
-            task.fail(reason: ClientDisconnectedError())
-            self.task = nil
+        let task = self.task
+        self.task = nil
+        if self.responseHeadWritten {
+            self.record.error = self.record.error ?? error.code
+            self.finish(close: true)
+        } else {
+            self.respond(error: error, close: true)
         }
-        self.respond(error: .bodyTooLarge(limit: self.engine.configuration.maxBodySize), close: true)
+        // After the answer: a call failed synchronously reports back into a finished exchange, which ignores it.
+        self.upload?.fail(ClientDisconnectedError())
+        task?.fail(reason: ClientDisconnectedError())
+    }
+
+    /// The client sent part of its body, then nothing for `bodyTimeout` (`ProxyConnectionHandler` keeps that clock).
+    func bodyTimedOut() {
+        guard !self.finished else { return }
+        let timeout = self.engine.configuration.bodyTimeout
+        self.abortUpload(answering: .bodyTimeout(seconds: Double(timeout.nanoseconds) / 1_000_000_000))
+    }
+
+    /// The body length a request head announces (RFC 9112 §6.3): `Content-Length`'s value, nil for a chunked body
+    /// (unknown until it ends), 0 for neither. Digits beyond `Int.max` (2^63 - 1) count as `Int.max`, so that the
+    /// size check refuses them rather than letting them through as "no length".
+    static func declaredBodyLength(_ headers: HTTPHeaders) -> Int? {
+        guard let value = headers.first(name: "content-length") else {
+            return headers.contains(name: "transfer-encoding") ? nil : 0
+        }
+        if let length = Int(value) {
+            return length
+        }
+        return value.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? Int.max : 0
     }
 
     /// Finds the model and its endpoint for this route, answering the error itself when there is none.
@@ -359,9 +453,11 @@ final class ProxyExchange {
     func writeWhole(head: HTTPResponseHead, body: ByteBuffer, close: Bool) {
         guard !self.finished else { return }
         self.responseHeadWritten = true
-        self.record.bytesOut += body.readableBytes
         self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        if !self.isHead {
+            self.record.bytesOut += body.readableBytes
+            self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        }
         let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         self.finish(close: close || !self.keepAlive, after: lastWrite)
     }

@@ -25,16 +25,43 @@ public struct MultipartModelScanner: Sendable {
         /// The closing delimiter came before any `model` field.
         case noModelField
         case malformed
+        /// More than `maximumHeldBytes` arrived before a `model` part: the model must come before the files.
+        case modelTooLate
     }
 
     private let delimiter: [UInt8]
-    /// Where the next part's delimiter starts, once known: parts before it were already inspected.
-    private var resumeOffset = 0
+    /// `CRLF` + delimiter: how a part's value ends.
+    private let valueTerminator: [UInt8]
+    /// Where the scan stands: each read continues from here instead of searching the held bytes again, so holding a
+    /// large file part before `model` costs one pass over its bytes, not one pass per read.
+    private var phase = Phase.preamble
+    /// Where the pending search resumes: everything before it was searched already.
+    private var searchFrom = 0
+
+    /// How much of a body is held while its `model` part has not arrived; past it the request is refused.
+    public static let maximumHeldBytes = 1024 * 1024
+    /// The longest part header block accepted (every header of one part, not its value).
+    public static let maximumPartHeaderBytes = 16 * 1024
+
+    private enum Phase {
+        /// Before the first delimiter (a preamble may come first).
+        case preamble
+        /// The part whose delimiter starts at `delimiterAt`: reading its header block.
+        case partHeaders(delimiterAt: Int)
+        /// Reading the value of a part that starts at `valueStart`.
+        case partValue(valueStart: Int, isModel: Bool)
+    }
 
     /// - Parameter contentType: the request's `Content-Type`; nil unless it is multipart/form-data with a boundary.
     public init?(contentType: String) {
         guard let boundary = Self.boundary(fromContentType: contentType) else { return nil }
         self.delimiter = Array("--\(boundary)".utf8)
+        self.valueTerminator = crlf + self.delimiter
+    }
+
+    /// What watches the rest of the body once `model` was found (a second `model` part must not pass).
+    func duplicateModelDetector() -> MultipartDuplicateModelDetector {
+        MultipartDuplicateModelDetector(delimiter: self.delimiter)
     }
 
     static func boundary(fromContentType contentType: String) -> String? {
@@ -65,42 +92,65 @@ public struct MultipartModelScanner: Sendable {
         let result: Result = body.withUnsafeReadableBytes { bytes in
             self.scan(bytes)
         }
-        if result == .needMoreData && isComplete {
-            return .malformed
+        switch result {
+        case .found(let field) where field.valueRange.upperBound > Self.maximumHeldBytes:
+            // Decided by where the part is, not by how reads happened to cut the body.
+            return .modelTooLate
+        case .needMoreData:
+            if isComplete {
+                return .malformed
+            }
+            return body.readableBytes > Self.maximumHeldBytes ? .modelTooLate : .needMoreData
+        default:
+            return result
         }
-        return result
     }
 
     private mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Result {
-        var position = self.resumeOffset
-        if position == 0 {
-            // The first delimiter may follow a preamble.
-            guard let first = find(self.delimiter, in: bytes, from: 0) else { return .needMoreData }
-            guard first == 0 || (first >= 2 && bytes[first - 2] == 0x0D && bytes[first - 1] == 0x0A) else {
-                return .malformed
-            }
-            position = first
-            self.resumeOffset = first
-        }
         while true {
-            let afterDelimiter = position + self.delimiter.count
-            guard afterDelimiter + 2 <= bytes.count else { return .needMoreData }
-            if bytes[afterDelimiter] == UInt8(ascii: "-") && bytes[afterDelimiter + 1] == UInt8(ascii: "-") {
-                return .noModelField
+            switch self.phase {
+            case .preamble:
+                guard let first = find(self.delimiter, in: bytes, from: self.searchFrom) else {
+                    self.searchFrom = max(0, bytes.count - self.delimiter.count + 1)
+                    return .needMoreData
+                }
+                guard first == 0 || (first >= 2 && bytes[first - 2] == 0x0D && bytes[first - 1] == 0x0A) else {
+                    return .malformed
+                }
+                self.phase = .partHeaders(delimiterAt: first)
+            case .partHeaders(let delimiterAt):
+                let afterDelimiter = delimiterAt + self.delimiter.count
+                guard afterDelimiter + 2 <= bytes.count else { return .needMoreData }
+                if bytes[afterDelimiter] == UInt8(ascii: "-") && bytes[afterDelimiter + 1] == UInt8(ascii: "-") {
+                    return .noModelField
+                }
+                let from = max(afterDelimiter, self.searchFrom)
+                guard let headersEnd = find(crlfcrlf, in: bytes, from: from) else {
+                    if bytes.count - afterDelimiter > Self.maximumPartHeaderBytes {
+                        return .malformed
+                    }
+                    self.searchFrom = max(afterDelimiter, bytes.count - crlfcrlf.count + 1)
+                    return .needMoreData
+                }
+                let headers = UnsafeRawBufferPointer(rebasing: bytes[afterDelimiter..<headersEnd])
+                let valueStart = headersEnd + 4
+                self.phase = .partValue(valueStart: valueStart, isModel: Self.fieldName(inHeaders: headers) == "model")
+                self.searchFrom = valueStart - 2
+            case .partValue(let valueStart, let isModel):
+                guard let next = find(self.valueTerminator, in: bytes, from: max(valueStart - 2, self.searchFrom))
+                else {
+                    self.searchFrom = max(valueStart - 2, bytes.count - self.valueTerminator.count + 1)
+                    return .needMoreData
+                }
+                let valueEnd = max(next, valueStart)
+                if isModel {
+                    let value = String(
+                        decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
+                    return .found(MultipartModelField(model: value, valueRange: valueStart..<valueEnd))
+                }
+                self.phase = .partHeaders(delimiterAt: next + 2)
+                self.searchFrom = 0
             }
-            guard let headersEnd = find(crlfcrlf, in: bytes, from: afterDelimiter) else { return .needMoreData }
-            let headers = UnsafeRawBufferPointer(rebasing: bytes[afterDelimiter..<headersEnd])
-            let valueStart = headersEnd + 4
-            guard let next = find(crlf + self.delimiter, in: bytes, from: valueStart - 2) else {
-                return .needMoreData
-            }
-            let valueEnd = max(next, valueStart)
-            if Self.fieldName(inHeaders: headers) == "model" {
-                let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-                return .found(MultipartModelField(model: value, valueRange: valueStart..<valueEnd))
-            }
-            position = next + 2
-            self.resumeOffset = position
         }
     }
 
@@ -124,8 +174,8 @@ public struct MultipartModelScanner: Sendable {
     }
 }
 
-private let crlf: [UInt8] = [0x0D, 0x0A]
-private let crlfcrlf: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
+let crlf: [UInt8] = [0x0D, 0x0A]
+let crlfcrlf: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
 
 /// First index of `needle` in `haystack` at or after `start`. memchr finds candidates for the first byte, so the
 /// scan over held upload bytes runs at memory speed (glibc's memmem is not exported to Swift without _GNU_SOURCE).

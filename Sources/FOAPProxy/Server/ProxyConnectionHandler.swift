@@ -32,6 +32,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     /// The connection's one upstream-timeout timer, shared by its requests (see `ProxyExchange.armTimer`).
     private var timeoutTimer: Scheduled<Void>?
     private var timeoutTimerDeadline: NIODeadline?
+    /// By when the body of the request being read must make progress (`bodyTimeout` after the last read that
+    /// brought some of it); nil while no body is awaited. Checked by the same timer as the upstream deadlines.
+    private var bodyDeadline: NIODeadline?
+    /// An early answer went out with `Connection: close` while the client was still sending: the output is shut
+    /// down and whatever still arrives is dropped until the client closes or `lingerTimeout` passes.
+    private var lingering = false
+    private var lingerTimer: Scheduled<Void>?
 
     init(engine: ProxyEngine) {
         self.engine = engine
@@ -44,9 +51,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.cancelTimeoutTimer()
+        self.lingerTimer?.cancel()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if self.lingering {
+            return
+        }
         let part = self.unwrapInboundIn(data)
         if !self.pipelined.isEmpty || self.protocolErrorPending {
             self.pipelined.append(part)
@@ -65,6 +76,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         case .head(let head):
             let client = self.client ?? AccessRecord.describe(context.channel.remoteAddress)
             self.client = client
+            self.bodyDeadline = nil
             let exchange = ProxyExchange(engine: self.engine, context: context, owner: self, head: head, client: client)
             self.exchange = exchange
             exchange.start()
@@ -93,7 +105,44 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
             self.deliver(next, context: context)
         }
         self.answerProtocolErrorIfItsTurn(context: context)
+        self.noteBodyProgress()
         self.resumeReadingIfAllowed()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.noteBodyProgress()
+        context.fireChannelReadComplete()
+    }
+
+    /// Body bytes may just have arrived: while the current request's body is incomplete, it now has `bodyTimeout`
+    /// to send more. Nothing is scheduled for a request that arrived whole in one read (most of them).
+    private func noteBodyProgress() {
+        guard let exchange = self.exchange, !exchange.requestEnded, !exchange.finished else { return }
+        let deadline = NIODeadline.now() + self.engine.configuration.bodyTimeout
+        self.bodyDeadline = deadline
+        self.exchangeNeedsTimeoutCheck(by: deadline)
+    }
+
+    /// Times out a body that stopped arriving; returns when to look again, if a body is still awaited.
+    private func checkBodyDeadline(now: NIODeadline) -> NIODeadline? {
+        guard let deadline = self.bodyDeadline, let exchange = self.exchange, !exchange.requestEnded,
+            !exchange.finished
+        else {
+            self.bodyDeadline = nil
+            return nil
+        }
+        if self.readPaused {
+            // The proxy holds the client's reads (upload backpressure): the silence is not the client's.
+            let next = now + self.engine.configuration.bodyTimeout
+            self.bodyDeadline = next
+            return next
+        }
+        if deadline > now {
+            return deadline
+        }
+        self.bodyDeadline = nil
+        exchange.bodyTimedOut()
+        return nil
     }
 
     private func resumeReadingIfAllowed() {
@@ -109,6 +158,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         self.exchange?.clientClosed()
         self.exchange = nil
         self.cancelTimeoutTimer()
+        self.lingerTimer?.cancel()
+        self.lingerTimer = nil
         context.fireChannelInactive()
     }
 
@@ -117,7 +168,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     /// `HTTPServerProtocolErrorHandler` does the same with an empty body; doing it here, not in a handler of its
     /// own, saves a pipeline hop for every request part and every write. Any other error ends the connection.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard error is HTTPParserError else {
+        guard error is HTTPParserError, !self.lingering else {
             context.close(promise: nil)
             return
         }
@@ -154,7 +205,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.readPaused || !self.pipelined.isEmpty || self.protocolErrorPending {
+        if !self.lingering && (self.readPaused || !self.pipelined.isEmpty || self.protocolErrorPending) {
             self.readPending = true
         } else {
             context.read()
@@ -172,6 +223,11 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     }
 
     func exchangeFinished(close: Bool, after lastWrite: EventLoopFuture<Void>?) {
+        if close, let exchange = self.exchange, !exchange.requestEnded, let context = self.context {
+            // Answered before the client finished sending (a refusal, a timeout, a 413): the rest is not read.
+            self.lingerThenClose(context: context)
+            return
+        }
         if let exchange = self.exchange, exchange.requestEnded {
             self.exchange = nil
         }
@@ -193,6 +249,30 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         }
     }
 
+    /// Closes after an answer sent while the client is still sending its body. Closing at once, with the client's
+    /// bytes unread, makes the kernel reset the connection, and a reset can destroy the answer before the client
+    /// has read it; so the output is shut down after the answer (the client sees its end) and the input is read
+    /// and dropped for a short while (nginx's lingering close), then the connection closes for good.
+    private func lingerThenClose(context: ChannelHandlerContext) {
+        self.lingering = true
+        self.exchange = nil
+        self.pipelined.removeAll()
+        self.protocolErrorPending = false
+        self.bodyDeadline = nil
+        self.readPaused = false
+        // NIO shuts the output down once the pending writes (the answer) are written.
+        context.close(mode: .output, promise: nil)
+        self.lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(
+            in: self.engine.configuration.lingerTimeout
+        ) {
+            context.close(promise: nil)
+        }
+        if self.readPending {
+            self.readPending = false
+            context.read()
+        }
+    }
+
     func exchangeNeedsTimeoutCheck(by deadline: NIODeadline) {
         if let scheduled = self.timeoutTimerDeadline, scheduled <= deadline {
             return  // it fires first and asks the exchange again
@@ -208,7 +288,10 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
             guard let self else { return }
             self.timeoutTimer = nil
             self.timeoutTimerDeadline = nil
-            if let next = self.exchange?.checkUpstreamTimeout(now: .now()) {
+            let now = NIODeadline.now()
+            let bodyNext = self.checkBodyDeadline(now: now)
+            let upstreamNext = self.exchange?.checkUpstreamTimeout(now: now)
+            if let next = [bodyNext, upstreamNext].compactMap({ $0 }).min() {
                 self.scheduleTimeoutCheck(at: next)
             }
         }

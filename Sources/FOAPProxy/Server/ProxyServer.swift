@@ -112,9 +112,14 @@ public final class ProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
-                    try pipeline.addHandler(
-                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes))
+                    // NIO's encoder and decoder only, but paired: the decoder tells the encoder which requests
+                    // were HEAD, so their answers go out without a body (or a chunked terminator) whatever the
+                    // upstream's framing headers say.
+                    try pipeline.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false,
+                        withErrorHandling: false,
+                        withOutboundHeaderValidation: false,
+                        withEncoderConfiguration: .init()
                     )
                     try pipeline.addHandler(
                         DrainHandler(

@@ -113,11 +113,22 @@ final class ImageTests: XCTestCase {
         let missing = try await harness.send(.GET, "/v1/images/data/image-test/gone.png")
         XCTAssertEqual(missing.status, 404)
         XCTAssertEqual(missing.body, #"{"error":{"message":"No such file"}}"#, "the upstream's own 404 passes")
+        // Without a key, "no such model" and "no image data for it" must look the same (no model enumeration).
         let unknown = try await harness.send(.GET, "/v1/images/data/nope/f.png")
-        XCTAssertTrue(unknown.body.contains("model_not_found"))
         let noRoute = try await harness.send(.GET, "/v1/images/data/gpt-test/f.png")
+        XCTAssertEqual(unknown.status, 404)
         XCTAssertEqual(noRoute.status, 404)
-        XCTAssertTrue(noRoute.body.contains("unsupported_route_for_model"))
+        XCTAssertTrue(unknown.body.contains("model_not_found"))
+        XCTAssertTrue(noRoute.body.contains("model_not_found"))
+        XCTAssertEqual(
+            unknown.body.replacingOccurrences(of: "nope", with: "X"),
+            noRoute.body.replacingOccurrences(of: "gpt-test", with: "X"))
+        // Dot segments (plain or escaped) as the file id would walk the upstream's paths on the operator's key.
+        for dots in ["..", "%2e%2e", "%2E.", ".", "%2e"] {
+            let response = try await harness.send(.GET, "/v1/images/data/image-test/\(dots)")
+            XCTAssertEqual(response.status, 400, dots)
+            XCTAssertTrue(response.body.contains("invalid_file_id"), dots)
+        }
         XCTAssertEqual(harness.upstream.requests.count, 1)
     }
 }
