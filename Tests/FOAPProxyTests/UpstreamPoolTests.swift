@@ -32,20 +32,38 @@ final class UpstreamPoolTests: XCTestCase {
         XCTAssertEqual(upstream.connections, 1)
     }
 
-    /// The keep-alive race: the upstream drops a pooled connection as the next request arrives on it. The request
-    /// is replayed once on a fresh connection and the client never notices.
-    func testReusedConnectionClosedByUpstreamIsRetriedOnAFreshOne() async throws {
+    /// A reused connection that the upstream closes after reading the request: the POST may already run upstream
+    /// (a chat billed, an image made), so it is not replayed — the client gets a 502 and the upstream saw it once.
+    /// Before the fix the mock saw every such request twice.
+    func testAPostThatReachedTheUpstreamIsNotReplayedWhenTheConnectionDies() async throws {
         let upstream = try RawUpstream { index in
             index.onConnection == 0 ? .send(RawUpstream.jsonReply(#"{"n":\#(index.overall)}"#)) : .close
         }
         let harness = try await self.harness(upstream)
-        for index in 0..<5 {
-            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+        let first = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+        XCTAssertEqual(first.status, 200)
+        let second = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+        XCTAssertEqual(second.status, 502, second.body)
+        XCTAssertTrue(second.body.contains("upstream"), second.body)
+        XCTAssertEqual(upstream.requests, 2, "the second request reached the upstream exactly once")
+        // The dead connection is not reused: the next request opens a fresh one.
+        let third = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+        XCTAssertEqual(third.status, 200)
+        XCTAssertEqual(upstream.connections, 2)
+    }
+
+    /// GET (image data) is idempotent: the keep-alive race is absorbed by one replay on a fresh connection.
+    func testAGetOnAReusedConnectionThatDiesIsReplayedOnce() async throws {
+        let upstream = try RawUpstream { index in
+            index.onConnection == 0 ? .send(RawUpstream.jsonReply(#"{"n":\#(index.overall)}"#)) : .close
+        }
+        let harness = try await self.harness(upstream)
+        for index in 0..<3 {
+            let response = try await harness.send(.GET, "/v1/images/data/image-test/f.png")
             XCTAssertEqual(response.status, 200, "request \(index)")
         }
-        // Request k > 0 went first to the connection of request k-1 (closed there), then to a new one.
-        XCTAssertEqual(upstream.connections, 5)
-        XCTAssertEqual(upstream.requests, 9)
+        XCTAssertEqual(upstream.connections, 3)
+        XCTAssertEqual(upstream.requests, 5)
     }
 
     /// An upstream that closes after every answer (no `Connection: close` said): the next request finds the pooled

@@ -69,10 +69,10 @@ public struct AccessRecord: Sendable {
         if let error = self.error { body("error", .text(error)) }
         if let keyName = self.keyName { body("key_name", .text(keyName)) }
         body("method", .text(self.method))
-        if let model = self.model { body("model", .text(model)) }
+        if let model = self.model { body("model", .text(LoggedValue.capped(model))) }
         if let promptTokens = self.promptTokens { body("prompt_tokens", .integer(promptTokens)) }
         if let provider = self.provider { body("provider", .text(provider)) }
-        body("request_id", .text(self.requestID))
+        body("request_id", .text(LoggedValue.capped(self.requestID)))
         body("route", .text(self.route))
         body("status", .integer(Int(self.status)))
         body("stream", .text(self.stream ? "true" : "false"))

@@ -41,6 +41,7 @@ extension ProxyExchange {
         }
         forwarding.started(upstream)
         self.bufferedResponse = nil
+        self.pendingHead = nil
         self.sendAttempt(to: upstream)
     }
 
@@ -98,7 +99,7 @@ extension ProxyExchange {
     /// nothing reached the client yet, tries another upstream.
     /// - Returns: true when another attempt was started.
     func retryAfterFailure(_ error: Error) -> Bool {
-        guard !(error is ClientDisconnectedError) else {
+        guard !(error is ClientDisconnectedError || error is ClientStalledError) else {
             self.attemptEndedWithoutAnswer()
             return false
         }

@@ -160,12 +160,21 @@ extension ProxyExchange: HTTPClientSink, @unchecked Sendable {
     }
 
     /// Fails the upstream call if its deadline has passed; returns the deadline to check again at, if any.
+    ///
+    /// A relayed answer moves only as fast as the client reads it (backpressure holds the upstream), so a silence
+    /// with answer bytes still waiting for the client is the client's: it is ended as such, not blamed on the
+    /// upstream.
     func checkUpstreamTimeout(now: NIODeadline) -> NIODeadline? {
         guard !self.finished, let task = self.task, let deadline = self.upstreamDeadline else { return nil }
         if deadline > now {
             return deadline
         }
-        task.fail(reason: UpstreamTimeoutError())
+        let unsent = (try? self.context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        if self.responseHeadWritten, unsent > 0 {
+            task.fail(reason: ClientStalledError())
+        } else {
+            task.fail(reason: UpstreamTimeoutError())
+        }
         return nil
     }
 }
@@ -176,6 +185,12 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamHead(_ head: HTTPResponseHead, flush: Bool) -> EventLoopFuture<Void> {
         self.context.eventLoop.assertInEventLoop()
         guard !self.finished else { return self.context.eventLoop.makeSucceededVoidFuture() }
+        if head.status.code < 200 {
+            // Interim answers never get here (the decoders drop them); this is a 101 nobody asked for: the
+            // connection would now speak another protocol.
+            self.task?.fail(reason: UnsolicitedUpgradeError(status: head.status.code))
+            return self.context.eventLoop.makeSucceededVoidFuture()
+        }
         if self.isPooled, self.retryInsteadOfRelaying(head) {
             return self.context.eventLoop.makeSucceededVoidFuture()
         }
@@ -197,18 +212,30 @@ extension ProxyExchange: UpstreamResponseSink {
             self.bufferedResponse = BufferedResponse(head: responseHead, body: ByteBuffer(), model: model)
             return self.context.eventLoop.makeSucceededVoidFuture()
         }
-        self.responseHeadWritten = true
         self.record.status = head.status.code
         if (200..<300).contains(head.status.code), case .forward(let path) = self.route, Self.reportsUsage(path) {
             self.usageScanner = TokenUsageScanner()
         }
-        let responseHead = self.makeResponseHead(status: head.status, headers: headers)
-        if head.headers.contains(name: "content-length") && !self.record.stream {
-            // A sized answer: the head goes out with the body, in one write.
-            self.context.write(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
-            return self.context.eventLoop.makeSucceededVoidFuture()
+        // The head is held, not written: until something is written, an answer that fails (bad framing in the
+        // same read as the head) can still become a 502 instead of an empty reply the record calls a 200. It goes
+        // out with the first body byte (a sized answer in one write with its body), at the end, or when the
+        // upstream read that brought it is over (`upstreamFlush`). With `first_byte_timeout`, only with the first
+        // body byte: a 200 head followed by silence (an overloaded server) can still fail over or become a 504.
+        self.pendingHead = self.makeResponseHead(status: head.status, headers: headers)
+        self.pendingHeadAwaitsFirstByte =
+            self.forwarding.map { !$0.firstBodyByteSeen && $0.endpoint.policy.firstByteTimeout != nil } ?? false
+        if flush {
+            self.upstreamFlush()
         }
-        return self.write(.head(responseHead), flush: flush)
+        return self.context.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// Writes the held head, if any: the answer's first byte follows it, or the read that brought it is over.
+    private func writePendingHead() {
+        guard let head = self.pendingHead else { return }
+        self.pendingHead = nil
+        self.responseHeadWritten = true
+        self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
     }
 
     func upstreamBodyPart(_ buffer: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
@@ -230,6 +257,10 @@ extension ProxyExchange: UpstreamResponseSink {
             self.record.bytesOut += held.body.readableBytes
             return self.write(.body(.byteBuffer(held.body)), flush: flush)
         }
+        self.writePendingHead()
+        if self.isHead {
+            return self.context.eventLoop.makeSucceededVoidFuture()
+        }
         self.usageScanner?.scan(buffer)
         if var filter = self.usageChunkFilter {
             self.usageChunkFilter = nil
@@ -250,6 +281,9 @@ extension ProxyExchange: UpstreamResponseSink {
 
     func upstreamFlush() {
         guard !self.finished else { return }
+        if !self.pendingHeadAwaitsFirstByte {
+            self.writePendingHead()
+        }
         self.context.flush()
     }
 
@@ -271,6 +305,7 @@ extension ProxyExchange: UpstreamResponseSink {
             self.writeWhole(head: head, body: body, close: false)
             return
         }
+        self.writePendingHead()
         if var filter = self.usageChunkFilter, let rest = filter.finish() {
             self.usageChunkFilter = nil
             self.record.bytesOut += rest.readableBytes
@@ -288,7 +323,20 @@ extension ProxyExchange: UpstreamResponseSink {
         }
         self.upload?.fail(error)
         guard !self.finished else { return }
+        self.pendingHead = nil
         if error is ClientDisconnectedError {
+            self.finish(close: true)
+            return
+        }
+        if error is ClientStalledError {
+            self.record.error = "client_stalled"
+            self.engine.logger.info(
+                "client stopped reading the answer; connection closed",
+                metadata: [
+                    "model": .string(LoggedValue.capped(self.record.model ?? "-")),
+                    "bytes_sent": .stringConvertible(self.record.bytesOut),
+                ]
+            )
             self.finish(close: true)
             return
         }
@@ -302,7 +350,7 @@ extension ProxyExchange: UpstreamResponseSink {
             self.engine.logger.warning(
                 "upstream request failed",
                 metadata: [
-                    "model": .string(self.record.model ?? "-"), "upstream": .string(self.record.upstream ?? "-"),
+                    "model": .string(LoggedValue.capped(self.record.model ?? "-")), "upstream": .string(self.record.upstream ?? "-"),
                     "error": .string(failure.code), "detail": .string(String(describing: error)),
                 ]
             )
@@ -311,10 +359,13 @@ extension ProxyExchange: UpstreamResponseSink {
         }
         // Mid-stream: the status is gone already; cutting the connection is the only honest signal left.
         self.record.error = failure.code == "upstream_timeout" ? "stream_timeout" : "stream_cut"
+        // What was relayed so far goes out before the close (an unflushed head would otherwise be dropped, and the
+        // client would see an empty reply where the record says the status it was sent).
+        self.context.flush()
         self.engine.logger.error(
             "upstream stream failed after the response started; connection cut",
             metadata: [
-                "model": .string(self.record.model ?? "-"), "upstream": .string(self.record.upstream ?? "-"),
+                "model": .string(LoggedValue.capped(self.record.model ?? "-")), "upstream": .string(self.record.upstream ?? "-"),
                 "bytes_sent": .stringConvertible(self.record.bytesOut), "detail": .string(String(describing: error)),
             ]
         )

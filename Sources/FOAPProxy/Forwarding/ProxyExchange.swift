@@ -60,7 +60,12 @@ final class ProxyExchange {
     var usageChunkFilter: UsageChunkFilter?
     /// When the upstream has been silent too long; moved forward by every head and body part (see `armTimer`).
     var upstreamDeadline: NIODeadline?
+    /// The client may have received bytes of the answer: from here on an error can only cut the connection.
     var responseHeadWritten = false
+    /// The upstream's answer head, held until it is safe to commit to it (see `upstreamHead`).
+    var pendingHead: HTTPResponseHead?
+    /// `first_byte_timeout` applies: the held head waits for the first body byte, not just for the read's end.
+    var pendingHeadAwaitsFirstByte = false
     var bufferedResponse: BufferedResponse?
     var finished = false
 
@@ -484,7 +489,9 @@ final class ProxyExchange {
             self.record.completionTokens = usage.completion
         }
         self.engine.accessLog.write(self.record)
-        self.engine.metrics.requestFinished(self.record)
+        let modelIsConfigured =
+            self.forwarding != nil || self.record.model.map { self.engine.snapshot.model($0) != nil } ?? false
+        self.engine.metrics.requestFinished(self.record, modelIsConfigured: modelIsConfigured)
         // A request whose body is still arriving cannot share the connection with the next one.
         self.owner?.exchangeFinished(
             close: close || !self.requestEnded && !self.isDiscardingQuietly,

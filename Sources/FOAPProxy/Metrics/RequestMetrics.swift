@@ -88,8 +88,11 @@ public final class RequestMetrics: Sendable {
     }
 
     /// Counts one finished request (its access record): two dictionary updates in the common case.
-    func requestFinished(_ record: AccessRecord) {
-        let model = record.model ?? "-"
+    /// - Parameter modelIsConfigured: whether `record.model` is a configured model. Any other id a client sends is
+    ///   counted as `-`: one series per made-up model name would let any client grow every worker's memory and
+    ///   every scrape without bound.
+    func requestFinished(_ record: AccessRecord, modelIsConfigured: Bool) {
+        let model = modelIsConfigured ? record.model ?? "-" : "-"
         let routeKey = RouteKey(model: model, route: record.route)
         let requestKey = RequestKey(
             model: model, route: record.route, upstream: record.upstream ?? "-",

@@ -16,6 +16,8 @@ final class PooledUpstreamCall: UpstreamCall {
     private var connection: UpstreamConnection?
     private var reused = false
     private var retried = false
+    /// The whole request went to the kernel on the current connection: from then on the upstream may have it.
+    private var requestWritten = false
     private var responseStarted = false
     private var upstreamKeepAlive = true
 
@@ -87,10 +89,13 @@ final class PooledUpstreamCall: UpstreamCall {
         guard let sink = self.sink else { return }
         self.detachConnection()?.close()
         // The keep-alive race: an idle upstream connection may be closed by the upstream just as we reuse it, and
-        // the request then fails before any response byte. Replaying it once on a fresh connection is safe — the
-        // upstream never answered, and the body is a whole ByteBuffer still held here (streamed uploads never take
-        // this path).
-        if self.reused, !self.responseStarted, !self.retried {
+        // the request then fails before any response byte. It is replayed once on a fresh connection only when the
+        // upstream provably did not get it — the write failed before the whole request was out — or when it may
+        // safely get it twice (GET, HEAD: RFC 9110 §9.2.2). A POST that was written whole may be running upstream
+        // already (a chat billed, an image made): replaying it would do it twice, so it fails like any other
+        // connection lost before the answer (as nginx does for non-idempotent requests).
+        let idempotent = self.head.method == .GET || self.head.method == .HEAD
+        if self.reused, !self.responseStarted, !self.retried, !self.requestWritten || idempotent {
             self.retried = true
             self.connectFresh()
             return
@@ -121,15 +126,21 @@ final class PooledUpstreamCall: UpstreamCall {
     private func send(on connection: UpstreamConnection, reused: Bool) {
         self.connection = connection
         self.reused = reused
+        self.requestWritten = false
         connection.relay.call = self
         guard let written = connection.relay.send(head: self.head, body: self.body) else {
             self.connectionLost(UpstreamConnectionClosedError())
             return
         }
-        written.assumeIsolated().whenFailure { [weak connection] error in
+        written.assumeIsolated().whenComplete { [weak connection] result in
             // Only if this write's connection still carries this call (a retry may have moved on already).
             guard let connection, connection === self.connection else { return }
-            self.connectionLost(error)
+            switch result {
+            case .success:
+                self.requestWritten = true
+            case .failure(let error):
+                self.connectionLost(error)
+            }
         }
     }
 
