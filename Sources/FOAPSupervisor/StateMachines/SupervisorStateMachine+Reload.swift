@@ -35,14 +35,15 @@ extension SupervisorStateMachine {
         self.isLoadingConfig = false
         switch outcome {
         case .failed(let errors):
-            self.lastReloadResult = "config invalid: " + (errors.first ?? "unknown error")
+            self.lastReloadResult = .configInvalid(firstError: errors.first ?? "unknown error")
             return [.log(.configInvalid(errors: errors))]
                 + self.endReload(.failed(errors), quietly: .notifyStatus(self.statusLine))
         case .loaded(_, let digest, let summary, let warnings):
             var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             if digest == self.activeConfig.digest && !forced {
                 actions.append(.log(.configUnchanged))
-                return actions + self.endReload(.served(generation: self.activeGeneration), quietly: nil)
+                let cleared = self.clearFailure()
+                return actions + self.endReload(.served(generation: self.activeGeneration), quietly: cleared)
             }
             self.lastGeneration += 1
             let generation = self.lastGeneration
@@ -111,7 +112,7 @@ extension SupervisorStateMachine {
         let duration = now - startedAt
         self.reload = .idle
         self.announcedReady = true
-        self.lastReloadResult = "ok (generation \(generation))"
+        self.lastReloadResult = .served(generation: generation)
         return [.log(.reloadDone(generation: generation, duration: duration))]
             + self.endReload(.served(generation: generation), quietly: .notifyStatus(self.statusLine))
     }
@@ -135,9 +136,20 @@ extension SupervisorStateMachine {
             }
         }
         actions.append(.releaseSnapshot(generation: generation))
-        self.lastReloadResult = "generation \(generation) failed: \(reason)"
+        self.lastReloadResult = .generationFailed(generation: generation, reason: reason)
         return actions
             + self.endReload(.failed(["generation \(generation) failed: \(reason)"]), quietly: .notifyStatus(self.statusLine))
+    }
+
+    /// A valid load found the config the active generation serves (the bad file was removed, the edit reverted): a
+    /// failure still shown in the status is no longer true. Nothing else would correct it, since an unchanged
+    /// config starts no reload. - Returns: the status update to send when there was one to clear.
+    private mutating func clearFailure() -> SupervisorAction? {
+        guard self.lastReloadResult.isFailure else {
+            return nil
+        }
+        self.lastReloadResult = .unchanged(generation: self.activeGeneration)
+        return .notifyStatus(self.statusLine)
     }
 
     /// One reload ended (`outcome`): its waiters get their answer. A queued request runs next, and systemd hears

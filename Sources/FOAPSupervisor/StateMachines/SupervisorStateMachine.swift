@@ -76,7 +76,7 @@ struct SupervisorStateMachine {
     var activeGeneration = 0
     var activeConfig = LoadedConfig(digest: "", summary: "")
     var lastGeneration = 0
-    var lastReloadResult = "none"
+    var lastReloadResult = LastReload.none
     var announcedReady = false
     private var nextWorkerID = 1
 
