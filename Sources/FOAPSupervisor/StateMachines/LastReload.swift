@@ -13,6 +13,8 @@ enum LastReload: Equatable, CustomStringConvertible {
     case configInvalid(firstError: String)
     /// The generation started for the config did not come up; the old one kept serving.
     case generationFailed(generation: Int, reason: String)
+    /// The config was valid but had no models while the active one has some; not applied without a force.
+    case refusedNoModels
 
     var description: String {
         switch self {
@@ -21,6 +23,7 @@ enum LastReload: Equatable, CustomStringConvertible {
         case .unchanged(let generation): "ok (unchanged, generation \(generation))"
         case .configInvalid(let firstError): "config invalid: \(firstError)"
         case .generationFailed(let generation, let reason): "generation \(generation) failed: \(reason)"
+        case .refusedNoModels: "refused: the new config has no models (foap ctl reload --force applies it)"
         }
     }
 
@@ -28,7 +31,7 @@ enum LastReload: Equatable, CustomStringConvertible {
     var isFailure: Bool {
         switch self {
         case .none, .served, .unchanged: false
-        case .configInvalid, .generationFailed: true
+        case .configInvalid, .generationFailed, .refusedNoModels: true
         }
     }
 }
