@@ -10,7 +10,7 @@ import Foundation
 struct CtlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
-        abstract: "Control a running master: status, reload [--wait], drain.",
+        abstract: "Control a running master: status, reload [--wait] [--force], drain.",
         discussion: """
             The socket is --socket, else FOAP_CONTROL_SOCKET, else $RUNTIME_DIRECTORY/control.sock (systemd's \
             RuntimeDirectory=foap gives /run/foap/control.sock).
@@ -27,6 +27,12 @@ struct CtlCommand: ParsableCommand {
     @Flag(name: .long, help: "reload: return only once the new config serves; exit 1 with its errors if invalid.")
     var wait = false
 
+    @Flag(
+        name: .long,
+        help: "reload: apply the config even if it has no models while the running one has some (refused otherwise)."
+    )
+    var force = false
+
     @Option(name: .long, help: "The master's control socket.")
     var socket: String?
 
@@ -34,6 +40,9 @@ struct CtlCommand: ParsableCommand {
     var timeout: Double = 120
 
     func run() throws {
+        guard !self.force || self.action == .reload else {
+            throw ValidationError("--force applies to reload only")
+        }
         let environment = ProcessInfo.processInfo.environment
         guard let path = self.socket ?? ControlSocketPath.resolve(environment: environment) else {
             throw ValidationError("no control socket: pass --socket or set FOAP_CONTROL_SOCKET")
@@ -41,7 +50,7 @@ struct CtlCommand: ParsableCommand {
         let command: ControlCommand
         switch self.action {
         case .status: command = .status
-        case .reload: command = .reload(wait: self.wait)
+        case .reload: command = .reload(wait: self.wait, force: self.force)
         case .drain: command = .drain
         }
         let reply: ControlReply

@@ -48,6 +48,7 @@ struct MasterProcess {
                 snapshot: snapshot.encoded(),
                 digest: snapshot.sourceDigest,
                 summary: KeylessMode.summary(snapshot),
+                models: snapshot.models.count,
                 warnings: snapshot.warnings.map(\.description)
             )
         case .failure(let error):

@@ -80,7 +80,6 @@ final class ConfigLoaderTests: XCTestCase {
             ".hidden.json": model("hidden"),
             "notes.txt": model("txt"),
             "a.json.bak": model("bak"),
-            "sub.json/inner.json": model("inner"),
         ])
         let snapshot = try self.load(directory).get()
         XCTAssertEqual(snapshot.models.map(\.id), ["10", "B", "a", "b"])
@@ -140,6 +139,26 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(
             try self.load(directory).failureValue?.errors.map(\.description),
             ["gone.json: cannot read file: no such file (a dangling symlink?)"]
+        )
+    }
+
+    /// `docker run -v "$PWD/models.json:/configs/models.json"` with no such host file creates a directory there:
+    /// skipping it served the config without that file's models, and a reload to it dropped them silently.
+    func testDirectoryNamedLikeAConfigFileIsAnError() throws {
+        let directory = try self.makeConfigDirectory([
+            "a.json": providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#),
+            "..hidden/inner.txt": "a hidden directory is never looked at",
+        ])
+        try FileManager.default.createDirectory(
+            atPath: directory.path + "/models.json", withIntermediateDirectories: false
+        )
+        try directory.symlink("linked.json", to: "..hidden")
+        XCTAssertEqual(
+            try self.load(directory).failureValue?.errors.map(\.description),
+            [
+                "linked.json: is a directory, not a config file (a volume mount of a host file that does not exist?)",
+                "models.json: is a directory, not a config file (a volume mount of a host file that does not exist?)",
+            ]
         )
     }
 

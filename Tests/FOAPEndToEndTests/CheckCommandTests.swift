@@ -25,6 +25,17 @@ final class CheckCommandTests: XCTestCase {
         )
     }
 
+    /// What `docker run -v "$PWD/models.json:/configs/models.json"` leaves when the host file is missing.
+    func testDirectoryNamedLikeAConfigFileIsAnError() throws {
+        let directory = try temporaryDirectory()
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("models.json"), withIntermediateDirectories: false
+        )
+        let result = try runFoap(["check", "--config-dir", directory.path])
+        XCTAssertEqual(result.status, 1, result.stdout)
+        XCTAssertTrue(result.stderr.contains("models.json: is a directory, not a config file"), result.stderr)
+    }
+
     private func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("foap-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -48,6 +48,48 @@ final class ControlSocketTests: XCTestCase {
         XCTAssertTrue(unknown.stderr.contains("connect"), unknown.stderr)
     }
 
+    /// A reload must not quietly take every model away: a `models.json` that became a directory (`docker run -v`
+    /// of a missing host file) is an invalid config, and an empty directory is refused while models serve, until
+    /// `foap ctl reload --force` says it is meant.
+    func testReloadThatLosesEveryModelIsRefusedUnlessForced() async throws {
+        let upstream = try self.startUpstream()
+        let socketPath = self.controlSocketPath()
+        let foap = try await self.startFoap(
+            workers: 1,
+            files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],
+            environment: ["FOAP_CONTROL_SOCKET": socketPath]
+        )
+        let ctl = ["ctl", "--socket", socketPath]
+        let file = foap.configFile("models.json")
+
+        try FileManager.default.removeItem(at: file)
+        try FileManager.default.createDirectory(at: file, withIntermediateDirectories: false)
+        let directory = try runFoap(ctl + ["reload", "--wait"])
+        XCTAssertEqual(directory.status, 1, directory.stdout)
+        XCTAssertTrue(directory.stderr.contains("models.json: is a directory, not a config file"), directory.stderr)
+        var ids = try await ProxyClient.shared.modelIDs(foap.baseURL)
+        XCTAssertEqual(ids, ["chat"], "the running config keeps serving")
+
+        try FileManager.default.removeItem(at: file)
+        let empty = try runFoap(ctl + ["reload", "--wait"])
+        XCTAssertEqual(empty.status, 1, empty.stdout)
+        XCTAssertTrue(empty.stderr.contains("has no models"), empty.stderr)
+        XCTAssertTrue(empty.stderr.contains("foap ctl reload --force"), empty.stderr)
+        ids = try await ProxyClient.shared.modelIDs(foap.baseURL)
+        XCTAssertEqual(ids, ["chat"], "the running config keeps serving")
+        let refused = try runFoap(ctl + ["status"])
+        XCTAssertTrue(refused.stdout.contains("generation: 1\n"), refused.stdout)
+        XCTAssertTrue(refused.stdout.contains("last_reload: refused: the new config has no models"), refused.stdout)
+
+        let forced = try runFoap(ctl + ["reload", "--wait", "--force"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        ids = try await ProxyClient.shared.modelIDs(foap.baseURL)
+        XCTAssertEqual(ids, [], "forced: the empty config serves")
+        let after = try runFoap(ctl + ["status"])
+        XCTAssertTrue(after.stdout.contains("generation: 2\n"), after.stdout)
+        XCTAssertTrue(after.stdout.contains("config: 0 models"), after.stdout)
+    }
+
     func testDrainStopsTheMasterAndRemovesTheSocket() async throws {
         let upstream = try self.startUpstream()
         let socketPath = self.controlSocketPath()

@@ -5,7 +5,8 @@ import Foundation
 /// Files are every `*.json` directly inside (not recursive), hidden files skipped, in byte order of their
 /// names (as `LC_ALL=C ls`), so the result never depends on `readdir` order or the locale. Symlinks are
 /// followed, which is how Kubernetes ConfigMaps look (`a.json -> ..data/a.json`, with `..data` itself a
-/// symlink swapped atomically); `..data` is hidden and a directory, so it is never read twice.
+/// symlink swapped atomically); `..data` is hidden and a directory, so it is never read twice. A visible `*.json`
+/// entry that is a directory is listed like a file and fails to read (see ``contents(of:)``).
 struct ConfigDirectory: Sendable {
     let path: String
 
@@ -26,24 +27,28 @@ struct ConfigDirectory: Sendable {
         } catch {
             throw ConfigError(file: self.path, message: "config directory cannot be read")
         }
-        return names.filter { name in
-            guard name.hasSuffix(".json"), !name.hasPrefix(".") else {
-                return false
-            }
-            // A directory named `x.json` is not a config file. A dangling symlink stays in the list, so that
-            // reading it reports an error instead of silently dropping a file's models.
-            var isDirectory: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: self.path + "/" + name, isDirectory: &isDirectory)
-            return !(exists && isDirectory.boolValue)
-        }
-        .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        // Directories and dangling symlinks stay in the list, so that reading them reports an error instead of
+        // silently dropping a file's models.
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// The bytes of config file `name`.
     ///
+    /// A directory named `x.json` is an error, not a file to skip: it is what
+    /// `docker run -v "$PWD/x.json:/configs/x.json"` creates when the host file is missing, and skipping it would
+    /// silently serve without that file's models.
+    ///
     /// - Throws: ``ConfigError`` naming the file and why it cannot be read (never its contents).
     func contents(of name: String) throws(ConfigError) -> [UInt8] {
         let url = URL(fileURLWithPath: self.path + "/" + name)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ConfigError(
+                file: name,
+                message: "is a directory, not a config file (a volume mount of a host file that does not exist?)"
+            )
+        }
         do {
             return Array(try Data(contentsOf: url))
         } catch let error as CocoaError where error.code == .fileReadNoPermission {

@@ -41,10 +41,16 @@ public final class RequestMetrics: Sendable {
 
     struct Histogram {
         var counts = [UInt64](repeating: 0, count: RequestMetrics.buckets.count)
-        var sum = 0.0
+        /// Whole nanoseconds, not a sum of doubles: exact, and what the master adds up (as billionths) loses nothing.
+        var sumNanoseconds: UInt64 = 0
         var count: UInt64 = 0
 
-        mutating func observe(_ seconds: Double) {
+        /// The sum in seconds as it is reported (the wire format stays a decimal number of seconds).
+        var sum: Double { Double(self.sumNanoseconds) / 1e9 }
+
+        mutating func observe(nanoseconds: Int64) {
+            let nanoseconds = UInt64(max(0, nanoseconds))
+            let seconds = Double(nanoseconds) / 1e9
             var index = 0
             let buckets = RequestMetrics.buckets
             while index < buckets.count, seconds > buckets[index] {
@@ -53,7 +59,7 @@ public final class RequestMetrics: Sendable {
             if index < buckets.count {
                 self.counts[index] += 1
             }
-            self.sum += seconds
+            self.sumNanoseconds &+= nanoseconds
             self.count += 1
         }
     }
@@ -98,8 +104,8 @@ public final class RequestMetrics: Sendable {
             model: model, route: record.route, upstream: record.upstream ?? "-",
             statusClass: Self.statusClass(record.status)
         )
-        let duration = Double(record.duration.nanoseconds) / 1e9
-        let firstByte = record.timeToFirstByte.map { Double($0.nanoseconds) / 1e9 }
+        let duration = record.duration.nanoseconds
+        let firstByte = record.timeToFirstByte?.nanoseconds
         let errors = record.attemptErrors.isEmpty && record.error == nil ? [] : Self.upstreamErrors(record)
         let bytesIn = UInt64(record.bytesIn)
         let bytesOut = UInt64(record.bytesOut)
@@ -128,11 +134,11 @@ public final class RequestMetrics: Sendable {
     }
 
     private static func add(
-        to stats: inout RouteStats, _ duration: Double, _ firstByte: Double?, _ bytesIn: UInt64, _ bytesOut: UInt64
+        to stats: inout RouteStats, _ duration: Int64, _ firstByte: Int64?, _ bytesIn: UInt64, _ bytesOut: UInt64
     ) {
-        stats.duration.observe(duration)
+        stats.duration.observe(nanoseconds: duration)
         if let firstByte {
-            stats.firstByte.observe(firstByte)
+            stats.firstByte.observe(nanoseconds: firstByte)
         }
         stats.bytesIn += bytesIn
         stats.bytesOut += bytesOut

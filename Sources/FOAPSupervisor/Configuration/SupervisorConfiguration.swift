@@ -64,8 +64,9 @@ public struct SupervisorConfiguration: Sendable {
 /// The result of one config load, as the master needs it: bytes to hand over, a digest to compare, words to log.
 public enum ConfigLoadOutcome: Sendable, Equatable {
     /// A valid config. `snapshot` is given to every worker of the next generation unchanged; `digest` decides whether
-    /// anything changed; `summary` (e.g. "12 models") goes into the systemd status line.
-    case loaded(snapshot: [UInt8], digest: String, summary: String, warnings: [String])
+    /// anything changed; `summary` (e.g. "12 models") goes into the systemd status line; `models` is how many models
+    /// it serves (a reload that would take every model away is refused unless forced).
+    case loaded(snapshot: [UInt8], digest: String, summary: String, models: Int, warnings: [String])
     /// An invalid config: one `file: key.path: message` line per problem. The running generation keeps serving.
     case failed(errors: [String])
 }

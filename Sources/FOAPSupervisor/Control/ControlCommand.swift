@@ -6,7 +6,9 @@ public enum ControlCommand: Equatable, Sendable {
     /// Generation, config digest, workers, uptime and the last reload result.
     case status
     /// A forced reload. `wait`: answer only once the config read after this request serves (or was rejected).
-    case reload(wait: Bool)
+    /// `force` (`--force`): apply the config even if it has no models while the running one has some; without it
+    /// such a reload is refused.
+    case reload(wait: Bool, force: Bool = false)
     /// Drain every worker and exit, as SIGTERM does.
     case drain
 
@@ -14,20 +16,24 @@ public enum ControlCommand: Equatable, Sendable {
     public var line: String {
         switch self {
         case .status: "status"
-        case .reload(wait: false): "reload"
-        case .reload(wait: true): "reload --wait"
+        case .reload(let wait, let force): "reload" + (wait ? " --wait" : "") + (force ? " --force" : "")
         case .drain: "drain"
         }
     }
 
-    /// Parses a line as `line` writes it; extra blanks are ignored.
+    /// Parses a line as `line` writes it (`reload`'s options in any order, each at most once); extra blanks are
+    /// ignored.
     public init?(line: String) {
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-        switch words.map(String.init) {
-        case ["status"]: self = .status
-        case ["reload"]: self = .reload(wait: false)
-        case ["reload", "--wait"]: self = .reload(wait: true)
-        case ["drain"]: self = .drain
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+        switch words.first {
+        case "status" where words.count == 1: self = .status
+        case "drain" where words.count == 1: self = .drain
+        case "reload":
+            let options = words.dropFirst()
+            guard Set(options).count == options.count, options.allSatisfy({ $0 == "--wait" || $0 == "--force" }) else {
+                return nil
+            }
+            self = .reload(wait: options.contains("--wait"), force: options.contains("--force"))
         default: return nil
         }
     }

@@ -120,7 +120,7 @@ final class ControlServer {
         client.deadline = nil
         self.clients[id] = client
         guard let command = ControlCommand(line: line) else {
-            return .invalid(id, "unknown command '\(line)': expected status, reload [--wait] or drain")
+            return .invalid(id, "unknown command '\(line)': expected status, reload [--wait] [--force] or drain")
         }
         return .command(id, command)
     }

@@ -24,11 +24,13 @@ extension Supervisor {
         case .killWorker(_, let pid):
             kill(pid, SIGKILL)
             return []
-        case .loadConfig(let forced):
+        case .loadConfig(let forced, let allowingNoModels):
             let outcome = self.configuration.loadConfig()
             let generationBefore = self.machine.lastGeneration
-            let actions = self.machine.configLoaded(outcome, forced: forced, now: ContinuousClock.now)
-            if self.machine.lastGeneration != generationBefore, case .loaded(let snapshot, _, _, _) = outcome {
+            let actions = self.machine.configLoaded(
+                outcome, forced: forced, allowingNoModels: allowingNoModels, now: ContinuousClock.now
+            )
+            if self.machine.lastGeneration != generationBefore, case .loaded(let snapshot, _, _, _, _) = outcome {
                 self.snapshots[self.machine.lastGeneration] = snapshot
             }
             return actions

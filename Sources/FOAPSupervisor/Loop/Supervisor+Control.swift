@@ -9,9 +9,11 @@ extension Supervisor {
             server.answer(id, ControlReply(ok: false, lines: [problem]))
         case .command(let id, .status):
             server.answer(id, ControlReply(ok: true, lines: self.statusLines(now: .now)))
-        case .command(let id, .reload(let wait)):
-            self.logger.info("reload requested", metadata: ["via": "control socket", "wait": "\(wait)"])
-            self.execute(self.machine.reloadRequested(forced: true, waiter: wait ? id : nil))
+        case .command(let id, .reload(let wait, let force)):
+            self.logger.info(
+                "reload requested", metadata: ["via": "control socket", "wait": "\(wait)", "force": "\(force)"]
+            )
+            self.execute(self.machine.reloadRequested(forced: true, allowingNoModels: force, waiter: wait ? id : nil))
             if !wait {
                 server.answer(id, ControlReply(ok: true, lines: ["reload requested"]))
             }

@@ -15,6 +15,14 @@ extension Supervisor {
             }
         case .configUnchanged:
             self.logger.debug("configuration unchanged")
+        case .reloadRefusedNoModels(let generation, let activeModels):
+            self.logger.error(
+                "reload refused: the new configuration has no models, the previous generation keeps serving",
+                metadata: [
+                    "generation": "\(generation)", "active_models": "\(activeModels)",
+                    "hint": "foap ctl reload --force applies it",
+                ]
+            )
         case .workerSpawned(let id, let slot, let generation, let pid):
             let metadata = self.workerMetadata(id, slot, generation, ["worker_pid": "\(pid)"])
             self.logger.info("worker spawned", metadata: metadata)

@@ -84,7 +84,7 @@ public final class Supervisor {
         var nextWatchdog = ContinuousClock.now
 
         let outcome = self.configuration.loadConfig()
-        if case .loaded(let snapshot, _, _, _) = outcome {
+        if case .loaded(let snapshot, _, _, _, _) = outcome {
             self.snapshots[1] = snapshot
         }
         self.execute(self.machine.started(outcome: outcome, now: .now))

@@ -10,7 +10,7 @@ struct MasterMetrics {
         switch event {
         case .reloadDone: self.reloadsSucceeded += 1
         case .reloadAbandoned: self.reloadsFailed += 1
-        case .configInvalid: self.reloadsFailed += 1
+        case .configInvalid, .reloadRefusedNoModels: self.reloadsFailed += 1
         case .workerExited(_, _, _, _, _, let expected) where !expected: self.workerRestarts += 1
         case .workerKilled(_, _, _, _, let reason) where reason == .heartbeatTimeout: self.workerRestarts += 1
         default: break
@@ -21,7 +21,7 @@ struct MasterMetrics {
         var text = MetricsText()
         text.family(
             "foap_reloads_total", "counter",
-            "Configuration reloads, by result (failed: invalid config or a generation that did not start)."
+            "Configuration reloads, by result (failed: invalid config, refused, or a generation that did not start)."
         )
         text.sample("foap_reloads_total", [("result", "ok")], Double(self.reloadsSucceeded))
         text.sample("foap_reloads_total", [("result", "failed")], Double(self.reloadsFailed))

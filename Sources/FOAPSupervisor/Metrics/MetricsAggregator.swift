@@ -9,7 +9,8 @@ import FOAPMetrics
 /// of its traffic). Gauges (`in_flight`) are summed over live workers only.
 ///
 /// The master does not know what the series mean: it adds numbers by series key, families typed by the workers'
-/// own `# TYPE` lines. No proxy logic lives here.
+/// own `# TYPE` lines. No proxy logic lives here. Numbers are added as ``ExactAmount``s, not doubles, so a total does
+/// not depend on the order of the additions and a retire never makes a histogram's `_sum` go down.
 struct MetricsAggregator {
     struct Family {
         var name: String
@@ -22,8 +23,8 @@ struct MetricsAggregator {
     private(set) var families: [Family] = []
     private var familyIndex: [String: Int] = [:]
     private var familyOfSeries: [String: Int] = [:]
-    private var live: [WorkerID: [String: Double]] = [:]
-    private var retired: [String: Double] = [:]
+    private var live: [WorkerID: [String: ExactAmount]] = [:]
+    private var retired: [String: ExactAmount] = [:]
     private var retiredWorkers: Set<WorkerID> = []
 
     /// Takes one report (or one chunk of it): every sample line sets that worker's value of its series.
@@ -48,7 +49,7 @@ struct MetricsAggregator {
                 continue
             }
             guard !line.hasPrefix("#"), let family = current, let space = line.lastIndex(of: " "),
-                let value = Double(line[line.index(after: space)...])
+                let number = Double(line[line.index(after: space)...]), let value = ExactAmount(number)
             else { continue }
             let key = String(line[..<space])
             if !self.families[family].known.contains(key) {
@@ -67,7 +68,7 @@ struct MetricsAggregator {
         guard let values = self.live.removeValue(forKey: worker) else { return }
         for (key, value) in values {
             guard let family = self.familyOfSeries[key], self.families[family].type != "gauge" else { continue }
-            self.retired[key, default: 0] += value
+            self.retired[key, default: ExactAmount()] += value
         }
     }
 
@@ -78,11 +79,11 @@ struct MetricsAggregator {
             text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"
             let isGauge = family.type == "gauge"
             for key in family.series {
-                var value = isGauge ? 0 : self.retired[key, default: 0]
+                var total = isGauge ? ExactAmount() : self.retired[key, default: ExactAmount()]
                 for values in self.live.values {
-                    value += values[key] ?? 0
+                    total += values[key] ?? ExactAmount()
                 }
-                text += key + " " + MetricsText.number(value) + "\n"
+                text += key + " " + MetricsText.number(total.value) + "\n"
             }
         }
         return text

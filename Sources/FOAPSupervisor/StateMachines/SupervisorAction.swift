@@ -34,8 +34,8 @@ enum SupervisorAction: Equatable {
     case send(MasterMessage, to: WorkerID)
     /// SIGKILL the worker's process.
     case killWorker(WorkerID, pid: Int32)
-    /// Call the config loader, then report `configLoaded`.
-    case loadConfig(forced: Bool)
+    /// Call the config loader, then report `configLoaded` with both flags as they are here.
+    case loadConfig(forced: Bool, allowingNoModels: Bool = false)
     /// Forget the snapshot of a generation no worker will be spawned for any more.
     case releaseSnapshot(generation: Int)
     /// sd_notify READY=1 with a status line.
@@ -59,6 +59,8 @@ enum SupervisorLogEvent: Equatable {
     case configInvalid(errors: [String])
     case configWarnings([String])
     case configUnchanged
+    /// A valid config without models while `generation` serves `activeModels`: not applied (see `configLoaded`).
+    case reloadRefusedNoModels(generation: Int, activeModels: Int)
     case workerSpawned(WorkerID, slot: Int, generation: Int, pid: Int32)
     case workerSpawnFailed(WorkerID, slot: Int, generation: Int, reason: String)
     case workerReady(WorkerID, slot: Int, generation: Int)

@@ -2,51 +2,70 @@ extension SupervisorStateMachine {
     /// A file change (after debounce), SIGHUP (`forced`) or `foap ctl reload` (forced, maybe with a `waiter`) asks
     /// for a reload. One in flight: the request is queued, because that one may have read the directory before the
     /// change this request is about; every queued request runs as one more reload afterwards.
-    mutating func reloadRequested(forced: Bool, waiter: ControlClientID? = nil) -> [SupervisorAction] {
+    ///
+    /// `allowingNoModels` (only `foap ctl reload --force`) is a separate notion from `forced`: `forced` starts a
+    /// generation even for an unchanged config, `allowingNoModels` applies a config that has no models while the
+    /// active one has some. A SIGHUP or a file change never allows that, however often it comes.
+    mutating func reloadRequested(forced: Bool, allowingNoModels: Bool = false, waiter: ControlClientID? = nil)
+        -> [SupervisorAction]
+    {
         guard self.phase == .running else {
             return waiter.map { [.answerReload($0, .failed(["the master is shutting down"]))] } ?? []
         }
         guard self.reload == .idle, !self.isLoadingConfig else {
             var queued = self.queuedReload ?? QueuedReload(forced: false, waiters: [])
             queued.forced = queued.forced || forced
+            queued.allowingNoModels = queued.allowingNoModels || allowingNoModels
             queued.waiters += waiter.map { [$0] } ?? []
             self.queuedReload = queued
             return []
         }
         self.isLoadingConfig = true
         self.reloadWaiters = waiter.map { [$0] } ?? []
+        let load = SupervisorAction.loadConfig(forced: forced, allowingNoModels: allowingNoModels)
         guard forced, !self.reloadingAnnounced else {
-            return [.loadConfig(forced: forced)]
+            return [load]
         }
         // SIGHUP is what `systemctl reload` sends (ExecReload=kill -HUP): say RELOADING=1 before the config is even
         // read, so systemd's reload job waits for the READY=1 that ends it instead of racing the kill's exit.
         self.reloadingAnnounced = true
-        return [.notifyReloading(status: "reloading: loading configuration"), .loadConfig(forced: true)]
+        return [.notifyReloading(status: "reloading: loading configuration"), load]
     }
 
     /// The loader answered a `loadConfig`. Invalid: keep serving, say so. Unchanged and not forced: nothing to do.
-    /// Otherwise start generation g+1 with the new snapshot.
-    mutating func configLoaded(_ outcome: ConfigLoadOutcome, forced: Bool, now: ContinuousClock.Instant)
-        -> [SupervisorAction]
-    {
+    /// No models while the active config has some, and not `allowingNoModels`: refused like an invalid config (an
+    /// emptied directory is far more often an accident — a failed deploy, a missing volume — than a wish to serve
+    /// nothing). Otherwise start generation g+1 with the new snapshot.
+    mutating func configLoaded(
+        _ outcome: ConfigLoadOutcome, forced: Bool, allowingNoModels: Bool = false, now: ContinuousClock.Instant
+    ) -> [SupervisorAction] {
         guard self.phase == .running, self.reload == .idle else {
             return []
         }
         self.isLoadingConfig = false
         switch outcome {
         case .failed(let errors):
-            self.lastReloadResult = "config invalid: " + (errors.first ?? "unknown error")
+            self.lastReloadResult = .configInvalid(firstError: errors.first ?? "unknown error")
             return [.log(.configInvalid(errors: errors))]
                 + self.endReload(.failed(errors), quietly: .notifyStatus(self.statusLine))
-        case .loaded(_, let digest, let summary, let warnings):
+        case .loaded(_, let digest, let summary, let models, let warnings):
             var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             if digest == self.activeConfig.digest && !forced {
                 actions.append(.log(.configUnchanged))
-                return actions + self.endReload(.served(generation: self.activeGeneration), quietly: nil)
+                let cleared = self.clearFailure()
+                return actions + self.endReload(.served(generation: self.activeGeneration), quietly: cleared)
+            }
+            if models == 0 && self.activeConfig.models > 0 && !allowingNoModels {
+                let active = self.activeConfig.models
+                self.lastReloadResult = .refusedNoModels
+                actions.append(.log(.reloadRefusedNoModels(generation: self.activeGeneration, activeModels: active)))
+                let refusal = "refused: the new config has no models; generation \(self.activeGeneration) keeps "
+                    + "serving its \(active) (foap ctl reload --force applies it)"
+                return actions + self.endReload(.failed([refusal]), quietly: .notifyStatus(self.statusLine))
             }
             self.lastGeneration += 1
             let generation = self.lastGeneration
-            let config = LoadedConfig(digest: digest, summary: summary)
+            let config = LoadedConfig(digest: digest, summary: summary, models: models)
             self.reload = .startingNext(generation: generation, config: config, startedAt: now, forced: forced)
             actions.append(.log(.reloadStarted(generation: generation, forced: forced)))
             let status = "reloading: starting generation \(generation)"
@@ -111,7 +130,7 @@ extension SupervisorStateMachine {
         let duration = now - startedAt
         self.reload = .idle
         self.announcedReady = true
-        self.lastReloadResult = "ok (generation \(generation))"
+        self.lastReloadResult = .served(generation: generation)
         return [.log(.reloadDone(generation: generation, duration: duration))]
             + self.endReload(.served(generation: generation), quietly: .notifyStatus(self.statusLine))
     }
@@ -135,9 +154,20 @@ extension SupervisorStateMachine {
             }
         }
         actions.append(.releaseSnapshot(generation: generation))
-        self.lastReloadResult = "generation \(generation) failed: \(reason)"
+        self.lastReloadResult = .generationFailed(generation: generation, reason: reason)
         return actions
             + self.endReload(.failed(["generation \(generation) failed: \(reason)"]), quietly: .notifyStatus(self.statusLine))
+    }
+
+    /// A valid load found the config the active generation serves (the bad file was removed, the edit reverted): a
+    /// failure still shown in the status is no longer true. Nothing else would correct it, since an unchanged
+    /// config starts no reload. - Returns: the status update to send when there was one to clear.
+    private mutating func clearFailure() -> SupervisorAction? {
+        guard self.lastReloadResult.isFailure else {
+            return nil
+        }
+        self.lastReloadResult = .unchanged(generation: self.activeGeneration)
+        return .notifyStatus(self.statusLine)
     }
 
     /// One reload ended (`outcome`): its waiters get their answer. A queued request runs next, and systemd hears
@@ -148,7 +178,7 @@ extension SupervisorStateMachine {
         self.reloadWaiters = []
         if let queued = self.queuedReload {
             self.queuedReload = nil
-            let next = self.reloadRequested(forced: queued.forced)
+            let next = self.reloadRequested(forced: queued.forced, allowingNoModels: queued.allowingNoModels)
             // The waiters join the reload that starts now (its config is read after their request).
             self.reloadWaiters += queued.waiters
             return actions + next

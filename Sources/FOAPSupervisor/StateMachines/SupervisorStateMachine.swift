@@ -22,6 +22,8 @@ struct SupervisorStateMachine {
     struct LoadedConfig: Equatable {
         var digest: String
         var summary: String
+        /// How many models it serves.
+        var models: Int
     }
 
     struct WorkerRecord {
@@ -56,6 +58,8 @@ struct SupervisorStateMachine {
     struct QueuedReload: Equatable {
         /// Any of them was a SIGHUP or `foap ctl reload`: start a generation even if the config is unchanged.
         var forced: Bool
+        /// Any of them was `foap ctl reload --force`: apply the config even if it has no models.
+        var allowingNoModels = false
         /// `foap ctl reload --wait` clients to answer once that reload ends.
         var waiters: [ControlClientID]
     }
@@ -74,9 +78,9 @@ struct SupervisorStateMachine {
     var workers: [WorkerID: WorkerRecord] = [:]
     var slots: [Slot]
     var activeGeneration = 0
-    var activeConfig = LoadedConfig(digest: "", summary: "")
+    var activeConfig = LoadedConfig(digest: "", summary: "", models: 0)
     var lastGeneration = 0
-    var lastReloadResult = "none"
+    var lastReloadResult = LastReload.none
     var announcedReady = false
     private var nextWorkerID = 1
 
@@ -96,11 +100,12 @@ struct SupervisorStateMachine {
         case .failed(let errors):
             self.phase = .exited
             return [.log(.configInvalid(errors: errors)), .exit(code: 1)]
-        case .loaded(_, let digest, let summary, let warnings):
+        case .loaded(_, let digest, let summary, let models, let warnings):
+            // No models at the first start is only the loader's warning: there is nothing serving to protect.
             self.phase = .running
             self.lastGeneration = 1
             self.activeGeneration = 1
-            self.activeConfig = LoadedConfig(digest: digest, summary: summary)
+            self.activeConfig = LoadedConfig(digest: digest, summary: summary, models: models)
             var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             actions.append(.log(.started(generation: 1, summary: summary)))
             for slot in 0..<self.workerCount {

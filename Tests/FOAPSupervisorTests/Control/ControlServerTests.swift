@@ -60,7 +60,7 @@ final class ControlServerTests: XCTestCase {
         let (fd, id) = try self.connect(server, now: t0)
         self.write(fd, "restart now\n")
         guard case .invalid(id, let problem) = self.input(server, id) else { return XCTFail("no .invalid") }
-        XCTAssertEqual(problem, "unknown command 'restart now': expected status, reload [--wait] or drain")
+        XCTAssertEqual(problem, "unknown command 'restart now': expected status, reload [--wait] [--force] or drain")
         server.answer(id, ControlReply(ok: false, lines: [problem]))
         XCTAssertEqual(ControlReply(text: self.readReply(fd)), ControlReply(ok: false, lines: [problem]))
 
@@ -68,6 +68,22 @@ final class ControlServerTests: XCTestCase {
         self.write(long, String(repeating: "x", count: ControlServer.maximumLineLength + 1))
         guard case .invalid(longID, let tooLong) = self.input(server, longID) else { return XCTFail("no .invalid") }
         XCTAssertEqual(tooLong, "command line too long")
+    }
+
+    /// `reload`'s options in either order, each once; the line a command writes parses back to it.
+    func testReloadOptionsParseInAnyOrderAndRoundTrip() {
+        XCTAssertEqual(ControlCommand(line: "reload"), .reload(wait: false, force: false))
+        XCTAssertEqual(ControlCommand(line: "reload --force"), .reload(wait: false, force: true))
+        XCTAssertEqual(ControlCommand(line: "reload --force --wait"), .reload(wait: true, force: true))
+        XCTAssertEqual(ControlCommand(line: " reload  --wait\t--force\r"), .reload(wait: true, force: true))
+        for line in ["reload --force --force", "reload --now", "status --force", "drain --force", "", "reload wait"] {
+            XCTAssertNil(ControlCommand(line: line), line)
+        }
+        for command in [ControlCommand.status, .drain] + [false, true].flatMap({ wait in
+            [false, true].map { ControlCommand.reload(wait: wait, force: $0) }
+        }) {
+            XCTAssertEqual(ControlCommand(line: command.line), command, command.line)
+        }
     }
 
     func testASilentClientIsDroppedAtItsDeadlineAndAWaitingOneIsNot() throws {

@@ -10,27 +10,8 @@ import XCTest
 final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
     let t0 = ContinuousClock.now
 
-    /// One slot, generation 1 (worker #1, pid 101) ready and announced.
-    func makeRunning() -> SupervisorStateMachine {
-        var machine = SupervisorStateMachine(workerCount: 1, timeouts: self.timeouts)
-        _ = machine.started(outcome: self.loaded("a"), now: self.t0)
-        _ = machine.workerSpawned(self.id(1), pid: 101)
-        XCTAssertTrue(machine.messageReceived(.ready, from: self.id(1), now: self.t0).contains(where: \.isReady))
-        return machine
-    }
-
-    /// Brings the generation started by the last `configLoaded` up and the old one down; returns every action.
-    func completeReload(
-        _ machine: inout SupervisorStateMachine, newWorker: Int, oldWorker: Int
-    ) -> [SupervisorAction] {
-        var actions = machine.workerSpawned(self.id(newWorker), pid: Int32(100 + newWorker))
-        actions += machine.messageReceived(.ready, from: self.id(newWorker), now: self.t0)
-        actions += machine.messageReceived(.draining, from: self.id(oldWorker), now: self.t0)
-        return actions
-    }
-
     func testFileChangeThenSighupSendsReadyOnlyAfterTheGenerationThatReadTheConfigAfterTheSignal() {
-        var machine = self.makeRunning()
+        var machine = self.makeSingleSlotRunning()
         // The debounced file change starts generation 2 on config "b".
         XCTAssertEqual(machine.reloadRequested(forced: false), [.loadConfig(forced: false)])
         let started = machine.configLoaded(self.loaded("b"), forced: false, now: self.t0)
@@ -57,7 +38,7 @@ final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
     }
 
     func testSighupTwiceRunsTwoReloadsAndSendsOneReadyAtTheEnd() {
-        var machine = self.makeRunning()
+        var machine = self.makeSingleSlotRunning()
         var actions = machine.reloadRequested(forced: true)
         XCTAssertEqual(actions, [.notifyReloading(status: "reloading: loading configuration"), .loadConfig(forced: true)])
         actions = machine.configLoaded(self.loaded("b"), forced: true, now: self.t0)
@@ -76,7 +57,7 @@ final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
     }
 
     func testQueuedChangeThatFindsNothingNewStillEndsTheAnnouncedReloadWithReady() {
-        var machine = self.makeRunning()
+        var machine = self.makeSingleSlotRunning()
         _ = machine.reloadRequested(forced: true)
         _ = machine.configLoaded(self.loaded("b"), forced: true, now: self.t0)
         // The file change of the same edit is debounced into a queued, unforced reload.
@@ -94,7 +75,7 @@ final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
     }
 
     func testControlWaiterIsAnsweredByTheReloadThatReadTheConfigAfterItsRequest() {
-        var machine = self.makeRunning()
+        var machine = self.makeSingleSlotRunning()
         let early = ControlClientID(rawValue: 1)
         let late = ControlClientID(rawValue: 2)
         _ = machine.reloadRequested(forced: true, waiter: early)
@@ -117,7 +98,7 @@ final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
     }
 
     func testShutdownAnswersEveryWaiter() {
-        var machine = self.makeRunning()
+        var machine = self.makeSingleSlotRunning()
         let waiter = ControlClientID(rawValue: 7)
         _ = machine.reloadRequested(forced: true)
         _ = machine.configLoaded(self.loaded("b"), forced: true, now: self.t0)

@@ -15,7 +15,26 @@ extension SupervisorMachineFixture {
 
     func id(_ raw: Int) -> WorkerID { WorkerID(rawValue: raw) }
 
-    func loaded(_ digest: String) -> ConfigLoadOutcome {
-        .loaded(snapshot: Array(digest.utf8), digest: digest, summary: "2 models", warnings: [])
+    func loaded(_ digest: String, models: Int = 2) -> ConfigLoadOutcome {
+        .loaded(snapshot: Array(digest.utf8), digest: digest, summary: "\(models) models", models: models, warnings: [])
+    }
+
+    /// One slot, generation 1 (worker #1, pid 101) ready and announced, serving config "a" (2 models).
+    func makeSingleSlotRunning() -> SupervisorStateMachine {
+        var machine = SupervisorStateMachine(workerCount: 1, timeouts: self.timeouts)
+        _ = machine.started(outcome: self.loaded("a"), now: self.t0)
+        _ = machine.workerSpawned(self.id(1), pid: 101)
+        XCTAssertTrue(machine.messageReceived(.ready, from: self.id(1), now: self.t0).contains(where: \.isReady))
+        return machine
+    }
+
+    /// Brings the generation started by the last `configLoaded` up and the old one down; returns every action.
+    func completeReload(
+        _ machine: inout SupervisorStateMachine, newWorker: Int, oldWorker: Int
+    ) -> [SupervisorAction] {
+        var actions = machine.workerSpawned(self.id(newWorker), pid: Int32(100 + newWorker))
+        actions += machine.messageReceived(.ready, from: self.id(newWorker), now: self.t0)
+        actions += machine.messageReceived(.draining, from: self.id(oldWorker), now: self.t0)
+        return actions
     }
 }

@@ -116,6 +116,40 @@ final class SupervisorStateMachineTests: XCTestCase, SupervisorMachineFixture {
         XCTAssertEqual(machine.reload, .idle)
     }
 
+    /// The bad file is removed: the next load finds the config the active generation serves. That load starts
+    /// nothing, but the status must stop saying the config is invalid (it said so until the next real reload).
+    func testValidUnchangedLoadAfterAnInvalidOneClearsTheStaleStatus() {
+        var machine = self.makeRunning()
+        _ = machine.configLoaded(.failed(errors: ["b.json: x: bad"]), forced: false, now: self.t0)
+        XCTAssertEqual(machine.reloadRequested(forced: false), [.loadConfig(forced: false)])
+        XCTAssertEqual(
+            machine.configLoaded(self.loaded("a"), forced: false, now: self.t0),
+            [
+                .log(.configUnchanged),
+                .notifyStatus("generation 1, 2/2 workers ready, 2 models, last reload: ok (unchanged, generation 1)"),
+            ]
+        )
+        XCTAssertEqual(machine.lastReloadResult.description, "ok (unchanged, generation 1)")
+        // Nothing stale left to correct: an unchanged load is quiet again.
+        _ = machine.reloadRequested(forced: false)
+        XCTAssertEqual(machine.configLoaded(self.loaded("a"), forced: false, now: self.t0), [.log(.configUnchanged)])
+    }
+
+    func testValidUnchangedLoadAfterAFailedGenerationClearsTheStaleStatus() {
+        var machine = self.makeRunning()
+        _ = machine.configLoaded(self.loaded("b"), forced: false, now: self.t0)
+        _ = machine.workerSpawned(self.id(3), pid: 103)
+        _ = machine.workerSpawned(self.id(4), pid: 104)
+        _ = machine.workerExited(pid: 103, status: .exited(code: 2), now: self.t0)
+        XCTAssertTrue(machine.statusLine.hasSuffix("last reload: generation 2 failed: worker #3 of slot 0 exited before ready"))
+        // The edit that broke generation 2 is reverted: the directory is what generation 1 serves.
+        _ = machine.reloadRequested(forced: false)
+        XCTAssertEqual(
+            machine.configLoaded(self.loaded("a"), forced: false, now: self.t0).last,
+            .notifyStatus("generation 1, 2/2 workers ready, 2 models, last reload: ok (unchanged, generation 1)")
+        )
+    }
+
     func testReloadSpawnsNextGenerationThenDrainsOldThenReportsReady() {
         var machine = self.makeRunning()
         let start = self.t0 + .seconds(10)
