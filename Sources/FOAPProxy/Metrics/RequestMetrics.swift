@@ -77,6 +77,8 @@ public final class RequestMetrics: Sendable {
         var routes: [RouteKey: RouteStats] = [:]
         var upstreamErrors: [UpstreamErrorKey: UInt64] = [:]
         var tokens: [TokenKey: TokenCounts] = [:]
+        /// Failed `accept` calls on the listeners, by errno name (`EMFILE`, …).
+        var acceptErrors: [String: UInt64] = [:]
         var inFlight = 0
         /// Something changed since the last `render`.
         var changed = true
@@ -85,6 +87,14 @@ public final class RequestMetrics: Sendable {
     private let state = NIOLockedValueBox(State())
 
     public init() {}
+
+    /// A listener's `accept` failed (out of file descriptors, memory, …); the listener backs off.
+    func acceptFailed(reason: String) {
+        self.state.withLockedValue {
+            $0.acceptErrors[reason, default: 0] += 1
+            $0.changed = true
+        }
+    }
 
     func requestStarted() {
         self.state.withLockedValue {
@@ -234,6 +244,10 @@ public final class RequestMetrics: Sendable {
                     Double(value)
                 )
             }
+        }
+        text.family("foap_accept_errors_total", "counter", "Failed accepts of new connections, by error.")
+        for (reason, value) in state.acceptErrors.sorted(by: { $0.key < $1.key }) {
+            text.sample("foap_accept_errors_total", [("error_type", reason)], Double(value))
         }
         text.family("foap_requests_in_flight", "gauge", "Requests being answered now.")
         text.sample("foap_requests_in_flight", [], Double(max(0, state.inFlight)))

@@ -102,7 +102,10 @@ public final class ProxyServer: Sendable {
         return ServerBootstrap(group: self.group)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    let pipeline = channel.pipeline.syncOperations
+                    // At the fd limit the listener would spin on accept (see AcceptBackoff).
+                    try pipeline.addHandler(AcceptBackoff(logger: engine.logger, metrics: engine.metrics))
+                    try pipeline.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
             // `.tcpOption`, not `.socketOption`: the latter sets level SOL_SOCKET, where option 1 is SO_DEBUG, which

@@ -70,22 +70,57 @@ struct UsageChunkFilter {
         return nil
     }
 
-    private static let noChoices = Array(#""choices":[]"#.utf8)
-    private static let usage = Array(#""usage":{"#.utf8)
+    private static let choicesKey = Array(#""choices""#.utf8)
+    private static let usageKey = Array(#""usage""#.utf8)
 
+    /// An event whose JSON has `"choices": []` and a `"usage": {` object, whatever whitespace the upstream writes
+    /// between the tokens (Python's `json.dumps` writes `"choices": []`).
     static func isUsageChunk(_ event: ArraySlice<UInt8>) -> Bool {
-        Self.contains(event, Self.noChoices) && Self.contains(event, Self.usage)
+        Self.containsMember(event, key: Self.choicesKey, value: [UInt8(ascii: "["), UInt8(ascii: "]")])
+            && Self.containsMember(event, key: Self.usageKey, value: [UInt8(ascii: "{")])
     }
 
-    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
-        guard haystack.count >= needle.count else { return false }
+    /// Whether `key`, then `:`, then the bytes of `value` occur in `event`, with only JSON whitespace between them.
+    private static func containsMember(_ event: ArraySlice<UInt8>, key: [UInt8], value: [UInt8]) -> Bool {
+        var start = event.startIndex
+        while let found = Self.firstIndex(of: key, in: event[start...]) {
+            var index = Self.skippingWhitespace(event, from: found + key.count)
+            if index < event.endIndex, event[index] == UInt8(ascii: ":") {
+                index = Self.skippingWhitespace(event, from: index + 1)
+                var matched = true
+                for byte in value {
+                    guard index < event.endIndex, event[index] == byte else {
+                        matched = false
+                        break
+                    }
+                    index = Self.skippingWhitespace(event, from: index + 1)
+                }
+                if matched { return true }
+            }
+            start = found + 1
+        }
+        return false
+    }
+
+    private static func skippingWhitespace(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {
+        var index = start
+        while index < bytes.endIndex,
+            bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
+        {
+            index += 1
+        }
+        return index
+    }
+
+    private static func firstIndex(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
         var index = haystack.startIndex
         while index + needle.count <= haystack.endIndex {
             if haystack[index] == needle[0], haystack[index..<(index + needle.count)].elementsEqual(needle) {
-                return true
+                return index
             }
             index += 1
         }
-        return false
+        return nil
     }
 }

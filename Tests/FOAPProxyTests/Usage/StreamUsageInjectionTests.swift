@@ -40,6 +40,32 @@ final class StreamUsageInjectionTests: XCTestCase {
         }
     }
 
+    /// Python servers write `json.dumps` defaults (`"choices": [], "usage": {…}`): the chunk the client did not ask
+    /// for used to leak through. Any JSON whitespace between the tokens is the same chunk; a chunk with choices or
+    /// without usage is not.
+    func testTheUsageChunkIsRecognisedWhateverTheWhitespace() {
+        let usageChunks = [
+            #"data: {"id": "c", "choices": [], "usage": {"prompt_tokens": 42}}"#,
+            "data: {\"choices\" :\t[ ] ,\n\"usage\"\r\n: {\"prompt_tokens\":1}}",
+            #"data: {"usage":{"prompt_tokens":1},"choices":[]}"#,
+        ]
+        for chunk in usageChunks {
+            XCTAssertTrue(UsageChunkFilter.isUsageChunk(ArraySlice(Array(chunk.utf8))), chunk)
+        }
+        let others = [
+            #"data: {"choices": [{"index": 0}], "usage": {"prompt_tokens": 42}}"#,
+            #"data: {"choices": [], "usage": null}"#,
+            #"data: {"choices": []}"#,
+        ]
+        for chunk in others {
+            XCTAssertFalse(UsageChunkFilter.isUsageChunk(ArraySlice(Array(chunk.utf8))), chunk)
+        }
+        var filter = UsageChunkFilter()
+        let spaced = "data: {\"id\": \"c\", \"choices\": [{\"delta\": {}}]}\n\n" + usageChunks[0] + "\n\ndata: [DONE]\n\n"
+        let output = String(buffer: filter.filter(ByteBuffer(string: spaced)))
+        XCTAssertEqual(output, "data: {\"id\": \"c\", \"choices\": [{\"delta\": {}}]}\n\ndata: [DONE]\n\n")
+    }
+
     func testThroughTheProxyTheRecordCountsTokensTheClientDidNotAskFor() async throws {
         let harness = try await ProxyHarness(
             config: { base in
