@@ -20,7 +20,7 @@ public final class ProxyEngine: Sendable {
     /// One plain-HTTP upstream pool per event loop of the worker's group (Upstream/UpstreamPool.swift).
     private let upstreamPools: [ObjectIdentifier: UpstreamPool]
     /// The balancers of pooled endpoints, one set per event loop (Balancing/).
-    private let fleets: [ObjectIdentifier: FleetState]
+    private let loopBalancers: [ObjectIdentifier: LoopBalancers]
     let imageURLRewriter: ImageURLRewriter
     /// `GET /health`'s answer, with the config digest so a fleet of gateways can be checked for drift.
     let healthBody: ByteBuffer
@@ -60,13 +60,13 @@ public final class ProxyEngine: Sendable {
         self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
-        var fleets: [ObjectIdentifier: FleetState] = [:]
+        var loopBalancers: [ObjectIdentifier: LoopBalancers] = [:]
         for loop in eventLoopGroup.makeIterator() {
             pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, configuration: configuration.upstream)
-            fleets[ObjectIdentifier(loop)] = FleetState()
+            loopBalancers[ObjectIdentifier(loop)] = LoopBalancers()
         }
         self.upstreamPools = pools
-        self.fleets = fleets
+        self.loopBalancers = loopBalancers
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         var health = ByteBuffer()
         health.writeStaticString("{\"status\":\"ok\",\"config_digest\":")
@@ -87,8 +87,8 @@ public final class ProxyEngine: Sendable {
     }
 
     /// The balancers of `loop`; only that loop may use them.
-    func fleet(for loop: EventLoop) -> FleetState? {
-        self.fleets[ObjectIdentifier(loop)]
+    func balancers(for loop: EventLoop) -> LoopBalancers? {
+        self.loopBalancers[ObjectIdentifier(loop)]
     }
 
     /// Stops the upstream clients; call after the server has drained.

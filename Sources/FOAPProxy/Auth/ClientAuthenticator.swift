@@ -94,7 +94,7 @@ extension OpenAIError {
     static let missingAPIKey = OpenAIError(
         status: .unauthorized,
         type: "invalid_request_error",
-        code: "invalid_api_key",
+        code: .invalidAPIKey,
         message: "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'.",
         headers: [("WWW-Authenticate", "Bearer")]
     )
@@ -103,7 +103,7 @@ extension OpenAIError {
     static let invalidAPIKey = OpenAIError(
         status: .unauthorized,
         type: "invalid_request_error",
-        code: "invalid_api_key",
+        code: .invalidAPIKey,
         message: "Incorrect API key provided.",
         headers: [("WWW-Authenticate", "Bearer")]
     )
@@ -113,7 +113,7 @@ extension OpenAIError {
         OpenAIError(
             status: .unauthorized,
             type: "invalid_request_error",
-            code: "invalid_api_key",
+            code: .invalidAPIKey,
             message: "The API key provided expired on \(date).",
             headers: [("WWW-Authenticate", "Bearer")]
         )

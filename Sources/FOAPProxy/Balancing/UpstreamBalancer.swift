@@ -5,7 +5,7 @@ import NIOCore
 /// cooldowns and rate limits. Picks the upstream for each attempt.
 ///
 /// A value type with time passed in, so its tests drive it with a hand-moved clock. Loop-bound in use (one per
-/// endpoint per event loop, see `FleetState`): no locks, and nothing shared between workers — each worker
+/// endpoint per event loop, see `LoopBalancers`): no locks, and nothing shared between workers — each worker
 /// learns about a failing upstream from its own requests, like nginx's `max_fails`.
 ///
 /// Passive health: `maxFails` failures in a row (connect errors, timeouts, 5xx) cool an upstream down for

@@ -8,9 +8,33 @@ import NIOHTTP1
 /// small, bounded vocabulary (like AsyncHTTPClient's `HTTPClientError`). Messages may carry request data (a model
 /// id, a route) but never a secret.
 public struct OpenAIError: Error, Sendable, Equatable {
+    /// The closed vocabulary of `code`: it doubles as the access log's `error` field and a metrics label value.
+    public enum Code: String, Sendable {
+        case badHTTPRequest = "bad_http_request"
+        case invalidAPIKey = "invalid_api_key"
+        case invalidFileID = "invalid_file_id"
+        case invalidJSON = "invalid_json"
+        case invalidModel = "invalid_model"
+        case invalidMultipart = "invalid_multipart"
+        case methodNotAllowed = "method_not_allowed"
+        case metricsUnavailable = "metrics_unavailable"
+        case missingModel = "missing_model"
+        case modelNotFound = "model_not_found"
+        case noHealthyUpstream = "no_healthy_upstream"
+        case requestTimeout = "request_timeout"
+        case requestTooLarge = "request_too_large"
+        case shuttingDown = "shutting_down"
+        case unknownURL = "unknown_url"
+        case unsupportedRouteForModel = "unsupported_route_for_model"
+        case upstreamError = "upstream_error"
+        case upstreamKeyMissing = "upstream_key_missing"
+        case upstreamTimeout = "upstream_timeout"
+        case upstreamUnreachable = "upstream_unreachable"
+    }
+
     public let status: HTTPResponseStatus
     public let type: String
-    public let code: String
+    public let code: Code
     public let message: String
     public let param: String?
     /// Extra response headers (e.g. `Allow` on a 405).
@@ -19,7 +43,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
     public init(
         status: HTTPResponseStatus,
         type: String,
-        code: String,
+        code: Code,
         message: String,
         param: String? = nil,
         headers: [(String, String)] = []
@@ -62,7 +86,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
             buffer.writeStaticString("null")
         }
         buffer.writeStaticString(",\"code\":")
-        buffer.writeJSONString(self.code)
+        buffer.writeJSONString(self.code.rawValue)
         buffer.writeStaticString("}}\n")
         return buffer
     }
@@ -71,7 +95,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
 extension OpenAIError {
     static func invalidRequest(
         _ message: String,
-        code: String,
+        code: Code,
         status: HTTPResponseStatus = .badRequest,
         param: String? = nil
     ) -> OpenAIError {
@@ -81,7 +105,7 @@ extension OpenAIError {
     static func modelNotFound(_ model: String) -> OpenAIError {
         .invalidRequest(
             "The model '\(model)' does not exist or you do not have access to it.",
-            code: "model_not_found",
+            code: .modelNotFound,
             status: .notFound,
             param: "model"
         )
@@ -90,21 +114,21 @@ extension OpenAIError {
     static func routeNotServed(model: String, route: String) -> OpenAIError {
         .invalidRequest(
             "The model '\(model)' is not configured for /\(route).",
-            code: "unsupported_route_for_model",
+            code: .unsupportedRouteForModel,
             status: .notFound,
             param: "model"
         )
     }
 
     static func unknownRoute(_ path: String) -> OpenAIError {
-        .invalidRequest("Unknown request URL: \(path).", code: "unknown_url", status: .notFound)
+        .invalidRequest("Unknown request URL: \(path).", code: .unknownURL, status: .notFound)
     }
 
     static func methodNotAllowed(method: String, path: String, allowed: String) -> OpenAIError {
         OpenAIError(
             status: .methodNotAllowed,
             type: "invalid_request_error",
-            code: "method_not_allowed",
+            code: .methodNotAllowed,
             message: "Method \(method) is not allowed for \(path); use \(allowed).",
             headers: [("Allow", allowed)]
         )
@@ -113,27 +137,27 @@ extension OpenAIError {
     static func bodyTooLarge(limit: Int) -> OpenAIError {
         .invalidRequest(
             "The request body is larger than the limit of \(limit) bytes.",
-            code: "request_too_large",
+            code: .requestTooLarge,
             status: .payloadTooLarge
         )
     }
 
-    static let malformedHTTP = OpenAIError.invalidRequest("Malformed HTTP request.", code: "bad_http_request")
+    static let malformedHTTP = OpenAIError.invalidRequest("Malformed HTTP request.", code: .badHTTPRequest)
 
     /// RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without exactly one `Host` header.
     static let invalidHost = OpenAIError.invalidRequest(
-        "An HTTP/1.1 request must carry exactly one Host header.", code: "bad_http_request")
+        "An HTTP/1.1 request must carry exactly one Host header.", code: .badHTTPRequest)
 
     static func bodyTimeout(seconds: Double) -> OpenAIError {
         .invalidRequest(
             "The request body stopped arriving: no bytes for \(formatSeconds(seconds)) s.",
-            code: "request_timeout",
+            code: .requestTimeout,
             status: .requestTimeout
         )
     }
 
     static func invalidMultipart(_ message: String) -> OpenAIError {
-        .invalidRequest(message, code: "invalid_multipart")
+        .invalidRequest(message, code: .invalidMultipart)
     }
 
     static let duplicateMultipartModel = OpenAIError.invalidMultipart(
@@ -145,14 +169,14 @@ extension OpenAIError {
     }
 
     static func invalidFileID(_ id: String) -> OpenAIError {
-        .invalidRequest("'\(id)' is not a valid file id.", code: "invalid_file_id", param: "file_id")
+        .invalidRequest("'\(id)' is not a valid file id.", code: .invalidFileID, param: "file_id")
     }
 
     static func upstreamUnreachable(_ upstream: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway,
             type: "server_error",
-            code: "upstream_unreachable",
+            code: .upstreamUnreachable,
             message: "The upstream \(upstream) could not be reached."
         )
     }
@@ -161,7 +185,7 @@ extension OpenAIError {
         OpenAIError(
             status: .badGateway,
             type: "server_error",
-            code: "upstream_error",
+            code: .upstreamError,
             message: "The upstream \(upstream) failed before answering."
         )
     }
@@ -170,7 +194,7 @@ extension OpenAIError {
         OpenAIError(
             status: .gatewayTimeout,
             type: "server_error",
-            code: "upstream_timeout",
+            code: .upstreamTimeout,
             message: "The upstream \(upstream) did not answer within \(formatSeconds(seconds)) s."
         )
     }
@@ -179,7 +203,7 @@ extension OpenAIError {
         OpenAIError(
             status: .serviceUnavailable,
             type: "server_error",
-            code: "upstream_key_missing",
+            code: .upstreamKeyMissing,
             message: "The gateway has no API key for provider '\(provider)': the variable \(variable) is not set."
         )
     }
@@ -188,7 +212,7 @@ extension OpenAIError {
         OpenAIError(
             status: .serviceUnavailable,
             type: "server_error",
-            code: "no_healthy_upstream",
+            code: .noHealthyUpstream,
             message: "Every upstream of model '\(model)' for \(route) is cooling down after failures or rate-limited; retry shortly."
         )
     }
@@ -196,7 +220,7 @@ extension OpenAIError {
     static let shuttingDown = OpenAIError(
         status: .serviceUnavailable,
         type: "server_error",
-        code: "shutting_down",
+        code: .shuttingDown,
         message: "The gateway is shutting down; retry the request."
     )
 }

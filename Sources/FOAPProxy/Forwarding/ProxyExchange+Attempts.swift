@@ -2,46 +2,32 @@ import FOAPConfig
 import NIOCore
 import NIOHTTP1
 
-/// Pools: which upstream an attempt goes to, and whether a failed attempt may be tried on another one.
-///
-/// The rule: another upstream is tried only while no byte of an answer has reached the client, only for failures
-/// that say the request was not (or need not be) served — connect refused or reset, TLS failure, timeout before
-/// the response head, or status 408, 409, 429, 500, 502, 503, 504 — and never for a streamed upload, whose body is
-/// already gone. Any other answer, 4xx included, passes through at once.
+/// Pools: which upstream an attempt goes to, and whether a failed attempt may be tried on another one (the rule is
+/// `RetryPolicy`'s; whether nothing reached the client yet is the machine's).
 extension ProxyExchange {
-    static let retryableStatuses: Set<UInt> = [408, 409, 429, 500, 502, 503, 504]
-    /// The longest `retry-after` honoured; a longer one (or an HTTP date) skips the upstream this long.
-    static let maximumRetryAfter: Int64 = 300
-    static let defaultRetryAfter: Int64 = 1
-
     /// Starts forwarding: the first attempt, on `upstream` when the caller already picked it (a streamed upload,
     /// whose body names that upstream's model), else on the one the balancer picks.
-    func forward(_ forwarding: Forwarding, startingWith upstream: Int? = nil) {
-        self.isPooled = forwarding.isPooled
-        self.forwarding = forwarding
+    func forward(_ request: UpstreamRequest, startingWith upstream: Int? = nil) {
+        self.upstreamRequest = request
         guard let upstream else {
             self.startNextAttempt()
             return
         }
-        forwarding.started(upstream)
+        request.started(upstream)
         self.sendAttempt(to: upstream)
     }
 
     /// Picks an untried upstream and sends the request there; with none (every upstream cooling down or
     /// rate-limited), answers 503 `no_healthy_upstream`.
     func startNextAttempt() {
-        guard let forwarding = self.forwarding else { return }
-        let model = forwarding.model
-        guard
-            let upstream = self.pickUpstream(model: model.id, endpoint: forwarding.endpoint, excluding: forwarding.tried)
+        guard let request = self.upstreamRequest else { return }
+        let model = request.model
+        guard let upstream = self.pickUpstream(model: model.id, endpoint: request.endpoint, excluding: request.tried)
         else {
-            let route = forwarding.endpoint.path
-            self.respondAfterBody(.noHealthyUpstream(model: model.id, route: route))
+            self.refuse(.noHealthyUpstream(model: model.id, route: request.endpoint.path))
             return
         }
-        forwarding.started(upstream)
-        self.bufferedResponse = nil
-        self.pendingHead = nil
+        request.started(upstream)
         self.sendAttempt(to: upstream)
     }
 
@@ -51,35 +37,33 @@ extension ProxyExchange {
             return tried.contains(0) ? nil : 0
         }
         let now = NIODeadline.now()
-        return self.fleet.withBalancer(model: model, endpoint: endpoint) { $0.pick(excluding: tried, now: now) }
+        return self.balancers.withBalancer(model: model, endpoint: endpoint) { $0.pick(excluding: tried, now: now) }
     }
 
-    /// The loop's balancers (a throwaway one for a loop outside the engine's group, as in some tests).
-    var fleet: FleetState {
-        self.engine.fleet(for: self.context.eventLoop) ?? FleetState()
+    /// The loop's balancers (a throwaway set for a loop outside the engine's group, as in some tests).
+    var balancers: LoopBalancers {
+        self.engine.balancers(for: self.context.eventLoop) ?? LoopBalancers()
     }
 
-    /// The response head of the current attempt arrived. Tells the balancer what it says about the upstream, and
-    /// gives the attempt up for another upstream when the status is worth a retry and one is left.
+    /// The response head of a pooled attempt arrived. Tells the balancer what it says about the upstream, and gives
+    /// the attempt up for another upstream when the status is worth a retry and one is left.
     /// - Returns: true when the attempt was given up (the head must not be relayed).
-    func retryInsteadOfRelaying(_ head: HTTPResponseHead) -> Bool {
-        guard let forwarding = self.forwarding, forwarding.isPooled, let upstream = forwarding.current else {
-            return false
-        }
+    func retryInsteadOfRelaying(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> Bool {
+        guard let request = self.upstreamRequest, let upstream = request.current else { return false }
         let status = head.status.code
         let now = NIODeadline.now()
-        let model = forwarding.model.id
-        let endpoint = forwarding.endpoint
-        let retry = Self.retryableStatuses.contains(status) && forwarding.mayRetry && !self.responseHeadWritten
-        let hasOther = self.fleet.withBalancer(model: model, endpoint: endpoint) { balancer -> Bool in
+        let retry = RetryPolicy.retryableStatuses.contains(status) && request.mayRetry
+            && self.machine.mayGiveUp(attempt)
+        let hasOther = self.balancers.withBalancer(model: request.model.id, endpoint: request.endpoint) {
+            balancer -> Bool in
             if status == 429 {
-                balancer.rateLimited(upstream, for: Self.retryAfter(head.headers), now: now)
+                balancer.rateLimited(upstream, for: RetryPolicy.retryAfter(head.headers), now: now)
             } else if status >= 500 {
                 balancer.failed(upstream, now: now)
             } else {
                 balancer.succeeded(upstream)
             }
-            guard retry, balancer.hasCandidate(excluding: forwarding.tried, now: now) else {
+            guard retry, balancer.hasCandidate(excluding: request.tried, now: now) else {
                 return false
             }
             balancer.finished(upstream)
@@ -88,44 +72,44 @@ extension ProxyExchange {
         guard hasOther else {
             return false
         }
-        forwarding.recordFailure(upstream, "status_\(status)")
-        _ = forwarding.ended()
-        self.abandonCurrentCall()
+        request.recordFailure(upstream, "status_\(status)")
+        _ = request.ended()
+        self.machine.attemptGivenUp(attempt)
+        self.detachCall()?.fail(reason: AttemptAbandonedError())
         self.startNextAttempt()
         return true
     }
 
-    /// The current attempt failed before or during its answer. Counts the failure against the upstream and, if
-    /// nothing reached the client yet, tries another upstream.
+    /// The current attempt failed before any byte of its answer reached the client. Counts the failure against
+    /// the upstream and, for a pool, tries another upstream.
     /// - Returns: true when another attempt was started.
     func retryAfterFailure(_ error: Error) -> Bool {
-        guard !(error is ClientDisconnectedError || error is ClientStalledError) else {
+        guard !(error is ClientDisconnectedError || error is ClientStalledError || error is AttemptAbandonedError)
+        else {
             self.attemptEndedWithoutAnswer()
             return false
         }
-        guard let forwarding = self.forwarding, let upstream = forwarding.ended(), forwarding.isPooled else {
+        guard let request = self.upstreamRequest, let upstream = request.ended(), request.isPooled else {
             return false
         }
         let code =
             error is UpstreamKeyMissingError
             ? "upstream_key_missing"
             : UpstreamFailure.openAIError(
-                for: error, upstream: forwarding.endpoint.upstreams[upstream].baseURL,
-                timeout: forwarding.currentTimeout
-            ).code
-        forwarding.recordFailure(upstream, code)
+                for: error, upstream: request.endpoint.upstreams[upstream].baseURL,
+                timeout: Double(self.machine.currentTimeout.nanoseconds) / 1_000_000_000
+            ).code.rawValue
+        request.recordFailure(upstream, code)
         let now = NIODeadline.now()
-        let mayRetry = !self.responseHeadWritten && forwarding.mayRetry
-        let hasOther = self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { balancer in
+        let mayRetry = !self.machine.answerStarted && request.mayRetry
+        let hasOther = self.balancers.withBalancer(model: request.model.id, endpoint: request.endpoint) { balancer in
             balancer.finished(upstream)
             balancer.failed(upstream, now: now)
-            return mayRetry && balancer.hasCandidate(excluding: forwarding.tried, now: now)
+            return mayRetry && balancer.hasCandidate(excluding: request.tried, now: now)
         }
         guard hasOther else {
             return false
         }
-        self.task = nil
-        self.currentAttempt = nil
         self.startNextAttempt()
         return true
     }
@@ -133,8 +117,8 @@ extension ProxyExchange {
     /// The attempt in flight ends with no verdict on its upstream (the client went away, the request could not be
     /// built): it is only no longer in flight, and a probe may be sent again.
     func attemptEndedWithoutAnswer() {
-        guard let forwarding = self.forwarding, let upstream = forwarding.ended(), forwarding.isPooled else { return }
-        self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { balancer in
+        guard let request = self.upstreamRequest, let upstream = request.ended(), request.isPooled else { return }
+        self.balancers.withBalancer(model: request.model.id, endpoint: request.endpoint) { balancer in
             balancer.finished(upstream)
             balancer.abandoned(upstream)
         }
@@ -142,21 +126,7 @@ extension ProxyExchange {
 
     /// The current attempt's answer ended whole: a success for the balancer's in-flight count.
     func attemptCompleted() {
-        guard self.isPooled, let forwarding = self.forwarding, let upstream = forwarding.ended() else { return }
-        self.fleet.withBalancer(model: forwarding.model.id, endpoint: forwarding.endpoint) { $0.finished(upstream) }
-    }
-
-    /// Cancels the call of the current attempt without letting its callbacks through.
-    private func abandonCurrentCall() {
-        let task = self.task
-        self.task = nil
-        self.currentAttempt = nil
-        task?.fail(reason: AttemptAbandonedError())
-    }
-
-    /// `retry-after` in seconds (RFC 9110 §10.2.3); an HTTP date or nonsense counts as `defaultRetryAfter`.
-    static func retryAfter(_ headers: HTTPHeaders) -> TimeAmount {
-        let seconds = headers.first(name: "retry-after").flatMap { Int64($0) }
-        return .seconds(min(max(seconds ?? Self.defaultRetryAfter, 0), Self.maximumRetryAfter))
+        guard let request = self.upstreamRequest, request.isPooled, let upstream = request.ended() else { return }
+        self.balancers.withBalancer(model: request.model.id, endpoint: request.endpoint) { $0.finished(upstream) }
     }
 }

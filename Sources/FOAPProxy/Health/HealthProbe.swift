@@ -34,10 +34,10 @@ struct HealthProbe {
     func probe(_ model: ModelConfig) -> EventLoopFuture<(HTTPResponseStatus, ByteBuffer)> {
         var seen = Set<String>()
         var targets: [Target] = []
-        let fleet = self.engine.fleet(for: self.eventLoop)
+        let balancers = self.engine.balancers(for: self.eventLoop)
         let now = NIODeadline.now()
         for endpoint in model.endpoints {
-            let states = endpoint.upstreams.count > 1 ? fleet?.states(model: model.id, endpoint: endpoint, now: now) : nil
+            let states = endpoint.upstreams.count > 1 ? balancers?.states(model: model.id, endpoint: endpoint, now: now) : nil
             for (index, upstream) in endpoint.upstreams.enumerated() where seen.insert(upstream.baseURL).inserted {
                 targets.append(
                     Target(

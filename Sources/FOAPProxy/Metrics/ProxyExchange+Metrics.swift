@@ -54,7 +54,7 @@ extension OpenAIError {
     static let metricsUnavailable = OpenAIError(
         status: .serviceUnavailable,
         type: "server_error",
-        code: "metrics_unavailable",
+        code: .metricsUnavailable,
         message: "The master did not answer with the metrics in time; retry the scrape."
     )
 }

@@ -26,18 +26,18 @@ public enum JSONBodyError: Error, Sendable, Equatable {
         case .notJSON(let offset):
             return .invalidRequest(
                 "The request body is not valid JSON (error at byte \(offset)).",
-                code: "invalid_json"
+                code: .invalidJSON
             )
         case .notAnObject:
-            return .invalidRequest("The request body must be a JSON object.", code: "invalid_json")
+            return .invalidRequest("The request body must be a JSON object.", code: .invalidJSON)
         case .missingModel:
             return .invalidRequest(
                 "The request body has no 'model' member.",
-                code: "missing_model",
+                code: .missingModel,
                 param: "model"
             )
         case .modelNotString:
-            return .invalidRequest("'model' must be a string.", code: "invalid_model", param: "model")
+            return .invalidRequest("'model' must be a string.", code: .invalidModel, param: "model")
         }
     }
 }

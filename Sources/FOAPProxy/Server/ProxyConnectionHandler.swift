@@ -117,8 +117,10 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     /// Body bytes may just have arrived: while the current request's body is incomplete, it now has `bodyTimeout`
     /// to send more. Nothing is scheduled for a request that arrived whole in one read (most of them).
     private func noteBodyProgress() {
-        guard let exchange = self.exchange, !exchange.requestEnded, !exchange.finished else { return }
-        let deadline = NIODeadline.now() + self.engine.configuration.bodyTimeout
+        guard let exchange = self.exchange, !exchange.requestEnded, !exchange.finished, let context = self.context
+        else { return }
+        // The loop's clock (virtual in tests, `NIODeadline.now()` otherwise).
+        let deadline = context.eventLoop.now + self.engine.configuration.bodyTimeout
         self.bodyDeadline = deadline
         self.exchangeNeedsTimeoutCheck(by: deadline)
     }
@@ -288,9 +290,9 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
             guard let self else { return }
             self.timeoutTimer = nil
             self.timeoutTimerDeadline = nil
-            let now = NIODeadline.now()
+            let now = context.eventLoop.now
             let bodyNext = self.checkBodyDeadline(now: now)
-            let upstreamNext = self.exchange?.checkUpstreamTimeout(now: now)
+            let upstreamNext = self.exchange?.checkDeadlines(now: now)
             if let next = [bodyNext, upstreamNext].compactMap({ $0 }).min() {
                 self.scheduleTimeoutCheck(at: next)
             }

@@ -13,6 +13,8 @@ final class PooledUpstreamCall: UpstreamCall {
     private let body: ByteBuffer?
     /// Cleared when the call is over (ended, failed or cancelled), which also breaks the exchange ↔ call cycle.
     private var sink: (any UpstreamResponseSink)?
+    /// The exchange's attempt this call carries, handed back with every part.
+    private let attempt: ExchangeStateMachine.AttemptID
     private var connection: UpstreamConnection?
     private var reused = false
     private var retried = false
@@ -26,8 +28,10 @@ final class PooledUpstreamCall: UpstreamCall {
         target: PlainUpstreamTarget,
         head: HTTPRequestHead,
         body: ByteBuffer?,
-        sink: any UpstreamResponseSink
+        sink: any UpstreamResponseSink,
+        attempt: ExchangeStateMachine.AttemptID
     ) {
+        self.attempt = attempt
         self.pool = pool
         self.target = target
         self.head = head
@@ -49,7 +53,7 @@ final class PooledUpstreamCall: UpstreamCall {
         guard let sink = self.sink else { return }
         self.sink = nil
         self.detachConnection()?.close()
-        sink.upstreamFailed(reason)
+        sink.upstreamFailed(reason, attempt: self.attempt)
     }
 
     // MARK: From the relay handler
@@ -58,16 +62,16 @@ final class PooledUpstreamCall: UpstreamCall {
         guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
         self.responseStarted = true
         self.upstreamKeepAlive = head.isKeepAlive
-        return sink.upstreamHead(head, flush: false)
+        return sink.upstreamHead(head, attempt: self.attempt)
     }
 
     func received(body: ByteBuffer) -> EventLoopFuture<Void> {
         guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
-        return sink.upstreamBodyPart(body, flush: false)
+        return sink.upstreamBodyPart(body, attempt: self.attempt)
     }
 
     func flushClient() {
-        self.sink?.upstreamFlush()
+        self.sink?.upstreamReadComplete(attempt: self.attempt)
     }
 
     func receivedEnd() {
@@ -82,7 +86,7 @@ final class PooledUpstreamCall: UpstreamCall {
                 connection.close()
             }
         }
-        sink.upstreamEnd()
+        sink.upstreamEnd(attempt: self.attempt)
     }
 
     func connectionLost(_ error: Error) {
@@ -101,7 +105,7 @@ final class PooledUpstreamCall: UpstreamCall {
             return
         }
         self.sink = nil
-        sink.upstreamFailed(error)
+        sink.upstreamFailed(error, attempt: self.attempt)
     }
 
     // MARK: Private
@@ -118,7 +122,7 @@ final class PooledUpstreamCall: UpstreamCall {
             case .failure(let error):
                 guard let sink = self.sink else { return }
                 self.sink = nil
-                sink.upstreamFailed(error)
+                sink.upstreamFailed(error, attempt: self.attempt)
             }
         }
     }

@@ -2,23 +2,22 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 
-/// Where an upstream response goes, part by part: the one place that decides status, headers, image rewriting,
-/// timeouts, error mapping and the access record, whichever client fetched the response.
+/// Where an upstream response goes, part by part, tagged with the attempt it belongs to: the exchange ignores the
+/// parts of an attempt it gave up (see `ExchangeStateMachine.AttemptID`).
 ///
-/// Both AsyncHTTPClient's delegate callbacks and the pooled NIO client (`UpstreamRelayHandler`) call it, always on
-/// the client connection's event loop.
+/// The pooled NIO client (`UpstreamRelayHandler`) calls it; AsyncHTTPClient's delegate callbacks are mapped onto it
+/// by the exchange. Always on the client connection's event loop.
 protocol UpstreamResponseSink: AnyObject {
     /// The response head; the returned future completes when the client side can take more.
-    /// - Parameter flush: whether to flush now; the pooled client flushes once per upstream read instead.
-    func upstreamHead(_ head: HTTPResponseHead, flush: Bool) -> EventLoopFuture<Void>
+    func upstreamHead(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
     /// A body part; the returned future completes when it was written to the client (backpressure).
-    func upstreamBodyPart(_ buffer: ByteBuffer, flush: Bool) -> EventLoopFuture<Void>
-    /// Flushes what `flush: false` left in the client channel.
-    func upstreamFlush()
+    func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
+    /// The upstream read that brought the last parts is over: flush them (and a head that was held only to here).
+    func upstreamReadComplete(attempt: ExchangeStateMachine.AttemptID)
     /// The response is complete.
-    func upstreamEnd()
+    func upstreamEnd(attempt: ExchangeStateMachine.AttemptID)
     /// The upstream call failed (connect, timeout, cut, or cancelled with `fail(reason:)`).
-    func upstreamFailed(_ error: Error)
+    func upstreamFailed(_ error: Error, attempt: ExchangeStateMachine.AttemptID)
 }
 
 /// An upstream call in flight, as the exchange sees it: something it can cancel with a reason, which is then
@@ -28,26 +27,3 @@ protocol UpstreamCall: AnyObject {
 }
 
 extension HTTPClient.Task: UpstreamCall {}
-
-/// A sink that AsyncHTTPClient drives as a response delegate: its callbacks map onto the sink's, so the exchange
-/// and a pooled attempt (`UpstreamAttempt`) share one mapping. Streaming callbacks flush at once; AsyncHTTPClient
-/// has no "end of read" signal to batch on.
-protocol HTTPClientSink: UpstreamResponseSink, HTTPClientResponseDelegate where Response == Void {}
-
-extension HTTPClientSink {
-    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        self.upstreamHead(head, flush: true)
-    }
-
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
-        self.upstreamBodyPart(buffer, flush: true)
-    }
-
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        self.upstreamEnd()
-    }
-
-    func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
-        self.upstreamFailed(error)
-    }
-}

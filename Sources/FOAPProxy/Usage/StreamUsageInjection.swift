@@ -7,9 +7,10 @@ import NIOCore
 enum StreamUsageInjection {
     static let member = #","stream_options":{"include_usage":true}"#
 
-    /// Whether `inspection` is a request to add the member to.
-    static func applies(to inspection: JSONBodyInspection, path: String) -> Bool {
-        inspection.stream && !inspection.hasStreamOptions && (path == "v1/chat/completions" || path == "v1/completions")
+    /// Whether `inspection` is a request to add the member to (on a route whose traits allow it: chat and
+    /// completions).
+    static func applies(to inspection: JSONBodyInspection) -> Bool {
+        inspection.stream && !inspection.hasStreamOptions
     }
 
     /// `body` with the member inserted before the top-level object's closing brace (after every member, so the

@@ -152,12 +152,12 @@ final class UpstreamBalancerTests: XCTestCase {
 
     func testRetryAfterHeaderIsReadInSecondsAndBounded() {
         var headers = HTTPHeadersForTest.make(["retry-after": "7"])
-        XCTAssertEqual(ProxyExchange.retryAfter(headers), .seconds(7))
+        XCTAssertEqual(RetryPolicy.retryAfter(headers), .seconds(7))
         headers = HTTPHeadersForTest.make(["retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"])
-        XCTAssertEqual(ProxyExchange.retryAfter(headers), .seconds(1))
+        XCTAssertEqual(RetryPolicy.retryAfter(headers), .seconds(1))
         headers = HTTPHeadersForTest.make(["retry-after": "86400"])
-        XCTAssertEqual(ProxyExchange.retryAfter(headers), .seconds(300))
-        XCTAssertEqual(ProxyExchange.retryAfter(HTTPHeadersForTest.make([:])), .seconds(1))
+        XCTAssertEqual(RetryPolicy.retryAfter(headers), .seconds(300))
+        XCTAssertEqual(RetryPolicy.retryAfter(HTTPHeadersForTest.make([:])), .seconds(1))
     }
 }
 

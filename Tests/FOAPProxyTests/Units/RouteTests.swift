@@ -27,7 +27,7 @@ final class RouteTests: XCTestCase {
                 continue
             }
             XCTAssertEqual(error.status, .methodNotAllowed, uri)
-            XCTAssertEqual(error.code, "method_not_allowed")
+            XCTAssertEqual(error.code.rawValue, "method_not_allowed")
             XCTAssertEqual(error.headers.map(\.0), ["Allow"])
             XCTAssertEqual(error.headers.map(\.1), [allowed])
             XCTAssertTrue(error.message.contains(method.rawValue), error.message)
@@ -88,7 +88,7 @@ final class RouteTests: XCTestCase {
                 XCTFail("\(uri) was not rejected")
                 continue
             }
-            XCTAssertEqual(error.code, "unknown_url", uri)
+            XCTAssertEqual(error.code.rawValue, "unknown_url", uri)
         }
     }
 
@@ -102,7 +102,7 @@ final class RouteTests: XCTestCase {
                 continue
             }
             XCTAssertEqual(error.status, .notFound, uri)
-            XCTAssertEqual(error.code, "unknown_url", uri)
+            XCTAssertEqual(error.code.rawValue, "unknown_url", uri)
         }
     }
 

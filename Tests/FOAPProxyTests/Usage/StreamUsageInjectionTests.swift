@@ -15,7 +15,7 @@ final class StreamUsageInjectionTests: XCTestCase {
     func testTheMemberGoesBeforeTheClosingBraceAndTheModelRangesStay() throws {
         let body = ByteBuffer(string: #"{"model":"m","stream":true,"messages":[]}  "#)
         let inspection = try JSONModelScanner.inspect(body)
-        XCTAssertTrue(StreamUsageInjection.applies(to: inspection, path: "v1/chat/completions"))
+        XCTAssertTrue(StreamUsageInjection.applies(to: inspection))
         let injected = StreamUsageInjection.inject(into: body, closingBrace: inspection.closingBrace)
         let rewritten = JSONModelRewriter.rewrite(injected, inspection: inspection, targetModel: "up")
         XCTAssertEqual(
@@ -23,9 +23,9 @@ final class StreamUsageInjectionTests: XCTestCase {
             #"{"model":"up","stream":true,"messages":[],"stream_options":{"include_usage":true}}  "#
         )
         let asked = try JSONModelScanner.inspect(ByteBuffer(string: #"{"model":"m","stream":true,"stream_options":{}}"#))
-        XCTAssertFalse(StreamUsageInjection.applies(to: asked, path: "v1/chat/completions"), "the client's own choice")
+        XCTAssertFalse(StreamUsageInjection.applies(to: asked), "the client's own choice")
         let whole = try JSONModelScanner.inspect(ByteBuffer(string: #"{"model":"m"}"#))
-        XCTAssertFalse(StreamUsageInjection.applies(to: whole, path: "v1/chat/completions"))
+        XCTAssertFalse(StreamUsageInjection.applies(to: whole))
     }
 
     func testFilterDropsOnlyTheUsageChunkAtEveryCut() {
@@ -95,5 +95,13 @@ final class StreamUsageInjectionTests: XCTestCase {
         let records = try await harness.accessRecords(atLeast: 2)
         XCTAssertEqual(records.map { $0["prompt_tokens"] }, ["42", "42"])
         XCTAssertEqual(records[0]["bytes_out"], String((Self.events[0] + Self.events[2]).utf8.count))
+    }
+}
+
+extension StreamUsageInjectionTests {
+    /// Only chat and completions streams may get the member (embeddings and responses have no such option).
+    func testOnlyChatAndCompletionsRoutesMayInjectStreamUsage() {
+        let may = Route.forwardedPaths.filter { Route.forward(path: $0).traits.mayInjectStreamUsage }
+        XCTAssertEqual(may, ["v1/chat/completions", "v1/completions"])
     }
 }

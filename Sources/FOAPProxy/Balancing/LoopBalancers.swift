@@ -6,7 +6,7 @@ import NIOCore
 ///
 /// `@unchecked Sendable`: the engine (Sendable) holds one per loop and hands it only to code on that loop, as it does
 /// with `UpstreamPool`.
-final class FleetState: @unchecked Sendable {
+final class LoopBalancers: @unchecked Sendable {
     private struct Key: Hashable {
         var model: String
         var path: String

@@ -3,20 +3,7 @@ import NIOCore
 /// Client API keys in the request path: who may call which route and model (the keys themselves are checked by
 /// ``ClientAuthenticator``).
 extension ProxyExchange {
-    /// Every route that uses or reveals a model needs a key. `/health` stays open for load balancers; image data
-    /// stays open because its URLs are handed out as links (browsers fetch them without headers), like the
-    /// capability URLs OpenAI itself returns. Rejected requests get their own error first.
-    var routeNeedsClientKey: Bool {
-        switch self.route {
-        case .forward, .listModels, .retrieveModel, .modelHealth, .metrics:
-            return true
-        case .health, .imageData, .rejected:
-            return false
-        }
-    }
-
-    /// Looks up the client's key and stores its grant; on failure schedules the 401 for when the body has been
-    /// read (the connection stays usable).
+    /// Looks up the client's key and stores its grant; on failure refuses the request with the 401.
     ///
     /// - Returns: whether the request may go on.
     func authenticateClient() -> Bool {
@@ -26,7 +13,7 @@ extension ProxyExchange {
             self.record.keyName = grant.keyName
             return true
         case .failure(let error):
-            self.respondAfterBody(error)
+            self.refuse(error)
             return false
         }
     }

@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// A class, loop-bound like its exchange: its configs would cost a dozen retains per copy of a struct, on every
 /// request (bench/profile).
-final class Forwarding {
+final class UpstreamRequest {
     /// What the upstream request carries.
     enum Payload {
         case none
@@ -31,10 +31,6 @@ final class Forwarding {
     private(set) var attempts = 0
     /// The upstream of the attempt in flight.
     private(set) var current: Int?
-    /// When the attempt in flight was sent: `first_byte_timeout` counts from here.
-    private(set) var attemptStartedAt = NIODeadline.now()
-    /// A body byte of the attempt in flight arrived: from then on only `request_timeout` bounds the gaps.
-    var firstBodyByteSeen = false
     /// `http://a:8000 upstream_unreachable, http://b:8000 status_503`: for the access record.
     private(set) var failures: [String] = []
 
@@ -61,16 +57,14 @@ final class Forwarding {
         self.tried.insert(upstream)
         self.attempts += 1
         self.current = upstream
-        self.attemptStartedAt = .now()
-        self.firstBodyByteSeen = false
     }
 
-    /// The timeout that bounds the attempt now, for a timed-out attempt's error message.
-    var currentTimeout: Double {
-        if !self.firstBodyByteSeen, let firstByte = self.endpoint.policy.firstByteTimeout {
-            return min(firstByte, self.endpoint.requestTimeout)
-        }
-        return self.endpoint.requestTimeout
+    /// The timeouts of an attempt of this request, for the exchange's state machine.
+    var attemptTimeouts: ExchangeStateMachine.AttemptTimeouts {
+        ExchangeStateMachine.AttemptTimeouts(
+            silence: .nanoseconds(Int64(self.endpoint.requestTimeout * 1_000_000_000)),
+            firstByte: self.endpoint.policy.firstByteTimeout.map { .nanoseconds(Int64($0 * 1_000_000_000)) }
+        )
     }
 
     /// The attempt in flight ended; returns its upstream.
@@ -85,10 +79,4 @@ final class Forwarding {
 }
 
 @available(*, unavailable)
-extension Forwarding: Sendable {}
-
-/// An attempt given up for another upstream: its late callbacks are ignored.
-struct AttemptAbandonedError: Error {}
-
-/// A pooled upstream whose key is configured but not found: skipped for another upstream when one is left.
-struct UpstreamKeyMissingError: Error {}
+extension UpstreamRequest: Sendable {}

@@ -1,0 +1,279 @@
+import FOAPConfig
+import NIOCore
+import NIOHTTP1
+
+/// The request side of an exchange: its head, its body as it arrives, and where it goes.
+extension ProxyExchange {
+    // MARK: Events from the client connection
+
+    func start() {
+        if self.head.version.major == 1, self.head.version.minor >= 1, self.head.headers["host"].count != 1 {
+            self.abortRequest(.invalidHost)
+            return
+        }
+        // Client keys: a missing or wrong key is answered with a 401 (after the body if it is small, else at once).
+        if self.traits.needsClientKey, !self.authenticateClient() {
+            return
+        }
+        if case .rejected(let error) = self.route {
+            self.refuse(error)
+            return
+        }
+        // A declared length over the limit is refused before a byte of the body is read.
+        if self.declaredLength.map({ $0 > self.bodyLimit }) ?? false {
+            self.abortRequest(.bodyTooLarge(limit: self.bodyLimit))
+            return
+        }
+        guard self.traits.takesBody else {
+            self.bodyMode = .discarding
+            return
+        }
+        // Only after the size check: a 100 Continue invites a body that would then be refused.
+        if self.head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            self.machine.continueSent()
+            let interim = HTTPResponseHead(version: self.head.version, status: .continue)
+            self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(interim)), promise: nil)
+        }
+        let contentType = self.head.headers.first(name: "content-type") ?? ""
+        if let scanner = MultipartModelScanner(contentType: contentType) {
+            self.bodyMode = .holdingMultipart(ByteBuffer(), scanner)
+        } else {
+            self.bodyMode = .buffering(ByteBuffer())
+        }
+    }
+
+    func receiveBody(_ buffer: ByteBuffer) {
+        guard !self.finished else { return }
+        self.record.bytesIn += buffer.readableBytes
+        let over = self.machine.bodyPartReceived(count: buffer.readableBytes, limit: self.bodyLimit)
+        guard over == .none else {
+            self.perform(over)
+            return
+        }
+        switch self.bodyMode {
+        case .none, .discarding:
+            break
+        case .buffering(var held):
+            self.bodyMode = .none  // avoid a copy-on-write of `held`
+            held.writeImmutableBuffer(buffer)
+            self.bodyMode = .buffering(held)
+        case .holdingMultipart(var held, var scanner):
+            self.bodyMode = .none
+            held.writeImmutableBuffer(buffer)
+            self.scanMultipart(held, scanner: &scanner)
+        case .streaming(var detector):
+            self.bodyMode = .none
+            switch detector.inspect(buffer) {
+            case .clean:
+                self.bodyMode = .streaming(detector)
+            case .duplicateModel:
+                self.abortRequest(.duplicateMultipartModel)
+                return
+            case .malformed:
+                self.abortRequest(.invalidMultipart("The multipart request body is malformed."))
+                return
+            }
+            self.upload?.append(buffer)
+            self.machine.uploadProgressed(now: .now())
+            self.askForTimeoutCheck()
+        }
+    }
+
+    func receiveEnd() {
+        guard !self.finished else { return }
+        let ended = self.machine.requestEnded()
+        guard ended == .none else {
+            self.perform(ended)
+            return
+        }
+        switch self.bodyMode {
+        case .buffering(let body):
+            self.bodyMode = .none
+            self.forwardJSON(body)
+        case .holdingMultipart(let held, var scanner):
+            self.bodyMode = .none
+            self.scanMultipart(held, scanner: &scanner)
+        case .streaming:
+            self.upload?.finish()
+        case .discarding:
+            if !self.machine.isFinished {
+                self.answerWithoutBody()
+            }
+        case .none:
+            self.answerWithoutBody()
+        }
+    }
+
+    /// The client connection closed: abandon whatever is in flight.
+    func clientClosed() {
+        guard !self.finished else { return }
+        self.perform(self.machine.clientClosed())
+    }
+
+    /// The client sent part of its body, then nothing for `bodyTimeout` (`ProxyConnectionHandler` keeps that clock).
+    func bodyTimedOut() {
+        guard !self.finished else { return }
+        let timeout = self.engine.configuration.bodyTimeout
+        self.abortRequest(.bodyTimeout(seconds: Double(timeout.nanoseconds) / 1_000_000_000))
+    }
+
+    // MARK: Routing the request
+
+    private func answerWithoutBody() {
+        switch self.route {
+        case .listModels:
+            self.respond(status: .ok, json: self.clientModelList)
+        case .retrieveModel(let id):
+            self.record.model = id
+            if self.clientMayUse(id), let entry = self.engine.catalog.entry(for: id) {
+                self.respond(status: .ok, json: entry)
+            } else {
+                self.respond(error: .modelNotFound(id))
+            }
+        case .health:
+            self.respond(status: .ok, json: self.engine.healthBody)
+        case .modelHealth(let id):
+            self.record.model = id
+            guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
+                self.respond(error: .modelNotFound(id))
+                return
+            }
+            HealthProbe(engine: self.engine, eventLoop: self.context.eventLoop).probe(model).whenSuccess {
+                status, body in
+                self.respond(status: status, json: body)
+            }
+        case .metrics:
+            self.answerMetrics()
+        case .imageData(let id, let fileID):
+            self.record.model = id
+            // Open without a key (its URLs are links): one answer for "no such model" and "no image data", so
+            // that it cannot be used to list the configured models.
+            guard let model = self.engine.snapshot.model(id), let endpoint = model.endpoint(for: "v1/images/data")
+            else {
+                self.respond(error: .modelNotFound(id))
+                return
+            }
+            // `.` and `..` would be resolved by the upstream as path steps, reaching other paths on its key.
+            guard fileID != ".", fileID != ".." else {
+                self.respond(error: .invalidFileID(fileID))
+                return
+            }
+            let method: HTTPMethod = self.isHead ? .HEAD : .GET
+            let suffix = "/" + fileID.addingPathPercentEncoding()
+            self.forward(
+                UpstreamRequest(model: model, endpoint: endpoint, method: method, urlSuffix: suffix, payload: .none))
+        case .forward, .rejected:
+            self.respond(error: .malformedHTTP)
+        }
+    }
+
+    private func forwardJSON(_ body: ByteBuffer) {
+        let inspection: JSONBodyInspection
+        do {
+            inspection = try JSONModelScanner.inspect(body)
+        } catch {
+            self.respond(error: error.openAIError)
+            return
+        }
+        self.record.stream = inspection.stream
+        guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
+        self.forward(UpstreamRequest(model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection)))
+    }
+
+    private func scanMultipart(_ held: ByteBuffer, scanner: inout MultipartModelScanner) {
+        switch scanner.scan(held, isComplete: self.requestEnded) {
+        case .needMoreData:
+            self.bodyMode = .holdingMultipart(held, scanner)
+        case .noModelField:
+            self.refuse(JSONBodyError.missingModel.openAIError)
+        case .malformed:
+            self.refuse(.invalidMultipart("The multipart request body is malformed."))
+        case .modelTooLate:
+            self.refuse(.multipartModelTooLate(limit: MultipartModelScanner.maximumHeldBytes))
+        case .found(let field):
+            self.forwardMultipart(held, field: field, detector: scanner.duplicateModelDetector())
+        }
+    }
+
+    /// Starts streaming an upload whose `model` part was found in `held`.
+    private func forwardMultipart(
+        _ held: ByteBuffer, field: MultipartModelField, detector: MultipartDuplicateModelDetector
+    ) {
+        // Every part after `model` streams upstream unread: first make sure the held rest has no second one.
+        var detector = detector
+        switch detector.inspect(MultipartModelRewriter.rest(of: held, after: field)) {
+        case .clean:
+            break
+        case .duplicateModel:
+            self.refuse(.duplicateMultipartModel)
+            return
+        case .malformed:
+            self.refuse(.invalidMultipart("The multipart request body is malformed."))
+            return
+        }
+        guard let (model, endpoint) = self.resolve(model: field.model) else {
+            return
+        }
+        // A streamed upload goes to one upstream, picked before its model name is written into the body.
+        guard let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty) else {
+            self.refuse(.noHealthyUpstream(model: model.id, route: endpoint.path))
+            return
+        }
+        let targetModelName = endpoint.upstreams[index].targetModelName
+        let prefix = MultipartModelRewriter.rewrite(held, field: field, targetModel: targetModelName)
+        let contentLength = self.head.headers.contains(name: "content-length")
+            ? self.declaredLength.map { $0 + prefix.readableBytes - held.readableBytes } : nil
+        let upload = UploadStream(eventLoop: self.context.eventLoop) { [weak self] paused in
+            self?.owner?.exchange(setReadPaused: paused)
+        }
+        self.upload = upload
+        self.bodyMode = .streaming(detector)
+        upload.append(prefix)
+        if self.requestEnded {
+            upload.finish()
+        }
+        let body = upload.makeBody(contentLength: contentLength)
+        let request = UpstreamRequest(
+            model: model, endpoint: endpoint, method: .POST, payload: .streamed(body, contentLength: contentLength))
+        self.forward(request, startingWith: index)
+    }
+
+    /// Finds the model and its endpoint for this route, refusing the request itself when there is none.
+    private func resolve(model id: String) -> (ModelConfig, EndpointConfig)? {
+        guard case .forward(let path) = self.route else { return nil }
+        self.record.model = id
+        guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
+            self.refuse(.modelNotFound(id))
+            return nil
+        }
+        guard let endpoint = model.endpoint(for: path) else {
+            self.refuse(.routeNotServed(model: id, route: path))
+            return nil
+        }
+        return (model, endpoint)
+    }
+
+    // MARK: The body's size
+
+    /// The body length the head announces (see `declaredBodyLength`): nil for a chunked body.
+    var declaredLength: Int? { Self.declaredBodyLength(self.head.headers) }
+
+    /// The most body bytes this request may send: the configured limit for routes that forward a body, a small
+    /// one for routes that take none (their body is only read and dropped).
+    var bodyLimit: Int {
+        self.traits.takesBody ? self.engine.configuration.maxBodySize : self.engine.configuration.maxDiscardedBodySize
+    }
+
+    /// The body length a request head announces (RFC 9112 §6.3): `Content-Length`'s value, nil for a chunked body
+    /// (unknown until it ends), 0 for neither. Digits beyond `Int.max` (2^63 - 1) count as `Int.max`, so that the
+    /// size check refuses them rather than letting them through as "no length".
+    static func declaredBodyLength(_ headers: HTTPHeaders) -> Int? {
+        guard let value = headers.first(name: "content-length") else {
+            return headers.contains(name: "transfer-encoding") ? nil : 0
+        }
+        if let length = Int(value) {
+            return length
+        }
+        return value.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? Int.max : 0
+    }
+}

@@ -1,0 +1,58 @@
+/// What the proxy does differently per route, decided once from the `Route` when the request head arrives, so that
+/// nothing later (the answer's head, the access record) looks at path strings again.
+struct RouteTraits: Sendable, Equatable {
+    /// Where the request names its model.
+    enum ModelSource: Sendable, Equatable {
+        case none
+        /// The body's top-level `model` (JSON or a multipart field).
+        case body
+        /// A path segment (`/v1/models/{model}`, `/health/{model}`, `/v1/images/data/{model}/…`).
+        case path
+    }
+
+    /// Every route that uses or reveals a model needs a key. `/health` stays open for load balancers; image data
+    /// stays open because its URLs are handed out as links (browsers fetch them without headers), like the
+    /// capability URLs OpenAI itself returns. Rejected requests get their own error first.
+    var needsClientKey = false
+    /// A 2xx answer carries `usage` (read for the record, the metrics and the limits).
+    var reportsUsage = false
+    /// A JSON answer's `data[].url` values are pointed at `/v1/images/data/…` (held whole to rewrite).
+    var rewritesImageURLs = false
+    /// `inject_stream_usage` may add `stream_options.include_usage` to a stream of this route.
+    var mayInjectStreamUsage = false
+    var modelSource = ModelSource.none
+    /// The body is forwarded (other routes only read and drop a small one).
+    var takesBody = false
+
+    static let forwardedRoutes: [String: RouteTraits] = {
+        var routes: [String: RouteTraits] = [:]
+        for path in Route.forwardedPaths {
+            routes[path] = RouteTraits(
+                needsClientKey: true,
+                reportsUsage: ["v1/chat/completions", "v1/responses", "v1/completions", "v1/embeddings"].contains(path),
+                rewritesImageURLs: path.hasPrefix("v1/images/"),
+                mayInjectStreamUsage: path == "v1/chat/completions" || path == "v1/completions",
+                modelSource: .body,
+                takesBody: true
+            )
+        }
+        return routes
+    }()
+}
+
+extension Route {
+    var traits: RouteTraits {
+        switch self {
+        case .forward(let path):
+            return RouteTraits.forwardedRoutes[path] ?? RouteTraits(needsClientKey: true, modelSource: .body, takesBody: true)
+        case .listModels, .metrics:
+            return RouteTraits(needsClientKey: true)
+        case .retrieveModel, .modelHealth:
+            return RouteTraits(needsClientKey: true, modelSource: .path)
+        case .imageData:
+            return RouteTraits(modelSource: .path)
+        case .health, .rejected:
+            return RouteTraits()
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import FOAPConfig
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOPosix
+import XCTest
+
+@testable import FOAPProxy
+
+/// `ProxyConnectionHandler` alone on an `EmbeddedChannel`: request parts in, response parts out, time moved by
+/// hand — pipelining order, keep-alive, and the body timeout without waiting for it.
+final class ProxyConnectionHandlerTests: XCTestCase {
+    private var group: MultiThreadedEventLoopGroup!
+    private var engine: ProxyEngine!
+    private var directory: URL!
+
+    override func setUp() async throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("foap-handler-\(UUID())")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        try ProxyHarness.defaultConfig("http://127.0.0.1:9").write(
+            to: self.directory.appendingPathComponent("mock.json"), atomically: true, encoding: .utf8)
+        let snapshot = try ConfigLoader(directory: self.directory.path, environment: [:]).load()
+        var configuration = ProxyConfiguration()
+        configuration.bodyTimeout = .seconds(60)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.engine = try ProxyEngine(
+            snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    override func tearDown() async throws {
+        try await self.engine.shutdown()
+        try await self.group.shutdownGracefully()
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+
+    private func channel() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(engine: self.engine))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4242)).wait()
+        return channel
+    }
+
+    private func head(_ method: HTTPMethod, _ uri: String, _ headers: [(String, String)] = []) -> HTTPServerRequestPart {
+        .head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders([("Host", "x")] + headers)))
+    }
+
+    /// The next whole response written: status, body, and whether the channel is still open.
+    private func response(_ channel: EmbeddedChannel) throws -> (status: UInt, body: String)? {
+        guard case .head(let head) = try channel.readOutbound(as: HTTPServerResponsePart.self) else { return nil }
+        var body = ""
+        while let part = try channel.readOutbound(as: HTTPServerResponsePart.self) {
+            switch part {
+            case .body(.byteBuffer(let buffer)): body += String(buffer: buffer)
+            case .end: return (head.status.code, body)
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    func testPipelinedRequestsAreAnsweredInOrderOnOneConnection() throws {
+        let channel = try self.channel()
+        try channel.writeInbound(self.head(.GET, "/health"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try channel.writeInbound(self.head(.GET, "/v1/nothing"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try channel.writeInbound(self.head(.GET, "/v1/models"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        XCTAssertEqual(try self.response(channel)?.status, 200)
+        XCTAssertEqual(try self.response(channel)?.status, 404)
+        let models = try XCTUnwrap(try self.response(channel))
+        XCTAssertEqual(models.status, 200)
+        XCTAssertTrue(models.body.contains("gpt-test"), models.body)
+        XCTAssertTrue(channel.isActive, "keep-alive")
+    }
+
+    /// A body that stops arriving is answered 408 once `bodyTimeout` has passed on the loop's clock, and the
+    /// connection closes; a minute earlier nothing happens.
+    func testABodyThatStopsArrivingTimesOutOnTheLoopsClock() throws {
+        let channel = try self.channel()
+        try channel.writeInbound(self.head(.POST, "/v1/chat/completions", [("Content-Length", "100")]))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "{\"model\":")))
+        channel.pipeline.fireChannelReadComplete()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(59))
+        XCTAssertNil(try channel.readOutbound(as: HTTPServerResponsePart.self))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        let answer = try XCTUnwrap(try self.response(channel))
+        XCTAssertEqual(answer.status, 408)
+        XCTAssertTrue(answer.body.contains("request_timeout"), answer.body)
+        XCTAssertFalse(channel.isActive, "closed after the answer")
+    }
+
+    /// Bytes arriving now and then keep the body alive, however long it takes overall.
+    func testEveryReadRestartsTheBodyClock() throws {
+        let channel = try self.channel()
+        try channel.writeInbound(self.head(.POST, "/v1/chat/completions", [("Content-Length", "1000")]))
+        for _ in 0..<5 {
+            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "x")))
+            channel.pipeline.fireChannelReadComplete()
+            channel.embeddedEventLoop.advanceTime(by: .seconds(50))
+        }
+        XCTAssertNil(try channel.readOutbound(as: HTTPServerResponsePart.self), "no timeout: 50 s gaps are allowed")
+    }
+}
