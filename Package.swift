@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         .systemLibrary(
@@ -29,6 +30,12 @@ let package = Package(
         .target(name: "FOAPConfig"),
         .target(name: "FOAPJSON"),
         .target(name: "FOAPMetrics"),
+        /// Per-key limits and budgets: the shared-memory region (master and workers) and admission (workers).
+        /// No NIO: the master maps the region too, and never imports the proxy.
+        .target(
+            name: "FOAPLimits",
+            dependencies: ["FOAPConfig", .product(name: "Atomics", package: "swift-atomics")]
+        ),
         .target(
             name: "FOAPSystemd",
             dependencies: [
@@ -75,6 +82,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FOAPConfigTests", dependencies: ["FOAPConfig"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "FOAPLimitsTests",
+            dependencies: ["FOAPLimits", "FOAPConfig", .product(name: "Atomics", package: "swift-atomics")]
+        ),
         .testTarget(
             name: "FOAPSystemdTests",
             dependencies: ["FOAPSystemd", .product(name: "Logging", package: "swift-log")]

@@ -32,6 +32,9 @@ struct CheckCommand: ParsableCommand {
         }
         if let clientKeys = snapshot.clientKeys {
             print("\(clientKeys.file): \(clientKeys.keys.count) client key(s)")
+            if clientKeys.keys.contains(where: { $0.limits != nil }) || !clientKeys.groups.isEmpty {
+                print(LimitsTable(clientKeys: clientKeys).render(), terminator: "")
+            }
         } else {
             FileHandle.standardError.write(Data("warning: \(KeylessMode.warning)\n".utf8))
         }
@@ -76,5 +79,18 @@ struct ModelTable {
         case .key: "set"
         case .missing(let variable): "MISSING \(variable)"
         }
+    }
+}
+
+/// Each key's limits in one compact line (`team-a: tier standard: 600 RPM, ...`), then each group's.
+struct LimitsTable {
+    let clientKeys: ClientKeys
+
+    func render() -> String {
+        var lines = self.clientKeys.keys.map { key in
+            "  \(key.name): " + (key.limits?.summary ?? "unlimited")
+        }
+        lines += self.clientKeys.groups.map { "  group \($0.name): \($0.limits.summary)" }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

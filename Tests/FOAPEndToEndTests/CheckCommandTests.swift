@@ -36,6 +36,42 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("models.json: is a directory, not a config file"), result.stderr)
     }
 
+    func testEachKeysLimitsArePrintedCompactly() throws {
+        let directory = try temporaryDirectory()
+        try #"{"p":{"target_base_url":"http://127.0.0.1:9","models":{"m":{"endpoints":[{"path":"v1/embeddings","target_model_name":"up"}]}}}}"#
+            .write(to: directory.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
+        let hash = String(repeating: "ab", count: 32)
+        let keys = directory.appendingPathComponent("keys/clients.json")
+        try FileManager.default.createDirectory(at: keys.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try """
+            {"limit_tiers": {"standard": {"requests_per_minute": 600, "tokens_per_day": 5000000}},
+             "limit_groups": {"research": {"concurrent_requests": 96}},
+             "keys": [{"name": "team-a", "sha256": "\(hash)", "models": ["*"],
+                       "limits": {"tier": "standard", "group": "research", "models": {"m*": {"tokens_per_minute": 100}}}},
+                      {"name": "ops", "sha256": "\(String(repeating: "cd", count: 32))", "models": ["*"]}]}
+            """.write(to: keys, atomically: true, encoding: .utf8)
+        let result = try runFoap(["check", "--config-dir", directory.path], environment: ["FOAP_CLIENT_KEYS": keys.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(
+            result.stdout.contains(
+                "  team-a: tier standard: 600 RPM, 5000000 tokens/day; group research; m*: 100 TPM\n"
+                    + "  ops: unlimited\n  group research: 96 concurrent\n"
+            ),
+            result.stdout
+        )
+    }
+
+    func testLimitsWithoutKeysAreAWarning() throws {
+        let directory = try temporaryDirectory()
+        try #"{"p":{"target_base_url":"http://127.0.0.1:9","models":{"m":{"endpoints":[{"path":"v1/embeddings","target_model_name":"up"}]}}}}"#
+            .write(to: directory.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
+        let keys = directory.appendingPathComponent("clients.keys")
+        try #"{"limit_tiers": {"t": {"requests_per_minute": 1}}, "keys": []}"#.write(to: keys, atomically: true, encoding: .utf8)
+        let result = try runFoap(["check", "--config-dir", directory.path], environment: ["FOAP_CLIENT_KEYS": keys.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("limit_tiers: limits apply to client keys, and there are none"), result.stderr)
+    }
+
     private func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("foap-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -4,12 +4,13 @@
 /// ```json
 /// {"keys": [{"name": "team-a", "sha256": "<64 hex>", "models": ["openai-*"], "expires": "2027-01-31"}]}
 /// ```
-/// `name`, `sha256` and `models` are required, `expires` is optional. Names and hashes must be unique: a name is
+/// `name`, `sha256` and `models` are required, `expires` and `limits` are optional (see
+/// `ClientKeyFileValidator+Limits.swift` for `limits`, `limit_tiers` and `limit_groups`). Names and hashes must be unique: a name is
 /// what access records show, and one hash under two names would make that name ambiguous. Like the model files,
 /// messages name the kind of a wrong value, never the value: a plain key pasted into `sha256` is never printed.
 struct ClientKeyFileValidator {
-    static let fileKeys: Set<String> = ["keys"]
-    static let entryKeys: Set<String> = ["name", "sha256", "models", "expires"]
+    static let fileKeys: Set<String> = ["keys", "limit_tiers", "limit_groups"]
+    static let entryKeys: Set<String> = ["name", "sha256", "models", "expires", "limits"]
 
     /// The key file's path as configured; it prefixes every message.
     let file: String
@@ -17,6 +18,10 @@ struct ClientKeyFileValidator {
     private(set) var keys: [ClientKey] = []
     /// Where each key of `keys` is in the file, for the loader's warnings (expired, patterns matching no model).
     private(set) var keyPaths: [ConfigKeyPath] = []
+    /// `limit_tiers`, checked, by name: keys lay their own numbers over them.
+    var tiers: [String: LimitFields] = [:]
+    /// `limit_groups`, in file order.
+    var groups: [LimitGroup] = []
 
     init(file: String) {
         self.file = file
@@ -30,6 +35,8 @@ struct ClientKeyFileValidator {
             return
         }
         self.warnUnknownKeys(in: object, known: Self.fileKeys, at: nil)
+        self.validateTiers(object)
+        self.validateGroups(object)
         guard let member = object["keys"] else {
             self.diagnostics.error("missing", file: self.file, at: ConfigKeyPath("keys"), position: root.position)
             return
@@ -63,6 +70,7 @@ struct ClientKeyFileValidator {
             self.keys.append(key)
             self.keyPaths.append(path)
         }
+        self.warnAboutUnusedLimits(object, keyCount: entries.count)
     }
 
     private mutating func validateEntry(_ node: JSONNode, at path: ConfigKeyPath) -> ClientKey? {
@@ -88,10 +96,11 @@ struct ClientKeyFileValidator {
                 expiresValid = false
             }
         }
-        guard let name, let digest, let models, expiresValid else {
+        let limits = self.keyLimits(in: object, at: path)
+        guard let name, let digest, let models, expiresValid, case .success(let limits) = limits else {
             return nil
         }
-        return ClientKey(name: name, digest: digest, models: models, expires: expires)
+        return ClientKey(name: name, digest: digest, models: models, expires: expires, limits: limits)
     }
 
     /// A required, non-empty string without control characters (names end up in log records).
@@ -177,7 +186,7 @@ struct ClientKeyFileValidator {
         }
     }
 
-    private mutating func error(_ message: String, _ path: ConfigKeyPath?, _ node: JSONNode) {
+    mutating func error(_ message: String, _ path: ConfigKeyPath?, _ node: JSONNode) {
         self.diagnostics.error(message, file: self.file, at: path, position: node.position)
     }
 }

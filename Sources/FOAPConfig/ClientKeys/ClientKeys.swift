@@ -8,10 +8,18 @@ public struct ClientKeys: Sendable, Equatable, Codable {
     public let file: String
     /// In file order. Names and digests are unique (the loader rejects duplicates).
     public let keys: [ClientKey]
+    /// `limit_groups`, in file order: limits shared by every key whose ``KeyLimits/group`` names them.
+    public let groups: [LimitGroup]
 
-    public init(file: String, keys: [ClientKey]) {
+    public init(file: String, keys: [ClientKey], groups: [LimitGroup] = []) {
         self.file = file
         self.keys = keys
+        self.groups = groups
+    }
+
+    /// The group called `name`, if the file defines it.
+    public func group(named name: String) -> LimitGroup? {
+        self.groups.first { $0.name == name }
     }
 }
 
@@ -26,13 +34,22 @@ public struct ClientKey: Sendable, Equatable, Codable {
     public let expires: String?
     /// Unix seconds of the first instant the key no longer works: midnight UTC after ``expires``.
     public let expiresAt: Int?
+    /// Rates, budgets and concurrency (tier and own numbers resolved); nil: the key is unlimited.
+    public let limits: KeyLimits?
 
-    public init(name: String, digest: ClientKeyDigest, models: [ModelPattern], expires: ExpiryDate? = nil) {
+    public init(
+        name: String,
+        digest: ClientKeyDigest,
+        models: [ModelPattern],
+        expires: ExpiryDate? = nil,
+        limits: KeyLimits? = nil
+    ) {
         self.name = name
         self.digest = digest
         self.models = models
         self.expires = expires?.text
         self.expiresAt = expires?.endOfDay
+        self.limits = limits
     }
 
     /// Whether the key has expired at `now` (Unix seconds).

@@ -61,7 +61,7 @@ extension ConfigLoader {
                 diagnostics.warning(message, file: path, at: keyPath.appending("models").appending(index: index))
             }
         }
-        return ClientKeys(file: path, keys: validator.keys)
+        return ClientKeys(file: path, keys: validator.keys, groups: validator.groups)
     }
 
     /// The key file's bytes; errors name the path and why, never the contents.
