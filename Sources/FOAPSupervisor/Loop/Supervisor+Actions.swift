@@ -17,9 +17,7 @@ extension Supervisor {
         case .spawnWorker(let id, let slot, let generation):
             return self.spawnWorker(id, slot: slot, generation: generation, now: now)
         case .send(let message, let id):
-            if let fd = self.controlFDs[id], !ControlSocket.send(message, fd: fd) {
-                self.logger.warning("could not send \(message.rawValue)", metadata: ["worker_id": "\(id.rawValue)"])
-            }
+            self.send(message, to: id, now: now)
             return []
         case .killWorker(_, let pid):
             kill(pid, SIGKILL)
@@ -74,7 +72,7 @@ extension Supervisor {
                 listeners: listeners.perSlot[slot],
                 snapshot: snapshot
             )
-            self.controlFDs[id] = worker.controlFD
+            self.channels[id] = ChannelToWorker(fd: worker.channelFD)
             return self.machine.workerSpawned(id, pid: worker.pid)
         } catch {
             return self.machine.workerSpawnFailed(id, reason: "\(error)", now: now)

@@ -1,3 +1,5 @@
+import FOAPWorkerChannel
+
 /// Identifies one worker process for its whole life (a pid can be reused; this number is not).
 struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
     let rawValue: Int

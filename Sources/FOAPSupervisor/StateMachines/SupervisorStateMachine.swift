@@ -1,3 +1,5 @@
+import FOAPWorkerChannel
+
 /// The master's whole behaviour as a value: events in (a message, an exit, a signal, a deadline), actions out.
 ///
 /// It owns the worker table, the generations and the reload in flight, and knows nothing about file descriptors or
