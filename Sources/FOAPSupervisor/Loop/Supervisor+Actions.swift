@@ -24,14 +24,12 @@ extension Supervisor {
             return []
         case .loadConfig(let forced, let allowingNoModels):
             let outcome = self.configuration.loadConfig()
-            let generationBefore = self.machine.lastGeneration
-            let actions = self.machine.configLoaded(
+            return self.machine.configLoaded(
                 outcome, forced: forced, allowingNoModels: allowingNoModels, now: ContinuousClock.now
             )
-            if self.machine.lastGeneration != generationBefore, case .loaded(let snapshot, _, _, _, _) = outcome {
-                self.snapshots[self.machine.lastGeneration] = snapshot
-            }
-            return actions
+        case .keepSnapshot(let generation, let snapshot):
+            self.snapshots[generation] = snapshot
+            return []
         case .releaseSnapshot(let generation):
             self.snapshots[generation] = nil
             return []

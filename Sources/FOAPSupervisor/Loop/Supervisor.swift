@@ -32,7 +32,6 @@ public final class Supervisor {
     /// The `foap ctl` control socket, if configured.
     var controlServer: ControlServer?
     var metrics = MetricsAggregator()
-    var masterMetrics = MasterMetrics()
     let startedAt = ContinuousClock.now
 
     public init(configuration: SupervisorConfiguration, logger: Logger) {
@@ -88,11 +87,7 @@ public final class Supervisor {
         let watchdogInterval = self.notifier == nil ? nil : SystemdWatchdog.pingInterval()
         var nextWatchdog = ContinuousClock.now
 
-        let outcome = self.configuration.loadConfig()
-        if case .loaded(let snapshot, _, _, _, _) = outcome {
-            self.snapshots[1] = snapshot
-        }
-        self.execute(self.machine.started(outcome: outcome, now: .now))
+        self.execute(self.machine.started(outcome: self.configuration.loadConfig(), now: .now))
 
         while self.exitCode == nil {
             var now = ContinuousClock.now

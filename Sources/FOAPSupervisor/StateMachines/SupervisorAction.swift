@@ -38,6 +38,9 @@ enum SupervisorAction: Equatable {
     case killWorker(WorkerID, pid: Int32)
     /// Call the config loader, then report `configLoaded` with both flags as they are here.
     case loadConfig(forced: Bool, allowingNoModels: Bool = false)
+    /// Keep this snapshot (the validated config's bytes) for the workers of `generation`: the spawns that follow
+    /// hand it to them, until `releaseSnapshot`.
+    case keepSnapshot(generation: Int, [UInt8])
     /// Forget the snapshot of a generation no worker will be spawned for any more.
     case releaseSnapshot(generation: Int)
     /// sd_notify READY=1 with a status line.
