@@ -9,10 +9,10 @@ import Glibc
 /// The master process of `foap serve`: one thread, one poll(2) loop, no proxy code.
 ///
 /// It owns the listeners, the config snapshot of each generation, the inotify watch, the signals and the worker
-/// table, and drives `SupervisorStateMachine`: read an event (signal, control message, file change, deadline),
-/// feed it to the state machine, execute the actions it returns (spawn, drain, kill, sd_notify, log). It never blocks
-/// on a worker: what a worker channel does not take at once waits in that channel's outbox until poll(2) says it is
-/// writable.
+/// table, and drives `SupervisorStateMachine`: read an event (signal, worker channel packet, file change, `foap ctl`
+/// command on the control socket, deadline), feed it to the state machine, execute the actions it returns (spawn,
+/// drain, kill, sd_notify, log). It never blocks on a worker: what a worker channel does not take at once waits in
+/// that channel's outbox until poll(2) says it is writable.
 ///
 /// - Important: `run()` blocks SIGHUP, SIGTERM, SIGINT and SIGCHLD before anything else and reads them from a
 ///   signalfd. The caller must not have started threads that expect to receive those signals; threads started

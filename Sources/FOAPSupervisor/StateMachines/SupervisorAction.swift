@@ -32,7 +32,7 @@ enum ReloadOutcome: Equatable {
 enum SupervisorAction: Equatable {
     /// Start a worker for `slot` with the snapshot of `generation`, then report `workerSpawned` or `workerSpawnFailed`.
     case spawnWorker(WorkerID, slot: Int, generation: Int)
-    /// Send a control word on the worker's socket: `drain`, or `accept` (start accepting on the slot's listener).
+    /// Send a lifecycle word on the worker's channel: `drain`, or `accept` (start accepting on the slot's listener).
     case send(MasterMessage, to: WorkerID)
     /// SIGKILL the worker's process.
     case killWorker(WorkerID, pid: Int32)
@@ -53,7 +53,7 @@ enum SupervisorAction: Equatable {
     case notifyStatus(String)
     /// Write one lifecycle log record.
     case log(SupervisorLogEvent)
-    /// Answer a control client waiting for a reload, then close its connection.
+    /// Answer a `foap ctl` client (control socket) waiting for a reload, then close its connection.
     case answerReload(ControlClientID, ReloadOutcome)
     /// Leave the loop and return this exit code from `Supervisor.run()`.
     case exit(code: Int32)

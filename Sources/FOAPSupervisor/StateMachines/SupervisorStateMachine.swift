@@ -89,7 +89,7 @@ struct SupervisorStateMachine {
         return [log] + self.workerGone(record, now: now)
     }
 
-    /// A control message arrived from a worker.
+    /// A lifecycle word arrived from a worker over its worker channel.
     mutating func messageReceived(_ message: WorkerMessage, from id: WorkerID, now: ContinuousClock.Instant)
         -> [SupervisorAction]
     {
