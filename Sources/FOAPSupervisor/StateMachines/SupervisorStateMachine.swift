@@ -422,7 +422,9 @@ struct SupervisorStateMachine {
                 run.announced = true
                 actions.append(.notifyReloading(status: status))
             }
-            self.reload = .startingNext(generation: generation, config: config, startedAt: now, forced: forced, run: run)
+            self.reload = .startingNext(
+                generation: generation, config: config, startedAt: now, forced: forced, run: run
+            )
             actions.append(.keepSnapshot(generation: generation, snapshot))
             for slot in 0..<self.workerCount {
                 actions.append(self.spawn(slot: slot, generation: generation, now: now))
@@ -537,7 +539,8 @@ struct SupervisorStateMachine {
             // The waiters join the reload that starts now (its config is read after their request); RELOADING=1, if
             // sent, stays in force until that one ends.
             let next = ReloadRun(waiters: queued.waiters, announced: run.announced)
-            return actions + self.loadConfig(forced: queued.forced, allowingNoModels: queued.allowingNoModels, run: next)
+            let load = self.loadConfig(forced: queued.forced, allowingNoModels: queued.allowingNoModels, run: next)
+            return actions + load
         }
         if run.announced {
             actions.append(.notifyReady(status: self.statusLine))
