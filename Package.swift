@@ -2,9 +2,11 @@
 import PackageDescription
 
 /// foap: the Fast OpenAI API Proxy. The target graph mirrors the process model in DESIGN.md:
-/// the master (`FOAPSupervisor`) never imports the proxy, the worker (`FOAPProxy`) never
-/// imports process management. The `foap` command wires them: it validates the config with `FOAPConfig` and hands
-/// the master the frozen snapshot as opaque bytes, so the master's loop is testable without either.
+/// the master (`FOAPSupervisor`) never imports the proxy or the worker's lifecycle (`FOAPWorker`), the worker never
+/// imports process management. The one thing both speak, the worker channel's packets and the descriptors a worker
+/// inherits, is `FOAPWorkerChannel`, which imports nothing of either. The `foap` command wires them: it validates the
+/// config with `FOAPConfig` and hands the master the frozen snapshot as opaque bytes, so the master's loop is testable
+/// without either; `foap worker` runs `FOAPWorker`.
 let package = Package(
     name: "foap",
     platforms: [.macOS(.v14)],
@@ -36,6 +38,9 @@ let package = Package(
             name: "FOAPLimits",
             dependencies: ["FOAPConfig", .product(name: "Atomics", package: "swift-atomics")]
         ),
+        /// The worker channel (master ↔ each worker): its packets, sending and receiving them, the metrics chunking,
+        /// and the descriptors and variables a worker inherits. Foundation-free; both processes import it.
+        .target(name: "FOAPWorkerChannel"),
         .target(
             name: "FOAPSystemd",
             dependencies: [
@@ -60,11 +65,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// A worker process's life: the proxy runtime, its end of the worker channel, drain and signals.
+        .target(
+            name: "FOAPWorker",
+            dependencies: [
+                "FOAPConfig",
+                "FOAPProxy",
+                "FOAPWorkerChannel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        /// The master: one poll loop, no proxy code.
         .target(
             name: "FOAPSupervisor",
             dependencies: [
                 "FOAPSystemd",
                 "FOAPMetrics",
+                "FOAPWorkerChannel",
                 "CFOAPSpawn",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,6 +97,8 @@ let package = Package(
                 "FOAPProxy",
                 "FOAPSupervisor",
                 "FOAPSystemd",
+                "FOAPWorker",
+                "FOAPWorkerChannel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,7 +114,21 @@ let package = Package(
         ),
         .testTarget(
             name: "FOAPSupervisorTests",
-            dependencies: ["FOAPSupervisor", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FOAPSupervisor", "FOAPWorkerChannel", "CFOAPSpawn", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "FOAPWorkerChannelTests", dependencies: ["FOAPWorkerChannel", "CFOAPSpawn"]),
+        .testTarget(
+            name: "FOAPWorkerTests",
+            dependencies: [
+                "FOAPWorker",
+                "FOAPWorkerChannel",
+                "FOAPProxy",
+                "FOAPConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "FOAPProxyTests",

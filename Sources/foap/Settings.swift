@@ -1,5 +1,7 @@
+import FOAPConfig
 import FOAPProxy
 import FOAPSystemd
+import FOAPWorker
 import Foundation
 import Logging
 import NIOCore
@@ -102,6 +104,18 @@ struct Settings: Sendable {
         configuration.upstream.caBundlePath = self.caBundle
         configuration.upstream.maxConnectionsPerHost = self.upstreamMaxConnections
         return configuration
+    }
+
+    /// The proxy as these settings run it (a worker, or `serve --workers 0`).
+    func runtime(snapshot: ConfigSnapshot, logger: Logger, accessLog: (any AccessLogWriter)?) -> ProxyRuntime {
+        ProxyRuntime(
+            snapshot: snapshot,
+            configuration: self.proxyConfiguration,
+            threads: self.threads,
+            drainTimeout: self.drainTimeout,
+            logger: logger,
+            accessLog: accessLog
+        )
     }
 }
 

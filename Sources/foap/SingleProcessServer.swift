@@ -1,6 +1,7 @@
 import FOAPConfig
 import FOAPProxy
 import FOAPSystemd
+import FOAPWorker
 import Foundation
 import Logging
 import NIOCore
@@ -45,8 +46,7 @@ struct SingleProcessServer {
             logger.info("stop signal received", metadata: ["signal": .stringConvertible(signal)])
             drain.fire()
         }
-        let runtime = ProxyRuntime(
-            settings: self.settings,
+        let runtime = self.settings.runtime(
             snapshot: snapshot,
             logger: logger,
             accessLog: JSONAccessLogWriter.make(
@@ -75,27 +75,4 @@ struct SingleProcessServer {
         withExtendedLifetime(signals) {}
         logger.info("stopped")
     }
-}
-
-/// Delivers signals to a closure on a Dispatch queue (worker and single-process modes; the master uses signalfd).
-final class SignalWatcher {
-    private let sources: [any DispatchSourceSignal]
-
-    init(signals: [Int32], handler: @escaping @Sendable (Int32, Int) -> Void) {
-        let queue = DispatchQueue(label: "foap.signals")
-        let counter = NIOLockedCounter()
-        self.sources = signals.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { handler(number, counter.increment()) }
-            source.resume()
-            return source
-        }
-    }
-}
-
-/// A thread-safe counter.
-final class NIOLockedCounter: Sendable {
-    private let value = NIOLockedValueBox(0)
-    func increment() -> Int { self.value.withLockedValue { $0 += 1; return $0 } }
 }

@@ -1,14 +1,15 @@
 import ArgumentParser
 import FOAPConfig
 import FOAPProxy
-import FOAPSupervisor
 import FOAPSystemd
+import FOAPWorker
+import FOAPWorkerChannel
 import Foundation
 import Logging
-import NIOCore
 
-/// `foap worker`: one worker process, started by the master with its listeners, a control socket and the
-/// frozen config snapshot (see DESIGN.md). Not for people to run.
+/// `foap worker`: one worker process, started by the master with its listeners, its worker channel and the
+/// frozen config snapshot (see DESIGN.md). Not for people to run. Its life is `WorkerLifecycle`'s; this command
+/// only reads what the master handed over and sets the process up.
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -16,8 +17,6 @@ struct WorkerCommand: ParsableCommand {
         shouldDisplay: false
     )
 
-    /// Heartbeats come from the event loop itself, so a stuck loop (not only a dead process) stops them.
-    static let heartbeatInterval = TimeAmount.milliseconds(500)
     /// The backlog the master gives the shared listeners (NIO would shrink it to 128).
     static let listenBacklog: CInt = 4096
 
@@ -47,48 +46,19 @@ struct WorkerCommand: ParsableCommand {
             logger.info("SIGTERM received")
             drain.fire()
         }
-        let control = WorkerControlChannel(fd: worker.controlFD)
-        let accept = OneShotSignal()
-        control.startReceiving(
-            onAccept: { accept.fire() },
-            onDrain: { drain.fire() },
-            onMasterGone: {
-                logger.warning("master is gone; draining")
-                drain.fire()
-            }
-        )
-        let metrics = RequestMetrics()
-        let runtime = ProxyRuntime(
-            settings: settings,
-            snapshot: snapshot,
-            logger: logger,
-            accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment),
-            metrics: metrics,
-            metricsSource: { reply in control.requestExposition(reply) }
+        let lifecycle = WorkerLifecycle(
+            runtime: settings.runtime(
+                snapshot: snapshot,
+                logger: logger,
+                accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment)
+            ),
+            channel: ChannelToMaster(fd: worker.channelFD)
         )
         try runBlocking {
-            try await runtime.run(
+            try await lifecycle.run(
                 listeners: .inherited(descriptors: worker.listenFDs, backlog: Self.listenBacklog),
-                drain: drain,
-                acceptGate: accept,
-                ready: { _ in
-                    control.send(.ready)
-                    logger.debug("worker ready", metadata: ["models": .stringConvertible(snapshot.models.count)])
-                },
-                listenersClosed: { control.send(.draining) },
-                heartbeatInterval: Self.heartbeatInterval,
-                heartbeat: {
-                    control.send(.heartbeat)
-                    // Cumulative totals, only when they changed: the master adds every worker's up.
-                    if let report = metrics.render(onlyIfChanged: true) {
-                        control.sendMetricsReport(report)
-                    }
-                }
+                drain: drain
             )
-        }
-        // The requests finished since the last heartbeat: the master reads this before it sees the exit.
-        if let report = metrics.render() {
-            control.sendMetricsReport(report, everything: true)
         }
         withExtendedLifetime(signals) {}
         logger.debug("worker exiting")

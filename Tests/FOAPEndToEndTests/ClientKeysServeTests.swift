@@ -73,8 +73,7 @@ final class ClientKeysServeTests: XCTestCase {
 
     /// Editing the key file revokes a key after the reload, while requests with another key keep being served.
     func testKeyRevokedByEditingTheFileStopsWorkingWhileOtherRequestsFlow() async throws {
-        let upstream = try ClientKeysMockUpstream()
-        defer { try? upstream.stop() }
+        let upstream = try self.startUpstream()
         let directory = try self.temporaryDirectory()
         let configs = try directory.appendingPathComponent("configs", isDirectory: true).creatingDirectory()
         try self.writeModels(to: configs, upstream: upstream.baseURL)
@@ -84,14 +83,14 @@ final class ClientKeysServeTests: XCTestCase {
         _ = try keyFile.deletingLastPathComponent().creatingDirectory()
         try #"{"keys": [\#(kept.entry), \#(revoked.entry)]}"#.write(to: keyFile, atomically: true, encoding: .utf8)
 
-        let server = try ClientKeysServeProcess(
-            arguments: ["--workers", "2", "--config-dir", directory.appendingPathComponent("configs").path],
+        let server = try FoapProcess(
+            serveArguments: ["--workers", "2", "--config-dir", directory.appendingPathComponent("configs").path],
             environment: ["FOAP_CLIENT_KEYS": keyFile.path, "FOAP_DRAIN_TIMEOUT": "10"]
         )
-        defer { server.stop() }
-        let port = try XCTUnwrap(server.port(), server.log)
-        XCTAssertTrue(server.waitFor("all workers ready"), server.log)
-        XCTAssertTrue(server.records("keyless mode: the gateway is OPEN").isEmpty)
+        self.addTeardownBlock { await server.stop() }
+        let port = server.port
+        try await server.waitForLine("all workers ready")
+        XCTAssertTrue(server.log.lines("keyless mode: the gateway is OPEN").isEmpty)
 
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         self.addTeardownBlock { try await client.shutdown() }
@@ -130,11 +129,11 @@ final class ClientKeysServeTests: XCTestCase {
             return (sent, failures)
         }
         // The load must be in flight during the reload: wait for progress, not for time.
-        func keptRecords() -> Int { server.records("request").filter { $0.contains(#""key_name":"kept""#) }.count }
+        func keptRecords() -> Int { server.log.lines("request").filter { $0.contains(#""key_name":"kept""#) }.count }
         let started = await Self.poll { keptRecords() >= 20 }
-        XCTAssertTrue(started, server.log)
+        XCTAssertTrue(started, server.log.tail())
         try #"{"keys": [\#(kept.entry)]}"#.write(to: keyFile, atomically: true, encoding: .utf8)
-        XCTAssertTrue(server.waitFor("reload done", containing: #""generation":"2""#), server.log)
+        try await server.waitForLine("reload done", containing: #""generation":"2""#)
 
         var revokedAfter: UInt = 0
         let deadline = Date().addingTimeInterval(30)
@@ -146,14 +145,15 @@ final class ClientKeysServeTests: XCTestCase {
         // Keep the load going a little past the switch, then stop it.
         let keptBefore = keptRecords()
         let continued = await Self.poll { keptRecords() >= keptBefore + 20 }
-        XCTAssertTrue(continued, server.log)
+        XCTAssertTrue(continued, server.log.tail())
         stop.withLockedValue { $0 = true }
         let result = await load.value
         XCTAssertGreaterThan(result.sent, 40)
         XCTAssertEqual(result.failures, [], "requests with the kept key never fail across the reload")
-        XCTAssertTrue(server.records("request").contains { $0.contains(#""key_name":"revoked""#) })
-        XCTAssertFalse(server.log.contains(kept.key) || server.log.contains(revoked.key), "keys are never logged")
-        try Self.assertCompleteAccessRecord(server.records("request").first { $0.contains(#""key_name":"kept""#) })
+        XCTAssertTrue(server.log.lines("request").contains { $0.contains(#""key_name":"revoked""#) })
+        let log = server.log.text
+        XCTAssertFalse(log.contains(kept.key) || log.contains(revoked.key), "keys are never logged")
+        try Self.assertCompleteAccessRecord(server.log.lines("request").first { $0.contains(#""key_name":"kept""#) })
     }
 
     /// The worker's access record (written by the direct JSON path, not swift-log) is one JSON object with every
@@ -189,19 +189,18 @@ final class ClientKeysServeTests: XCTestCase {
 
     /// One access record per request at `info` (the direct JSON path), none at `warning`.
     func testAccessRecordsFollowTheLogLevel() async throws {
-        let upstream = try ClientKeysMockUpstream()
-        defer { try? upstream.stop() }
+        let upstream = try self.startUpstream()
         let directory = try self.temporaryDirectory()
         try self.writeModels(to: directory, upstream: upstream.baseURL)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         self.addTeardownBlock { try await client.shutdown() }
         for level in ["info", "warning"] {
-            // A port chosen here: at `warning` the server does not log the address it listens on.
-            let port = try FoapProcess.freePort()
-            let server = try ClientKeysServeProcess(
-                arguments: ["--workers", "0", "--config-dir", directory.path, "--log-level", level, "--port", "\(port)"],
-                environment: [:]
+            // The port is the harness's: at `warning` the server does not log the address it listens on.
+            let server = try FoapProcess(
+                serveArguments: ["--workers", "0", "--config-dir", directory.path, "--log-level", level]
             )
+            self.addTeardownBlock { await server.stop() }
+            let port = server.port
             var status: UInt?
             let deadline = Date().addingTimeInterval(30)
             while status == nil, Date() < deadline {
@@ -217,29 +216,25 @@ final class ClientKeysServeTests: XCTestCase {
                     try await Task.sleep(for: .milliseconds(20))  // not listening yet
                 }
             }
-            XCTAssertEqual(status, 200, server.log)
-            server.stopAndCollect()
-            XCTAssertEqual(server.records("request").count, level == "info" ? 1 : 0, server.log)
+            XCTAssertEqual(status, 200, server.log.tail())
+            await server.terminate()
+            XCTAssertEqual(server.log.lines("request").count, level == "info" ? 1 : 0, server.log.tail())
         }
     }
 
-    func testKeylessModeWarnsAtEveryStart() throws {
-        let upstream = try ClientKeysMockUpstream()
-        defer { try? upstream.stop() }
+    func testKeylessModeWarnsAtEveryStart() async throws {
+        let upstream = try self.startUpstream()
         let directory = try self.temporaryDirectory()
         try self.writeModels(to: directory, upstream: upstream.baseURL)
         for workers in ["2", "0"] {
-            let server = try ClientKeysServeProcess(
-                arguments: ["--workers", workers, "--config-dir", directory.path],
-                environment: [:]
-            )
-            defer { server.stop() }
-            XCTAssertNotNil(server.port(), server.log)
-            let warned = server.waitFor("keyless mode: the gateway is OPEN", containing: "FOAP_CLIENT_KEYS")
-            XCTAssertTrue(warned, server.log)
+            let server = try FoapProcess(serveArguments: ["--workers", workers, "--config-dir", directory.path])
+            self.addTeardownBlock { await server.stop() }
+            try await server.waitForLine(workers == "2" ? "listening" : "serving")
+            try await server.waitForLine("keyless mode: the gateway is OPEN", containing: "FOAP_CLIENT_KEYS")
             if workers == "2" {
-                XCTAssertTrue(server.waitFor("starting workers", containing: "OPEN (no client keys)"), server.log)
+                try await server.waitForLine("starting workers", containing: "OPEN (no client keys)")
             }
+            await server.stop()
         }
     }
 }

@@ -17,23 +17,19 @@ extension Supervisor {
         case .spawnWorker(let id, let slot, let generation):
             return self.spawnWorker(id, slot: slot, generation: generation, now: now)
         case .send(let message, let id):
-            if let fd = self.controlFDs[id], !ControlSocket.send(message, fd: fd) {
-                self.logger.warning("could not send \(message.rawValue)", metadata: ["worker_id": "\(id.rawValue)"])
-            }
+            self.send(message, to: id, now: now)
             return []
         case .killWorker(_, let pid):
             kill(pid, SIGKILL)
             return []
         case .loadConfig(let forced, let allowingNoModels):
             let outcome = self.configuration.loadConfig()
-            let generationBefore = self.machine.lastGeneration
-            let actions = self.machine.configLoaded(
+            return self.machine.configLoaded(
                 outcome, forced: forced, allowingNoModels: allowingNoModels, now: ContinuousClock.now
             )
-            if self.machine.lastGeneration != generationBefore, case .loaded(let snapshot, _, _, _, _) = outcome {
-                self.snapshots[self.machine.lastGeneration] = snapshot
-            }
-            return actions
+        case .keepSnapshot(let generation, let snapshot):
+            self.snapshots[generation] = snapshot
+            return []
         case .releaseSnapshot(let generation):
             self.snapshots[generation] = nil
             return []
@@ -74,7 +70,7 @@ extension Supervisor {
                 listeners: listeners.perSlot[slot],
                 snapshot: snapshot
             )
-            self.controlFDs[id] = worker.controlFD
+            self.channels[id] = ChannelToWorker(fd: worker.channelFD)
             return self.machine.workerSpawned(id, pid: worker.pid)
         } catch {
             return self.machine.workerSpawnFailed(id, reason: "\(error)", now: now)

@@ -35,9 +35,9 @@ extension Supervisor {
         let pids = active.compactMap(\.pid).sorted().map(String.init).joined(separator: " ")
         var reload = "idle"
         switch machine.reload {
-        case .idle: break
-        case .startingNext(let generation, _, _, _): reload = "starting generation \(generation)"
-        case .drainingOld(let generation, _, _): reload = "draining the generation before \(generation)"
+        case .idle, .loadingConfig: break  // a load ends within the turn of the loop that started it
+        case .startingNext(let generation, _, _, _, _): reload = "starting generation \(generation)"
+        case .drainingOld(let generation, _, _, _): reload = "draining the generation before \(generation)"
         }
         return [
             "generation: \(machine.activeGeneration)",

@@ -3,7 +3,6 @@ import Logging
 extension Supervisor {
     /// Words one lifecycle event as one log record: message for people, snake_case metadata for tools.
     func log(_ event: SupervisorLogEvent) {
-        self.masterMetrics.count(event)
         switch event {
         case .configInvalid(let errors):
             for error in errors {

@@ -1,4 +1,5 @@
 import FOAPSystemd
+import FOAPWorkerChannel
 import Logging
 
 #if canImport(Glibc)
@@ -8,8 +9,10 @@ import Glibc
 /// The master process of `foap serve`: one thread, one poll(2) loop, no proxy code.
 ///
 /// It owns the listeners, the config snapshot of each generation, the inotify watch, the signals and the worker
-/// table, and drives `SupervisorStateMachine`: read an event (signal, control message, file change, deadline),
-/// feed it to the state machine, execute the actions it returns (spawn, drain, kill, sd_notify, log).
+/// table, and drives `SupervisorStateMachine`: read an event (signal, worker channel packet, file change, `foap ctl`
+/// command on the control socket, deadline), feed it to the state machine, execute the actions it returns (spawn,
+/// drain, kill, sd_notify, log). It never blocks on a worker: what a worker channel does not take at once waits in
+/// that channel's outbox until poll(2) says it is writable.
 ///
 /// - Important: `run()` blocks SIGHUP, SIGTERM, SIGINT and SIGCHLD before anything else and reads them from a
 ///   signalfd. The caller must not have started threads that expect to receive those signals; threads started
@@ -19,15 +22,16 @@ public final class Supervisor {
     var logger: Logger
     var machine: SupervisorStateMachine
     var debouncer: Debouncer
-    var controlFDs: [WorkerID: Int32] = [:]
+    /// The master's end of each live worker's channel.
+    var channels: [WorkerID: ChannelToWorker] = [:]
     var snapshots: [Int: [UInt8]] = [:]
     var exitCode: Int32?
     var notifier: SystemdNotifier?
     var listeners: ListenerSet?
     var spawner: WorkerSpawner
+    /// The `foap ctl` control socket, if configured.
     var controlServer: ControlServer?
     var metrics = MetricsAggregator()
-    var masterMetrics = MasterMetrics()
     let startedAt = ContinuousClock.now
 
     public init(configuration: SupervisorConfiguration, logger: Logger) {
@@ -83,11 +87,7 @@ public final class Supervisor {
         let watchdogInterval = self.notifier == nil ? nil : SystemdWatchdog.pingInterval()
         var nextWatchdog = ContinuousClock.now
 
-        let outcome = self.configuration.loadConfig()
-        if case .loaded(let snapshot, _, _, _, _) = outcome {
-            self.snapshots[1] = snapshot
-        }
-        self.execute(self.machine.started(outcome: outcome, now: .now))
+        self.execute(self.machine.started(outcome: self.configuration.loadConfig(), now: .now))
 
         while self.exitCode == nil {
             var now = ContinuousClock.now
@@ -105,10 +105,11 @@ public final class Supervisor {
             guard self.exitCode == nil else {
                 break
             }
+            self.flushExpiredOutboxes(now: now)
             let deadlines = [
                 self.machine.nextDeadline, self.debouncer.deadline, watchdogInterval == nil ? nil : nextWatchdog,
                 self.controlServer?.nextDeadline,
-            ]
+            ] + self.channels.values.map(\.outbox.deadline)
             let ready = self.waitForEvents(signals: signals, watcher: watcher, until: deadlines.compactMap { $0 }.min())
             now = ContinuousClock.now
             if ready.signals {
@@ -123,8 +124,11 @@ public final class Supervisor {
                     self.debouncer.eventReceived(now: now)
                 }
             }
-            for id in ready.workers {
-                self.handleControlReadable(id, now: ContinuousClock.now)
+            for id in ready.writableChannels {
+                self.flushOutbox(id, now: ContinuousClock.now)
+            }
+            for id in ready.readableChannels {
+                self.handleChannelReadable(id, now: ContinuousClock.now)
             }
             if ready.controlListener {
                 self.controlServer?.acceptPending(now: ContinuousClock.now)
@@ -133,17 +137,20 @@ public final class Supervisor {
                 self.handleControlClient(id)
             }
         }
-        for fd in self.controlFDs.values {
-            close(fd)
+        for channel in self.channels.values {
+            close(channel.fd)
         }
-        self.controlFDs = [:]
+        self.channels = [:]
         return self.exitCode ?? 0
     }
 
     private struct Readiness {
         var signals = false
         var watcher = false
-        var workers: [WorkerID] = []
+        /// Worker channels with something to read, or closed.
+        var readableChannels: [WorkerID] = []
+        /// Worker channels with room for what waits in their outbox.
+        var writableChannels: [WorkerID] = []
         var controlListener = false
         var controlClients: [ControlClientID] = []
     }
@@ -153,10 +160,13 @@ public final class Supervisor {
         watcher: ConfigDirectoryWatcher,
         until deadline: ContinuousClock.Instant?
     ) -> Readiness {
-        let workers = self.controlFDs.sorted { $0.key < $1.key }
+        let workers = self.channels.sorted { $0.key < $1.key }
         var fds = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
         fds.append(pollfd(fd: watcher.fd, events: Int16(POLLIN), revents: 0))
-        fds += workers.map { pollfd(fd: $0.value, events: Int16(POLLIN), revents: 0) }
+        fds += workers.map { worker in
+            let events = worker.value.outbox.isEmpty ? POLLIN : POLLIN | POLLOUT
+            return pollfd(fd: worker.value.fd, events: Int16(events), revents: 0)
+        }
         let clients = self.controlServer?.clientDescriptors ?? []
         if let server = self.controlServer {
             fds.append(pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0))
@@ -170,8 +180,14 @@ public final class Supervisor {
         }
         readiness.signals = fds[0].revents != 0
         readiness.watcher = fds[1].revents != 0
-        for (index, worker) in workers.enumerated() where fds[index + 2].revents != 0 {
-            readiness.workers.append(worker.key)
+        for (index, worker) in workers.enumerated() {
+            let revents = Int32(fds[index + 2].revents)
+            if revents & ~POLLOUT != 0 {
+                readiness.readableChannels.append(worker.key)
+            }
+            if revents & POLLOUT != 0 {
+                readiness.writableChannels.append(worker.key)
+            }
         }
         let controlBase = workers.count + 2
         if self.controlServer != nil {
@@ -210,7 +226,7 @@ public final class Supervisor {
             let worker = self.machine.workers.values.first { $0.pid == pid }?.id
             if let worker {
                 // What it sent before it exited (its last metrics report, a `draining`) comes first.
-                self.handleControlReadable(worker, now: now)
+                self.handleChannelReadable(worker, now: now)
             }
             self.execute(self.machine.workerExited(pid: pid, status: WorkerExitStatus(waitStatus: status), now: now))
             if let worker {
@@ -219,30 +235,70 @@ public final class Supervisor {
         }
     }
 
-    func handleControlReadable(_ id: WorkerID, now: ContinuousClock.Instant) {
-        guard let fd = self.controlFDs[id] else {
+    func handleChannelReadable(_ id: WorkerID, now: ContinuousClock.Instant) {
+        guard let fd = self.channels[id]?.fd else {
             return
         }
-        let result = ControlSocket.readAvailable(fd: fd)
+        let result = ChannelToWorker.readAvailable(fd: fd)
         for message in result.messages {
             self.execute(self.machine.messageReceived(message, from: id, now: now))
         }
         for report in result.metricsReports {
-            self.metrics.update(id, report: report)
+            self.metrics.update(id, report: report[...])
         }
-        if result.expositionRequests > 0 {
+        if result.metricsRequests > 0 {
             let text = self.exposition()
-            if !ControlSocket.sendExposition(text, fd: fd) {
+            let packets = ChannelToWorker.exposition(text)
+            self.channels[id]?.outbox.enqueue(
+                .exposition(bytes: text.utf8.count), packets, deadline: now + Self.expositionTimeout
+            )
+            self.flushOutbox(id, now: now)
+        }
+        if result.closed, let channel = self.channels.removeValue(forKey: id) {
+            // The worker closed its end (it is exiting); SIGCHLD will report the exit itself.
+            close(channel.fd)
+        }
+    }
+
+    /// How long a metrics answer may wait for room in a worker's channel before it is dropped (the scrape then gets
+    /// a 503 from the worker's own timeout).
+    static let expositionTimeout = Duration.seconds(1)
+
+    /// Queues a lifecycle word for a worker and sends what its channel takes now.
+    func send(_ message: MasterMessage, to id: WorkerID, now: ContinuousClock.Instant) {
+        guard self.channels[id] != nil else {
+            return  // its channel closed: the worker is exiting
+        }
+        self.channels[id]?.outbox.enqueue(.message(message), [.master(message)])
+        self.flushOutbox(id, now: now)
+    }
+
+    /// Sends what waits for a worker until its channel is full; logs what had to be dropped.
+    func flushOutbox(_ id: WorkerID, now: ContinuousClock.Instant) {
+        guard let fd = self.channels[id]?.fd,
+            let result = self.channels[id]?.outbox.flush(now: now, send: { ChannelSocket.send($0, fd: fd) })
+        else {
+            return
+        }
+        for item in result.dropped {
+            switch item {
+            case .message(let message):
+                self.logger.warning("could not send \(message.rawValue)", metadata: ["worker_id": "\(id.rawValue)"])
+            case .exposition(let bytes):
                 self.logger.warning(
-                    "metrics did not fit the worker's control socket; the scrape gets a 503",
-                    metadata: ["worker_id": "\(id.rawValue)", "bytes": "\(text.utf8.count)"]
+                    "metrics did not fit the worker's channel; the scrape gets a 503",
+                    metadata: ["worker_id": "\(id.rawValue)", "bytes": "\(bytes)"]
                 )
             }
         }
-        if result.closed {
-            // The worker closed its end (it is exiting); SIGCHLD will report the exit itself.
-            close(fd)
-            self.controlFDs[id] = nil
+    }
+
+    /// Drops the metrics answers whose time ran out in channels that never became writable.
+    private func flushExpiredOutboxes(now: ContinuousClock.Instant) {
+        for (id, channel) in self.channels.sorted(by: { $0.key < $1.key }) {
+            if let deadline = channel.outbox.deadline, deadline <= now {
+                self.flushOutbox(id, now: now)
+            }
         }
     }
 }

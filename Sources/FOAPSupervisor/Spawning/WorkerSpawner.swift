@@ -1,19 +1,20 @@
 import CFOAPSpawn
+import FOAPWorkerChannel
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A worker process just started: its pid and the master's end of its control socket.
+/// A worker process just started: its pid and the master's end of its worker channel.
 struct SpawnedWorker {
     let pid: Int32
     /// Non-blocking, close-on-exec; the master reads `ready`/`heartbeat`/`draining` from it and writes `drain`.
-    let controlFD: Int32
+    let channelFD: Int32
 }
 
 /// Starts `<executable> worker` processes with exactly the descriptors of the worker contract.
 ///
-/// posix_spawn (never fork in a Swift process) with: listeners at 3 ..< 3+L, the control socket at 3+L, the snapshot
+/// posix_spawn (never fork in a Swift process) with: listeners at 3 ..< 3+L, the worker channel at 3+L, the snapshot
 /// memfd at 4+L, stdin on /dev/null, stdout/stderr inherited (the journal stream), every other fd closed in the
 /// child (`closefrom`: descriptors opened by other code are not reliably close-on-exec), an empty signal mask and
 /// default dispositions (the master blocks the signals it reads from a signalfd; children would inherit that).
@@ -24,11 +25,9 @@ struct WorkerSpawner {
     /// activation variables, which a worker must not act on), as `KEY=VALUE` strings.
     let baseEnvironment: [String]
 
-    static let masterOnlyVariables: Set<String> = [
+    static let masterOnlyVariables = WorkerEnvironmentKey.all.union([
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        WorkerEnvironmentKey.listenFDs, WorkerEnvironmentKey.controlFD, WorkerEnvironmentKey.snapshotFD,
-        WorkerEnvironmentKey.slot, WorkerEnvironmentKey.generation,
-    ]
+    ])
 
     init(executablePath: String, environment: [String] = WorkerSpawner.currentEnvironment()) {
         self.executablePath = executablePath
@@ -76,7 +75,7 @@ struct WorkerSpawner {
         let environment =
             self.baseEnvironment + [
                 "\(WorkerEnvironmentKey.listenFDs)=\(listenCount)",
-                "\(WorkerEnvironmentKey.controlFD)=\(3 + listenCount)",
+                "\(WorkerEnvironmentKey.channelFD)=\(3 + listenCount)",
                 "\(WorkerEnvironmentKey.snapshotFD)=\(4 + listenCount)",
                 "\(WorkerEnvironmentKey.slot)=\(slot)",
                 "\(WorkerEnvironmentKey.generation)=\(generation)",
@@ -96,7 +95,7 @@ struct WorkerSpawner {
             close(masterEnd)
             throw SystemCallError("posix_spawn", errno: result, context: self.executablePath)
         }
-        return SpawnedWorker(pid: pid, controlFD: masterEnd)
+        return SpawnedWorker(pid: pid, channelFD: masterEnd)
     }
 }
 

@@ -1,3 +1,5 @@
+import FOAPWorkerChannel
+
 /// Identifies one worker process for its whole life (a pid can be reused; this number is not).
 struct WorkerID: Hashable, Comparable, Sendable, CustomStringConvertible {
     let rawValue: Int
@@ -30,12 +32,15 @@ enum ReloadOutcome: Equatable {
 enum SupervisorAction: Equatable {
     /// Start a worker for `slot` with the snapshot of `generation`, then report `workerSpawned` or `workerSpawnFailed`.
     case spawnWorker(WorkerID, slot: Int, generation: Int)
-    /// Send a control word on the worker's socket: `drain`, or `accept` (start accepting on the slot's listener).
+    /// Send a lifecycle word on the worker's channel: `drain`, or `accept` (start accepting on the slot's listener).
     case send(MasterMessage, to: WorkerID)
     /// SIGKILL the worker's process.
     case killWorker(WorkerID, pid: Int32)
     /// Call the config loader, then report `configLoaded` with both flags as they are here.
     case loadConfig(forced: Bool, allowingNoModels: Bool = false)
+    /// Keep this snapshot (the validated config's bytes) for the workers of `generation`: the spawns that follow
+    /// hand it to them, until `releaseSnapshot`.
+    case keepSnapshot(generation: Int, [UInt8])
     /// Forget the snapshot of a generation no worker will be spawned for any more.
     case releaseSnapshot(generation: Int)
     /// sd_notify READY=1 with a status line.
@@ -48,7 +53,7 @@ enum SupervisorAction: Equatable {
     case notifyStatus(String)
     /// Write one lifecycle log record.
     case log(SupervisorLogEvent)
-    /// Answer a control client waiting for a reload, then close its connection.
+    /// Answer a `foap ctl` client (control socket) waiting for a reload, then close its connection.
     case answerReload(ControlClientID, ReloadOutcome)
     /// Leave the loop and return this exit code from `Supervisor.run()`.
     case exit(code: Int32)

@@ -43,6 +43,16 @@ final class FoapLog: Sendable {
         return self.state.withLockedValue { $0.other }
     }
 
+    /// The whole file as written, access records included.
+    var text: String {
+        (try? String(contentsOf: self.url, encoding: .utf8)) ?? ""
+    }
+
+    /// The lines whose `msg` is `message`, as written (access records, `request`, included: `records` leaves them out).
+    func lines(_ message: String) -> [String] {
+        self.text.split(separator: "\n").map(String.init).filter { $0.contains(#""msg":"\#(message)""#) }
+    }
+
     /// The last `count` lines of the file, for failure messages.
     func tail(_ count: Int = 40) -> String {
         let text = (try? String(contentsOf: self.url, encoding: .utf8)) ?? "(no log)"

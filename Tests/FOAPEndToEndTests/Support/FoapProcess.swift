@@ -5,8 +5,8 @@ import XCTest
 import Glibc
 #endif
 
-/// `foap serve --workers N` as an operator runs it: the real binary on 127.0.0.1 and a free port, a temporary config
-/// directory, JSON logs of master and workers captured in one file.
+/// `foap serve` as an operator runs it: the real binary on 127.0.0.1 and a free port, a temporary config directory,
+/// JSON logs of master and workers captured in one file. The one harness for every test that starts the server.
 ///
 /// Always `stop()` it (tests register that as a teardown block): SIGTERM, then SIGKILL after a bound, by PID, and
 /// SIGKILL for any worker the log names that outlived its master.
@@ -27,7 +27,13 @@ final class FoapProcess: Sendable {
     ///   - workers: worker slots.
     ///   - files: config files written before the start, name → JSON.
     ///   - environment: extra variables; `nil` values remove a variable inherited from the test process.
-    init(workers: Int = 3, files: [String: String], environment: [String: String?] = [:]) throws {
+    convenience init(workers: Int = 3, files: [String: String], environment: [String: String?] = [:]) throws {
+        try self.init(serveArguments: ["--workers", String(workers)], files: files, environment: environment)
+    }
+
+    /// Starts `foap serve` with more of the command line: `serveArguments` follow `serve --host 127.0.0.1 --port P`
+    /// and win over the environment (`--config-dir`, `--log-level`, `--workers 0`, …).
+    init(serveArguments: [String], files: [String: String] = [:], environment: [String: String?] = [:]) throws {
         self.scratch = FileManager.default.temporaryDirectory.appendingPathComponent("foap-e2e-\(UUID().uuidString)")
         self.configDirectory = self.scratch.appendingPathComponent("configs")
         try FileManager.default.createDirectory(at: self.configDirectory, withIntermediateDirectories: true)
@@ -53,7 +59,7 @@ final class FoapProcess: Sendable {
         }
         let process = Process()
         process.executableURL = FoapBinary.url
-        process.arguments = ["serve", "--workers", String(workers), "--host", "127.0.0.1", "--port", String(self.port)]
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(self.port)] + serveArguments
         process.environment = variables
         let output = try FileHandle(forWritingTo: logURL)
         process.standardOutput = output
@@ -106,8 +112,25 @@ final class FoapProcess: Sendable {
         return self.process.isRunning ? nil : self.process.terminationStatus
     }
 
+    /// Polls until a line with `msg` = `message` (containing `containing`) is logged; fails with the log's tail.
+    func waitForLine(
+        _ message: String, containing: String = "", timeout: Duration = .seconds(60),
+        file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
+        let what = "a \"\(message)\" record" + (containing.isEmpty ? "" : " containing \(containing)")
+        try await self.waitFor(what, timeout: timeout, file: file, line: line) {
+            self.log.lines(message).contains { containing.isEmpty || $0.contains(containing) }
+        }
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; then SIGKILL for workers still alive, and removes the scratch files.
     func stop(grace: Duration = .seconds(10)) async {
+        await self.terminate(grace: grace)
+        try? FileManager.default.removeItem(at: self.scratch)
+    }
+
+    /// `stop()` that keeps the log to read: once it returns, nothing more is written to it.
+    func terminate(grace: Duration = .seconds(10)) async {
         if self.process.isRunning {
             self.signal(SIGTERM)
             if await self.waitForExit(timeout: grace) == nil {
@@ -121,7 +144,6 @@ final class FoapProcess: Sendable {
             }
             kill(pid, SIGKILL)
         }
-        try? FileManager.default.removeItem(at: self.scratch)
     }
 
     /// The pid of the current worker of `slot` in `generation`, from the latest `worker spawned` record.

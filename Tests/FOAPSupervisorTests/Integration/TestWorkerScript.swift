@@ -4,19 +4,19 @@ import XCTest
 import Glibc
 #endif
 
-/// A stand-in worker: a python3 script that speaks the control protocol over the inherited fds, so the spawner and
+/// A stand-in worker: a python3 script that speaks the worker channel's words over the inherited fds, so the spawner and
 /// channel are tested against a real process that is not foap.
 enum TestWorkerScript {
     /// Writes the script into `directory` as an executable named `worker.py` and returns its path.
     /// The script writes a JSON report (fds, env, snapshot) to `$REPORT_PATH`, sends `ready`, then waits for `drain`,
-    /// answers `draining` and exits 0. EOF or an error on the control socket makes it exit 3.
+    /// answers `draining` and exits 0. EOF or an error on the worker channel makes it exit 3.
     static func install(in directory: String) throws -> String {
         let path = directory + "/worker.py"
         let script = """
             #!/usr/bin/env python3
             import json, os, socket, sys
             listen = int(os.environ["FOAP_LISTEN_FDS"])
-            control_fd = int(os.environ["FOAP_CONTROL_FD"])
+            channel_fd = int(os.environ["FOAP_CONTROL_FD"])
             snapshot_fd = int(os.environ["FOAP_SNAPSHOT_FD"])
             snapshot = os.pread(snapshot_fd, 1 << 20, 0).decode()
             report = {
@@ -29,18 +29,18 @@ enum TestWorkerScript {
             }
             with open(os.environ["REPORT_PATH"], "w") as f:
                 json.dump(report, f)
-            control = socket.socket(fileno=control_fd)
-            control.send(b"ready")
-            control.send(b"heartbeat")
+            channel = socket.socket(fileno=channel_fd)
+            channel.send(b"ready")
+            channel.send(b"heartbeat")
             while True:
                 try:
-                    word = control.recv(64)
+                    word = channel.recv(64)
                 except OSError:  # ECONNRESET: the master closed with our packets unread
                     word = b""
                 if not word:
                     sys.exit(3)
                 if word == b"drain":
-                    control.send(b"draining")
+                    channel.send(b"draining")
                     sys.exit(0)
             """
         try Data(script.utf8).write(to: URL(fileURLWithPath: path))

@@ -1,4 +1,5 @@
 import Foundation
+import FOAPWorkerChannel
 import XCTest
 
 @testable import FOAPSupervisor
@@ -8,11 +9,11 @@ import Glibc
 #endif
 
 final class WorkerSpawnerTests: XCTestCase {
-    /// Blocks until a control packet arrives (bounded), for the master-side non-blocking socket.
-    func receive(fd: Int32) -> ControlSocket.ReadResult {
+    /// Blocks until a worker channel packet arrives (bounded), for the master-side non-blocking socket.
+    func receive(fd: Int32) -> ChannelToWorker.ReadResult {
         var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         _ = poll(&pollFD, 1, 20_000)
-        return ControlSocket.readAvailable(fd: fd)
+        return ChannelToWorker.readAvailable(fd: fd)
     }
 
     func receiveMessages(_ count: Int, fd: Int32) -> [WorkerMessage] {
@@ -47,14 +48,14 @@ final class WorkerSpawnerTests: XCTestCase {
         let worker = try spawner.spawn(
             slot: 1, generation: 7, listeners: listeners.perSlot[1], snapshot: Array("{\"models\":2}".utf8)
         )
-        defer { close(worker.controlFD) }
+        defer { close(worker.channelFD) }
 
-        XCTAssertEqual(self.receiveMessages(2, fd: worker.controlFD), [.ready, .heartbeat])
+        XCTAssertEqual(self.receiveMessages(2, fd: worker.channelFD), [.ready, .heartbeat])
 
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reportPath)))
             as! [String: Any]
         XCTAssertEqual(report["argv"] as? [String], ["worker"])
-        // 0-2 stdio, 3 listener, 4 control, 5 snapshot; python's listdir itself opens one more fd (the last).
+        // 0-2 stdio, 3 listener, 4 worker channel, 5 snapshot; python's listdir itself opens one more fd (the last).
         let fds = report["fds"] as! [Int]
         XCTAssertEqual(Array(fds.prefix(6)), [0, 1, 2, 3, 4, 5])
         XCTAssertEqual(fds.count, 7, "unexpected inherited descriptors: \(fds)")
@@ -72,8 +73,8 @@ final class WorkerSpawnerTests: XCTestCase {
             XCTAssertNil(env[name], name)
         }
 
-        XCTAssertTrue(ControlSocket.send(.drain, fd: worker.controlFD))
-        XCTAssertEqual(self.receive(fd: worker.controlFD).messages, [.draining])
+        XCTAssertTrue(ChannelSocket.send(.master(.drain), fd: worker.channelFD))
+        XCTAssertEqual(self.receive(fd: worker.channelFD).messages, [.draining])
         let status = waitForExit(pid: worker.pid)
         XCTAssertEqual(status.map(WorkerExitStatus.init(waitStatus:)), .exited(code: 0))
     }
@@ -86,8 +87,8 @@ final class WorkerSpawnerTests: XCTestCase {
             environment: ["PATH=/usr/bin:/bin", "REPORT_PATH=\(directory.path)/r.json"]
         )
         let worker = try spawner.spawn(slot: 0, generation: 1, listeners: [], snapshot: [])
-        XCTAssertEqual(self.receiveMessages(2, fd: worker.controlFD), [.ready, .heartbeat])
-        close(worker.controlFD)
+        XCTAssertEqual(self.receiveMessages(2, fd: worker.channelFD), [.ready, .heartbeat])
+        close(worker.channelFD)
         let status = waitForExit(pid: worker.pid)
         XCTAssertEqual(status.map(WorkerExitStatus.init(waitStatus:)), .exited(code: 3))
     }

@@ -1,3 +1,4 @@
+import FOAPWorkerChannel
 import XCTest
 
 @testable import FOAPSupervisor

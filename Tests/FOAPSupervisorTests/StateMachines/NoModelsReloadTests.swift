@@ -129,6 +129,7 @@ final class NoModelsReloadTests: XCTestCase, SupervisorMachineFixture {
             [
                 .log(.configWarnings([warning])),
                 .log(.started(generation: 1, summary: "0 models")),
+                .keepSnapshot(generation: 1, []),
                 .spawnWorker(self.id(1), slot: 0, generation: 1),
             ]
         )

@@ -22,7 +22,8 @@ final class ReloadSequenceTests: XCTestCase, SupervisorMachineFixture {
         let first = self.completeReload(&machine, newWorker: 2, oldWorker: 1)
         XCTAssertFalse(first.contains(where: \.isReady), "READY=1 for a generation older than the SIGHUP: \(first)")
         XCTAssertEqual(first.last, .loadConfig(forced: true))
-        XCTAssertEqual(machine.reload, .idle)
+        // The SIGHUP's load is out, and the RELOADING=1 of the first reload stays in force for it.
+        XCTAssertEqual(machine.reload, .loadingConfig(.init(waiters: [], announced: true)))
         // The SIGHUP's reload reads config "c" and starts generation 3; still no READY=1 and no new RELOADING=1.
         let next = machine.configLoaded(self.loaded("c"), forced: true, now: self.t0)
         XCTAssertFalse(next.contains(where: \.isReady))

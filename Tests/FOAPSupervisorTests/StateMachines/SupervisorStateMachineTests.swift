@@ -13,6 +13,7 @@ final class SupervisorStateMachineTests: XCTestCase, SupervisorMachineFixture {
             machine.started(outcome: self.loaded("a"), now: self.t0),
             [
                 .log(.started(generation: 1, summary: "2 models")),
+                .keepSnapshot(generation: 1, Array("a".utf8)),
                 .spawnWorker(self.id(1), slot: 0, generation: 1),
                 .spawnWorker(self.id(2), slot: 1, generation: 1),
             ]
@@ -158,6 +159,7 @@ final class SupervisorStateMachineTests: XCTestCase, SupervisorMachineFixture {
             [
                 .log(.reloadStarted(generation: 2, forced: false)),
                 .notifyReloading(status: "reloading: starting generation 2"),
+                .keepSnapshot(generation: 2, Array("b".utf8)),
                 .spawnWorker(self.id(3), slot: 0, generation: 2),
                 .spawnWorker(self.id(4), slot: 1, generation: 2),
             ]

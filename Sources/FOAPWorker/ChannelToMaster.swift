@@ -1,23 +1,20 @@
+import FOAPWorkerChannel
 import Foundation
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// The worker's end of the control socketpair.
+/// The worker's end of its worker channel (see `ChannelPacket`).
 ///
 /// Sending never blocks (MSG_DONTWAIT; a full queue drops the message, which for heartbeats is harmless since the next
 /// one follows in 0.5 s), so it is safe from an event loop. Receiving runs on its own thread, blocked in `recv`,
-/// because the only master → worker message (`drain`) is rare and must not need the event loop's cooperation.
-public final class WorkerControlChannel: Sendable {
+/// because the master → worker words (`accept`, `drain`) are rare and must not need the event loop's cooperation.
+public final class ChannelToMaster: Sendable {
     private let fd: Int32
     private let receiving = Atomic<Bool>(false)
     /// `GET /metrics` requests waiting for the master's sum (answered by the receiving thread).
     private let expositionWaiters = ExpositionWaiters()
     private let nextReportPacket = Atomic<Int>(0)
 
-    /// - Parameter fd: the inherited control socket (`WorkerEnvironment.controlFD`). The channel does not close it:
+    /// - Parameter fd: the inherited channel socket (`WorkerEnvironment.channelFD`). The channel does not close it:
     ///   the worker keeps it until exit, and its closing is what tells the master the worker is gone.
     public init(fd: Int32) {
         self.fd = fd
@@ -25,7 +22,7 @@ public final class WorkerControlChannel: Sendable {
 
     /// Sends one message; EAGAIN (queue full) and EPIPE (master gone, noticed by the receiver) are ignored.
     public func send(_ message: WorkerMessage) {
-        ControlSocket.send(packet: message.rawValue, fd: self.fd)
+        ChannelSocket.send(.worker(message), fd: self.fd)
     }
 
     /// Sends this worker's cumulative metrics (Prometheus text) in packets the master can read one by one.
@@ -42,17 +39,17 @@ public final class WorkerControlChannel: Sendable {
         let start = packets.count > count ? self.nextReportPacket.add(count, ordering: .relaxed).oldValue : 0
         for offset in 0..<count {
             let packet = packets[(start + offset) % packets.count]
-            ControlSocket.send(packet: ControlSocket.metricsReportPrefix + packet, fd: self.fd)
+            ChannelSocket.send(.metricsReport(packet), fd: self.fd)
         }
     }
 
-    static let packetsPerReport = 3
+    public static let packetsPerReport = 3
 
     /// Asks the master for every worker's metrics summed; `reply` gets the text, or nil if the master cannot be
     /// asked. The caller bounds the wait (a reply may never come if the master is gone).
     public func requestExposition(_ reply: @escaping @Sendable (String?) -> Void) {
         self.expositionWaiters.add(reply)
-        if !ControlSocket.send(packet: ControlSocket.expositionRequest, fd: self.fd) {
+        if !ChannelSocket.send(.metricsRequest, fd: self.fd) {
             self.expositionWaiters.answerAll(nil)
         }
     }
@@ -67,46 +64,38 @@ public final class WorkerControlChannel: Sendable {
         onMasterGone: @escaping @Sendable () -> Void
     ) {
         let alreadyStarted = self.receiving.exchange(true, ordering: .relaxed)
-        precondition(!alreadyStarted, "WorkerControlChannel.startReceiving called twice")
+        precondition(!alreadyStarted, "ChannelToMaster.startReceiving called twice")
         let fd = self.fd
         let waiters = self.expositionWaiters
         let thread = Thread {
             var drained = false
             var accepted = false
             var exposition = ""
-            var buffer = [UInt8](repeating: 0, count: ControlSocket.maximumPacket)
+            var buffer = [UInt8](repeating: 0, count: ChannelPacket.maximumSize)
             while true {
-                let count = buffer.withUnsafeMutableBytes { bytes in
-                    retryingOnInterrupt { recv(fd, bytes.baseAddress, bytes.count, 0) }
-                }
-                if count <= 0 {
+                guard case .packet(let bytes) = ChannelSocket.receive(fd: fd, into: &buffer, blocking: true) else {
                     onMasterGone()
                     return
                 }
-                let packet = String(decoding: buffer[0..<count], as: UTF8.self)
-                if packet.hasPrefix(ControlSocket.expositionPrefix) {
-                    exposition += packet.dropFirst(ControlSocket.expositionPrefix.count)
-                    continue
-                }
-                if packet == ControlSocket.expositionEnd {
+                switch ChannelPacket(decoding: bytes) {
+                case .expositionPart(let text):
+                    exposition += text
+                case .expositionEnd:
                     let text = exposition
                     exposition = ""
                     waiters.answerAll(text)
-                    continue
-                }
-                switch MasterMessage(rawValue: packet) {
-                case .drain where !drained:
+                case .master(.drain) where !drained:
                     drained = true
                     onDrain()
-                case .accept where !accepted:
+                case .master(.accept) where !accepted:
                     accepted = true
                     onAccept()
                 default:
-                    break  // a repeat, or a word this worker does not know
+                    break  // a repeat, or a packet this worker does not know
                 }
             }
         }
-        thread.name = "foap-control"
+        thread.name = "foap-channel"
         thread.start()
     }
 }

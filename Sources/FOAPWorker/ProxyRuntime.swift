@@ -7,16 +7,40 @@ import NIOPosix
 
 /// Runs the proxy in the current process — the whole life of a worker, or of `serve --workers 0` — from the
 /// first accept to the end of the drain. Knows nothing about masters or signals: its callers tell it when to drain.
-struct ProxyRuntime {
-    let settings: Settings
-    let snapshot: ConfigSnapshot
-    let logger: Logger
+public struct ProxyRuntime: Sendable {
+    public var snapshot: ConfigSnapshot
+    public var configuration: ProxyConfiguration
+    /// Event loop threads (`FOAP_THREADS`).
+    public var threads: Int
+    /// Seconds a drain may take before the remaining connections are closed (`FOAP_DRAIN_TIMEOUT`).
+    public var drainTimeout: Double
+    public var logger: Logger
     /// Where access records go; nil: through `logger`.
-    var accessLog: (any AccessLogWriter)? = nil
+    public var accessLog: (any AccessLogWriter)?
     /// This process's request series (a worker reports them to its master with each heartbeat).
-    var metrics = RequestMetrics()
+    public var metrics: RequestMetrics
     /// Where `GET /metrics` gets its text; nil: this process's own series.
-    var metricsSource: MetricsSource? = nil
+    public var metricsSource: MetricsSource?
+
+    public init(
+        snapshot: ConfigSnapshot,
+        configuration: ProxyConfiguration,
+        threads: Int,
+        drainTimeout: Double,
+        logger: Logger,
+        accessLog: (any AccessLogWriter)? = nil,
+        metrics: RequestMetrics = RequestMetrics(),
+        metricsSource: MetricsSource? = nil
+    ) {
+        self.snapshot = snapshot
+        self.configuration = configuration
+        self.threads = threads
+        self.drainTimeout = drainTimeout
+        self.logger = logger
+        self.accessLog = accessLog
+        self.metrics = metrics
+        self.metricsSource = metricsSource
+    }
 
     /// - Parameters:
     ///   - listeners: where to accept.
@@ -28,7 +52,7 @@ struct ProxyRuntime {
     ///   - listenersClosed: called once this process has stopped accepting.
     ///   - heartbeat: called on an event loop every `heartbeatInterval` until the loops stop, so a stuck loop (not
     ///     only a dead process) goes quiet.
-    func run(
+    public func run(
         listeners: ListenerSource,
         drain: OneShotSignal,
         acceptGate: OneShotSignal? = nil,
@@ -37,10 +61,10 @@ struct ProxyRuntime {
         heartbeatInterval: TimeAmount = .milliseconds(500),
         heartbeat: (@Sendable () -> Void)? = nil
     ) async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.settings.threads)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         let engine = try ProxyEngine(
             snapshot: self.snapshot,
-            configuration: self.settings.proxyConfiguration,
+            configuration: self.configuration,
             eventLoopGroup: group,
             logger: self.logger,
             accessLog: self.accessLog,
@@ -65,7 +89,7 @@ struct ProxyRuntime {
             ready(try await server.start(listeners))
         }
         await drain.wait()
-        let deadline = self.settings.drainTimeout
+        let deadline = self.drainTimeout
         self.logger.info("draining", metadata: ["drain_timeout_s": .stringConvertible(deadline)])
         let finished = await Self.withTimeout(seconds: deadline) {
             await server.drain(listenersClosed: listenersClosed)
@@ -94,36 +118,5 @@ struct ProxyRuntime {
         }
         await done.wait()
         return finished.withLockedValue { $0 }
-    }
-}
-
-/// A one-shot event that async code can await and any thread can fire (a signal handler, the control channel).
-final class OneShotSignal: Sendable {
-    private let state = NIOLockedValueBox<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func fire() {
-        let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
-            guard !state.fired else { return [] }
-            state.fired = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Whether `fire()` was called.
-    var hasFired: Bool {
-        self.state.withLockedValue { $0.fired }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = self.state.withLockedValue { state -> Bool in
-                if state.fired { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
     }
 }

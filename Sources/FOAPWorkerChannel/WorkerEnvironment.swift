@@ -4,19 +4,21 @@ import Glibc
 
 /// What a worker inherited from its master: the descriptors and identity announced in its environment.
 ///
-/// Layout (the contract with `WorkerSpawner`): listeners at 3 ..< 3+L, the control socket at 3+L, the snapshot memfd
-/// at 4+L, announced by `FOAP_LISTEN_FDS`, `FOAP_CONTROL_FD`, `FOAP_SNAPSHOT_FD`, `FOAP_WORKER_SLOT` and
+/// Layout (the contract with the master's `WorkerSpawner`): listeners at 3 ..< 3+L, the worker channel at 3+L, the
+/// snapshot memfd at 4+L, announced by `FOAP_LISTEN_FDS`, `FOAP_CONTROL_FD` (the worker channel: the variable keeps
+/// its first name, since an old master may start a new binary), `FOAP_SNAPSHOT_FD`, `FOAP_WORKER_SLOT` and
 /// `FOAP_GENERATION`.
 public struct WorkerEnvironment: Sendable, Equatable {
     public let listenFDs: [Int32]
-    public let controlFD: Int32
+    /// The worker's end of its worker channel.
+    public let channelFD: Int32
     public let snapshotFD: Int32
     public let slot: Int
     public let generation: Int
 
-    public init(listenFDs: [Int32], controlFD: Int32, snapshotFD: Int32, slot: Int, generation: Int) {
+    public init(listenFDs: [Int32], channelFD: Int32, snapshotFD: Int32, slot: Int, generation: Int) {
         self.listenFDs = listenFDs
-        self.controlFD = controlFD
+        self.channelFD = channelFD
         self.snapshotFD = snapshotFD
         self.slot = slot
         self.generation = generation
@@ -40,12 +42,12 @@ public struct WorkerEnvironment: Sendable, Equatable {
         let listenCount = try integer(WorkerEnvironmentKey.listenFDs)
         let environment = WorkerEnvironment(
             listenFDs: (0..<listenCount).map { Int32(3 + $0) },
-            controlFD: Int32(try integer(WorkerEnvironmentKey.controlFD)),
+            channelFD: Int32(try integer(WorkerEnvironmentKey.channelFD)),
             snapshotFD: Int32(try integer(WorkerEnvironmentKey.snapshotFD)),
             slot: try integer(WorkerEnvironmentKey.slot),
             generation: try integer(WorkerEnvironmentKey.generation)
         )
-        for fd in environment.listenFDs + [environment.controlFD, environment.snapshotFD]
+        for fd in environment.listenFDs + [environment.channelFD, environment.snapshotFD]
         where fcntl(fd, F_GETFD) < 0 {
             throw WorkerEnvironmentError(message: "inherited file descriptor \(fd) is not open")
         }
@@ -63,7 +65,8 @@ public struct WorkerEnvironment: Sendable, Equatable {
                 retryingOnInterrupt { pread(self.snapshotFD, buffer.baseAddress, buffer.count, offset) }
             }
             if count < 0 {
-                throw SystemCallError("pread", context: "snapshot fd \(self.snapshotFD)")
+                let reason = String(cString: strerror(errno))
+                throw WorkerEnvironmentError(message: "pread snapshot fd \(self.snapshotFD): \(reason)")
             }
             if count == 0 {
                 return bytes
@@ -80,11 +83,14 @@ public struct WorkerEnvironmentError: Error, CustomStringConvertible, Equatable 
     public var description: String { self.message }
 }
 
-/// The variable names shared by `WorkerSpawner` (writes them) and `WorkerEnvironment` (reads them).
-enum WorkerEnvironmentKey {
-    static let listenFDs = "FOAP_LISTEN_FDS"
-    static let controlFD = "FOAP_CONTROL_FD"
-    static let snapshotFD = "FOAP_SNAPSHOT_FD"
-    static let slot = "FOAP_WORKER_SLOT"
-    static let generation = "FOAP_GENERATION"
+/// The variable names shared by the master's `WorkerSpawner` (writes them) and `WorkerEnvironment` (reads them).
+public enum WorkerEnvironmentKey {
+    public static let listenFDs = "FOAP_LISTEN_FDS"
+    /// The worker channel's descriptor (named before the channel was: kept, see `WorkerEnvironment`).
+    public static let channelFD = "FOAP_CONTROL_FD"
+    public static let snapshotFD = "FOAP_SNAPSHOT_FD"
+    public static let slot = "FOAP_WORKER_SLOT"
+    public static let generation = "FOAP_GENERATION"
+    /// Every one of them (the spawner removes them from what a worker inherits, then sets its own).
+    public static let all: Set<String> = [listenFDs, channelFD, snapshotFD, slot, generation]
 }

@@ -1,2 +1,0 @@
-import XCTest
-final class FOAPSystemdTestsPlaceholder: XCTestCase { func testNothing() {} }
