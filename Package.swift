@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "FOAPConfig",
                 "FOAPJSON",
+                "FOAPLimits",
                 "FOAPMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,6 +71,7 @@ let package = Package(
             name: "FOAPWorker",
             dependencies: [
                 "FOAPConfig",
+                "FOAPLimits",
                 "FOAPProxy",
                 "FOAPWorkerChannel",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,6 +96,7 @@ let package = Package(
             dependencies: [
                 "FOAPConfig",
                 "FOAPJSON",
+                "FOAPLimits",
                 "FOAPProxy",
                 "FOAPSupervisor",
                 "FOAPSystemd",
@@ -135,6 +138,7 @@ let package = Package(
             dependencies: [
                 "FOAPProxy",
                 "FOAPConfig",
+                "FOAPLimits",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -29,6 +29,8 @@ public struct ProxyConfiguration: Sendable {
     public var keepAliveTimeout: TimeAmount = .seconds(75)
     /// How long `GET /metrics` waits for the master's sum before it answers 503 `metrics_unavailable`.
     public var metricsTimeout: TimeAmount = .seconds(2)
+    /// How admission estimates tokens for keys with limits.
+    public var limits = LimitsSettings()
     /// The upstream HTTP client.
     public var upstream = UpstreamClientConfiguration()
 

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FOAPConfig
+import FOAPLimits
 import Logging
 import NIOCore
 
@@ -33,6 +34,8 @@ public final class ProxyEngine: Sendable {
     public let metrics: RequestMetrics
     /// Where `GET /metrics` gets its text: the master's sum over every worker; nil: this process's own.
     let metricsSource: MetricsSource?
+    /// Per-key limits over the host's shared region; nil when no key has limits (or in keyless mode).
+    let limiter: RateLimiter?
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
 
@@ -49,8 +52,10 @@ public final class ProxyEngine: Sendable {
         logger: Logger,
         accessLog: (any AccessLogWriter)? = nil,
         metrics: RequestMetrics = RequestMetrics(),
-        metricsSource: MetricsSource? = nil
+        metricsSource: MetricsSource? = nil,
+        limiter: RateLimiter? = nil
     ) throws {
+        self.limiter = limiter
         self.metrics = metrics
         self.metricsSource = metricsSource
         self.snapshot = snapshot

@@ -1,4 +1,5 @@
 import FOAPConfig
+import FOAPLimits
 import FOAPProxy
 import Logging
 import NIOConcurrencyHelpers
@@ -21,6 +22,8 @@ public struct ProxyRuntime: Sendable {
     public var metrics: RequestMetrics
     /// Where `GET /metrics` gets its text; nil: this process's own series.
     public var metricsSource: MetricsSource?
+    /// Per-key limits over the host's shared region; nil when no key has limits.
+    public var limiter: RateLimiter?
 
     public init(
         snapshot: ConfigSnapshot,
@@ -69,7 +72,8 @@ public struct ProxyRuntime: Sendable {
             logger: self.logger,
             accessLog: self.accessLog,
             metrics: self.metrics,
-            metricsSource: self.metricsSource
+            metricsSource: self.metricsSource,
+            limiter: self.limiter
         )
         let server = ProxyServer(engine: engine, group: group)
         let heartbeatTask = heartbeat.map { beat in

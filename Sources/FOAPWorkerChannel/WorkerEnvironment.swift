@@ -15,13 +15,31 @@ public struct WorkerEnvironment: Sendable, Equatable {
     public let snapshotFD: Int32
     public let slot: Int
     public let generation: Int
+    /// The host's shared limits region (`FOAP_LIMITS_FD`, at 5+L) and this worker's holder id in it
+    /// (`FOAP_LIMITS_HOLDER`, unique among live workers, so the master can give back what a dead worker held).
+    public let limits: SharedLimits?
 
-    public init(listenFDs: [Int32], channelFD: Int32, snapshotFD: Int32, slot: Int, generation: Int) {
+    /// The limits region as a worker inherits it.
+    public struct SharedLimits: Sendable, Equatable {
+        public let fd: Int32
+        public let holder: Int
+
+        public init(fd: Int32, holder: Int) {
+            self.fd = fd
+            self.holder = holder
+        }
+    }
+
+    public init(
+        listenFDs: [Int32], channelFD: Int32, snapshotFD: Int32, slot: Int, generation: Int,
+        limits: SharedLimits? = nil
+    ) {
         self.listenFDs = listenFDs
         self.channelFD = channelFD
         self.snapshotFD = snapshotFD
         self.slot = slot
         self.generation = generation
+        self.limits = limits
     }
 
     /// Parses the `FOAP_*` variables a master sets.
@@ -40,14 +58,21 @@ public struct WorkerEnvironment: Sendable, Equatable {
             return value
         }
         let listenCount = try integer(WorkerEnvironmentKey.listenFDs)
+        var limits: SharedLimits?
+        if env[WorkerEnvironmentKey.limitsFD] != nil {
+            limits = SharedLimits(
+                fd: Int32(try integer(WorkerEnvironmentKey.limitsFD)),
+                holder: try integer(WorkerEnvironmentKey.limitsHolder))
+        }
         let environment = WorkerEnvironment(
             listenFDs: (0..<listenCount).map { Int32(3 + $0) },
             channelFD: Int32(try integer(WorkerEnvironmentKey.channelFD)),
             snapshotFD: Int32(try integer(WorkerEnvironmentKey.snapshotFD)),
             slot: try integer(WorkerEnvironmentKey.slot),
-            generation: try integer(WorkerEnvironmentKey.generation)
+            generation: try integer(WorkerEnvironmentKey.generation),
+            limits: limits
         )
-        for fd in environment.listenFDs + [environment.channelFD, environment.snapshotFD]
+        for fd in environment.listenFDs + [environment.channelFD, environment.snapshotFD] + [limits?.fd].compactMap({ $0 })
         where fcntl(fd, F_GETFD) < 0 {
             throw WorkerEnvironmentError(message: "inherited file descriptor \(fd) is not open")
         }
@@ -91,6 +116,8 @@ public enum WorkerEnvironmentKey {
     public static let snapshotFD = "FOAP_SNAPSHOT_FD"
     public static let slot = "FOAP_WORKER_SLOT"
     public static let generation = "FOAP_GENERATION"
+    public static let limitsFD = "FOAP_LIMITS_FD"
+    public static let limitsHolder = "FOAP_LIMITS_HOLDER"
     /// Every one of them (the spawner removes them from what a worker inherits, then sets its own).
-    public static let all: Set<String> = [listenFDs, channelFD, snapshotFD, slot, generation]
+    public static let all: Set<String> = [listenFDs, channelFD, snapshotFD, slot, generation, limitsFD, limitsHolder]
 }

@@ -1,4 +1,5 @@
 import FOAPConfig
+import FOAPLimits
 import FOAPSupervisor
 import FOAPSystemd
 import Foundation
@@ -27,7 +28,8 @@ struct MasterProcess {
         if clientKeysPath == nil {
             KeylessMode.logWarning(logger)
         }
-        let configuration = SupervisorConfiguration(
+        let region = try SharedLimits.openRegion(settings, logger: logger)
+        var configuration = SupervisorConfiguration(
             workers: settings.workers,
             host: settings.host,
             port: settings.port,
@@ -37,7 +39,10 @@ struct MasterProcess {
             controlSocketPath: settings.controlSocket,
             loadConfig: { Self.loadOutcome(settings) }
         )
+        configuration.sharedLimits = SharedLimitsHandoff(
+            fd: region.fileDescriptor, holders: LimitsRegion.maximumHolders, reclaim: { region.reclaim(holder: $0) })
         let status = try Supervisor(configuration: configuration, logger: logger).run()
+        region.flush()
         exit(status)
     }
 

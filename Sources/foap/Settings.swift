@@ -1,4 +1,5 @@
 import FOAPConfig
+import FOAPLimits
 import FOAPProxy
 import FOAPSystemd
 import FOAPWorker
@@ -20,6 +21,10 @@ struct Settings: Sendable {
     var drainTimeout: Double
     var keepAliveTimeout: Double
     var bodyTimeout: Double
+    /// Where per-key limit usage is kept across restarts (`FOAP_STATE_DIR`, else systemd's `STATE_DIRECTORY`);
+    /// nil: in memory only, for the master's life.
+    var stateDirectory: String?
+    var limits: LimitsSettings
     var maxBodySize: Int
     var caBundle: String?
     var upstreamMaxConnections: Int
@@ -74,6 +79,12 @@ struct Settings: Sendable {
         self.drainTimeout = try seconds("FOAP_DRAIN_TIMEOUT", default: 60)
         self.keepAliveTimeout = try seconds("FOAP_KEEPALIVE_TIMEOUT", default: 75)
         self.bodyTimeout = try seconds("FOAP_BODY_TIMEOUT", default: 60)
+        self.stateDirectory = value(nil, "FOAP_STATE_DIR")
+            ?? environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+        var limits = LimitsSettings()
+        limits.bytesPerToken = try integer(nil, "FOAP_LIMITS_BYTES_PER_TOKEN", default: 4, minimum: 1)
+        limits.defaultOutputTokens = try integer(nil, "FOAP_LIMITS_DEFAULT_OUTPUT_TOKENS", default: 512)
+        self.limits = limits
         self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
         self.caBundle = value(nil, "FOAP_CA_BUNDLE")
         self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
@@ -90,7 +101,10 @@ struct Settings: Sendable {
             "FOAP_KEEPALIVE_TIMEOUT": String(self.keepAliveTimeout), "FOAP_BODY_TIMEOUT": String(self.bodyTimeout),
             "FOAP_MAX_BODY_SIZE": String(self.maxBodySize),
             "FOAP_UPSTREAM_MAX_CONNECTIONS": String(self.upstreamMaxConnections),
+            "FOAP_LIMITS_BYTES_PER_TOKEN": String(self.limits.bytesPerToken),
+            "FOAP_LIMITS_DEFAULT_OUTPUT_TOKENS": String(self.limits.defaultOutputTokens),
         ]
+        if let stateDirectory { environment["FOAP_STATE_DIR"] = stateDirectory }
         if let caBundle { environment["FOAP_CA_BUNDLE"] = caBundle }
         return environment
     }
@@ -101,14 +115,17 @@ struct Settings: Sendable {
         configuration.maxBodySize = self.maxBodySize
         configuration.keepAliveTimeout = .milliseconds(Int64(self.keepAliveTimeout * 1000))
         configuration.bodyTimeout = .milliseconds(Int64(self.bodyTimeout * 1000))
+        configuration.limits = self.limits
         configuration.upstream.caBundlePath = self.caBundle
         configuration.upstream.maxConnectionsPerHost = self.upstreamMaxConnections
         return configuration
     }
 
     /// The proxy as these settings run it (a worker, or `serve --workers 0`).
-    func runtime(snapshot: ConfigSnapshot, logger: Logger, accessLog: (any AccessLogWriter)?) -> ProxyRuntime {
-        ProxyRuntime(
+    func runtime(
+        snapshot: ConfigSnapshot, logger: Logger, accessLog: (any AccessLogWriter)?, limiter: RateLimiter? = nil
+    ) -> ProxyRuntime {
+        var runtime = ProxyRuntime(
             snapshot: snapshot,
             configuration: self.proxyConfiguration,
             threads: self.threads,
@@ -116,6 +133,8 @@ struct Settings: Sendable {
             logger: logger,
             accessLog: accessLog
         )
+        runtime.limiter = limiter
+        return runtime
     }
 }
 

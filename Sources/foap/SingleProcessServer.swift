@@ -1,4 +1,5 @@
 import FOAPConfig
+import FOAPLimits
 import FOAPProxy
 import FOAPSystemd
 import FOAPWorker
@@ -46,6 +47,7 @@ struct SingleProcessServer {
             logger.info("stop signal received", metadata: ["signal": .stringConvertible(signal)])
             drain.fire()
         }
+        let region = try SharedLimits.openRegion(self.settings, logger: logger)
         let runtime = self.settings.runtime(
             snapshot: snapshot,
             logger: logger,
@@ -53,7 +55,8 @@ struct SingleProcessServer {
                 settings: self.settings,
                 metadata: processMetadata,
                 environment: environment
-            )
+            ),
+            limiter: try SharedLimits.limiter(region: region, holder: 0, snapshot: snapshot)
         )
         let settings = self.settings
         try runBlocking {
@@ -73,6 +76,7 @@ struct SingleProcessServer {
             )
         }
         withExtendedLifetime(signals) {}
+        region.flush()
         logger.info("stopped")
     }
 }

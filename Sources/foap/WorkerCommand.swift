@@ -1,5 +1,6 @@
 import ArgumentParser
 import FOAPConfig
+import FOAPLimits
 import FOAPProxy
 import FOAPSystemd
 import FOAPWorker
@@ -46,11 +47,17 @@ struct WorkerCommand: ParsableCommand {
             logger.info("SIGTERM received")
             drain.fire()
         }
+        var limiter: RateLimiter?
+        if let shared = worker.limits {
+            limiter = try SharedLimits.limiter(
+                region: LimitsRegion(inheriting: shared.fd), holder: shared.holder, snapshot: snapshot)
+        }
         let lifecycle = WorkerLifecycle(
             runtime: settings.runtime(
                 snapshot: snapshot,
                 logger: logger,
-                accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment)
+                accessLog: JSONAccessLogWriter.make(settings: settings, metadata: processMetadata, environment: environment),
+                limiter: limiter
             ),
             channel: ChannelToMaster(fd: worker.channelFD)
         )

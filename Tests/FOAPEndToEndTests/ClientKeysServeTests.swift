@@ -34,7 +34,7 @@ final class ClientKeysServeTests: XCTestCase {
         return (key, entry)
     }
 
-    private static func sha256Hex(_ text: String) throws -> String {
+    static func sha256Hex(_ text: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
         let input = Pipe()

@@ -49,7 +49,27 @@ final class WorkerEnvironmentTests: XCTestCase {
     func testTheVariablesAreTheOnesTheSpawnerSets() {
         XCTAssertEqual(
             WorkerEnvironmentKey.all,
-            ["FOAP_LISTEN_FDS", "FOAP_CONTROL_FD", "FOAP_SNAPSHOT_FD", "FOAP_WORKER_SLOT", "FOAP_GENERATION"]
+            [
+                "FOAP_LISTEN_FDS", "FOAP_CONTROL_FD", "FOAP_SNAPSHOT_FD", "FOAP_WORKER_SLOT", "FOAP_GENERATION",
+                "FOAP_LIMITS_FD", "FOAP_LIMITS_HOLDER",
+            ]
         )
+    }
+
+    /// The limits region is optional (an older master sets none); when announced, its holder id comes with it.
+    func testTheLimitsRegionIsReadWhenAnnounced() throws {
+        var pair: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &pair), 0)
+        defer { pair.forEach { close($0) } }
+        let base = [
+            "FOAP_LISTEN_FDS": "0", "FOAP_CONTROL_FD": "\(pair[0])", "FOAP_SNAPSHOT_FD": "\(pair[1])",
+            "FOAP_WORKER_SLOT": "0", "FOAP_GENERATION": "1",
+        ]
+        XCTAssertNil(try WorkerEnvironment.fromProcessEnvironment(base).limits)
+        let limited = try WorkerEnvironment.fromProcessEnvironment(
+            base.merging(["FOAP_LIMITS_FD": "\(pair[1])", "FOAP_LIMITS_HOLDER": "7"]) { $1 })
+        XCTAssertEqual(limited.limits, WorkerEnvironment.SharedLimits(fd: pair[1], holder: 7))
+        XCTAssertThrowsError(
+            try WorkerEnvironment.fromProcessEnvironment(base.merging(["FOAP_LIMITS_FD": "\(pair[1])"]) { $1 }))
     }
 }

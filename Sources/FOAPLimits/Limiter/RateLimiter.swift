@@ -27,6 +27,12 @@ public struct RateLimiter: Sendable {
         self.holder = holder
     }
 
+    /// Whether `key` has any limit (its own, a model pattern's or its group's): the proxy estimates tokens only for
+    /// those, so unlimited keys pay nothing for the limits.
+    public func isLimited(_ key: String) -> Bool {
+        self.plans[key] != nil
+    }
+
     /// Admits the request or says which limit refused it. An admitted request must be released (and settled) via
     /// its ticket; a refused one took nothing from any limit.
     public func admit(_ request: AdmissionRequest, now: Int64) -> AdmissionDecision {

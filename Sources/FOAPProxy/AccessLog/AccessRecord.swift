@@ -34,6 +34,10 @@ public struct AccessRecord: Sendable {
     public internal(set) var promptTokens: Int?
     /// From the answer's `usage` (`completion_tokens`/`output_tokens`).
     public internal(set) var completionTokens: Int?
+    /// Tokens reserved at admission for a key with limits (settled with the usage when the request ends).
+    public internal(set) var tokensEstimated: Int?
+    /// The limit that refused the request: `tokens per min (TPM), key team-a`.
+    public internal(set) var limitedBy: String?
 
     /// - Parameter client: the peer as `ip:port`, described once per connection.
     init(head: HTTPRequestHead, route: Route, client: String) {
@@ -68,6 +72,7 @@ public struct AccessRecord: Sendable {
         body("duration_ms", .milliseconds(self.duration))
         if let error = self.error { body("error", .text(error)) }
         if let keyName = self.keyName { body("key_name", .text(keyName)) }
+        if let limitedBy = self.limitedBy { body("limited_by", .text(limitedBy)) }
         body("method", .text(self.method))
         if let model = self.model { body("model", .text(LoggedValue.capped(model))) }
         if let promptTokens = self.promptTokens { body("prompt_tokens", .integer(promptTokens)) }
@@ -77,6 +82,7 @@ public struct AccessRecord: Sendable {
         body("status", .integer(Int(self.status)))
         body("stream", .text(self.stream ? "true" : "false"))
         if let targetModel = self.targetModel { body("target_model", .text(targetModel)) }
+        if let tokensEstimated = self.tokensEstimated { body("tokens_estimated", .integer(tokensEstimated)) }
         if let ttfb = self.timeToFirstByte { body("ttfb_ms", .milliseconds(ttfb)) }
         if let upstream = self.upstream { body("upstream", .text(upstream)) }
         if let upstreamStatus = self.upstreamStatus { body("upstream_status", .integer(Int(upstreamStatus))) }

@@ -22,6 +22,8 @@ public struct OpenAIError: Error, Sendable, Equatable {
         case modelNotFound = "model_not_found"
         case noHealthyUpstream = "no_healthy_upstream"
         case requestTimeout = "request_timeout"
+        case rateLimitExceeded = "rate_limit_exceeded"
+        case insufficientQuota = "insufficient_quota"
         case requestTooLarge = "request_too_large"
         case shuttingDown = "shutting_down"
         case unknownURL = "unknown_url"

@@ -158,6 +158,7 @@ extension ProxyExchange {
                 self.respond(error: .invalidFileID(fileID))
                 return
             }
+            guard self.admit(model: id, body: nil, bodyBytes: 0) else { return }
             let method: HTTPMethod = self.isHead ? .HEAD : .GET
             let suffix = "/" + fileID.addingPathPercentEncoding()
             self.forward(
@@ -176,7 +177,9 @@ extension ProxyExchange {
             return
         }
         self.record.stream = inspection.stream
-        guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
+        guard let (model, endpoint) = self.resolve(model: inspection.model),
+            self.admit(model: model.id, body: body, bodyBytes: body.readableBytes)
+        else { return }
         self.forward(UpstreamRequest(model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection)))
     }
 
@@ -211,7 +214,9 @@ extension ProxyExchange {
             self.refuse(.invalidMultipart("The multipart request body is malformed."))
             return
         }
-        guard let (model, endpoint) = self.resolve(model: field.model) else {
+        guard let (model, endpoint) = self.resolve(model: field.model),
+            self.admit(model: model.id, body: nil, bodyBytes: self.declaredLength ?? held.readableBytes)
+        else {
             return
         }
         // A streamed upload goes to one upstream, picked before its model name is written into the body.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FOAPConfig
+import FOAPLimits
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -51,6 +52,8 @@ final class ProxyExchange {
     var usageScanner: TokenUsageScanner?
     /// Set when `inject_stream_usage` asked for a usage chunk the client did not (StreamUsageInjection.swift).
     var usageChunkFilter: UsageChunkFilter?
+    /// The admission of a key with limits: settled and released when the exchange finishes (Limits/).
+    var admission: Admission?
     /// The record was written and the owner told: nothing more happens.
     private(set) var finished = false
 
@@ -207,6 +210,9 @@ final class ProxyExchange {
         if close || !self.keepAlive {
             headers.replaceOrAdd(name: "Connection", value: "close")
         }
+        if self.admission != nil {
+            self.applyRateLimitHeaders(to: &headers)
+        }
         return HTTPResponseHead(version: self.head.version, status: status, headers: headers)
     }
 
@@ -222,6 +228,7 @@ final class ProxyExchange {
             self.record.promptTokens = usage.prompt
             self.record.completionTokens = usage.completion
         }
+        self.settleAdmission()
         self.engine.accessLog.write(self.record)
         let modelIsConfigured =
             self.upstreamRequest != nil || self.record.model.map { self.engine.snapshot.model($0) != nil } ?? false

@@ -77,6 +77,10 @@ public final class RequestMetrics: Sendable {
         var routes: [RouteKey: RouteStats] = [:]
         var upstreamErrors: [UpstreamErrorKey: UInt64] = [:]
         var tokens: [TokenKey: TokenCounts] = [:]
+        /// Admissions of keys with limits, by key name, limit type (`all` when admitted) and result.
+        var rateLimitDecisions: [[String]: UInt64] = [:]
+        /// Tokens of keys with limits, by key name and stage (`reserved`, `refunded`, `charged`).
+        var rateLimitTokens: [[String]: UInt64] = [:]
         /// Failed `accept` calls on the listeners, by errno name (`EMFILE`, …).
         var acceptErrors: [String: UInt64] = [:]
         var inFlight = 0
@@ -87,6 +91,21 @@ public final class RequestMetrics: Sendable {
     private let state = NIOLockedValueBox(State())
 
     public init() {}
+
+    func rateLimitDecided(keyName: String, limitType: String, admitted: Bool) {
+        self.state.withLockedValue {
+            $0.rateLimitDecisions[[keyName, limitType, admitted ? "admitted" : "refused"], default: 0] += 1
+            $0.changed = true
+        }
+    }
+
+    func rateLimitTokens(keyName: String, stage: String, count: Int) {
+        guard count > 0 else { return }
+        self.state.withLockedValue {
+            $0.rateLimitTokens[[keyName, stage], default: 0] += UInt64(count)
+            $0.changed = true
+        }
+    }
 
     /// A listener's `accept` failed (out of file descriptors, memory, …); the listener backs off.
     func acceptFailed(reason: String) {
@@ -244,6 +263,20 @@ public final class RequestMetrics: Sendable {
                     Double(value)
                 )
             }
+        }
+        text.family(
+            "foap_ratelimit_decisions_total", "counter",
+            "Admissions of keys with limits, by key, the limit type that refused (all when admitted) and result.")
+        for (labels, value) in state.rateLimitDecisions.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            text.sample(
+                "foap_ratelimit_decisions_total",
+                [("key_name", labels[0]), ("limit_type", labels[1]), ("result", labels[2])], Double(value))
+        }
+        text.family(
+            "foap_ratelimit_tokens_total", "counter",
+            "Tokens of keys with limits: reserved at admission, then refunded or charged when the answer's usage is known.")
+        for (labels, value) in state.rateLimitTokens.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            text.sample("foap_ratelimit_tokens_total", [("key_name", labels[0]), ("stage", labels[1])], Double(value))
         }
         text.family("foap_accept_errors_total", "counter", "Failed accepts of new connections, by error.")
         for (reason, value) in state.acceptErrors.sorted(by: { $0.key < $1.key }) {

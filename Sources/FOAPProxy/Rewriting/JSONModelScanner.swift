@@ -46,8 +46,8 @@ public enum JSONBodyError: Error, Sendable, Equatable {
 /// without building a tree: the body is forwarded byte for byte except for the `model` value, so decoding and
 /// re-encoding it (and paying for that on every request) would only risk changing what the client sent.
 public struct JSONModelScanner {
-    private let bytes: UnsafeRawBufferPointer
-    private var index = 0
+    fileprivate let bytes: UnsafeRawBufferPointer
+    fileprivate var index = 0
     private static let maxDepth = 512
 
     /// Inspects `body` (its readable bytes).
@@ -63,7 +63,7 @@ public struct JSONModelScanner {
         return try result.get()
     }
 
-    private init(bytes: UnsafeRawBufferPointer) {
+    fileprivate init(bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
 
@@ -132,17 +132,17 @@ public struct JSONModelScanner {
         )
     }
 
-    private func peek() -> UInt8? {
+    fileprivate func peek() -> UInt8? {
         self.index < self.bytes.count ? self.bytes[self.index] : nil
     }
 
-    private mutating func expect(_ byte: UInt8) throws(JSONBodyError) {
+    fileprivate mutating func expect(_ byte: UInt8) throws(JSONBodyError) {
         self.skipWhitespace()
         guard self.peek() == byte else { throw .notJSON(offset: self.index) }
         self.index += 1
     }
 
-    private mutating func skipWhitespace() {
+    fileprivate mutating func skipWhitespace() {
         while self.index < self.bytes.count {
             switch self.bytes[self.index] {
             case 0x20, 0x09, 0x0A, 0x0D: self.index += 1
@@ -151,7 +151,7 @@ public struct JSONModelScanner {
         }
     }
 
-    private mutating func skipValue(depth: Int) throws(JSONBodyError) {
+    fileprivate mutating func skipValue(depth: Int) throws(JSONBodyError) {
         guard depth < Self.maxDepth else { throw .notJSON(offset: self.index) }
         self.skipWhitespace()
         guard let byte = self.peek() else { throw .notJSON(offset: self.index) }
@@ -198,7 +198,7 @@ public struct JSONModelScanner {
         }
     }
 
-    private mutating func skipString() throws(JSONBodyError) {
+    fileprivate mutating func skipString() throws(JSONBodyError) {
         guard self.peek() == UInt8(ascii: "\"") else { throw .notJSON(offset: self.index) }
         self.index += 1
         while self.index < self.bytes.count {
@@ -251,7 +251,7 @@ public struct JSONModelScanner {
     /// Whether the key literal `bytes` (quotes included) names `expected` (quoted). An escaped spelling such as
     /// `"mod\u0065l"` is the same key to every JSON parser, so to the upstream too: it must count, or a client could
     /// route by one `model` and have the upstream read another one that no config entry allows.
-    private static func isKey(
+    fileprivate static func isKey(
         _ bytes: UnsafeRawBufferPointer,
         _ expected: StaticString
     ) throws(JSONBodyError) -> Bool {
@@ -345,5 +345,66 @@ private func hexDigit(_ byte: UInt8) -> UInt8? {
     case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
     case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
     default: return nil
+    }
+}
+
+/// The members of a JSON request that bound how many tokens its answer may have: only read for keys with token
+/// limits (a second pass over an already validated body), so unlimited traffic never pays for it.
+struct OutputTokenFields: Equatable {
+    /// `max_tokens`, `max_completion_tokens` or `max_output_tokens` (the last one written wins).
+    var maxOutputTokens: Int?
+    /// `n`: how many answers are generated.
+    var choices: Int?
+}
+
+extension JSONModelScanner {
+    static func outputTokenFields(_ body: ByteBuffer) -> OutputTokenFields {
+        body.withUnsafeReadableBytes { raw in
+            var scanner = JSONModelScanner(bytes: raw)
+            return (try? scanner.scanOutputTokenFields()) ?? OutputTokenFields()
+        }
+    }
+
+    private mutating func scanOutputTokenFields() throws(JSONBodyError) -> OutputTokenFields {
+        var fields = OutputTokenFields()
+        self.skipWhitespace()
+        guard self.peek() == UInt8(ascii: "{") else { return fields }
+        self.index += 1
+        self.skipWhitespace()
+        if self.peek() == UInt8(ascii: "}") { return fields }
+        while true {
+            self.skipWhitespace()
+            let keyStart = self.index
+            try self.skipString()
+            let key = UnsafeRawBufferPointer(rebasing: self.bytes[keyStart..<self.index])
+            try self.expect(UInt8(ascii: ":"))
+            self.skipWhitespace()
+            let valueStart = self.index
+            try self.skipValue(depth: 1)
+            let value = UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index])
+            let isMaxTokens = try Self.isKey(key, "\"max_tokens\"")
+            let isMaxCompletion = try Self.isKey(key, "\"max_completion_tokens\"")
+            let isMaxOutput = try Self.isKey(key, "\"max_output_tokens\"")
+            if isMaxTokens || isMaxCompletion || isMaxOutput {
+                fields.maxOutputTokens = Self.integer(value) ?? fields.maxOutputTokens
+            } else if try Self.isKey(key, "\"n\"") {
+                fields.choices = Self.integer(value) ?? fields.choices
+            }
+            self.skipWhitespace()
+            guard let next = self.peek() else { return fields }
+            self.index += 1
+            if next != UInt8(ascii: ",") { return fields }
+        }
+    }
+
+    /// A non-negative integer literal (at most 18 digits); nil for anything else.
+    private static func integer(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 }

@@ -18,6 +18,8 @@ struct RouteTraits: Sendable, Equatable {
     var reportsUsage = false
     /// A JSON answer's `data[].url` values are pointed at `/v1/images/data/…` (held whole to rewrite).
     var rewritesImageURLs = false
+    /// Answers are generated tokens (chat, completions, responses): admission reserves output tokens for them.
+    var generatesText = false
     /// `inject_stream_usage` may add `stream_options.include_usage` to a stream of this route.
     var mayInjectStreamUsage = false
     var modelSource = ModelSource.none
@@ -31,6 +33,7 @@ struct RouteTraits: Sendable, Equatable {
                 needsClientKey: true,
                 reportsUsage: ["v1/chat/completions", "v1/responses", "v1/completions", "v1/embeddings"].contains(path),
                 rewritesImageURLs: path.hasPrefix("v1/images/"),
+                generatesText: ["v1/chat/completions", "v1/responses", "v1/completions"].contains(path),
                 mayInjectStreamUsage: path == "v1/chat/completions" || path == "v1/completions",
                 modelSource: .body,
                 takesBody: true

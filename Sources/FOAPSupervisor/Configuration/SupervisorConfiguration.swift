@@ -28,6 +28,8 @@ public struct SupervisorConfiguration: Sendable {
     public var controlSocketPath: String?
     /// Loads and validates the config; called once at start and once per (debounced) change or SIGHUP.
     public var loadConfig: @Sendable () -> ConfigLoadOutcome
+    /// The host's shared limits region, handed to every worker of every generation; nil: none.
+    public var sharedLimits: SharedLimitsHandoff?
 
     /// - Parameters:
     ///   - workers: slots; `nil` means one per CPU.
@@ -69,4 +71,22 @@ public enum ConfigLoadOutcome: Sendable, Equatable {
     case loaded(snapshot: [UInt8], digest: String, summary: String, models: Int, warnings: [String])
     /// An invalid config: one `file: key.path: message` line per problem. The running generation keeps serving.
     case failed(errors: [String])
+}
+
+/// The shared-memory region of per-key limits, as the master hands it on: it creates and keeps the region (the
+/// `foap` command does, with `FOAPLimits`); the master gives each live worker a holder id in it and, when it reaps a
+/// worker, gives back what that worker held before the id is reused. It never decides an admission.
+public struct SharedLimitsHandoff: Sendable {
+    /// The region's descriptor, inherited by every worker at 5+L.
+    public var fd: Int32
+    /// How many holder ids the region has (live workers at once, every generation counted).
+    public var holders: Int
+    /// Gives back the concurrency slots holder `id` still held (its worker is gone); returns how many.
+    public var reclaim: @Sendable (_ holder: Int) -> Int
+
+    public init(fd: Int32, holders: Int, reclaim: @escaping @Sendable (Int) -> Int) {
+        self.fd = fd
+        self.holders = holders
+        self.reclaim = reclaim
+    }
 }

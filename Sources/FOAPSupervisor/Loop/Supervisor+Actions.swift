@@ -63,16 +63,27 @@ extension Supervisor {
         guard let listeners = self.listeners, let snapshot = self.snapshots[generation] else {
             return self.machine.workerSpawnFailed(id, reason: "no snapshot for generation \(generation)", now: now)
         }
+        var limits: (fd: Int32, holder: Int)?
+        if let shared = self.configuration.sharedLimits {
+            guard let holder = self.limitsHolders.assign(id) else {
+                return self.machine.workerSpawnFailed(
+                    id, reason: "every holder id of the limits region is taken (\(shared.holders) live workers)",
+                    now: now)
+            }
+            limits = (shared.fd, holder)
+        }
         do {
             let worker = try self.spawner.spawn(
                 slot: slot,
                 generation: generation,
                 listeners: listeners.perSlot[slot],
-                snapshot: snapshot
+                snapshot: snapshot,
+                limits: limits
             )
             self.channels[id] = ChannelToWorker(fd: worker.channelFD)
             return self.machine.workerSpawned(id, pid: worker.pid)
         } catch {
+            self.reclaimLimits(of: id)
             return self.machine.workerSpawnFailed(id, reason: "\(error)", now: now)
         }
     }

@@ -32,6 +32,8 @@ public final class Supervisor {
     /// The `foap ctl` control socket, if configured.
     var controlServer: ControlServer?
     var metrics = MetricsAggregator()
+    /// Holder ids of the shared limits region, one per live worker.
+    var limitsHolders: LimitsHolders
     let startedAt = ContinuousClock.now
 
     public init(configuration: SupervisorConfiguration, logger: Logger) {
@@ -49,6 +51,7 @@ public final class Supervisor {
         )
         self.debouncer = Debouncer(delay: configuration.reloadDebounce)
         self.spawner = WorkerSpawner(executablePath: configuration.executablePath)
+        self.limitsHolders = LimitsHolders(count: configuration.sharedLimits?.holders ?? 0)
     }
 
     /// Runs the master until every worker has exited after SIGTERM/SIGINT.
@@ -231,6 +234,7 @@ public final class Supervisor {
             self.execute(self.machine.workerExited(pid: pid, status: WorkerExitStatus(waitStatus: status), now: now))
             if let worker {
                 self.metrics.retire(worker)
+                self.reclaimLimits(of: worker)
             }
         }
     }
@@ -299,6 +303,23 @@ public final class Supervisor {
             if let deadline = channel.outbox.deadline, deadline <= now {
                 self.flushOutbox(id, now: now)
             }
+        }
+    }
+}
+
+extension Supervisor {
+    /// A worker is gone: the concurrency slots it still held in the limits region (a crash mid-request, a kill)
+    /// are given back before its holder id can go to another worker.
+    func reclaimLimits(of worker: WorkerID) {
+        guard let limits = self.configuration.sharedLimits, let holder = self.limitsHolders.release(worker) else {
+            return
+        }
+        let given = limits.reclaim(holder)
+        if given > 0 {
+            self.logger.notice(
+                "gave back the limit slots of a worker that exited",
+                metadata: ["worker_id": "\(worker)", "holder": "\(holder)", "slots": "\(given)"]
+            )
         }
     }
 }

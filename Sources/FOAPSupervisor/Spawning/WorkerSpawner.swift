@@ -53,7 +53,10 @@ struct WorkerSpawner {
     ///   - listeners: the slot's listening sockets; the child gets copies at 3, 4, …; the master keeps its own.
     ///   - snapshot: the generation's validated config bytes, handed over in a sealed memfd.
     /// - Throws: `SystemCallError` when the socketpair, memfd or posix_spawn fails; nothing is leaked then.
-    func spawn(slot: Int, generation: Int, listeners: [Int32], snapshot: [UInt8]) throws -> SpawnedWorker {
+    ///   - limits: the host's limits region and the holder id this worker gets in it (at 5+L), if any.
+    func spawn(
+        slot: Int, generation: Int, listeners: [Int32], snapshot: [UInt8], limits: (fd: Int32, holder: Int)? = nil
+    ) throws -> SpawnedWorker {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw SystemCallError("socketpair")
@@ -72,8 +75,11 @@ struct WorkerSpawner {
         _ = fcntl(masterEnd, F_SETFL, fcntl(masterEnd, F_GETFL) | O_NONBLOCK)
 
         let listenCount = listeners.count
+        let limitsVariables = limits.map { limits in
+            ["\(WorkerEnvironmentKey.limitsFD)=\(5 + listenCount)", "\(WorkerEnvironmentKey.limitsHolder)=\(limits.holder)"]
+        } ?? []
         let environment =
-            self.baseEnvironment + [
+            self.baseEnvironment + limitsVariables + [
                 "\(WorkerEnvironmentKey.listenFDs)=\(listenCount)",
                 "\(WorkerEnvironmentKey.channelFD)=\(3 + listenCount)",
                 "\(WorkerEnvironmentKey.snapshotFD)=\(4 + listenCount)",
@@ -81,7 +87,7 @@ struct WorkerSpawner {
                 "\(WorkerEnvironmentKey.generation)=\(generation)",
             ]
         let arguments = [self.executablePath, "worker"]
-        let inherited = listeners + [workerEnd, snapshotFD]
+        let inherited = listeners + [workerEnd, snapshotFD] + (limits.map { [$0.fd] } ?? [])
 
         var pid: pid_t = 0
         let result = CStringArray.with(arguments) { argv in

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FOAPConfig
+import FOAPLimits
 import FOAPProxy
 import Foundation
 import InMemoryLogging
@@ -34,6 +35,7 @@ final class ProxyHarness: @unchecked Sendable {
         environment: [String: String] = ["MOCK_KEY": "sk-upstream-secret"],
         configure: (inout ProxyConfiguration) -> Void = { _ in },
         metricsSource: MetricsSource? = nil,
+        limitsRegion: LimitsRegion? = nil,
         respond: @escaping @Sendable (MockUpstream.Request) -> MockUpstream.Response
     ) async throws {
         self.upstream = try MockUpstream(tls: tls, respond: respond)
@@ -58,7 +60,10 @@ final class ProxyHarness: @unchecked Sendable {
         logger.logLevel = .info
         self.engine = try ProxyEngine(
             snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger,
-            metricsSource: metricsSource)
+            metricsSource: metricsSource,
+            limiter: try limitsRegion.flatMap { region in
+                try snapshot.clientKeys.map { try RateLimiter(region: region, holder: 0, keys: $0) }
+            })
         self.server = ProxyServer(engine: self.engine, group: self.group)
         let addresses = try await self.server.start(.bind(host: "127.0.0.1", port: 0))
         self.port = addresses[0].port!

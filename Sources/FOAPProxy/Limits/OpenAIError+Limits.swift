@@ -1,0 +1,60 @@
+import FOAPLimits
+import Foundation
+import NIOHTTP1
+
+extension OpenAIError {
+    /// The 429 of a refused admission, in OpenAI's words: `rate_limit_exceeded` for rates and concurrency (type
+    /// `tokens` or `requests`), `insufficient_quota` with the UTC reset for an exhausted budget.
+    static func rateLimited(_ refusal: Refusal, model: String, keyName: String) -> OpenAIError {
+        let wait = refusal.retryAfter.map { RateLimitHeaders.retryAfter($0) }
+        var headers: [(String, String)] = []
+        if let wait {
+            headers.append(("retry-after", String(wait.seconds)))
+            headers.append(("retry-after-ms", String(wait.milliseconds)))
+        }
+        if refusal.neverFits {
+            headers.append(("x-should-retry", "false"))
+        }
+        let subject = "Rate limit reached for \(model) for key '\(keyName)'"
+        let numbers = "Limit \(refusal.limit), Used \(refusal.used), Requested \(refusal.requested)."
+        let message: String
+        let code: Code
+        let type: String
+        switch refusal.kind {
+        case .budget:
+            code = .insufficientQuota
+            type = "insufficient_quota"
+            let reset = refusal.resetsAt.map { Self.utc($0) } ?? "the next period"
+            message = "You exceeded the \(refusal.label) budget of key '\(keyName)' (\(refusal.scope)): \(numbers) "
+                + "It resets at \(reset)."
+        case .tokens:
+            code = .rateLimitExceeded
+            type = "tokens"
+            message = Self.message(subject, refusal, numbers, wait: wait)
+        case .requests, .concurrency:
+            code = .rateLimitExceeded
+            type = "requests"
+            message = Self.message(subject, refusal, numbers, wait: wait)
+        }
+        return OpenAIError(
+            status: .tooManyRequests, type: type, code: code, message: message, headers: headers)
+    }
+
+    private static func message(
+        _ subject: String, _ refusal: Refusal, _ numbers: String, wait: (seconds: Int64, milliseconds: Int64)?
+    ) -> String {
+        if refusal.neverFits {
+            return "\(subject) on \(refusal.label) (\(refusal.scope)): \(numbers) "
+                + "The request asks for more than the limit allows and can never fit; lower max_tokens."
+        }
+        let seconds = wait.map { String(format: "%.1f", Double($0.milliseconds) / 1000) } ?? "1.0"
+        return "\(subject) on \(refusal.label) (\(refusal.scope)): \(numbers) Please try again in \(seconds)s."
+    }
+
+    /// `2026-12-06T00:00:00Z`.
+    private static func utc(_ unixSeconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(unixSeconds)))
+    }
+}
