@@ -102,6 +102,7 @@ let package = Package(
                 "FOAPSystemd",
                 "FOAPWorker",
                 "FOAPWorkerChannel",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

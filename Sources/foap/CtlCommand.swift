@@ -10,7 +10,7 @@ import Foundation
 struct CtlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
-        abstract: "Control a running master: status, reload [--wait] [--force], drain.",
+        abstract: "Control a running master: status, reload [--wait] [--force], drain, limits.",
         discussion: """
             The socket is --socket, else FOAP_CONTROL_SOCKET, else $RUNTIME_DIRECTORY/control.sock (systemd's \
             RuntimeDirectory=foap gives /run/foap/control.sock).
@@ -18,10 +18,10 @@ struct CtlCommand: ParsableCommand {
     )
 
     enum Action: String, ExpressibleByArgument, CaseIterable {
-        case status, reload, drain
+        case status, reload, drain, limits
     }
 
-    @Argument(help: "status, reload or drain.")
+    @Argument(help: "status, reload, drain or limits (each limited key's usage, remaining budget and resets).")
     var action: Action
 
     @Flag(name: .long, help: "reload: return only once the new config serves; exit 1 with its errors if invalid.")
@@ -52,6 +52,7 @@ struct CtlCommand: ParsableCommand {
         case .status: command = .status
         case .reload: command = .reload(wait: self.wait, force: self.force)
         case .drain: command = .drain
+        case .limits: command = .limits
         }
         let reply: ControlReply
         do {

@@ -29,6 +29,7 @@ struct MasterProcess {
             KeylessMode.logWarning(logger)
         }
         let region = try SharedLimits.openRegion(settings, logger: logger)
+        let report = SharedLimits.Report(region: region)
         var configuration = SupervisorConfiguration(
             workers: settings.workers,
             host: settings.host,
@@ -37,10 +38,17 @@ struct MasterProcess {
             extraWatchedPaths: clientKeysPath.map { [$0] } ?? [],
             drainTimeout: .milliseconds(Int64(settings.drainTimeout * 1000)),
             controlSocketPath: settings.controlSocket,
-            loadConfig: { Self.loadOutcome(settings) }
+            loadConfig: {
+                let outcome = Self.loadOutcome(settings)
+                if case .loaded(let bytes, _, _, _, _) = outcome, let snapshot = try? ConfigSnapshot(encoded: bytes) {
+                    report.keys = snapshot.clientKeys
+                }
+                return outcome
+            }
         )
         configuration.sharedLimits = SharedLimitsHandoff(
-            fd: region.fileDescriptor, holders: LimitsRegion.maximumHolders, reclaim: { region.reclaim(holder: $0) })
+            fd: region.fileDescriptor, holders: LimitsRegion.maximumHolders, reclaim: { region.reclaim(holder: $0) },
+            report: { report.lines() })
         let status = try Supervisor(configuration: configuration, logger: logger).run()
         region.flush()
         exit(status)

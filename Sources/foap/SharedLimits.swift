@@ -1,7 +1,9 @@
 import FOAPConfig
 import FOAPLimits
 import FOAPProxy
+import Foundation
 import Logging
+import NIOConcurrencyHelpers
 
 /// The per-key limits' shared region as `foap serve` sets it up: the master (or the single process) creates or
 /// reopens it under the state directory and keeps it for life; every worker maps the descriptor it inherits and
@@ -30,5 +32,39 @@ enum SharedLimits {
             return nil
         }
         return try RateLimiter(region: region, holder: holder, keys: keys)
+    }
+
+    /// `foap ctl limits` in the master: every limit of every limited key of the config loaded last, with what is
+    /// used, what remains and when it resets, read from the live region (the master never admits anything itself).
+    final class Report: Sendable {
+        private let region: LimitsRegion
+        private let state = NIOLockedValueBox<ClientKeys?>(nil)
+
+        init(region: LimitsRegion) {
+            self.region = region
+        }
+
+        var keys: ClientKeys? {
+            get { self.state.withLockedValue { $0 } }
+            set { self.state.withLockedValue { $0 = newValue } }
+        }
+
+        func lines() -> [String] {
+            guard let keys = self.keys, keys.keys.contains(where: { $0.limits != nil }),
+                let limiter = try? RateLimiter(region: self.region, holder: 0, keys: keys)
+            else { return [] }
+            let now = LimitsClock.now()
+            return limiter.usage(now: now).flatMap { scope in
+                scope.limits.map { limit in
+                    var line = "\(scope.scope): \(limit.label): used \(limit.used) of \(limit.limit), remaining \(limit.remaining)"
+                    if let resetsAt = limit.resetsAt {
+                        line += ", resets at " + ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(resetsAt)))
+                    } else if limit.resetAfter > .zero {
+                        line += ", full again in " + RateLimitHeaders.reset(limit.resetAfter)
+                    }
+                    return line
+                }
+            }
+        }
     }
 }

@@ -83,6 +83,31 @@ final class LimitsServeTests: XCTestCase {
         XCTAssertGreaterThan(served.count, 1, "the requests were spread over several workers")
     }
 
+    /// `foap ctl limits` reads the live shared state through the master: what each limited key used and has left.
+    func testCtlLimitsShowsEachKeysUsage() async throws {
+        let socket = self.controlSocketPath()
+        let upstream = try self.startUpstream()
+        let foap = try await self.startFoap(
+            workers: 2, files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],
+            environment: [
+                "FOAP_CLIENT_KEYS": try self.keyFile(limits: #"{"requests_per_hour": 60, "tokens_per_day": 100000}"#).path,
+                "FOAP_CONTROL_SOCKET": socket,
+            ])
+        let client = ProxyClient.makeHTTPClient(poolSize: 2)
+        self.addTeardownBlock { try? await client.shutdown() }
+        for _ in 0..<3 {
+            let status = try await Self.chat(client, foap.baseURL).status
+            XCTAssertEqual(status, 200)
+        }
+        let result = try runFoap(["ctl", "--socket", socket, "limits"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let requests = try XCTUnwrap(lines.first { $0.contains("key team") && $0.contains("RPH") }, result.stdout)
+        XCTAssertTrue(requests.contains("used 3 of 60, remaining 57"), requests)
+        let budget = try XCTUnwrap(lines.first { $0.contains("key team") && $0.contains("tokens per day") }, result.stdout)
+        XCTAssertTrue(budget.contains("of 100000") && budget.contains("resets at"), budget)
+    }
+
     /// `kill -9` of the worker that holds both slots of `concurrent_requests: 2`: the master gives them back when
     /// it reaps the worker, so the key is not locked out by a crash.
     func testSlotsOfAKilledWorkerComeBackWhenTheMasterReapsIt() async throws {

@@ -2,7 +2,7 @@ import FOAPLimits
 import NIOHTTP1
 
 /// OpenAI's `x-ratelimit-*` headers and the 429 bodies, so that every SDK backs off as it does against OpenAI.
-enum RateLimitHeaders {
+public enum RateLimitHeaders {
     /// For a limited key these replace the upstream's, which describe the operator's shared provider account.
     static let names = [
         "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
@@ -26,7 +26,7 @@ enum RateLimitHeaders {
     }
 
     /// A reset as OpenAI writes it: `12ms`, `1s`, `1.5s`, `6m0s`, `1h2m3s`.
-    static func reset(_ duration: Duration) -> String {
+    public static func reset(_ duration: Duration) -> String {
         let milliseconds = max(0, Int64(duration.components.seconds) * 1000
             + duration.components.attoseconds / 1_000_000_000_000_000)
         if milliseconds < 1000 {

@@ -83,10 +83,16 @@ public struct SharedLimitsHandoff: Sendable {
     public var holders: Int
     /// Gives back the concurrency slots holder `id` still held (its worker is gone); returns how many.
     public var reclaim: @Sendable (_ holder: Int) -> Int
+    /// `foap ctl limits`: one line per limit of every limited key, read from the live region.
+    public var report: @Sendable () -> [String]
 
-    public init(fd: Int32, holders: Int, reclaim: @escaping @Sendable (Int) -> Int) {
+    public init(
+        fd: Int32, holders: Int, reclaim: @escaping @Sendable (Int) -> Int,
+        report: @escaping @Sendable () -> [String] = { [] }
+    ) {
         self.fd = fd
         self.holders = holders
         self.reclaim = reclaim
+        self.report = report
     }
 }

@@ -11,6 +11,8 @@ public enum ControlCommand: Equatable, Sendable {
     case reload(wait: Bool, force: Bool = false)
     /// Drain every worker and exit, as SIGTERM does.
     case drain
+    /// Each limited key's usage, remaining budget and reset times, from the live shared state.
+    case limits
 
     /// The line a client sends (without its newline).
     public var line: String {
@@ -18,6 +20,7 @@ public enum ControlCommand: Equatable, Sendable {
         case .status: "status"
         case .reload(let wait, let force): "reload" + (wait ? " --wait" : "") + (force ? " --force" : "")
         case .drain: "drain"
+        case .limits: "limits"
         }
     }
 
@@ -28,6 +31,7 @@ public enum ControlCommand: Equatable, Sendable {
         switch words.first {
         case "status" where words.count == 1: self = .status
         case "drain" where words.count == 1: self = .drain
+        case "limits" where words.count == 1: self = .limits
         case "reload":
             let options = words.dropFirst()
             guard Set(options).count == options.count, options.allSatisfy({ $0 == "--wait" || $0 == "--force" }) else {

@@ -17,6 +17,9 @@ extension Supervisor {
             if !wait {
                 server.answer(id, ControlReply(ok: true, lines: ["reload requested"]))
             }
+        case .command(let id, .limits):
+            let lines = self.configuration.sharedLimits?.report() ?? []
+            server.answer(id, ControlReply(ok: true, lines: lines.isEmpty ? ["no key has limits"] : lines))
         case .command(let id, .drain):
             self.logger.info("shutdown requested", metadata: ["via": "control socket"])
             server.answer(id, ControlReply(ok: true, lines: ["draining \(self.machine.workers.count) workers, then exiting"]))
