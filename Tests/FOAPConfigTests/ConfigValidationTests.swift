@@ -120,8 +120,8 @@ final class ConfigValidationTests: XCTestCase {
         )
     }
 
-    func testAllTwelveSupportedPathsLoad() throws {
-        XCTAssertEqual(ConfigLoader.supportedPaths.count, 12)
+    func testAllTwentySevenSupportedPathsLoad() throws {
+        XCTAssertEqual(ConfigLoader.supportedPaths.count, 27)
         let endpoints = ConfigLoader.supportedPaths.map { #"{"path": "\#($0)", "target_model_name": "t"}"# }
         let snapshot = try self.snapshot(providerFile(endpoints: endpoints.joined(separator: ",")))
         XCTAssertEqual(snapshot.model("m")?.endpoints.map(\.path), ConfigLoader.supportedPaths)
@@ -306,5 +306,54 @@ final class ConfigValidationTests: XCTestCase {
         for error in errors {
             XCTAssertFalse(error.contains(secret), error)
         }
+    }
+}
+
+/// The 2026 routes' settings: `target_path`, `default_for_route`, `auth_header`.
+extension ConfigValidationTests {
+    private func provider(_ endpoints: String, extra: String = "") -> String {
+        #"{"p": {"target_base_url": "http://h"\#(extra), "models": {"m": {"endpoints": [\#(endpoints)]}, "n": {"endpoints": [{"path": "tokenize", "target_model_name": "t", "default_for_route": true}]}}}}"#
+    }
+
+    func testTargetPathDefaultForRouteAndAuthHeaderAreRead() throws {
+        let snapshot = try self.loadSnapshot([
+            "ok.json": self.provider(
+                #"{"path": "v1/rerank", "target_model_name": "t", "target_path": "/reranking"}"#,
+                extra: #", "auth_header": "x-api-key""#)
+        ])
+        let rerank = try XCTUnwrap(snapshot.model("m")?.endpoint(for: "v1/rerank"))
+        XCTAssertEqual(rerank.targetPath, "reranking", "a leading / is trimmed")
+        XCTAssertEqual(rerank.upstreamURL, "http://h/reranking")
+        XCTAssertEqual(snapshot.model("m")?.provider.authHeader, .xAPIKey)
+        XCTAssertEqual(snapshot.defaultModel(forRoute: "tokenize")?.id, "n")
+        XCTAssertNil(snapshot.defaultModel(forRoute: "v1/rerank"))
+    }
+
+    func testBadTargetPathsAuthHeadersAndFlagsAreErrors() throws {
+        for bad in ["../admin", "a//b", "http://evil/x", "a?b=1", ""] {
+            let errors = try self.loadErrors([
+                "bad.json": self.provider(#"{"path": "v1/rerank", "target_model_name": "t", "target_path": "\#(bad)"}"#)
+            ])
+            XCTAssertEqual(errors.count, 1, bad)
+            XCTAssertTrue(errors.first?.contains("p.models.m.endpoints[0].target_path") ?? false, "\(errors)")
+        }
+        XCTAssertEqual(
+            try self.loadErrors([
+                "bad.json": self.provider(#"{"path": "v1/rerank", "target_model_name": "t"}"#, extra: #", "auth_header": "basic""#)
+            ]),
+            ["bad.json: p.auth_header: expected authorization or x-api-key"])
+        XCTAssertEqual(
+            try self.loadErrors([
+                "bad.json": self.provider(#"{"path": "v1/score", "target_model_name": "t", "default_for_route": "yes"}"#)
+            ]),
+            ["bad.json: p.models.m.endpoints[0].default_for_route: expected true or false, found a string"])
+    }
+
+    func testTwoDefaultsForOneRouteAreAnError() throws {
+        let errors = try self.loadErrors([
+            "bad.json": self.provider(#"{"path": "tokenize", "target_model_name": "t", "default_for_route": true}"#)
+        ])
+        XCTAssertEqual(errors.count, 1, "\(errors)")
+        XCTAssertTrue(errors.first?.contains("default_for_route: both 'm' and 'n' claim tokenize") ?? false, "\(errors)")
     }
 }

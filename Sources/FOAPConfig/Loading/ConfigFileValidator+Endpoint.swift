@@ -46,7 +46,9 @@ extension ConfigFileValidator {
                 self.missing("target_model_name", at: path, node.position, hint: " (set it here or on every upstream)")
             }
         }
-        guard let routePath, let upstreams, pool.isValid else {
+        let targetPath = self.targetPath(in: object, at: path)
+        let defaultForRoute = self.flag("default_for_route", in: object, at: path)
+        guard let routePath, let upstreams, pool.isValid, targetPath.isUsable, defaultForRoute.isUsable else {
             return nil
         }
         if case .invalid = requestTimeout { return nil }
@@ -57,8 +59,51 @@ extension ConfigFileValidator {
             requestTimeout: requestTimeout.value ?? EndpointConfig.defaultTimeout,
             healthTimeout: healthTimeout.value ?? EndpointConfig.defaultTimeout,
             policy: pool.policy,
-            injectStreamUsage: pool.injectStreamUsage.value ?? false
+            injectStreamUsage: pool.injectStreamUsage.value ?? false,
+            targetPath: targetPath.value,
+            defaultForRoute: defaultForRoute.value ?? false
         )
+    }
+
+    /// `target_path`: a path on the upstream, relative to its base URL (a leading `/` is trimmed); no query, no
+    /// dot segments, no scheme — it names a route, it must not be able to reach another host or path.
+    private mutating func targetPath(in object: JSONObject, at path: ConfigKeyPath) -> ConfigField<String> {
+        let field = self.nonEmptyString("target_path", in: object, at: path)
+        guard var value = field.value, let member = object["target_path"] else { return field }
+        if value.hasPrefix("/") { value.removeFirst() }
+        let segments = value.split(separator: "/", omittingEmptySubsequences: false)
+        let allowed = value.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_./".unicodeScalars.contains($0)
+        }
+        guard !value.isEmpty, allowed, !segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            self.error(
+                "expected a path like v1/rerank (letters, digits, '-', '_', '.', '/'; no empty, '.' or '..' segments)",
+                at: path.appending("target_path"), member.value.position)
+            return .invalid
+        }
+        return .present(value)
+    }
+
+    /// An optional `true`/`false` member.
+    mutating func flag(_ key: String, in object: JSONObject, at path: ConfigKeyPath) -> ConfigField<Bool> {
+        guard let member = object[key] else { return .absent }
+        guard case .bool(let value) = member.value.value else {
+            self.error("expected true or false, found \(member.value.value.kindName)", at: path.appending(key),
+                       member.value.position)
+            return .invalid
+        }
+        return .present(value)
+    }
+
+    /// A provider's `auth_header`: how its key is sent (`authorization`, the default, or `x-api-key`).
+    mutating func authHeader(in object: JSONObject, at path: ConfigKeyPath) -> UpstreamAuthHeader {
+        let field = self.string("auth_header", in: object, at: path)
+        guard let text = field.value, let member = object["auth_header"] else { return .authorization }
+        guard let header = UpstreamAuthHeader(rawValue: text.lowercased()) else {
+            self.error("expected authorization or x-api-key", at: path.appending("auth_header"), member.value.position)
+            return .authorization
+        }
+        return header
     }
 
     /// The endpoint's `path`, without a leading `/`, if it is one of ``ConfigLoader/supportedPaths``.

@@ -7,11 +7,12 @@
 struct ConfigFileValidator {
     static let providerKeys: Set<String> = Set([
         "api_key_variable", "api_key_file", "prefix", "target_base_url", "request_timeout", "health_timeout",
-        "models",
+        "models", "auth_header",
     ]).union(Self.poolKeys)
     static let modelKeys: Set<String> = ["endpoints"]
     static let endpointKeys: Set<String> = Set([
-        "path", "target_model_name", "target_base_url", "request_timeout", "health_timeout",
+        "path", "target_model_name", "target_base_url", "request_timeout", "health_timeout", "target_path",
+        "default_for_route",
     ]).union(Self.poolKeys)
 
     /// The file name inside the config directory.
@@ -61,8 +62,10 @@ struct ConfigFileValidator {
         self.warnUnknownKeys(in: object, known: Self.providerKeys, at: path)
         let credential = self.resolveCredential(owner: member.key, in: object, at: path)
         let prefix = self.string("prefix", in: object, at: path)
+        let authHeader = self.authHeader(in: object, at: path)
         let defaults = ProviderDefaults(
-            provider: ProviderConfig(name: member.key, file: self.file, credential: credential ?? .none),
+            provider: ProviderConfig(
+                name: member.key, file: self.file, credential: credential ?? .none, authHeader: authHeader),
             prefix: prefix.value ?? "",
             baseURL: self.baseURL("target_base_url", in: object, at: path),
             requestTimeout: self.timeout("request_timeout", in: object, at: path),

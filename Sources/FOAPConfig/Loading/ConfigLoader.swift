@@ -21,6 +21,21 @@ public struct ConfigLoader: Sendable {
         "v1/images/variations",
         "v1/images/data",
         "v1/responses",
+        "v1/responses/compact",
+        "v1/responses/input_tokens",
+        "v1/messages",
+        "v1/messages/count_tokens",
+        "v1/rerank",
+        "rerank",
+        "v2/rerank",
+        "v1/score",
+        "score",
+        "tokenize",
+        "detokenize",
+        "v1/tokenize",
+        "v1/detokenize",
+        "v1/classify",
+        "pooling",
     ]
 
     /// The config directory (`FOAP_CONFIG_DIR`).
@@ -87,6 +102,7 @@ public struct ConfigLoader: Sendable {
             models += validator.models
         }
         models = Self.mergeDefinitions(of: models, diagnostics: &diagnostics)
+        Self.checkRouteDefaults(of: models, diagnostics: &diagnostics)
         let clientKeys = self.loadClientKeys(models: models, diagnostics: &diagnostics, digest: &digest)
         guard diagnostics.errors.isEmpty else {
             throw ConfigLoadError(errors: diagnostics.errors)
@@ -105,6 +121,25 @@ public struct ConfigLoader: Sendable {
     /// provider's key, and paths only they serve are added. The first definition's timeouts and pool settings govern.
     /// Defined twice in one file (two providers whose prefixes collide) is an error naming the first place: that is
     /// almost always an accident, and the earlier proxy silently let the last one win.
+    /// At most one model per route may serve the requests of that route that name no model
+    /// (`default_for_route`): with two, which one serves would depend on file order.
+    static func checkRouteDefaults(of models: [ModelConfig], diagnostics: inout ConfigDiagnostics) {
+        var owner: [String: String] = [:]
+        for model in models {
+            for endpoint in model.endpoints where endpoint.defaultForRoute {
+                if let first = owner[endpoint.path] {
+                    diagnostics.error(
+                        "default_for_route: both '\(first)' and '\(model.id)' claim \(endpoint.path); at most one "
+                            + "model per route may serve requests without a model",
+                        file: model.provider.file, at: ConfigKeyPath(model.provider.name).appending("models")
+                            .appending(model.key), position: nil)
+                } else {
+                    owner[endpoint.path] = model.id
+                }
+            }
+        }
+    }
+
     static func mergeDefinitions(of models: [ModelConfig], diagnostics: inout ConfigDiagnostics) -> [ModelConfig] {
         var merged: [ModelConfig] = []
         var indexByID: [String: Int] = [:]

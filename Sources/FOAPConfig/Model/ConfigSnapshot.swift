@@ -48,6 +48,12 @@ public struct ConfigSnapshot: Sendable, Equatable, Codable {
         self.indexByID = index
     }
 
+    /// The model that serves `route`'s requests without a `model` (`default_for_route`), if any. A walk over the
+    /// models: only requests that name no model ask.
+    public func defaultModel(forRoute route: String) -> ModelConfig? {
+        self.models.first { $0.endpoints.contains { $0.path == route && $0.defaultForRoute } }
+    }
+
     /// The model exposed as `id`, in O(1).
     public func model(_ id: String) -> ModelConfig? {
         guard let offset = self.indexByID[id] else {

@@ -14,6 +14,11 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     /// `inject_stream_usage`: ask for usage in streams that do not (`stream_options.include_usage`), so the access
     /// record and the token metrics count them; the extra usage chunk is not shown to the client.
     public let injectStreamUsage: Bool
+    /// The upstream's path when it differs from the client's (`target_path`: llama.cpp's `reranking`, TEI's
+    /// `rerank`); nil: the same path.
+    public let targetPath: String?
+    /// Serves the requests of this route that name no model (`default_for_route`, e.g. llama.cpp's `tokenize`).
+    public let defaultForRoute: Bool
 
     /// The most upstreams one endpoint may have (the proxy tracks a request's tried upstreams in one 64-bit word).
     public static let maximumUpstreams = 64
@@ -31,10 +36,14 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
         requestTimeout: Double = EndpointConfig.defaultTimeout,
         healthTimeout: Double = EndpointConfig.defaultTimeout,
         policy: PoolPolicy = PoolPolicy(),
-        injectStreamUsage: Bool = false
+        injectStreamUsage: Bool = false,
+        targetPath: String? = nil,
+        defaultForRoute: Bool = false
     ) {
         precondition(!upstreams.isEmpty, "an endpoint needs at least one upstream")
         self.injectStreamUsage = injectStreamUsage
+        self.targetPath = targetPath
+        self.defaultForRoute = defaultForRoute
         self.path = path
         self.upstreams = upstreams
         self.requestTimeout = requestTimeout
@@ -67,7 +76,7 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
 
     /// The full URL of upstream `index`: base + `/` + path (the format page's rule, kept in one place).
     public func upstreamURL(_ index: Int) -> String {
-        self.upstreams[index].baseURL + "/" + self.path
+        self.upstreams[index].baseURL + "/" + (self.targetPath ?? self.path)
     }
 
     /// This endpoint with `others` appended to its upstreams (a model defined again in another file); its own
@@ -84,7 +93,9 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
             requestTimeout: self.requestTimeout,
             healthTimeout: self.healthTimeout,
             policy: self.policy,
-            injectStreamUsage: self.injectStreamUsage
+            injectStreamUsage: self.injectStreamUsage,
+            targetPath: self.targetPath,
+            defaultForRoute: self.defaultForRoute
         )
     }
 }

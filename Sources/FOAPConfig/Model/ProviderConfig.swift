@@ -8,10 +8,21 @@ public struct ProviderConfig: Sendable, Equatable, Codable {
     public let file: String
     /// The upstream key, resolved at load time.
     public let credential: Credential
+    /// How the key is sent upstream (`auth_header`).
+    public let authHeader: UpstreamAuthHeader
 
-    public init(name: String, file: String, credential: Credential) {
+    public init(name: String, file: String, credential: Credential, authHeader: UpstreamAuthHeader = .authorization) {
         self.name = name
         self.file = file
         self.credential = credential
+        self.authHeader = authHeader
     }
+}
+
+/// How a provider's key is sent to its upstreams.
+public enum UpstreamAuthHeader: String, Sendable, Equatable, Codable, CaseIterable {
+    /// `Authorization: Bearer <key>` (OpenAI and every OpenAI-compatible server).
+    case authorization
+    /// `x-api-key: <key>` (api.anthropic.com).
+    case xAPIKey = "x-api-key"
 }

@@ -11,14 +11,18 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
     public let credential: Credential?
     /// The provider it came from when that is not the model's own (a model defined in several files).
     public let provider: String?
+    /// That provider's `auth_header`; nil: the model's provider's.
+    public let authHeader: UpstreamAuthHeader?
 
     public init(
         baseURL: String,
         targetModelName: String,
         weight: Int = 1,
         credential: Credential? = nil,
-        provider: String? = nil
+        provider: String? = nil,
+        authHeader: UpstreamAuthHeader? = nil
     ) {
+        self.authHeader = authHeader
         self.baseURL = baseURL
         self.targetModelName = targetModelName
         self.weight = weight
@@ -33,7 +37,8 @@ public struct UpstreamConfig: Sendable, Equatable, Codable {
             targetModelName: self.targetModelName,
             weight: self.weight,
             credential: self.credential ?? provider.credential,
-            provider: self.provider ?? provider.name
+            provider: self.provider ?? provider.name,
+            authHeader: self.authHeader ?? provider.authHeader
         )
     }
 }

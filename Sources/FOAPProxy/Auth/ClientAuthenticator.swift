@@ -52,11 +52,12 @@ struct ClientAuthenticator: Sendable {
     ///
     /// The key is read from `Authorization: Bearer <key>` (every OpenAI SDK), else from `api-key: <key>` (Azure
     /// SDKs). In keyless mode every request gets the open grant, whatever it sends.
-    func authenticate(_ headers: HTTPHeaders) -> Result<ClientGrant, OpenAIError> {
+    /// - Parameter acceptXAPIKey: also read `x-api-key` (Anthropic routes: what Anthropic SDKs send).
+    func authenticate(_ headers: HTTPHeaders, acceptXAPIKey: Bool = false) -> Result<ClientGrant, OpenAIError> {
         guard let entries = self.entries else {
             return .success(self.openGrant)
         }
-        guard let presented = Self.presentedKey(headers) else {
+        guard let presented = Self.presentedKey(headers, acceptXAPIKey: acceptXAPIKey) else {
             return .failure(.missingAPIKey)
         }
         guard let entry = entries[ClientKeyDigest(hashing: presented.utf8)] else {
@@ -69,7 +70,7 @@ struct ClientAuthenticator: Sendable {
     }
 
     /// The key a client presents, trimmed; nil when it sends none.
-    static func presentedKey(_ headers: HTTPHeaders) -> String? {
+    static func presentedKey(_ headers: HTTPHeaders, acceptXAPIKey: Bool = false) -> String? {
         if let authorization = headers.first(name: "authorization") {
             let value = authorization.trimmingSpaces()
             if value.count > 7, value.prefix(7).lowercased() == "bearer " {
@@ -79,10 +80,12 @@ struct ClientAuthenticator: Sendable {
                 }
             }
         }
-        if let apiKey = headers.first(name: "api-key") {
-            let token = apiKey.trimmingSpaces()
-            if !token.isEmpty {
-                return token
+        for name in acceptXAPIKey ? ["api-key", "x-api-key"] : ["api-key"] {
+            if let value = headers.first(name: name) {
+                let token = value.trimmingSpaces()
+                if !token.isEmpty {
+                    return token
+                }
             }
         }
         return nil

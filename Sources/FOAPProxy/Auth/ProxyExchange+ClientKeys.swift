@@ -7,7 +7,7 @@ extension ProxyExchange {
     ///
     /// - Returns: whether the request may go on.
     func authenticateClient() -> Bool {
-        switch self.engine.authenticator.authenticate(self.head.headers) {
+        switch self.engine.authenticator.authenticate(self.head.headers, acceptXAPIKey: self.traits.isAnthropic) {
         case .success(let grant):
             self.grant = grant
             self.record.keyName = grant.keyName

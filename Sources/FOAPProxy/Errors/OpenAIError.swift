@@ -74,6 +74,32 @@ public struct OpenAIError: Error, Sendable, Equatable {
         return headers
     }
 
+    /// The same error in Anthropic's shape, for the Messages routes: `{"type":"error","error":{"type":…,"message":…}}`
+    /// with Anthropic's type for the status (an Anthropic SDK cannot read OpenAI's shape).
+    public func anthropicBody(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64 + self.message.utf8.count)
+        buffer.writeStaticString("{\"type\":\"error\",\"error\":{\"type\":")
+        buffer.writeJSONString(self.anthropicType)
+        buffer.writeStaticString(",\"message\":")
+        buffer.writeJSONString(self.message)
+        buffer.writeStaticString("}}\n")
+        return buffer
+    }
+
+    /// Anthropic's error type for this status (docs.anthropic.com: errors).
+    var anthropicType: String {
+        switch self.status.code {
+        case 400, 405, 408: return "invalid_request_error"
+        case 401: return "authentication_error"
+        case 403: return "permission_error"
+        case 404: return "not_found_error"
+        case 413: return "request_too_large"
+        case 429: return "rate_limit_error"
+        case 503, 529: return "overloaded_error"
+        default: return "api_error"
+        }
+    }
+
     /// Renders the JSON body. Hand-written: the error path must not depend on Foundation's encoder.
     public func body(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 96 + self.message.utf8.count)

@@ -1,3 +1,4 @@
+import FOAPConfig
 import NIOHTTP1
 
 /// Which headers cross the proxy, in each direction.
@@ -35,10 +36,16 @@ public enum HeaderPolicy {
     ///   - client: the client's request headers.
     ///   - apiKey: the provider's key, sent as `Authorization: Bearer …`; nil sends none.
     ///   - contentLength: the length of the forwarded body, nil for chunked or no body.
-    public static func upstreamHeaders(from client: HTTPHeaders, apiKey: String?, contentLength: Int?) -> HTTPHeaders {
+    ///   - authHeader: how the provider takes its key (`auth_header`).
+    public static func upstreamHeaders(
+        from client: HTTPHeaders, apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader = .authorization
+    ) -> HTTPHeaders {
         var headers = Self.removing(Self.notForwardedUp, lengths: Self.notForwardedUpLengths, from: client)
         if let apiKey {
-            headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+            switch authHeader {
+            case .authorization: headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+            case .xAPIKey: headers.add(name: "x-api-key", value: apiKey)
+            }
         }
         if let contentLength {
             headers.add(name: "Content-Length", value: String(contentLength))

@@ -169,12 +169,21 @@ extension ProxyExchange {
     }
 
     private func forwardJSON(_ body: ByteBuffer) {
-        let inspection: JSONBodyInspection
+        var inspection: JSONBodyInspection
         do {
-            inspection = try JSONModelScanner.inspect(body)
+            inspection = try JSONModelScanner.inspect(body, requireModel: false)
         } catch {
             self.respond(error: error.openAIError)
             return
+        }
+        if !inspection.hasModel {
+            // Only a route with a `default_for_route` model serves requests that name none (llama.cpp's tokenize).
+            guard case .forward(let path) = self.route, let model = self.engine.snapshot.defaultModel(forRoute: path)
+            else {
+                self.respond(error: JSONBodyError.missingModel.openAIError)
+                return
+            }
+            inspection.model = model.id
         }
         self.record.stream = inspection.stream
         guard let (model, endpoint) = self.resolve(model: inspection.model),

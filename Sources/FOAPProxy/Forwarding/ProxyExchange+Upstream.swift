@@ -52,7 +52,9 @@ extension ProxyExchange {
         let base = request.endpoint.upstreamURL(index)
         let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
-        var headers = HeaderPolicy.upstreamHeaders(from: self.head.headers, apiKey: apiKey, contentLength: contentLength)
+        var headers = HeaderPolicy.upstreamHeaders(
+            from: self.head.headers, apiKey: apiKey, contentLength: contentLength,
+            authHeader: upstream.authHeader ?? model.provider.authHeader)
         let attempt = self.machine.attemptStarted(now: .now(), timeouts: request.attemptTimeouts)
         self.callAttempt = attempt
         self.askForTimeoutCheck()

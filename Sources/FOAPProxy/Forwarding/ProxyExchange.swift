@@ -187,7 +187,8 @@ final class ProxyExchange {
     }
 
     private func writeError(_ error: OpenAIError, close: Bool) {
-        let body = error.body(allocator: self.context.channel.allocator)
+        let allocator = self.context.channel.allocator
+        let body = self.traits.isAnthropic ? error.anthropicBody(allocator: allocator) : error.body(allocator: allocator)
         let head = self.makeResponseHead(status: error.status, headers: error.headers(forBody: body), close: close)
         self.record.status = error.status.code
         self.record.error = self.record.error ?? error.code.rawValue

@@ -12,6 +12,8 @@ public struct JSONBodyInspection: Sendable, Equatable {
     public var hasStreamOptions = false
     /// Offset of the top-level object's closing `}` (relative to the body start).
     public var closingBrace = 0
+    /// The body has a `model` member (only a route with a `default_for_route` model accepts one without).
+    public var hasModel = true
 }
 
 /// Why a JSON body cannot be forwarded; each maps to a 400 the client can act on.
@@ -51,11 +53,12 @@ public struct JSONModelScanner {
     private static let maxDepth = 512
 
     /// Inspects `body` (its readable bytes).
-    public static func inspect(_ body: ByteBuffer) throws(JSONBodyError) -> JSONBodyInspection {
+    /// - Parameter requireModel: false accepts a body without `model` (`hasModel` false, `model` empty).
+    public static func inspect(_ body: ByteBuffer, requireModel: Bool = true) throws(JSONBodyError) -> JSONBodyInspection {
         let result: Result<JSONBodyInspection, JSONBodyError> = body.withUnsafeReadableBytes { raw in
             var scanner = JSONModelScanner(bytes: raw)
             do throws(JSONBodyError) {
-                return .success(try scanner.scanDocument())
+                return .success(try scanner.scanDocument(requireModel: requireModel))
             } catch {
                 return .failure(error)
             }
@@ -67,7 +70,7 @@ public struct JSONModelScanner {
         self.bytes = bytes
     }
 
-    private mutating func scanDocument() throws(JSONBodyError) -> JSONBodyInspection {
+    private mutating func scanDocument(requireModel: Bool) throws(JSONBodyError) -> JSONBodyInspection {
         self.skipWhitespace()
         guard self.index < self.bytes.count else { throw .notJSON(offset: self.index) }
         guard self.bytes[self.index] == UInt8(ascii: "{") else {
@@ -125,7 +128,12 @@ public struct JSONModelScanner {
         self.skipWhitespace()
         guard self.index == self.bytes.count else { throw .notJSON(offset: self.index) }
         guard modelIsString else { throw .modelNotString }
-        guard let model else { throw .missingModel }
+        guard let model else {
+            guard !requireModel else { throw .missingModel }
+            return JSONBodyInspection(
+                model: "", modelValueRanges: [], stream: stream, hasStreamOptions: hasStreamOptions,
+                closingBrace: closingBrace, hasModel: false)
+        }
         return JSONBodyInspection(
             model: model, modelValueRanges: ranges, stream: stream, hasStreamOptions: hasStreamOptions,
             closingBrace: closingBrace

@@ -1,3 +1,4 @@
+import FOAPConfig
 import NIOHTTP1
 
 /// What a request asks for, decided from its method and path alone (before any body is read).
@@ -13,12 +14,8 @@ public enum Route: Sendable, Equatable {
     case metrics
     case rejected(OpenAIError)
 
-    /// The OpenAI routes whose body names the model (the `path` values a config may list, except `v1/images/data`).
-    public static let forwardedPaths: Set<String> = [
-        "v1/chat/completions", "v1/completions", "v1/embeddings", "v1/moderations",
-        "v1/audio/speech", "v1/audio/transcriptions", "v1/audio/translations",
-        "v1/images/generations", "v1/images/edits", "v1/images/variations", "v1/responses",
-    ]
+    /// The routes whose body names the model: every `path` a config may list except `v1/images/data`.
+    public static let forwardedPaths: Set<String> = Set(ConfigLoader.supportedPaths).subtracting(["v1/images/data"])
 
     /// Routes a request. Model ids in the path may contain `/` and percent-escapes.
     /// - Parameters:

@@ -25,22 +25,32 @@ struct RouteTraits: Sendable, Equatable {
     var modelSource = ModelSource.none
     /// The body is forwarded (other routes only read and drop a small one).
     var takesBody = false
+    /// Anthropic's Messages API: errors foap writes are Anthropic-shaped (an Anthropic SDK cannot read OpenAI's),
+    /// and the client key may come as `x-api-key`, as Anthropic SDKs send it.
+    var isAnthropic = false
 
     static let forwardedRoutes: [String: RouteTraits] = {
         var routes: [String: RouteTraits] = [:]
         for path in Route.forwardedPaths {
             routes[path] = RouteTraits(
                 needsClientKey: true,
-                reportsUsage: ["v1/chat/completions", "v1/responses", "v1/completions", "v1/embeddings"].contains(path),
+                reportsUsage: Self.usageRoutes.contains(path),
                 rewritesImageURLs: path.hasPrefix("v1/images/"),
-                generatesText: ["v1/chat/completions", "v1/responses", "v1/completions"].contains(path),
+                generatesText: ["v1/chat/completions", "v1/responses", "v1/completions", "v1/messages"].contains(path),
                 mayInjectStreamUsage: path == "v1/chat/completions" || path == "v1/completions",
                 modelSource: .body,
-                takesBody: true
+                takesBody: true,
+                isAnthropic: path.hasPrefix("v1/messages")
             )
         }
         return routes
     }()
+
+    /// The routes whose 2xx answers carry generation `usage` (OpenAI's names, or Anthropic's `input_tokens` /
+    /// `output_tokens` in `message_start` and `message_delta`).
+    static let usageRoutes: Set<String> = [
+        "v1/chat/completions", "v1/responses", "v1/completions", "v1/embeddings", "v1/messages",
+    ]
 }
 
 extension Route {
