@@ -143,6 +143,21 @@ def main(out):
         pool_errors = sum(sum(values("foap-pool", kind, "errors")) for kind in ("c1.txt", "c64.txt"))
         print(f"| errors, all runs | | {pool_errors} | |")
 
+    if values("foap-limits", "c64.txt", "rps"):
+        print()
+        print("| foap, access log on, a client key | no limits | limits (none refuses) | limits/no limits |")
+        print("| --- | ---: | ---: | ---: |")
+        for label, kind, key, fmt in (
+            ("req/s, 64 conns", "c64.txt", "rps", "{:,.0f}"),
+            ("p99 ms, 64 conns", "c64.txt", "p99", "{:.3f}"),
+            ("p50 ms, 1 conn", "c1.txt", "p50", "{:.3f}"),
+            ("p99 ms, 1 conn", "c1.txt", "p99", "{:.3f}"),
+        ):
+            plain, limited = median("foap-key", kind, key), median("foap-limits", kind, key)
+            print(f"| {label} | {num(plain, fmt)} | {num(limited, fmt)} | {ratio(limited, plain)} |")
+        limit_errors = sum(sum(values("foap-limits", kind, "errors")) for kind in ("c1.txt", "c64.txt"))
+        print(f"| errors, all runs | | {limit_errors} | |")
+
     soak = os.path.join(out, "soak.txt")
     if os.path.exists(soak):
         samples = [line.split() for line in open(soak)]

@@ -22,8 +22,10 @@ public final class AdmissionTicket: Sendable {
     let taker: CellTaker?
     let concurrencySlots: [Int]
     let reservations: [Reservation]
-    private let settled = ManagedAtomic<Bool>(false)
-    private let released = ManagedAtomic<Bool>(false)
+    /// `settledFlag` and `releasedFlag`, in one atomic (one allocation per admission, not two).
+    private let flags = ManagedAtomic<UInt8>(0)
+    private static let settledFlag: UInt8 = 1
+    private static let releasedFlag: UInt8 = 2
 
     init(taker: CellTaker?, concurrencySlots: [Int], reservations: [Reservation]) {
         self.taker = taker
@@ -37,11 +39,11 @@ public final class AdmissionTicket: Sendable {
     }
 
     public var isSettled: Bool {
-        self.settled.load(ordering: .acquiring)
+        self.flags.load(ordering: .acquiring) & Self.settledFlag != 0
     }
 
     public var isReleased: Bool {
-        self.released.load(ordering: .acquiring)
+        self.flags.load(ordering: .acquiring) & Self.releasedFlag != 0
     }
 
     /// Tokens reserved against the tightest-fitting limit (what an estimate cost), for logs and tests.
@@ -54,8 +56,7 @@ public final class AdmissionTicket: Sendable {
     /// - Returns: whether this call released them.
     @discardableResult
     public func release() -> Bool {
-        guard self.released.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        else {
+        guard self.claim(Self.releasedFlag) else {
             return false
         }
         if let taker = self.taker {
@@ -70,8 +71,7 @@ public final class AdmissionTicket: Sendable {
     /// first call does anything.
     @discardableResult
     public func settle(actualTokens: Int?, now: Int64) -> Bool {
-        guard self.settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        else {
+        guard self.claim(Self.settledFlag) else {
             return false
         }
         guard let taker = self.taker else {
@@ -91,6 +91,11 @@ public final class AdmissionTicket: Sendable {
             }
         }
         return true
+    }
+
+    /// Sets `flag`; true for the one call that set it.
+    private func claim(_ flag: UInt8) -> Bool {
+        self.flags.loadThenBitwiseOr(with: flag, ordering: .acquiringAndReleasing) & flag == 0
     }
 
     deinit {

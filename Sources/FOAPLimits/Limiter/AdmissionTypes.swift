@@ -1,3 +1,5 @@
+import FOAPConfig
+
 /// One client request as admission sees it. The proxy fills it in before forwarding.
 public struct AdmissionRequest: Sendable, Equatable {
     /// The client key's name (usage is counted by name, so a rotated secret keeps its usage).
@@ -47,7 +49,10 @@ public struct Admission: Sendable {
 
 /// One rate's state, in the terms of OpenAI's `x-ratelimit-*` headers.
 public struct RateStatus: Sendable, Equatable {
-    public let label: String
+    /// The rate itself; its `label` is built only when asked (string interpolation per request cost more than the
+    /// rest of admission).
+    public let rate: RateLimit
+    public var label: String { self.rate.label }
     public let scope: LimitScope
     public let limit: Int
     public let remaining: Int

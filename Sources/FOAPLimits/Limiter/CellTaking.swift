@@ -101,7 +101,7 @@ struct CellTaker {
                     continue
                 }
                 let status = RateStatus(
-                    label: rate.label, scope: scope.scope, limit: rate.limit,
+                    rate: rate, scope: scope.scope, limit: rate.limit,
                     remaining: math.remaining(tat: newTAT, now: now),
                     resetAfter: .nanoseconds(math.resetAfter(tat: newTAT, now: now))
                 )

@@ -50,11 +50,33 @@ struct KeyPlan: Sendable {
     /// In file order, nil where a pattern has no limits (it still stops the search: the first match applies).
     let models: [(pattern: ModelPattern, scope: CompiledScope?)]
     let group: CompiledScope?
+    /// The cells a request takes, in admission order, when no pattern (index `models.count`) or pattern `i`
+    /// matches: sorted once here, not per request.
+    private let cellsByMatch: [[(CompiledScope, LimitCell)]]
+
+    init(key: CompiledScope?, models: [(pattern: ModelPattern, scope: CompiledScope?)], group: CompiledScope?) {
+        self.key = key
+        self.models = models
+        self.group = group
+        let matches = models.map(\.scope) + [nil]
+        self.cellsByMatch = matches.map { modelScope in
+            let scopes = [key, modelScope, group].compactMap { $0 }
+            // Kind by kind (stable: key before model before group within a kind), so refusals are deterministic.
+            return scopes.flatMap { scope in scope.cells.map { (scope, $0) } }.enumerated()
+                .sorted { ($0.element.1.order, $0.offset) < ($1.element.1.order, $1.offset) }.map(\.element)
+        }
+    }
 
     /// The scopes a request for `model` counts against: the key, the first matching pattern, the group.
     func scopes(model: String) -> [CompiledScope] {
         let modelScope = self.models.first { $0.pattern.matches(model) }?.scope
         return [self.key, modelScope, self.group].compactMap { $0 }
+    }
+
+    /// The cells a request for `model` takes, in admission order.
+    func cells(model: String) -> [(CompiledScope, LimitCell)] {
+        let match = self.models.firstIndex { $0.pattern.matches(model) } ?? self.models.count
+        return self.cellsByMatch[match]
     }
 }
 

@@ -36,10 +36,7 @@ public struct RateLimiter: Sendable {
     /// Admits the request or says which limit refused it. An admitted request must be released (and settled) via
     /// its ticket; a refused one took nothing from any limit.
     public func admit(_ request: AdmissionRequest, now: Int64) -> AdmissionDecision {
-        let scopes = self.plans[request.key]?.scopes(model: request.model) ?? []
-        // Kind by kind (stable: key before model before group within a kind), so refusals are deterministic.
-        let cells = scopes.flatMap { scope in scope.cells.map { (scope, $0) } }.enumerated()
-            .sorted { ($0.element.1.order, $0.offset) < ($1.element.1.order, $1.offset) }.map(\.element)
+        let cells = self.plans[request.key]?.cells(model: request.model) ?? []
         guard !cells.isEmpty else {
             return .admitted(Admission(ticket: .unlimited(), requests: nil, tokens: nil))
         }
@@ -47,27 +44,17 @@ public struct RateLimiter: Sendable {
             return .refused(refusal)
         }
         let taker = CellTaker(region: self.region, holder: self.holder)
-        // Check everything first without writing, and report the refusal that lasts longest: the client cannot
-        // succeed before then anyway.
-        let refusals = cells.compactMap { scope, cell in
-            if case .failure(let refusal) = taker.take(cell, of: scope, request, now: now, dryRun: true) {
-                return refusal
-            }
-            return nil
-        }
-        if let refusal = refusals.max(by: { ($0.retryAfter ?? .zero) < ($1.retryAfter ?? .zero) }) {
-            return .refused(refusal)
-        }
-        // Take for real; another process may have taken in between, so any take can still fail: give back the
-        // others, newest first.
+        // Take each limit in order; one refusal gives back what was taken, newest first (another process may also
+        // have taken in between: the same path).
         var taken: [Taken] = []
+        taken.reserveCapacity(cells.count)
         for (scope, cell) in cells {
             switch taker.take(cell, of: scope, request, now: now, dryRun: false) {
             case .success(let took):
-                taken += took.map { [$0] } ?? []
+                if let took { taken.append(took) }
             case .failure(let refusal):
                 taken.reversed().forEach(taker.undo)
-                return .refused(refusal)
+                return .refused(Self.longestRefusal(cells, request, taker: taker, now: now) ?? refusal)
             }
         }
         return .admitted(Self.admission(taken, taker: taker))
@@ -84,6 +71,20 @@ public struct RateLimiter: Sendable {
     @discardableResult
     public func release(_ ticket: AdmissionTicket) -> Bool {
         ticket.release()
+    }
+
+    /// Of every limit that refuses now, the one that lasts longest: the client cannot succeed before then anyway.
+    /// Only read (a dry run), and only once a request is refused.
+    private static func longestRefusal(
+        _ cells: [(CompiledScope, LimitCell)], _ request: AdmissionRequest, taker: CellTaker, now: Int64
+    ) -> Refusal? {
+        let refusals = cells.compactMap { scope, cell in
+            if case .failure(let refusal) = taker.take(cell, of: scope, request, now: now, dryRun: true) {
+                return refusal
+            }
+            return nil
+        }
+        return refusals.max { ($0.retryAfter ?? .zero) < ($1.retryAfter ?? .zero) }
     }
 
     /// A refusal for the first token limit the declared output alone exceeds.

@@ -25,12 +25,11 @@ extension ProxyExchange {
         switch limiter.admit(request, now: LimitsClock.now()) {
         case .admitted(let admission):
             self.admission = admission
-            self.engine.metrics.rateLimitDecided(keyName: keyName, limitType: "all", admitted: true)
-            self.engine.metrics.rateLimitTokens(keyName: keyName, stage: "reserved", count: estimate.total)
+            self.engine.metrics.rateLimitDecided(keyName: keyName, refusedBy: nil, reservedTokens: estimate.total)
             return true
         case .refused(let refusal):
             self.record.limitedBy = "\(refusal.label), \(refusal.scope)"
-            self.engine.metrics.rateLimitDecided(keyName: keyName, limitType: refusal.kind.rawValue, admitted: false)
+            self.engine.metrics.rateLimitDecided(keyName: keyName, refusedBy: refusal.kind.rawValue, reservedTokens: 0)
             self.refuse(.rateLimited(refusal, model: model, keyName: keyName))
             return false
         }

@@ -10,8 +10,11 @@ public enum RateLimitHeaders {
     ]
 
     static func apply(requests: RateStatus?, tokens: RateStatus?, to headers: inout HTTPHeaders) {
-        for name in Self.names where headers.contains(name: name) {
-            headers.remove(name: name)
+        // Most heads have none: one pass over the names' first bytes instead of six lookups.
+        if headers.contains(where: { $0.name.utf8.count > 11 && ($0.name.utf8.first == UInt8(ascii: "x") || $0.name.utf8.first == UInt8(ascii: "X")) }) {
+            for name in Self.names where headers.contains(name: name) {
+                headers.remove(name: name)
+            }
         }
         if let requests {
             headers.add(name: "x-ratelimit-limit-requests", value: String(requests.limit))
@@ -30,7 +33,7 @@ public enum RateLimitHeaders {
         let milliseconds = max(0, Int64(duration.components.seconds) * 1000
             + duration.components.attoseconds / 1_000_000_000_000_000)
         if milliseconds < 1000 {
-            return "\(milliseconds)ms"
+            return String(milliseconds) + "ms"
         }
         let totalSeconds = milliseconds / 1000
         let hours = totalSeconds / 3600

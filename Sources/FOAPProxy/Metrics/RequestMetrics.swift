@@ -78,9 +78,9 @@ public final class RequestMetrics: Sendable {
         var upstreamErrors: [UpstreamErrorKey: UInt64] = [:]
         var tokens: [TokenKey: TokenCounts] = [:]
         /// Admissions of keys with limits, by key name, limit type (`all` when admitted) and result.
-        var rateLimitDecisions: [[String]: UInt64] = [:]
+        var rateLimitDecisions: [RateLimitDecisionKey: UInt64] = [:]
         /// Tokens of keys with limits, by key name and stage (`reserved`, `refunded`, `charged`).
-        var rateLimitTokens: [[String]: UInt64] = [:]
+        var rateLimitTokens: [RateLimitTokenKey: UInt64] = [:]
         /// Failed `accept` calls on the listeners, by errno name (`EMFILE`, …).
         var acceptErrors: [String: UInt64] = [:]
         var inFlight = 0
@@ -92,9 +92,15 @@ public final class RequestMetrics: Sendable {
 
     public init() {}
 
-    func rateLimitDecided(keyName: String, limitType: String, admitted: Bool) {
+    /// An admission of a key with limits: admitted (reserving `reservedTokens`) or refused by `limitType`.
+    func rateLimitDecided(keyName: String, refusedBy limitType: String?, reservedTokens: Int) {
         self.state.withLockedValue {
-            $0.rateLimitDecisions[[keyName, limitType, admitted ? "admitted" : "refused"], default: 0] += 1
+            let key = RateLimitDecisionKey(keyName: keyName, limitType: limitType ?? "all", admitted: limitType == nil)
+            $0.rateLimitDecisions[key, default: 0] += 1
+            if reservedTokens > 0 {
+                $0.rateLimitTokens[RateLimitTokenKey(keyName: keyName, stage: "reserved"), default: 0] +=
+                    UInt64(reservedTokens)
+            }
             $0.changed = true
         }
     }
@@ -102,7 +108,7 @@ public final class RequestMetrics: Sendable {
     func rateLimitTokens(keyName: String, stage: String, count: Int) {
         guard count > 0 else { return }
         self.state.withLockedValue {
-            $0.rateLimitTokens[[keyName, stage], default: 0] += UInt64(count)
+            $0.rateLimitTokens[RateLimitTokenKey(keyName: keyName, stage: stage), default: 0] += UInt64(count)
             $0.changed = true
         }
     }
@@ -267,16 +273,20 @@ public final class RequestMetrics: Sendable {
         text.family(
             "foap_ratelimit_decisions_total", "counter",
             "Admissions of keys with limits, by key, the limit type that refused (all when admitted) and result.")
-        for (labels, value) in state.rateLimitDecisions.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+        let decisions = state.rateLimitDecisions.sorted {
+            ($0.key.keyName, $0.key.limitType, $0.key.admitted ? 0 : 1) < ($1.key.keyName, $1.key.limitType, $1.key.admitted ? 0 : 1)
+        }
+        for (key, value) in decisions {
             text.sample(
                 "foap_ratelimit_decisions_total",
-                [("key_name", labels[0]), ("limit_type", labels[1]), ("result", labels[2])], Double(value))
+                [("key_name", key.keyName), ("limit_type", key.limitType), ("result", key.admitted ? "admitted" : "refused")],
+                Double(value))
         }
         text.family(
             "foap_ratelimit_tokens_total", "counter",
             "Tokens of keys with limits: reserved at admission, then refunded or charged when the answer's usage is known.")
-        for (labels, value) in state.rateLimitTokens.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            text.sample("foap_ratelimit_tokens_total", [("key_name", labels[0]), ("stage", labels[1])], Double(value))
+        for (key, value) in state.rateLimitTokens.sorted(by: { ($0.key.keyName, $0.key.stage) < ($1.key.keyName, $1.key.stage) }) {
+            text.sample("foap_ratelimit_tokens_total", [("key_name", key.keyName), ("stage", key.stage)], Double(value))
         }
         text.family("foap_accept_errors_total", "counter", "Failed accepts of new connections, by error.")
         for (reason, value) in state.acceptErrors.sorted(by: { $0.key < $1.key }) {
@@ -307,4 +317,15 @@ public final class RequestMetrics: Sendable {
             text.sample(name + "_count", Self.labels(key), Double(histogram.count))
         }
     }
+}
+
+struct RateLimitDecisionKey: Hashable {
+    var keyName: String
+    var limitType: String
+    var admitted: Bool
+}
+
+struct RateLimitTokenKey: Hashable {
+    var keyName: String
+    var stage: String
 }
