@@ -97,6 +97,7 @@ let package = Package(
                 "FOAPConfig",
                 "FOAPJSON",
                 "FOAPLimits",
+                "FOAPMetrics",
                 "FOAPProxy",
                 "FOAPSupervisor",
                 "FOAPSystemd",

@@ -48,7 +48,7 @@ struct MasterProcess {
         )
         configuration.sharedLimits = SharedLimitsHandoff(
             fd: region.fileDescriptor, holders: LimitsRegion.maximumHolders, reclaim: { region.reclaim(holder: $0) },
-            report: { report.lines() })
+            report: { report.lines() }, metrics: { report.metricsText() })
         let status = try Supervisor(configuration: configuration, logger: logger).run()
         region.flush()
         exit(status)

@@ -1,5 +1,6 @@
 import FOAPConfig
 import FOAPLimits
+import FOAPMetrics
 import FOAPProxy
 import Foundation
 import Logging
@@ -49,12 +50,39 @@ enum SharedLimits {
             set { self.state.withLockedValue { $0 = newValue } }
         }
 
-        func lines() -> [String] {
+        /// The usage of every limited scope now; empty when no key has limits.
+        private func usage() -> [ScopeUsage] {
             guard let keys = self.keys, keys.keys.contains(where: { $0.limits != nil }),
                 let limiter = try? RateLimiter(region: self.region, holder: 0, keys: keys)
             else { return [] }
-            let now = LimitsClock.now()
-            return limiter.usage(now: now).flatMap { scope in
+            return limiter.usage(now: LimitsClock.now())
+        }
+
+        /// `foap_ratelimit_in_flight{scope}` and `foap_ratelimit_budget_used_tokens{scope,limit}`.
+        func metricsText() -> String {
+            let usage = self.usage()
+            guard !usage.isEmpty else { return "" }
+            var text = MetricsText()
+            text.family("foap_ratelimit_in_flight", "gauge", "Requests in flight per limited scope, over every worker.")
+            for scope in usage {
+                for limit in scope.limits where limit.kind == .concurrency {
+                    text.sample("foap_ratelimit_in_flight", [("scope", "\(scope.scope)")], Double(limit.used))
+                }
+            }
+            text.family(
+                "foap_ratelimit_budget_used_tokens", "gauge", "Tokens used of each budget in its current period.")
+            for scope in usage {
+                for limit in scope.limits where limit.kind == .budget {
+                    text.sample(
+                        "foap_ratelimit_budget_used_tokens", [("scope", "\(scope.scope)"), ("limit", limit.label)],
+                        Double(limit.used))
+                }
+            }
+            return text.output
+        }
+
+        func lines() -> [String] {
+            self.usage().flatMap { scope in
                 scope.limits.map { limit in
                     var line = "\(scope.scope): \(limit.label): used \(limit.used) of \(limit.limit), remaining \(limit.remaining)"
                     if let resetsAt = limit.resetsAt {

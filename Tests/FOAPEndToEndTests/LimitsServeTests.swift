@@ -119,6 +119,8 @@ final class LimitsServeTests: XCTestCase {
         XCTAssertEqual([first.status, second.status], [200, 200])
         let third = try await Self.chat(client, foap.baseURL)
         XCTAssertEqual(third.status, 429, third.body)
+        let held = try await Self.inFlight(client, foap.baseURL)
+        XCTAssertEqual(held, 2, "the master's gauge reads the shared region")
         let worker = try XCTUnwrap(foap.workerPID(slot: 0))
         kill(worker, SIGKILL)
         try await foap.waitFor("the slots given back") {
@@ -127,6 +129,18 @@ final class LimitsServeTests: XCTestCase {
         try await foap.waitFor("a new worker serving") {
             (try? await Self.chat(client, foap.baseURL).status) == 200
         }
+        let after = try await Self.inFlight(client, foap.baseURL)
+        XCTAssertEqual(after, 0)
+    }
+
+    /// `foap_ratelimit_in_flight{scope="key team"}` from `/metrics` (a scrape needs a key when keys are configured).
+    private static func inFlight(_ client: HTTPClient, _ baseURL: String) async throws -> Double? {
+        var request = HTTPClientRequest(url: baseURL + "/metrics")
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.key)")
+        let response = try await client.execute(request, timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
+        let line = text.split(separator: "\n").first { $0.hasPrefix(#"foap_ratelimit_in_flight{scope="key team"}"#) }
+        return line?.split(separator: " ").last.flatMap { Double($0) }
     }
 
     /// A day budget spent before a restart is still spent after it, when the state directory is kept.

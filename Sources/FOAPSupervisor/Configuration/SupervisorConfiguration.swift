@@ -85,14 +85,18 @@ public struct SharedLimitsHandoff: Sendable {
     public var reclaim: @Sendable (_ holder: Int) -> Int
     /// `foap ctl limits`: one line per limit of every limited key, read from the live region.
     public var report: @Sendable () -> [String]
+    /// The region's gauges (requests in flight and budget tokens used, per scope) in the Prometheus text format, for
+    /// `/metrics`: the master reads them from the region at scrape time, so every worker's share is in them.
+    public var metrics: @Sendable () -> String
 
     public init(
         fd: Int32, holders: Int, reclaim: @escaping @Sendable (Int) -> Int,
-        report: @escaping @Sendable () -> [String] = { [] }
+        report: @escaping @Sendable () -> [String] = { [] }, metrics: @escaping @Sendable () -> String = { "" }
     ) {
         self.fd = fd
         self.holders = holders
         self.reclaim = reclaim
         self.report = report
+        self.metrics = metrics
     }
 }

@@ -34,5 +34,6 @@ extension Supervisor {
                 workersReady: self.machine.readyWorkerCount,
                 workerSlots: self.machine.workerCount
             )
+            + (self.configuration.sharedLimits?.metrics() ?? "")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -76,6 +77,19 @@ private final class UpstreamHandler: ChannelInboundHandler {
     }
 
     private func respond(to head: HTTPRequestHead, body: String, context: ChannelHandlerContext) {
+        if head.method == .POST, head.uri.hasPrefix("/echo/") || head.uri.hasPrefix("/v1/messages")
+            || head.uri.contains("rerank") || head.uri.hasSuffix("tokenize")
+        {
+            // What arrived, for tests of routes beyond chat: path, body and the credential headers.
+            let echo: [String: String] = [
+                "path": head.uri, "body": body, "authorization": head.headers.first(name: "authorization") ?? "",
+                "x_api_key": head.headers.first(name: "x-api-key") ?? "",
+                "anthropic_version": head.headers.first(name: "anthropic-version") ?? "",
+            ]
+            let data = (try? JSONSerialization.data(withJSONObject: echo, options: [.sortedKeys])) ?? Data()
+            self.writeFull(status: .ok, body: String(decoding: data, as: UTF8.self), context: context)
+            return
+        }
         guard head.method == .POST, head.uri.hasSuffix("/chat/completions") else {
             self.writeFull(status: .notFound, body: #"{"error":{"message":"mock: unknown route"}}"#, context: context)
             return
