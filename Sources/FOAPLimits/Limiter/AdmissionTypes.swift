@@ -56,8 +56,11 @@ public struct RateStatus: Sendable, Equatable {
     public let scope: LimitScope
     public let limit: Int
     public let remaining: Int
+    /// Nanoseconds until the bucket is full again: plain integers on the hot path (`Duration` arithmetic is
+    /// 128-bit, and two of them per request were measurable).
+    public let resetAfterNanoseconds: Int64
     /// Until the bucket is full again.
-    public let resetAfter: Duration
+    public var resetAfter: Duration { .nanoseconds(self.resetAfterNanoseconds) }
 }
 
 /// Why a request was refused; nothing was taken from any limit.

@@ -103,7 +103,7 @@ struct CellTaker {
                 let status = RateStatus(
                     rate: rate, scope: scope.scope, limit: rate.limit,
                     remaining: math.remaining(tat: newTAT, now: now),
-                    resetAfter: .nanoseconds(math.resetAfter(tat: newTAT, now: now))
+                    resetAfterNanoseconds: math.resetAfter(tat: newTAT, now: now)
                 )
                 return .success(
                     .rate(slot: scope.slot, word: word, math: math, units: units, status: status, metric: rate.metric)

@@ -142,6 +142,6 @@ public struct RateLimiter: Sendable {
         if candidate.remaining != current.remaining {
             return candidate.remaining < current.remaining ? candidate : current
         }
-        return candidate.resetAfter > current.resetAfter ? candidate : current
+        return candidate.resetAfterNanoseconds > current.resetAfterNanoseconds ? candidate : current
     }
 }

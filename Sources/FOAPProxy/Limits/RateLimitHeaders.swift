@@ -19,19 +19,24 @@ public enum RateLimitHeaders {
         if let requests {
             headers.add(name: "x-ratelimit-limit-requests", value: String(requests.limit))
             headers.add(name: "x-ratelimit-remaining-requests", value: String(max(0, requests.remaining)))
-            headers.add(name: "x-ratelimit-reset-requests", value: Self.reset(requests.resetAfter))
+            headers.add(name: "x-ratelimit-reset-requests", value: Self.reset(nanoseconds: requests.resetAfterNanoseconds))
         }
         if let tokens {
             headers.add(name: "x-ratelimit-limit-tokens", value: String(tokens.limit))
             headers.add(name: "x-ratelimit-remaining-tokens", value: String(max(0, tokens.remaining)))
-            headers.add(name: "x-ratelimit-reset-tokens", value: Self.reset(tokens.resetAfter))
+            headers.add(name: "x-ratelimit-reset-tokens", value: Self.reset(nanoseconds: tokens.resetAfterNanoseconds))
         }
     }
 
     /// A reset as OpenAI writes it: `12ms`, `1s`, `1.5s`, `6m0s`, `1h2m3s`.
     public static func reset(_ duration: Duration) -> String {
-        let milliseconds = max(0, Int64(duration.components.seconds) * 1000
-            + duration.components.attoseconds / 1_000_000_000_000_000)
+        Self.reset(nanoseconds: Int64(duration.components.seconds) * 1_000_000_000
+            + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// `reset` from plain nanoseconds (the hot path's form).
+    static func reset(nanoseconds: Int64) -> String {
+        let milliseconds = max(0, nanoseconds / 1_000_000)
         if milliseconds < 1000 {
             return String(milliseconds) + "ms"
         }
