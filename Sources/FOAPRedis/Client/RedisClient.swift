@@ -45,6 +45,11 @@ public final class RedisClient: Sendable {
         return slot.eventLoop.flatSubmit { slot.connection() }
     }
 
+    /// The loop calls on `eventLoop` use (the calling loop's, else any), for futures that need no connection.
+    func connectionEventLoop(_ eventLoop: (any EventLoop)?) -> any EventLoop {
+        self.slot(for: eventLoop).eventLoop
+    }
+
     /// Closes every connection and stops reconnecting.
     public func shutdown() -> EventLoopFuture<Void> {
         let eventLoop = self.group.any()
