@@ -38,6 +38,17 @@ let package = Package(
             name: "FOAPLimits",
             dependencies: ["FOAPConfig", .product(name: "Atomics", package: "swift-atomics")]
         ),
+        /// A small Redis/Valkey client on SwiftNIO (RESP3 with RESP2 fallback, pipelined, one connection per event
+        /// loop) and the Functions library that makes Redis the fleet-wide authority for limits. No FOAP imports:
+        /// the proxy maps its own types onto it.
+        .target(
+            name: "FOAPRedis",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         /// The worker channel (master ↔ each worker): its packets, sending and receiving them, the metrics chunking,
         /// and the descriptors and variables a worker inherits. Foundation-free; both processes import it.
         .target(name: "FOAPWorkerChannel"),
@@ -112,6 +123,18 @@ let package = Package(
         .testTarget(
             name: "FOAPLimitsTests",
             dependencies: ["FOAPLimits", "FOAPConfig", .product(name: "Atomics", package: "swift-atomics")]
+        ),
+        /// The decoder against NIOTestUtils' verifier; the client and the Functions library against a real
+        /// `redis-server` each test starts on a free loopback port.
+        .testTarget(
+            name: "FOAPRedisTests",
+            dependencies: [
+                "FOAPRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "FOAPSystemdTests",
