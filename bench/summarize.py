@@ -128,9 +128,12 @@ def main(out):
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
 
-    if values("foap-pool", "c64.txt", "rps"):
+    def comparison(title, first, second, first_label, second_label):
+        """A table of `second` next to `first` (same build, same run), with the errors of `second`."""
+        if not values(second, "c64.txt", "rps"):
+            return
         print()
-        print("| foap, access log on | one upstream | 3 upstreams (pool) | pool/one |")
+        print(f"| {title} | {first_label} | {second_label} | ratio |")
         print("| --- | ---: | ---: | ---: |")
         for label, kind, key, fmt in (
             ("req/s, 64 conns", "c64.txt", "rps", "{:,.0f}"),
@@ -138,25 +141,13 @@ def main(out):
             ("p50 ms, 1 conn", "c1.txt", "p50", "{:.3f}"),
             ("p99 ms, 1 conn", "c1.txt", "p99", "{:.3f}"),
         ):
-            one, pool = median("foap", kind, key), median("foap-pool", kind, key)
-            print(f"| {label} | {num(one, fmt)} | {num(pool, fmt)} | {ratio(pool, one)} |")
-        pool_errors = sum(sum(values("foap-pool", kind, "errors")) for kind in ("c1.txt", "c64.txt"))
-        print(f"| errors, all runs | | {pool_errors} | |")
+            a, b = median(first, kind, key), median(second, kind, key)
+            print(f"| {label} | {num(a, fmt)} | {num(b, fmt)} | {ratio(b, a)} |")
+        errors = sum(sum(values(second, kind, "errors")) for kind in ("c1.txt", "c64.txt"))
+        print(f"| errors, all runs | | {errors} | |")
 
-    if values("foap-limits", "c64.txt", "rps"):
-        print()
-        print("| foap, access log on, a client key | no limits | limits (none refuses) | limits/no limits |")
-        print("| --- | ---: | ---: | ---: |")
-        for label, kind, key, fmt in (
-            ("req/s, 64 conns", "c64.txt", "rps", "{:,.0f}"),
-            ("p99 ms, 64 conns", "c64.txt", "p99", "{:.3f}"),
-            ("p50 ms, 1 conn", "c1.txt", "p50", "{:.3f}"),
-            ("p99 ms, 1 conn", "c1.txt", "p99", "{:.3f}"),
-        ):
-            plain, limited = median("foap-key", kind, key), median("foap-limits", kind, key)
-            print(f"| {label} | {num(plain, fmt)} | {num(limited, fmt)} | {ratio(limited, plain)} |")
-        limit_errors = sum(sum(values("foap-limits", kind, "errors")) for kind in ("c1.txt", "c64.txt"))
-        print(f"| errors, all runs | | {limit_errors} | |")
+    comparison("foap, access log on", "foap", "foap-pool", "one upstream", "3 upstreams (pool)")
+    comparison("foap, access log on, a client key", "foap-key", "foap-limits", "no limits", "limits (none refuses)")
 
     soak = os.path.join(out, "soak.txt")
     if os.path.exists(soak):
