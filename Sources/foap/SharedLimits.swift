@@ -84,9 +84,11 @@ enum SharedLimits {
         func lines() -> [String] {
             self.usage().flatMap { scope in
                 scope.limits.map { limit in
-                    var line = "\(scope.scope): \(limit.label): used \(limit.used) of \(limit.limit), remaining \(limit.remaining)"
+                    var line = "\(scope.scope): \(limit.label): used \(limit.used) of \(limit.limit), "
+                        + "remaining \(limit.remaining)"
                     if let resetsAt = limit.resetsAt {
-                        line += ", resets at " + ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(resetsAt)))
+                        let date = Date(timeIntervalSince1970: TimeInterval(resetsAt))
+                        line += ", resets at " + ISO8601DateFormatter().string(from: date)
                     } else if limit.resetAfter > .zero {
                         line += ", full again in " + RateLimitHeaders.reset(limit.resetAfter)
                     }

@@ -99,11 +99,18 @@ final class LimitsServeTests: XCTestCase {
             let status = try await Self.chat(client, foap.baseURL).status
             XCTAssertEqual(status, 200)
         }
+        // A reload replaces every worker; the counts live in the region the master keeps, so they continue.
+        let reload = try runFoap(["ctl", "--socket", socket, "reload", "--wait"])
+        XCTAssertEqual(reload.status, 0, reload.stderr)
+        for _ in 0..<2 {
+            let status = try await Self.chat(client, foap.baseURL).status
+            XCTAssertEqual(status, 200)
+        }
         let result = try runFoap(["ctl", "--socket", socket, "limits"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let requests = try XCTUnwrap(lines.first { $0.contains("key team") && $0.contains("RPH") }, result.stdout)
-        XCTAssertTrue(requests.contains("used 3 of 60, remaining 57"), requests)
+        XCTAssertTrue(requests.contains("used 5 of 60, remaining 55"), requests)
         let budget = try XCTUnwrap(lines.first { $0.contains("key team") && $0.contains("tokens per day") }, result.stdout)
         XCTAssertTrue(budget.contains("of 100000") && budget.contains("resets at"), budget)
     }

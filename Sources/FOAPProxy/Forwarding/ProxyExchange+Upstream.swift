@@ -76,7 +76,8 @@ extension ProxyExchange {
                 client = try self.engine.requestTemplates.post(url: url, headers: headers, body: body.clientBody)
             } else {
                 let target = query.map { url + $0 } ?? url
-                client = try HTTPClient.Request(url: target, method: request.method, headers: headers, body: body.clientBody)
+                client = try HTTPClient.Request(
+                    url: target, method: request.method, headers: headers, body: body.clientBody)
             }
         } catch {
             self.callAttempt = .none
@@ -123,7 +124,8 @@ extension ProxyExchange {
                 source = StreamUsageInjection.inject(into: original, closingBrace: inspection.closingBrace)
                 self.usageChunkFilter = UsageChunkFilter()
             }
-            let rewritten = JSONModelRewriter.rewrite(source, inspection: inspection, targetModel: upstream.targetModelName)
+            let rewritten = JSONModelRewriter.rewrite(
+                source, inspection: inspection, targetModel: upstream.targetModelName)
             return (.whole(rewritten), rewritten.readableBytes)
         case .streamed(let streamed, let length):
             // Rewritten by MultipartModelRewriter for the upstream picked before the body was read.

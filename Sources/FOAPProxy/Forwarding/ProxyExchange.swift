@@ -188,7 +188,8 @@ final class ProxyExchange {
 
     private func writeError(_ error: OpenAIError, close: Bool) {
         let allocator = self.context.channel.allocator
-        let body = self.traits.isAnthropic ? error.anthropicBody(allocator: allocator) : error.body(allocator: allocator)
+        let body =
+            self.traits.isAnthropic ? error.anthropicBody(allocator: allocator) : error.body(allocator: allocator)
         let head = self.makeResponseHead(status: error.status, headers: error.headers(forBody: body), close: close)
         self.record.status = error.status.code
         self.record.error = self.record.error ?? error.code.rawValue

@@ -15,6 +15,7 @@ extension OpenAIError {
         if refusal.neverFits {
             headers.append(("x-should-retry", "false"))
         }
+        headers += RateLimitHeaders.refused(refusal)
         let subject = "Rate limit reached for \(model) for key '\(keyName)'"
         let numbers = "Limit \(refusal.limit), Used \(refusal.used), Requested \(refusal.requested)."
         let message: String

@@ -11,7 +11,10 @@ public enum RateLimitHeaders {
 
     static func apply(requests: RateStatus?, tokens: RateStatus?, to headers: inout HTTPHeaders) {
         // Most heads have none: one pass over the names' first bytes instead of six lookups.
-        if headers.contains(where: { $0.name.utf8.count > 11 && ($0.name.utf8.first == UInt8(ascii: "x") || $0.name.utf8.first == UInt8(ascii: "X")) }) {
+        let mayHaveSome = headers.contains { header in
+            header.name.utf8.count > 11 && header.name.utf8.first.map { $0 | 0x20 == UInt8(ascii: "x") } == true
+        }
+        if mayHaveSome {
             for name in Self.names where headers.contains(name: name) {
                 headers.remove(name: name)
             }
@@ -19,13 +22,30 @@ public enum RateLimitHeaders {
         if let requests {
             headers.add(name: "x-ratelimit-limit-requests", value: String(requests.limit))
             headers.add(name: "x-ratelimit-remaining-requests", value: String(max(0, requests.remaining)))
-            headers.add(name: "x-ratelimit-reset-requests", value: Self.reset(nanoseconds: requests.resetAfterNanoseconds))
+            headers.add(
+                name: "x-ratelimit-reset-requests", value: Self.reset(nanoseconds: requests.resetAfterNanoseconds))
         }
         if let tokens {
             headers.add(name: "x-ratelimit-limit-tokens", value: String(tokens.limit))
             headers.add(name: "x-ratelimit-remaining-tokens", value: String(max(0, tokens.remaining)))
             headers.add(name: "x-ratelimit-reset-tokens", value: Self.reset(nanoseconds: tokens.resetAfterNanoseconds))
         }
+    }
+
+    /// The `x-ratelimit-*` headers of a 429 for a rate: that rate's limit, nothing remaining, and its wait as the
+    /// reset (a refused request learns the same numbers an admitted one would).
+    static func refused(_ refusal: Refusal) -> [(String, String)] {
+        let kind: String
+        switch refusal.kind {
+        case .requests: kind = "requests"
+        case .tokens: kind = "tokens"
+        case .concurrency, .budget: return []
+        }
+        let reset = refusal.retryAfter.map { Self.reset($0) } ?? "0ms"
+        return [
+            ("x-ratelimit-limit-\(kind)", String(refusal.limit)), ("x-ratelimit-remaining-\(kind)", "0"),
+            ("x-ratelimit-reset-\(kind)", reset),
+        ]
     }
 
     /// A reset as OpenAI writes it: `12ms`, `1s`, `1.5s`, `6m0s`, `1h2m3s`.

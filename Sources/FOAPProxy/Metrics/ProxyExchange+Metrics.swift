@@ -19,7 +19,7 @@ extension ProxyExchange {
             guard claim() else { return }
             self.respond(error: .metricsUnavailable)
         }
-        // `self` is loop-bound: the reply (from the control channel's thread) hops back to the loop first.
+        // `self` is loop-bound: the reply (from the worker channel's thread) hops back to the loop first.
         let exchange = NIOLoopBound(self, eventLoop: loop)
         source { text in
             loop.execute {

@@ -57,7 +57,8 @@ extension Route {
     var traits: RouteTraits {
         switch self {
         case .forward(let path):
-            return RouteTraits.forwardedRoutes[path] ?? RouteTraits(needsClientKey: true, modelSource: .body, takesBody: true)
+            return RouteTraits.forwardedRoutes[path]
+                ?? RouteTraits(needsClientKey: true, modelSource: .body, takesBody: true)
         case .listModels, .metrics:
             return RouteTraits(needsClientKey: true)
         case .retrieveModel, .modelHealth:

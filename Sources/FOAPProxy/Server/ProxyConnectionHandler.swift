@@ -29,7 +29,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     private var deliveringPipelined = false
     /// The peer as access records name it; described on the first request, not on every one.
     private var client: String?
-    /// The connection's one upstream-timeout timer, shared by its requests (see `ProxyExchange.armTimer`).
+    /// The connection's one timer for the body and upstream deadlines, shared by its requests: moved, not
+    /// rescheduled, per request (scheduling and cancelling one per request cost ~7,700 instructions in bench/profile).
     private var timeoutTimer: Scheduled<Void>?
     private var timeoutTimerDeadline: NIODeadline?
     /// By when the body of the request being read must make progress (`bodyTimeout` after the last read that

@@ -73,6 +73,9 @@ final class LimitsEndToEndTests: XCTestCase {
         let retryAfter = try XCTUnwrap(refused.headers.first(name: "retry-after").flatMap(Int.init))
         XCTAssertTrue((1...20).contains(retryAfter), "\(retryAfter)")
         XCTAssertNotNil(refused.headers.first(name: "retry-after-ms").flatMap(Int.init))
+        XCTAssertEqual(refused.headers.first(name: "x-ratelimit-limit-requests"), "3")
+        XCTAssertEqual(refused.headers.first(name: "x-ratelimit-remaining-requests"), "0")
+        XCTAssertNotNil(refused.headers.first(name: "x-ratelimit-reset-requests"))
         XCTAssertEqual(harness.upstream.requests.count, 3, "a refused request never goes upstream")
         // Another key is not limited by this one.
         let other = try await self.chat(harness, key: Self.free)
