@@ -36,6 +36,9 @@ public final class ProxyEngine: Sendable {
     let metricsSource: MetricsSource?
     /// Per-key limits over the host's shared region; nil when no key has limits (or in keyless mode).
     let limiter: RateLimiter?
+    /// Redis/Valkey deciding for the whole fleet (`configuration.limits.fleet`); `limiter` is then its `local`
+    /// fallback, built from this host's share of each limit.
+    let fleet: FleetLimiter?
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
 
@@ -56,6 +59,10 @@ public final class ProxyEngine: Sendable {
         limiter: RateLimiter? = nil
     ) throws {
         self.limiter = limiter
+        self.fleet = try configuration.limits.fleet.map {
+            try FleetLimiter(
+                settings: $0, keys: snapshot.clientKeys, group: eventLoopGroup, metrics: metrics, logger: logger)
+        }
         self.metrics = metrics
         self.metricsSource = metricsSource
         self.snapshot = snapshot
@@ -101,6 +108,7 @@ public final class ProxyEngine: Sendable {
         for pool in self.upstreamPools.values {
             try? await pool.eventLoop.submit { pool.closeAll() }.get()
         }
+        try? await self.fleet?.shutdown().get()
         try await self.client.shutdown()
     }
 
@@ -109,6 +117,7 @@ public final class ProxyEngine: Sendable {
         for pool in self.upstreamPools.values {
             try? pool.eventLoop.submit { pool.closeAll() }.wait()
         }
+        try? self.fleet?.shutdown().wait()
         try self.client.syncShutdown()
     }
 }

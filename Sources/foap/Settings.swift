@@ -1,6 +1,7 @@
 import FOAPConfig
 import FOAPLimits
 import FOAPProxy
+import FOAPRedis
 import FOAPSystemd
 import FOAPWorker
 import Foundation
@@ -30,6 +31,8 @@ struct Settings: Sendable {
     var upstreamMaxConnections: Int
     /// The master's control socket for `foap ctl`; nil: none (there is no default location outside systemd).
     var controlSocket: String?
+    /// `FOAP_LIMITS_REDIS_URL` as given (with its password), passed on to workers; its parsed form is in `limits`.
+    var redisURLText: String?
 
     /// `--config-dir`, else `FOAP_CONFIG_DIR`, else `configs`: shared with `foap check`, which needs no other setting.
     static func configDirectory(option: String?, environment: [String: String]) -> String {
@@ -84,11 +87,39 @@ struct Settings: Sendable {
         var limits = LimitsSettings()
         limits.bytesPerToken = try integer(nil, "FOAP_LIMITS_BYTES_PER_TOKEN", default: 4, minimum: 1)
         limits.defaultOutputTokens = try integer(nil, "FOAP_LIMITS_DEFAULT_OUTPUT_TOKENS", default: 512)
+        limits.fleet = try Self.fleet(environment: environment, integer: { try integer(nil, $0, default: $1, minimum: 1) })
         self.limits = limits
         self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
         self.caBundle = value(nil, "FOAP_CA_BUNDLE")
         self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
         self.controlSocket = ControlSocketPath.resolve(environment: environment)
+        self.redisURLText = self.limits.fleet == nil ? nil : environment["FOAP_LIMITS_REDIS_URL"]
+    }
+
+    /// Fleet-wide limits through Redis/Valkey when `FOAP_LIMITS_REDIS_URL` is set; nil (per host) otherwise.
+    /// The host id is chosen once by the master (hostname and its pid) and inherited by its workers, so one
+    /// host's budget contributions stay one entry in Redis.
+    private static func fleet(
+        environment: [String: String], integer: (String, Int) throws -> Int
+    ) throws -> FleetLimitsSettings? {
+        guard let text = environment["FOAP_LIMITS_REDIS_URL"], !text.isEmpty else {
+            return nil
+        }
+        let url: RedisURL
+        do {
+            url = try RedisURL(text)
+        } catch {
+            throw SettingsError("FOAP_LIMITS_REDIS_URL: \(error)")
+        }
+        let modeText = environment["FOAP_LIMITS_ON_BACKEND_ERROR"].flatMap { $0.isEmpty ? nil : $0 } ?? "local"
+        guard let mode = FleetLimitsSettings.Fallback(rawValue: modeText.lowercased()) else {
+            throw SettingsError("FOAP_LIMITS_ON_BACKEND_ERROR=\(modeText) is not one of local, allow, deny")
+        }
+        let hostID = environment["FOAP_LIMITS_HOST_ID"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        return FleetLimitsSettings(
+            url: url, timeout: .milliseconds(Int64(try integer("FOAP_LIMITS_REDIS_TIMEOUT_MS", 25))), fallback: mode,
+            fleetSize: try integer("FOAP_FLEET_SIZE", 1), hostID: hostID)
     }
 
     /// The values as environment variables, so workers started by the master resolve exactly the same settings.
@@ -104,6 +135,13 @@ struct Settings: Sendable {
             "FOAP_LIMITS_BYTES_PER_TOKEN": String(self.limits.bytesPerToken),
             "FOAP_LIMITS_DEFAULT_OUTPUT_TOKENS": String(self.limits.defaultOutputTokens),
         ]
+        if let fleet = self.limits.fleet {
+            environment["FOAP_LIMITS_REDIS_URL"] = self.redisURLText
+            environment["FOAP_LIMITS_REDIS_TIMEOUT_MS"] = String(fleet.timeout.nanoseconds / 1_000_000)
+            environment["FOAP_LIMITS_ON_BACKEND_ERROR"] = fleet.fallback.rawValue
+            environment["FOAP_FLEET_SIZE"] = String(fleet.fleetSize)
+            environment["FOAP_LIMITS_HOST_ID"] = fleet.hostID
+        }
         if let stateDirectory { environment["FOAP_STATE_DIR"] = stateDirectory }
         if let caBundle { environment["FOAP_CA_BUNDLE"] = caBundle }
         return environment

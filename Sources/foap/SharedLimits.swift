@@ -28,11 +28,15 @@ enum SharedLimits {
 
     /// The limiter of a process serving `snapshot` with holder id `holder`; nil when no key has limits.
     /// - Throws: when the region cannot hold the scopes (a worker must not run unlimited by accident).
-    static func limiter(region: LimitsRegion, holder: Int, snapshot: ConfigSnapshot) throws -> RateLimiter? {
+    /// With a fleet backend (`fleet`), this is its `local` fallback: this host's share of every limit.
+    static func limiter(
+        region: LimitsRegion, holder: Int, snapshot: ConfigSnapshot, fleet: FleetLimitsSettings? = nil
+    ) throws -> RateLimiter? {
         guard let keys = snapshot.clientKeys, keys.keys.contains(where: { $0.limits != nil }) else {
             return nil
         }
-        return try RateLimiter(region: region, holder: holder, keys: keys)
+        let share = fleet.map { FleetShare.keys(keys, fleetSize: $0.fleetSize) } ?? keys
+        return try RateLimiter(region: region, holder: holder, keys: share)
     }
 
     /// `foap ctl limits` in the master: every limit of every limited key of the config loaded last, with what is

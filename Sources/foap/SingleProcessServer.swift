@@ -56,7 +56,8 @@ struct SingleProcessServer {
                 metadata: processMetadata,
                 environment: environment
             ),
-            limiter: try SharedLimits.limiter(region: region, holder: 0, snapshot: snapshot)
+            limiter: try SharedLimits.limiter(
+                region: region, holder: 0, snapshot: snapshot, fleet: self.settings.limits.fleet)
         )
         let settings = self.settings
         try runBlocking {

@@ -50,7 +50,8 @@ struct WorkerCommand: ParsableCommand {
         var limiter: RateLimiter?
         if let shared = worker.limits {
             limiter = try SharedLimits.limiter(
-                region: LimitsRegion(inheriting: shared.fd), holder: shared.holder, snapshot: snapshot)
+                region: LimitsRegion(inheriting: shared.fd), holder: shared.holder, snapshot: snapshot,
+                fleet: settings.limits.fleet)
         }
         let lifecycle = WorkerLifecycle(
             runtime: settings.runtime(

@@ -61,6 +61,15 @@ public struct RateStatus: Sendable, Equatable {
     public let resetAfterNanoseconds: Int64
     /// Until the bucket is full again.
     public var resetAfter: Duration { .nanoseconds(self.resetAfterNanoseconds) }
+
+    /// Public for limiters that decide elsewhere (Redis for a fleet) but answer with the same headers.
+    public init(rate: RateLimit, scope: LimitScope, limit: Int, remaining: Int, resetAfterNanoseconds: Int64) {
+        self.rate = rate
+        self.scope = scope
+        self.limit = limit
+        self.remaining = remaining
+        self.resetAfterNanoseconds = resetAfterNanoseconds
+    }
 }
 
 /// Why a request was refused; nothing was taken from any limit.
@@ -80,4 +89,20 @@ public struct Refusal: Sendable, Equatable {
     public let resetsAt: Int64?
     /// The request's declared output alone exceeds this limit: waiting will never help.
     public let neverFits: Bool
+
+    /// Public for limiters that decide elsewhere (Redis for a fleet) but answer with the same 429.
+    public init(
+        kind: LimitKind, label: String, scope: LimitScope, limit: Int, used: Int, requested: Int,
+        retryAfter: Duration?, resetsAt: Int64?, neverFits: Bool
+    ) {
+        self.kind = kind
+        self.label = label
+        self.scope = scope
+        self.limit = limit
+        self.used = used
+        self.requested = requested
+        self.retryAfter = retryAfter
+        self.resetsAt = resetsAt
+        self.neverFits = neverFits
+    }
 }

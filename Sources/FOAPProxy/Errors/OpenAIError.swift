@@ -23,6 +23,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
         case noHealthyUpstream = "no_healthy_upstream"
         case requestTimeout = "request_timeout"
         case rateLimitExceeded = "rate_limit_exceeded"
+        case rateLimiterUnavailable = "rate_limiter_unavailable"
         case insufficientQuota = "insufficient_quota"
         case requestTooLarge = "request_too_large"
         case shuttingDown = "shutting_down"

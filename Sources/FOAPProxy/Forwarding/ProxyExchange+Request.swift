@@ -61,6 +61,17 @@ extension ProxyExchange {
             self.bodyMode = .none
             held.writeImmutableBuffer(buffer)
             self.scanMultipart(held, scanner: &scanner)
+        case .admitting(var held, var detector):
+            self.bodyMode = .none
+            switch detector.inspect(buffer) {
+            case .clean:
+                held.writeImmutableBuffer(buffer)
+                self.bodyMode = .admitting(held, detector)
+            case .duplicateModel:
+                self.abortRequest(.duplicateMultipartModel)
+            case .malformed:
+                self.abortRequest(.invalidMultipart("The multipart request body is malformed."))
+            }
         case .streaming(var detector):
             self.bodyMode = .none
             switch detector.inspect(buffer) {
@@ -95,6 +106,8 @@ extension ProxyExchange {
             self.scanMultipart(held, scanner: &scanner)
         case .streaming:
             self.upload?.finish()
+        case .admitting:
+            break  // the upload starts once admitted, and sees that the request ended
         case .discarding:
             if !self.machine.isFinished {
                 self.answerWithoutBody()
@@ -158,11 +171,12 @@ extension ProxyExchange {
                 self.respond(error: .invalidFileID(fileID))
                 return
             }
-            guard self.admit(model: id, body: nil, bodyBytes: 0) else { return }
-            let method: HTTPMethod = self.isHead ? .HEAD : .GET
-            let suffix = "/" + fileID.addingPathPercentEncoding()
-            self.forward(
-                UpstreamRequest(model: model, endpoint: endpoint, method: method, urlSuffix: suffix, payload: .none))
+            self.admit(model: id, body: nil, bodyBytes: 0) {
+                let method: HTTPMethod = self.isHead ? .HEAD : .GET
+                let suffix = "/" + fileID.addingPathPercentEncoding()
+                self.forward(
+                    UpstreamRequest(model: model, endpoint: endpoint, method: method, urlSuffix: suffix, payload: .none))
+            }
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }
@@ -186,10 +200,11 @@ extension ProxyExchange {
             inspection.model = model.id
         }
         self.record.stream = inspection.stream
-        guard let (model, endpoint) = self.resolve(model: inspection.model),
-            self.admit(model: model.id, body: body, bodyBytes: body.readableBytes)
-        else { return }
-        self.forward(UpstreamRequest(model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection)))
+        guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
+        self.admit(model: model.id, body: body, bodyBytes: body.readableBytes) {
+            self.forward(
+                UpstreamRequest(model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection)))
+        }
     }
 
     private func scanMultipart(_ held: ByteBuffer, scanner: inout MultipartModelScanner) {
@@ -207,7 +222,7 @@ extension ProxyExchange {
         }
     }
 
-    /// Starts streaming an upload whose `model` part was found in `held`.
+    /// Admits an upload whose `model` part was found in `held` (holding what arrives meanwhile), then streams it.
     private func forwardMultipart(
         _ held: ByteBuffer, field: MultipartModelField, detector: MultipartDuplicateModelDetector
     ) {
@@ -223,11 +238,23 @@ extension ProxyExchange {
             self.refuse(.invalidMultipart("The multipart request body is malformed."))
             return
         }
-        guard let (model, endpoint) = self.resolve(model: field.model),
-            self.admit(model: model.id, body: nil, bodyBytes: self.declaredLength ?? held.readableBytes)
-        else {
+        guard let (model, endpoint) = self.resolve(model: field.model) else {
             return
         }
+        self.bodyMode = .admitting(held, detector)
+        self.admit(model: model.id, body: nil, bodyBytes: self.declaredLength ?? held.readableBytes) {
+            // Stopped meanwhile (a second model part, a body over the limit): nothing is held any more.
+            guard case .admitting(let latest, let detector) = self.bodyMode else { return }
+            self.bodyMode = .none
+            self.streamMultipart(latest, field: field, detector: detector, model: model, endpoint: endpoint)
+        }
+    }
+
+    /// Starts streaming an admitted upload: the held bytes (with its `model` part rewritten), then the rest.
+    private func streamMultipart(
+        _ held: ByteBuffer, field: MultipartModelField, detector: MultipartDuplicateModelDetector,
+        model: ModelConfig, endpoint: EndpointConfig
+    ) {
         // A streamed upload goes to one upstream, picked before its model name is written into the body.
         guard let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty) else {
             self.refuse(.noHealthyUpstream(model: model.id, route: endpoint.path))

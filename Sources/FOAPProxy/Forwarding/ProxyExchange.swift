@@ -54,6 +54,8 @@ final class ProxyExchange {
     var usageChunkFilter: UsageChunkFilter?
     /// The admission of a key with limits: settled and released when the exchange finishes (Limits/).
     var admission: Admission?
+    /// The same, when Redis/Valkey admitted the request for the fleet (Limits/Fleet/).
+    var fleetLease: FleetLease?
     /// The record was written and the owner told: nothing more happens.
     private(set) var finished = false
 
@@ -63,6 +65,8 @@ final class ProxyExchange {
         case holdingMultipart(ByteBuffer, MultipartModelScanner)
         /// A multipart upload going upstream as it arrives; a second `model` part stops it.
         case streaming(MultipartDuplicateModelDetector)
+        /// An upload whose model is known, waiting for the fleet's admission: what arrives meanwhile is held.
+        case admitting(ByteBuffer, MultipartDuplicateModelDetector)
         /// Read and dropped: a small rest of a refused request's body, or the body of a route that takes none.
         case discarding
     }
@@ -212,7 +216,7 @@ final class ProxyExchange {
         if close || !self.keepAlive {
             headers.replaceOrAdd(name: "Connection", value: "close")
         }
-        if self.admission != nil {
+        if self.hasAdmission {
             self.applyRateLimitHeaders(to: &headers)
         }
         return HTTPResponseHead(version: self.head.version, status: status, headers: headers)

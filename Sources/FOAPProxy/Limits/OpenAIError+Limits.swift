@@ -41,6 +41,11 @@ extension OpenAIError {
             status: .tooManyRequests, type: type, code: code, message: message, headers: headers)
     }
 
+    /// `FOAP_LIMITS_ON_BACKEND_ERROR=deny` while Redis cannot decide: fail closed, and ask the client to retry soon.
+    static let rateLimiterUnavailable = OpenAIError(
+        status: .serviceUnavailable, type: "server_error", code: .rateLimiterUnavailable,
+        message: "The rate limiter is unavailable; retry the request shortly.", headers: [("retry-after", "1")])
+
     private static func message(
         _ subject: String, _ refusal: Refusal, _ numbers: String, wait: (seconds: Int64, milliseconds: Int64)?
     ) -> String {

@@ -35,6 +35,8 @@ public struct LimitsSettings: Sendable, Equatable {
     /// Output tokens reserved for a generating request that declares no `max_tokens`
     /// (`FOAP_LIMITS_DEFAULT_OUTPUT_TOKENS`).
     public var defaultOutputTokens = 512
+    /// Limits decided for the whole fleet by Redis/Valkey (`FOAP_LIMITS_REDIS_URL`); nil: per host.
+    public var fleet: FleetLimitsSettings?
 
     public init() {}
 }

@@ -81,6 +81,10 @@ public final class RequestMetrics: Sendable {
         var rateLimitDecisions: [RateLimitDecisionKey: UInt64] = [:]
         /// Tokens of keys with limits, by key name and stage (`reserved`, `refunded`, `charged`).
         var rateLimitTokens: [RateLimitTokenKey: UInt64] = [:]
+        /// Calls to the fleet limits backend (Redis), by result: ok, error, timeout, circuit_open.
+        var limitsBackend: [String: UInt64] = [:]
+        /// Admissions decided by the fallback while the backend was unavailable, by mode (local, allow, deny).
+        var limitsFallbacks: [String: UInt64] = [:]
         /// Failed `accept` calls on the listeners, by errno name (`EMFILE`, …).
         var acceptErrors: [String: UInt64] = [:]
         var inFlight = 0
@@ -101,6 +105,20 @@ public final class RequestMetrics: Sendable {
                 $0.rateLimitTokens[RateLimitTokenKey(keyName: keyName, stage: "reserved"), default: 0] +=
                     UInt64(reservedTokens)
             }
+            $0.changed = true
+        }
+    }
+
+    func limitsBackendRequest(result: String) {
+        self.state.withLockedValue {
+            $0.limitsBackend[result, default: 0] += 1
+            $0.changed = true
+        }
+    }
+
+    func limitsBackendFallback(mode: String) {
+        self.state.withLockedValue {
+            $0.limitsFallbacks[mode, default: 0] += 1
             $0.changed = true
         }
     }
@@ -287,6 +305,20 @@ public final class RequestMetrics: Sendable {
             "Tokens of keys with limits: reserved at admission, then refunded or charged when the answer's usage is known.")
         for (key, value) in state.rateLimitTokens.sorted(by: { ($0.key.keyName, $0.key.stage) < ($1.key.keyName, $1.key.stage) }) {
             text.sample("foap_ratelimit_tokens_total", [("key_name", key.keyName), ("stage", key.stage)], Double(value))
+        }
+        if !state.limitsBackend.isEmpty || !state.limitsFallbacks.isEmpty {
+            text.family(
+                "foap_limits_backend_requests_total", "counter",
+                "Calls to the fleet limits backend (Redis/Valkey), by result (ok, error, timeout, circuit_open).")
+            for (result, value) in state.limitsBackend.sorted(by: { $0.key < $1.key }) {
+                text.sample("foap_limits_backend_requests_total", [("result", result)], Double(value))
+            }
+            text.family(
+                "foap_limits_backend_fallbacks_total", "counter",
+                "Admissions decided without the limits backend, by fallback mode (local, allow, deny).")
+            for (mode, value) in state.limitsFallbacks.sorted(by: { $0.key < $1.key }) {
+                text.sample("foap_limits_backend_fallbacks_total", [("mode", mode)], Double(value))
+            }
         }
         text.family("foap_accept_errors_total", "counter", "Failed accepts of new connections, by error.")
         for (reason, value) in state.acceptErrors.sorted(by: { $0.key < $1.key }) {

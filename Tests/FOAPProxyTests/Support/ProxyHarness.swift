@@ -62,7 +62,11 @@ final class ProxyHarness: @unchecked Sendable {
             snapshot: snapshot, configuration: configuration, eventLoopGroup: self.group, logger: logger,
             metricsSource: metricsSource,
             limiter: try limitsRegion.flatMap { region in
-                try snapshot.clientKeys.map { try RateLimiter(region: region, holder: 0, keys: $0) }
+                // With a fleet backend the region holds this host's share (the `local` fallback), as a worker's does.
+                try snapshot.clientKeys.map { keys in
+                    let share = configuration.limits.fleet.map { FleetShare.keys(keys, fleetSize: $0.fleetSize) }
+                    return try RateLimiter(region: region, holder: 0, keys: share ?? keys)
+                }
             })
         self.server = ProxyServer(engine: self.engine, group: self.group)
         let addresses = try await self.server.start(.bind(host: "127.0.0.1", port: 0))

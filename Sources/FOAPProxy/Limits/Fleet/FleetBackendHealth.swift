@@ -1,0 +1,69 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A circuit breaker for the limits backend, shared by a worker's event loops: after `threshold` consecutive
+/// failures Redis is not asked for `coolDown` (requests take the fallback at once instead of each waiting out the
+/// timeout), then one request tries again. It also keeps the log to one line per `logInterval`, not per request.
+final class FleetBackendHealth: Sendable {
+    private struct State {
+        var failures = 0
+        var openUntil: NIODeadline?
+        var lastLog: NIODeadline?
+        var unlogged = 0
+    }
+
+    /// What the caller should log, if anything, after a failure or a recovery.
+    enum LogLine: Equatable {
+        case failing(count: Int)
+        case recovered
+    }
+
+    private let threshold: Int
+    private let coolDown: TimeAmount
+    private let logInterval: TimeAmount
+    private let state = NIOLockedValueBox(State())
+
+    init(threshold: Int, coolDown: TimeAmount, logInterval: TimeAmount = .seconds(10)) {
+        self.threshold = max(1, threshold)
+        self.coolDown = coolDown
+        self.logInterval = logInterval
+    }
+
+    /// False while the circuit is open.
+    func mayAsk(now: NIODeadline) -> Bool {
+        self.state.withLockedValue { state in
+            guard let until = state.openUntil else { return true }
+            return now >= until
+        }
+    }
+
+    func succeeded() -> LogLine? {
+        self.state.withLockedValue { state in
+            let wasFailing = state.failures > 0 && state.lastLog != nil
+            state.failures = 0
+            state.openUntil = nil
+            if wasFailing {
+                state.lastLog = nil
+                state.unlogged = 0
+                return .recovered
+            }
+            return nil
+        }
+    }
+
+    func failed(now: NIODeadline) -> LogLine? {
+        self.state.withLockedValue { state in
+            state.failures += 1
+            state.unlogged += 1
+            if state.failures >= self.threshold {
+                state.openUntil = now + self.coolDown
+            }
+            if let last = state.lastLog, now - last < self.logInterval {
+                return nil
+            }
+            state.lastLog = now
+            defer { state.unlogged = 0 }
+            return .failing(count: state.unlogged)
+        }
+    }
+}

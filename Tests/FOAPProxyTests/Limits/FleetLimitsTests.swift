@@ -1,0 +1,175 @@
+import FOAPConfig
+import FOAPLimits
+import FOAPProxy
+import FOAPRedis
+import Foundation
+import NIOCore
+import NIOHTTP1
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Limits decided by one real `redis-server` for several proxies (hosts): together they admit exactly the limit,
+/// a refusal reads as the local one, and a stopped Redis leads to the documented fallback within the timeout.
+final class FleetLimitsTests: XCTestCase {
+    static let key = "sk-foap-fleet-0123456789"
+
+    private func startRedis() throws -> RedisServer {
+        let redis = try RedisServer()
+        self.addTeardownBlock {
+            redis.signal(SIGCONT)
+            redis.stop()
+        }
+        return redis
+    }
+
+    /// A proxy (one host of `fleetSize`) whose key `team` has `limits`; fleet-wide through `redis` unless nil.
+    private func makeProxy(
+        limits: String, redis: RedisServer?, fallback: FleetLimitsSettings.Fallback = .local, fleetSize: Int = 2,
+        host: String = "host-a"
+    ) async throws -> ProxyHarness {
+        let digest = ClientKeyDigest(hashing: Self.key.utf8).hex
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("foap-fleet-\(UUID()).json")
+        try """
+            {"keys": [{"name": "team", "sha256": "\(digest)", "models": ["*"], "limits": \(limits)}]}
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let harness = try await ProxyHarness(
+            environment: ["MOCK_KEY": "sk-upstream-secret", "FOAP_CLIENT_KEYS": file.path],
+            configure: { configuration in
+                guard let redis else { return }
+                var fleet = FleetLimitsSettings(
+                    url: redis.url, timeout: .milliseconds(25), fallback: fallback, fleetSize: fleetSize, hostID: host)
+                fleet.circuitFailures = 3
+                fleet.circuitCoolDown = .milliseconds(300)
+                configuration.limits.fleet = fleet
+            },
+            limitsRegion: try LimitsRegion(path: nil, now: LimitsClock.now()),
+            respond: { _ in .json(#"{"id":"c","usage":{"prompt_tokens":3,"completion_tokens":2}}"#) })
+        self.addTeardownBlock {
+            try await harness.stop()
+            try? FileManager.default.removeItem(at: file)
+        }
+        return harness
+    }
+
+    private func chat(_ harness: ProxyHarness) async throws -> (status: UInt, headers: HTTPHeaders, body: String) {
+        let response = try await harness.send(
+            .POST, "/v1/chat/completions", json: #"{"model":"gpt-test","max_tokens":10}"#,
+            headers: [("Authorization", "Bearer \(Self.key)")])
+        return (response.status, response.headers, response.body)
+    }
+
+    private static func error(_ body: String) -> [String: Any] {
+        let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        return object?["error"] as? [String: Any] ?? [:]
+    }
+
+    func testTwoProxiesSharingOneRedisAdmitExactlyTheLimitTogether() async throws {
+        let redis = try self.startRedis()
+        let limits = #"{"requests_per_minute": 7, "concurrent_requests": 4}"#
+        let first = try await self.makeProxy(limits: limits, redis: redis, host: "host-a")
+        let second = try await self.makeProxy(limits: limits, redis: redis, host: "host-b")
+        var admitted = 0
+        var refused = 0
+        for index in 0..<20 {
+            let response = try await self.chat(index % 2 == 0 ? first : second)
+            if response.status == 200 {
+                admitted += 1
+                XCTAssertEqual(response.headers.first(name: "x-ratelimit-limit-requests"), "7", "the fleet's limit")
+                // Redis's GCRA rounds the remaining down by one unit where the local math does not (7 RPM: 5, not 6).
+                let remaining = Int(response.headers.first(name: "x-ratelimit-remaining-requests") ?? "") ?? -1
+                XCTAssertTrue((7 - admitted - 1...7 - admitted).contains(remaining), "\(remaining) after \(admitted)")
+            } else {
+                refused += 1
+                XCTAssertEqual(response.status, 429)
+            }
+        }
+        XCTAssertEqual(admitted, 7, "each host alone would admit 7 (its share, 4, only while Redis is away)")
+        XCTAssertEqual(refused, 13)
+        XCTAssertTrue(first.engine.metrics.render()?.contains(#"foap_limits_backend_requests_total{result="ok"} 10"#) ?? false)
+    }
+
+    func testARefusalFromRedisIsTheSame429AsALocalOne() async throws {
+        let redis = try self.startRedis()
+        let limits = #"{"requests_per_minute": 1}"#
+        let local = try await self.makeProxy(limits: limits, redis: nil)
+        let fleet = try await self.makeProxy(limits: limits, redis: redis, fleetSize: 1)
+        var answers: [(status: UInt, headers: HTTPHeaders, body: String)] = []
+        for harness in [local, fleet] {
+            let admitted = try await self.chat(harness)
+            XCTAssertEqual(admitted.status, 200)
+            answers.append(try await self.chat(harness))
+        }
+        let (localAnswer, fleetAnswer) = (answers[0], answers[1])
+        XCTAssertEqual(localAnswer.status, 429)
+        XCTAssertEqual(fleetAnswer.status, 429)
+        XCTAssertEqual(Self.error(fleetAnswer.body) as NSDictionary, Self.error(localAnswer.body) as NSDictionary)
+        XCTAssertEqual(
+            fleetAnswer.headers.map(\.name).sorted(), localAnswer.headers.map(\.name).sorted(), "\(fleetAnswer.headers)")
+        for name in ["retry-after", "content-type"] {
+            XCTAssertEqual(fleetAnswer.headers.first(name: name), localAnswer.headers.first(name: name), name)
+        }
+        let localWait = Int(localAnswer.headers.first(name: "retry-after-ms") ?? "") ?? 0
+        let fleetWait = Int(fleetAnswer.headers.first(name: "retry-after-ms") ?? "") ?? -1
+        XCTAssertLessThan(abs(localWait - fleetWait), 2000, "both about a minute")
+    }
+
+    func testStoppedRedisFallsBackToThisHostsShare() async throws {
+        try await self.checkStoppedRedis(.local) { response in
+            XCTAssertEqual(response.status, 200)
+            XCTAssertEqual(response.headers.first(name: "x-ratelimit-limit-requests"), "50", "100 ÷ 2 hosts")
+        }
+    }
+
+    func testStoppedRedisFailsOpenWithAllow() async throws {
+        try await self.checkStoppedRedis(.allow) { response in
+            XCTAssertEqual(response.status, 200)
+            XCTAssertNil(response.headers.first(name: "x-ratelimit-limit-requests"), "unlimited while Redis is away")
+        }
+    }
+
+    func testStoppedRedisFailsClosedWithDeny() async throws {
+        try await self.checkStoppedRedis(.deny) { response in
+            XCTAssertEqual(response.status, 503)
+            XCTAssertEqual(response.headers.first(name: "retry-after"), "1")
+            XCTAssertEqual(Self.error(response.body)["code"] as? String, "rate_limiter_unavailable")
+        }
+    }
+
+    /// Redis decides; `kill -STOP` → every answer within the timeout is `fallback`'s; `kill -CONT` → Redis again.
+    private func checkStoppedRedis(
+        _ fallback: FleetLimitsSettings.Fallback,
+        expect: ((status: UInt, headers: HTTPHeaders, body: String)) -> Void
+    ) async throws {
+        let redis = try self.startRedis()
+        let harness = try await self.makeProxy(
+            limits: #"{"requests_per_minute": 100}"#, redis: redis, fallback: fallback)
+        let before = try await self.chat(harness)
+        XCTAssertEqual(before.headers.first(name: "x-ratelimit-limit-requests"), "100", "Redis decided")
+        redis.signal(SIGSTOP)
+        var slowest = 0.0
+        for _ in 0..<8 {
+            let started = Date()
+            let response = try await self.chat(harness)
+            slowest = max(slowest, Date().timeIntervalSince(started))
+            expect(response)
+        }
+        print("fleet fallback \(fallback): slowest answer while Redis was stopped \(Int(slowest * 1000)) ms")
+        XCTAssertLessThan(slowest, 0.5, "the 25 ms timeout (then the open circuit) bounds every wait")
+        let metrics = harness.engine.metrics.render() ?? ""
+        XCTAssertTrue(metrics.contains(#"foap_limits_backend_fallbacks_total{mode="\#(fallback.rawValue)"} 8"#), metrics)
+        XCTAssertTrue(metrics.contains(#"foap_limits_backend_requests_total{result="circuit_open"}"#), metrics)
+        XCTAssertEqual(harness.logEntries("limits backend unavailable, using the fallback").count, 1, "one line")
+        redis.signal(SIGCONT)
+        var back = false
+        let deadline = Date().addingTimeInterval(15)
+        while !back, Date() < deadline {
+            let response = try await self.chat(harness)
+            back = response.headers.first(name: "x-ratelimit-limit-requests") == "100"
+            if !back { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        XCTAssertTrue(back, "Redis decides again once it answers")
+    }
+}
