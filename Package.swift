@@ -123,6 +123,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// A throwaway `redis-server` on loopback, for every test target that needs a real Redis.
+        .target(name: "RedisTestSupport", dependencies: ["FOAPRedis"], path: "Tests/Support/RedisTestSupport"),
         .testTarget(name: "FOAPConfigTests", dependencies: ["FOAPConfig"], exclude: ["Fixtures"]),
         .testTarget(
             name: "FOAPLimitsTests",
@@ -134,6 +136,7 @@ let package = Package(
             name: "FOAPRedisTests",
             dependencies: [
                 "FOAPRedis",
+                "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -169,6 +172,7 @@ let package = Package(
                 "FOAPConfig",
                 "FOAPLimits",
                 "FOAPRedis",
+                "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -184,6 +188,7 @@ let package = Package(
         .testTarget(
             name: "FOAPEndToEndTests",
             dependencies: [
+                "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

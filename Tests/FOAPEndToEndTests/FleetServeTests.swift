@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import RedisTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -27,7 +28,7 @@ final class FleetServeTests: XCTestCase {
             hosts.append(try await self.startFoap(
                 workers: 2, files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],
                 environment: [
-                    "FOAP_CLIENT_KEYS": keys.path, "FOAP_LIMITS_REDIS_URL": redis.url, "FOAP_FLEET_SIZE": "3",
+                    "FOAP_CLIENT_KEYS": keys.path, "FOAP_LIMITS_REDIS_URL": redis.urlString, "FOAP_FLEET_SIZE": "3",
                     "FOAP_LIMITS_REDIS_TIMEOUT_MS": "500",
                 ]))
         }

@@ -1,6 +1,7 @@
 import FOAPRedis
 import NIOCore
 import NIOPosix
+import RedisTestSupport
 import XCTest
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import FOAPRedis
 import NIOCore
 import NIOPosix
+import RedisTestSupport
 import XCTest
 
 /// The Functions library against a real `redis-server`: the same decisions as the local limiter, atomically.

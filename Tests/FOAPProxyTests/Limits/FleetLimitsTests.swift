@@ -5,6 +5,7 @@ import FOAPRedis
 import Foundation
 import NIOCore
 import NIOHTTP1
+import RedisTestSupport
 import XCTest
 
 #if canImport(Glibc)

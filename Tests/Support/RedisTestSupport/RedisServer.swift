@@ -1,3 +1,4 @@
+import FOAPRedis
 import Foundation
 import NIOCore
 import NIOPosix
@@ -6,25 +7,33 @@ import NIOPosix
 import Glibc
 #endif
 
-/// A throwaway `redis-server` on 127.0.0.1 and a free port, without persistence, for one test.
+/// A throwaway `redis-server` on 127.0.0.1 and a free port, without persistence, for one test: shared by every test
+/// target that needs a real Redis (the client's, the proxy's, the end-to-end ones).
 ///
 /// Always `stop()` it (tests register that as a teardown block): it is signalled by its PID only.
-final class RedisServer: @unchecked Sendable {
-    let port: Int
-    let password: String?
+public final class RedisServer: @unchecked Sendable {
+    public let port: Int
+    public let password: String?
     private var process: Process?
 
-    var pid: Int32 { self.process?.processIdentifier ?? 0 }
-    var url: String { "redis://127.0.0.1:\(self.port)" }
+    public var pid: Int32 { self.process?.processIdentifier ?? 0 }
+    public var url: RedisURL {
+        RedisURL(endpoint: .tcp(host: "127.0.0.1", port: self.port), password: self.password)
+    }
 
-    init(password: String? = nil) throws {
+    /// The same as a `FOAP_LIMITS_REDIS_URL` value.
+    public var urlString: String {
+        self.password.map { "redis://:\($0)@127.0.0.1:\(self.port)" } ?? "redis://127.0.0.1:\(self.port)"
+    }
+
+    public init(password: String? = nil) throws {
         self.port = try Self.freePort()
         self.password = password
         try self.start()
     }
 
     /// Starts (again, after ``stop()``) on the same port; returns once it accepts connections.
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         var arguments = ["--port", String(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -53,7 +62,7 @@ final class RedisServer: @unchecked Sendable {
 
     /// SIGKILL, and waits until it is gone. Not SIGTERM: a process spawned from the test runner inherits its
     /// blocked signal mask, so redis-server would never see it; without persistence there is nothing to save anyway.
-    func stop() {
+    public func stop() {
         guard let process else {
             return
         }
@@ -64,14 +73,14 @@ final class RedisServer: @unchecked Sendable {
         self.process = nil
     }
 
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         if let process, process.isRunning {
             kill(process.processIdentifier, signal)
         }
     }
 
-    struct ServerError: Error, CustomStringConvertible {
-        let description: String
+    public struct ServerError: Error, CustomStringConvertible {
+        public let description: String
         init(_ description: String) { self.description = description }
     }
 
@@ -96,7 +105,7 @@ final class RedisServer: @unchecked Sendable {
     }
 
     /// A TCP port nobody listens on right now: bind 127.0.0.1:0, read the port, close.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         defer { close(fd) }
