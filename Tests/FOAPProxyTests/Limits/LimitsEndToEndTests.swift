@@ -16,6 +16,7 @@ final class LimitsEndToEndTests: XCTestCase {
     /// A proxy whose key `team` has `limits` (JSON of its `limits` member) and whose key `free` has none.
     private func makeHarness(
         limits: String, groups: String = "",
+        failover: Bool = false,
         respond: @escaping @Sendable (MockUpstream.Request) -> MockUpstream.Response = { _ in
             .json(#"{"id":"c","usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
                   headers: [("x-ratelimit-limit-requests", "10000")])
@@ -30,6 +31,7 @@ final class LimitsEndToEndTests: XCTestCase {
             """.write(to: file, atomically: true, encoding: .utf8)
         let region = try LimitsRegion(path: nil, now: LimitsClock.now())
         let harness = try await ProxyHarness(
+            config: failover ? Self.failoverConfig : ProxyHarness.defaultConfig,
             environment: ["MOCK_KEY": "sk-upstream-secret", "FOAP_CLIENT_KEYS": file.path],
             limitsRegion: region, respond: respond)
         self.addTeardownBlock {
@@ -163,5 +165,28 @@ final class LimitsEndToEndTests: XCTestCase {
         XCTAssertEqual(second.status, 429)
         let llama = try await self.chat(harness, body: #"{"model":"meta-llama/Llama-3.1-8B"}"#)
         XCTAssertEqual(llama.status, 200, "another model is not limited by gpt-*")
+    }
+
+    /// `gpt-test` on a pool whose first upstream refuses connections and whose second is the mock.
+    private static func failoverConfig(_ good: String) -> String {
+        """
+        { "fleet": { "request_timeout": 5, "models": { "gpt-test": { "endpoints": [ {
+            "path": "v1/chat/completions", "target_model_name": "up", "strategy": "ordered",
+            "upstreams": [{"target_base_url": "http://127.0.0.1:9"}, {"target_base_url": "\(good)"}] } ] } } } }
+        """
+    }
+
+    /// One admission per client request, never per upstream attempt: a request that fails over from a refusing
+    /// upstream to a good one counts once.
+    func testAFailoverIsOneAdmission() async throws {
+        let harness = try await self.makeHarness(limits: #"{"requests_per_minute": 2}"#, failover: true)
+        for _ in 0..<2 {
+            let response = try await self.chat(harness)
+            XCTAssertEqual(response.status, 200, response.body)
+        }
+        let refused = try await self.chat(harness)
+        XCTAssertEqual(refused.status, 429)
+        let records = try await harness.accessRecords(atLeast: 3)
+        XCTAssertEqual(records.filter { $0["status"] == "200" }.map { $0["attempts"] }, ["2", "2"], "each failed over")
     }
 }
