@@ -29,6 +29,9 @@ public struct ProxyConfiguration: Sendable {
     public var keepAliveTimeout: TimeAmount = .seconds(75)
     /// How long `GET /metrics` waits for the master's sum before it answers 503 `metrics_unavailable`.
     public var metricsTimeout: TimeAmount = .seconds(2)
+    /// The secret of the id trailers (`FOAP_ID_SECRET`): Responses follow-ups and retrieves go back to the upstream
+    /// that made the id. nil: ids pass unchanged and follow-ups are balanced like any request.
+    public var idSecret: [UInt8]?
     /// How admission estimates tokens for keys with limits.
     public var limits = LimitsSettings()
     /// The upstream HTTP client.

@@ -34,6 +34,8 @@ public final class ProxyEngine: Sendable {
     public let metrics: RequestMetrics
     /// Where `GET /metrics` gets its text: the master's sum over every worker; nil: this process's own.
     let metricsSource: MetricsSource?
+    /// Routing by id (the trailers foap puts on the ids upstreams hand out); nil without `FOAP_ID_SECRET`.
+    let idRouting: IDRouting?
     /// Per-key limits over the host's shared region; nil when no key has limits (or in keyless mode).
     let limiter: RateLimiter?
     /// Redis/Valkey deciding for the whole fleet (`configuration.limits.fleet`); `limiter` is then its `local`
@@ -59,6 +61,7 @@ public final class ProxyEngine: Sendable {
         limiter: RateLimiter? = nil
     ) throws {
         self.limiter = limiter
+        self.idRouting = configuration.idSecret.map(IDRouting.init(secret:))
         self.fleet = try configuration.limits.fleet.map {
             try FleetLimiter(
                 settings: $0, keys: snapshot.clientKeys, group: eventLoopGroup, metrics: metrics, logger: logger)

@@ -23,6 +23,11 @@ struct MasterProcess {
         )
         let logger = Logger(label: "foap")
         let settings = self.settings
+        if settings.idSecretGenerated {
+            let message = "no FOAP_ID_SECRET: response ids are routed with a secret made for this master's life "
+                + "(they survive reloads, not restarts; every instance of a fleet needs the same FOAP_ID_SECRET)"
+            logger.notice("\(message)")
+        }
         // The key file is part of the config: watched like the directory, so an edit reloads (zero downtime).
         let clientKeysPath = ConfigLoader(directory: settings.configDirectory).clientKeysPath
         if clientKeysPath == nil {

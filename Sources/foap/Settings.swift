@@ -26,6 +26,11 @@ struct Settings: Sendable {
     /// nil: in memory only, for the master's life.
     var stateDirectory: String?
     var limits: LimitsSettings
+    /// The secret of the id trailers (`FOAP_ID_SECRET`, else the systemd credential `foap-id-secret`); without
+    /// either, a random one for this master's life (ids then survive reloads, not restarts; a fleet must share one).
+    var idSecret: String
+    /// No secret was configured: `idSecret` is this process's own random one.
+    var idSecretGenerated = false
     var maxBodySize: Int
     var caBundle: String?
     var upstreamMaxConnections: Int
@@ -89,6 +94,15 @@ struct Settings: Sendable {
         limits.defaultOutputTokens = try integer(nil, "FOAP_LIMITS_DEFAULT_OUTPUT_TOKENS", default: 512)
         limits.fleet = try Self.fleet(environment: environment, integer: { try integer(nil, $0, default: $1, minimum: 1) })
         self.limits = limits
+        let credential = environment["CREDENTIALS_DIRECTORY"].flatMap {
+            try? String(contentsOfFile: $0 + "/foap-id-secret", encoding: .utf8)
+        }?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let configured = value(nil, "FOAP_ID_SECRET") ?? credential.flatMap({ $0.isEmpty ? nil : $0 }) {
+            self.idSecret = configured
+        } else {
+            self.idSecret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            self.idSecretGenerated = true
+        }
         self.maxBodySize = try integer(nil, "FOAP_MAX_BODY_SIZE", default: 100 * 1024 * 1024, minimum: 1)
         self.caBundle = value(nil, "FOAP_CA_BUNDLE")
         self.upstreamMaxConnections = try integer(nil, "FOAP_UPSTREAM_MAX_CONNECTIONS", default: 1024, minimum: 1)
@@ -143,6 +157,8 @@ struct Settings: Sendable {
             environment["FOAP_LIMITS_HOST_ID"] = fleet.hostID
         }
         if let stateDirectory { environment["FOAP_STATE_DIR"] = stateDirectory }
+        // Workers must tag and verify ids with the master's secret, generated or not.
+        environment["FOAP_ID_SECRET"] = self.idSecret
         if let caBundle { environment["FOAP_CA_BUNDLE"] = caBundle }
         return environment
     }
@@ -154,6 +170,7 @@ struct Settings: Sendable {
         configuration.keepAliveTimeout = .milliseconds(Int64(self.keepAliveTimeout * 1000))
         configuration.bodyTimeout = .milliseconds(Int64(self.bodyTimeout * 1000))
         configuration.limits = self.limits
+        configuration.idSecret = Array(self.idSecret.utf8)
         configuration.upstream.caBundlePath = self.caBundle
         configuration.upstream.maxConnectionsPerHost = self.upstreamMaxConnections
         return configuration

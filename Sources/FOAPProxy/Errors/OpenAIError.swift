@@ -23,6 +23,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
         case noHealthyUpstream = "no_healthy_upstream"
         case requestTimeout = "request_timeout"
         case rateLimitExceeded = "rate_limit_exceeded"
+        case unknownID = "unknown_id"
         case rateLimiterUnavailable = "rate_limiter_unavailable"
         case insufficientQuota = "insufficient_quota"
         case requestTooLarge = "request_too_large"
@@ -172,6 +173,18 @@ extension OpenAIError {
     }
 
     static let malformedHTTP = OpenAIError.invalidRequest("Malformed HTTP request.", code: .badHTTPRequest)
+
+    /// An id foap cannot route: its trailer does not verify (damaged, forged, another fleet's), no model the key may use
+    /// is served by the upstream it names, or it has no trailer and no `?model=` hint. Never a guess.
+    static let unknownID = OpenAIError.invalidRequest(
+        "No such object: the id is not one this gateway handed out, or its upstream is no longer configured.",
+        code: .unknownID, status: .notFound)
+
+    static func idFromAnotherUpstream(model: String) -> OpenAIError {
+        .invalidRequest(
+            "The id was made by an upstream that does not serve model '\(model)' (or is no longer configured).",
+            code: .unknownID, status: .notFound, param: "previous_response_id")
+    }
 
     /// RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without exactly one `Host` header.
     static let invalidHost = OpenAIError.invalidRequest(

@@ -36,8 +36,8 @@ struct ExchangeStateMachine {
         /// become an error. `awaitsFirstByte`: held until a body byte (`first_byte_timeout`), not only to the end of
         /// the read that brought it.
         case holdingHead(AttemptID, HTTPResponseHead, awaitsFirstByte: Bool)
-        /// A JSON image answer, held whole to rewrite its URLs.
-        case bufferingImage(AttemptID, HTTPResponseHead, ByteBuffer)
+        /// A JSON answer held whole to rewrite it (image URLs, the ids it hands out).
+        case bufferingWhole(AttemptID, HTTPResponseHead, ByteBuffer)
         /// Bytes of the answer reached the client: a failure can only cut the connection now.
         case relaying(AttemptID)
         case finished
@@ -62,8 +62,8 @@ struct ExchangeStateMachine {
         case writeBody(ByteBuffer)
         /// The answer is complete; `head` when it was still held (an answer without body).
         case writeEnd(head: HTTPResponseHead?)
-        /// The buffered image answer is complete: rewrite and write it whole.
-        case writeImage(HTTPResponseHead, ByteBuffer)
+        /// The buffered answer is complete: rewrite and write it whole.
+        case writeBuffered(HTTPResponseHead, ByteBuffer)
         /// The client is gone: cancel the attempt in flight, if any, and finish.
         case abandonAttemptAndFinish(AttemptID?)
         /// Look at the deadlines again at this time.
@@ -122,7 +122,7 @@ struct ExchangeStateMachine {
     /// The attempt in flight, if any.
     var currentAttempt: AttemptID? {
         switch self.state {
-        case .awaitingHead(let id), .holdingHead(let id, _, _), .bufferingImage(let id, _, _), .relaying(let id):
+        case .awaitingHead(let id), .holdingHead(let id, _, _), .bufferingWhole(let id, _, _), .relaying(let id):
             return id
         case .readingRequest, .finished:
             return nil
@@ -197,7 +197,7 @@ struct ExchangeStateMachine {
         case .readingRequest:
             self.state = .finished
             return .answer(error, close: true)
-        case .awaitingHead(let id), .holdingHead(let id, _, _), .bufferingImage(let id, _, _):
+        case .awaitingHead(let id), .holdingHead(let id, _, _), .bufferingWhole(let id, _, _):
             self.state = .finished
             return .abandonAttemptAndAnswer(id, error, close: true)
         }
@@ -251,10 +251,10 @@ struct ExchangeStateMachine {
         self.deadline = nil
     }
 
-    /// The upstream's head. `bufferImage`: a JSON image answer to hold whole; `holdForFirstByte`: the endpoint has
+    /// The upstream's head. `bufferWhole`: a JSON answer to hold whole (to rewrite); `holdForFirstByte`: the endpoint has
     /// a `first_byte_timeout`.
     mutating func upstreamHeadReceived(
-        _ head: HTTPResponseHead, attempt: AttemptID, bufferImage: Bool, holdForFirstByte: Bool, now: NIODeadline
+        _ head: HTTPResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool, now: NIODeadline
     ) -> Action {
         guard case .awaitingHead(attempt) = self.state else { return .none }
         if head.status.code < 200 {
@@ -262,8 +262,8 @@ struct ExchangeStateMachine {
             return .failAttempt(attempt, reason: .unsolicitedUpgrade(status: head.status.code))
         }
         self.moveDeadline(now: now)
-        if bufferImage {
-            self.state = .bufferingImage(attempt, head, ByteBuffer())
+        if bufferWhole {
+            self.state = .bufferingWhole(attempt, head, ByteBuffer())
         } else {
             self.state = .holdingHead(attempt, head, awaitsFirstByte: holdForFirstByte && !self.firstBodyByteSeen)
         }
@@ -278,7 +278,7 @@ struct ExchangeStateMachine {
         return .writeHead(head)
     }
 
-    /// A body part of the answer; `imageLimit` is the most of an image answer held for rewriting.
+    /// A body part of the answer; `imageLimit` is the most of an answer held for rewriting.
     mutating func upstreamBodyReceived(_ buffer: ByteBuffer, attempt: AttemptID, imageLimit: Int, now: NIODeadline)
         -> Action
     {
@@ -287,12 +287,12 @@ struct ExchangeStateMachine {
             self.bodyByteArrived(now: now)
             self.state = .relaying(attempt)
             return .writeHeadAndBody(head, buffer)
-        case .bufferingImage(attempt, let head, var held):
+        case .bufferingWhole(attempt, let head, var held):
             self.bodyByteArrived(now: now)
             self.state = .readingRequest  // avoids a copy of `held` while it grows
             held.writeImmutableBuffer(buffer)
             guard held.readableBytes > imageLimit else {
-                self.state = .bufferingImage(attempt, head, held)
+                self.state = .bufferingWhole(attempt, head, held)
                 return .none
             }
             // Too large to be a URL answer worth rewriting: it passes as it is.
@@ -311,9 +311,9 @@ struct ExchangeStateMachine {
         case .holdingHead(attempt, let head, _):
             self.state = .finished
             return .writeEnd(head: head)
-        case .bufferingImage(attempt, let head, let held):
+        case .bufferingWhole(attempt, let head, let held):
             self.state = .finished
-            return .writeImage(head, held)
+            return .writeBuffered(head, held)
         case .relaying(attempt):
             self.state = .finished
             return .writeEnd(head: nil)
@@ -327,7 +327,7 @@ struct ExchangeStateMachine {
         case .relaying(attempt):
             self.state = .finished
             return .cutConnection(abandoning: nil)
-        case .awaitingHead(attempt), .holdingHead(attempt, _, _), .bufferingImage(attempt, _, _):
+        case .awaitingHead(attempt), .holdingHead(attempt, _, _), .bufferingWhole(attempt, _, _):
             self.state = .readingRequest
             self.deadline = nil
             return .attemptFailedBeforeAnswer

@@ -177,6 +177,8 @@ extension ProxyExchange {
                 self.forward(
                     UpstreamRequest(model: model, endpoint: endpoint, method: method, urlSuffix: suffix, payload: .none))
             }
+        case .responseByID(let id, let suffix):
+            self.forwardByID(id, suffix: suffix)
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }
@@ -201,9 +203,39 @@ extension ProxyExchange {
         }
         self.record.stream = inspection.stream
         guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
+        // A follow-up (`previous_response_id`, a file id…) goes to the upstream that made the id, without the
+        // trailer foap put on it.
+        var body = body
+        var pinnedUpstream: Int?
+        if let routing = self.engine.idRouting, self.traits.handsOutIDs {
+            let inbound = IDFieldRewriter.stripInbound(body, trailer: routing.trailer)
+            guard !inbound.forged, inbound.tags.count <= 1 else {
+                self.respond(error: .unknownID)
+                return
+            }
+            if let tag = inbound.tags.first {
+                guard let index = routing.upstream(tagged: tag, model: model, endpoint: endpoint) else {
+                    self.respond(error: .idFromAnotherUpstream(model: model.id))
+                    return
+                }
+                pinnedUpstream = index
+                if let stripped = inbound.body {
+                    body = stripped
+                    do {
+                        inspection = try JSONModelScanner.inspect(body)
+                    } catch {
+                        self.respond(error: error.openAIError)
+                        return
+                    }
+                }
+            }
+        }
         self.admit(model: model.id, body: body, bodyBytes: body.readableBytes) {
             self.forward(
-                UpstreamRequest(model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection)))
+                UpstreamRequest(
+                    model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection),
+                    pinned: pinnedUpstream != nil),
+                startingWith: pinnedUpstream)
         }
     }
 
@@ -292,6 +324,58 @@ extension ProxyExchange {
             return nil
         }
         return (model, endpoint)
+    }
+
+    /// `GET|DELETE /v1/responses/{id}`, `…/cancel`, `…/input_items`: to the upstream the id's trailer names, with the
+    /// id as that upstream made it. An id without a trailer (made before foap) can only be routed by a hint:
+    /// `?model=` or `X-Foap-Model`.
+    private func forwardByID(_ presented: String, suffix: String) {
+        guard let routing = self.engine.idRouting else {
+            self.respond(error: .unknownID)
+            return
+        }
+        let target: (model: ModelConfig, endpoint: EndpointConfig, upstream: Int)
+        let id: String
+        switch routing.trailer.decode(presented) {
+        case .forged:
+            self.respond(error: .unknownID)
+            return
+        case .routed(let original, let tag):
+            guard let found = routing.route(tag: tag, path: "v1/responses", in: self.engine.snapshot, allowed: self.clientMayUse)
+            else {
+                self.respond(error: .unknownID)
+                return
+            }
+            (target, id) = (found, original)
+        case .plain(let original):
+            guard let hint = self.modelHint, self.clientMayUse(hint), let model = self.engine.snapshot.model(hint),
+                let endpoint = model.endpoint(for: "v1/responses"),
+                let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty)
+            else {
+                self.respond(error: .unknownID)
+                return
+            }
+            (target, id) = ((model, endpoint, index), original)
+        }
+        self.record.model = target.model.id
+        let suffixPath = "/" + id.addingPathPercentEncoding() + suffix
+        self.forward(
+            UpstreamRequest(
+                model: target.model, endpoint: target.endpoint, method: self.head.method, urlSuffix: suffixPath,
+                payload: .none, pinned: true),
+            startingWith: target.upstream)
+    }
+
+    /// The model a call that carries only an id names: `?model=` or `X-Foap-Model`.
+    private var modelHint: String? {
+        if let header = self.head.headers.first(name: "x-foap-model"), !header.isEmpty {
+            return header
+        }
+        guard let query = self.head.uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for parameter in query.split(separator: "&") where parameter.hasPrefix("model=") {
+            return Route.percentDecoded(parameter.dropFirst(6))
+        }
+        return nil
     }
 
     // MARK: The body's size

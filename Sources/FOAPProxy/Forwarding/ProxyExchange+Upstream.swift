@@ -168,11 +168,13 @@ extension ProxyExchange: UpstreamResponseSink {
             return self.context.eventLoop.makeSucceededVoidFuture()
         }
         let contentType = head.headers.first(name: "content-type") ?? ""
-        let bufferImage = self.traits.rewritesImageURLs && contentType.contains("json")
-            && (200..<300).contains(head.status.code) && self.record.model != nil
+        let rewrites = self.traits.rewritesImageURLs
+            || (self.traits.handsOutIDs && self.engine.idRouting != nil && !contentType.hasPrefix("text/event-stream"))
+        let bufferWhole = rewrites && contentType.contains("json") && (200..<300).contains(head.status.code)
+            && self.record.model != nil
         let holdForFirstByte = self.upstreamRequest?.endpoint.policy.firstByteTimeout != nil
         let action = self.machine.upstreamHeadReceived(
-            self.responseHead(for: head), attempt: attempt, bufferImage: bufferImage,
+            self.responseHead(for: head), attempt: attempt, bufferWhole: bufferWhole,
             holdForFirstByte: holdForFirstByte, now: .now())
         guard action == .none else {
             self.perform(action)
@@ -188,10 +190,25 @@ extension ProxyExchange: UpstreamResponseSink {
         if self.usageChunkFilter != nil, !self.record.stream || head.headers.contains(name: "content-length") {
             self.usageChunkFilter = nil  // not a chunked event stream: relayed exactly as it comes
         }
-        if (200..<300).contains(head.status.code), self.traits.reportsUsage, !bufferImage {
+        if (200..<300).contains(head.status.code), self.traits.reportsUsage {
             self.usageScanner = TokenUsageScanner()
         }
         return self.context.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// A whole JSON answer as the client gets it: image URLs pointed at `/v1/images/data/…`, ids handed out with the
+    /// trailer of the upstream that made them.
+    private func rewrittenAnswer(_ held: ByteBuffer) -> ByteBuffer {
+        if self.traits.rewritesImageURLs, let model = self.record.model {
+            return self.engine.imageURLRewriter.rewrite(held, model: model) ?? held
+        }
+        if self.traits.handsOutIDs, let routing = self.engine.idRouting, let request = self.upstreamRequest,
+            let upstream = request.lastUpstream
+        {
+            let tag = routing.tag(model: request.model, endpoint: request.endpoint, upstream: upstream)
+            return IDFieldRewriter.tagOutbound(held, tag: tag, trailer: routing.trailer) ?? held
+        }
+        return held
     }
 
     /// The client's response head for the upstream's: its end-to-end headers, the client's HTTP version.
@@ -259,10 +276,11 @@ extension ProxyExchange: UpstreamResponseSink {
             }
             let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
             self.finish(close: !self.keepAlive, after: lastWrite)
-        case .writeImage(var head, let held):
+        case .writeBuffered(var head, let held):
             self.detachCall()
             self.attemptCompleted()
-            let body = self.record.model.flatMap { self.engine.imageURLRewriter.rewrite(held, model: $0) } ?? held
+            self.usageScanner?.scan(held)
+            let body = self.rewrittenAnswer(held)
             head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
             self.record.status = head.status.code
             self.writeWhole(head: head, body: body, close: false)

@@ -144,7 +144,7 @@ final class ProxyExchange {
             call?.fail(reason: ClientDisconnectedError())
         case .checkAgain(let deadline):
             self.owner?.exchangeNeedsTimeoutCheck(by: deadline)
-        case .writeHead, .writeHeadAndBody, .writeBody, .writeEnd, .writeImage:
+        case .writeHead, .writeHeadAndBody, .writeBody, .writeEnd, .writeBuffered:
             preconditionFailure("answer writes are carried out by the upstream sink")
         }
     }

@@ -31,16 +31,24 @@ final class UpstreamRequest {
     private(set) var attempts = 0
     /// The upstream of the attempt in flight.
     private(set) var current: Int?
+    /// The upstream of the latest attempt (the one whose answer is being relayed, even once it ended).
+    private(set) var lastUpstream: Int?
     /// `http://a:8000 upstream_unreachable, http://b:8000 status_503`: for the access record.
     private(set) var failures: [String] = []
 
-    init(model: ModelConfig, endpoint: EndpointConfig, method: HTTPMethod, urlSuffix: String = "", payload: Payload) {
+    /// - Parameter pinned: the request belongs to one upstream (an id it made): one attempt, no failover.
+    init(
+        model: ModelConfig, endpoint: EndpointConfig, method: HTTPMethod, urlSuffix: String = "", payload: Payload,
+        pinned: Bool = false
+    ) {
         self.model = model
         self.endpoint = endpoint
         self.method = method
         self.urlSuffix = urlSuffix
         self.payload = payload
         if case .streamed = payload {
+            self.maximumAttempts = 1
+        } else if pinned {
             self.maximumAttempts = 1
         } else {
             self.maximumAttempts = endpoint.policy.maximumAttempts(upstreamCount: endpoint.upstreams.count)
@@ -57,6 +65,7 @@ final class UpstreamRequest {
         self.tried.insert(upstream)
         self.attempts += 1
         self.current = upstream
+        self.lastUpstream = upstream
     }
 
     /// The timeouts of an attempt of this request, for the exchange's state machine.

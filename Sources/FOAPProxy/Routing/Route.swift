@@ -8,6 +8,9 @@ public enum Route: Sendable, Equatable {
     case listModels
     case retrieveModel(id: String)
     case imageData(model: String, fileID: String)
+    /// A stored response, by id: `GET`/`DELETE /v1/responses/{id}`, `POST …/{id}/cancel`, `GET …/{id}/input_items`
+    /// (`suffix` is `""`, `/cancel` or `/input_items`).
+    case responseByID(id: String, suffix: String)
     case health
     case modelHealth(model: String)
     /// Prometheus metrics of every worker of the generation, summed by the master.
@@ -46,6 +49,9 @@ public enum Route: Sendable, Equatable {
         if let id = Self.suffix(of: trimmed, after: "health/") {
             return isGet ? .modelHealth(model: id) : .notAllowed(method, path, allowed: "GET")
         }
+        if let rest = Self.suffix(of: trimmed, after: "v1/responses/") {
+            return Self.responseByID(rest, method: method, path: path)
+        }
         if trimmed.utf8.starts(with: "v1/images/data/".utf8) {
             // The file id is the last raw segment; everything before it is the model id (which may hold "/").
             // Split before percent-decoding, so an escaped "/" inside the file id stays part of it.
@@ -64,6 +70,21 @@ public enum Route: Sendable, Equatable {
         return .rejected(.unknownRoute(path))
     }
 
+    /// `v1/responses/{id}[/cancel|/input_items]` with the method each allows.
+    private static func responseByID(_ rest: String, method: HTTPMethod, path: String) -> Route {
+        let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
+        guard let id = parts.first, !id.isEmpty, parts.count <= 2 else { return .rejected(.unknownRoute(path)) }
+        switch (parts.count == 2 ? String(parts[1]) : "", method) {
+        case ("", .GET), ("", .HEAD), ("", .DELETE): return .responseByID(id: String(id), suffix: "")
+        case ("", _): return .notAllowed(method, path, allowed: "GET, DELETE")
+        case ("cancel", .POST): return .responseByID(id: String(id), suffix: "/cancel")
+        case ("cancel", _): return .notAllowed(method, path, allowed: "POST")
+        case ("input_items", .GET), ("input_items", .HEAD): return .responseByID(id: String(id), suffix: "/input_items")
+        case ("input_items", _): return .notAllowed(method, path, allowed: "GET")
+        default: return .rejected(.unknownRoute(path))
+        }
+    }
+
     /// A short, bounded label for logs ("v1/chat/completions", "v1/models/{model}", …): never the raw id.
     public var label: String {
         switch self {
@@ -71,6 +92,7 @@ public enum Route: Sendable, Equatable {
         case .listModels: return "v1/models"
         case .retrieveModel: return "v1/models/{model}"
         case .imageData: return "v1/images/data/{model}/{file_id}"
+        case .responseByID(_, let suffix): return "v1/responses/{id}" + suffix
         case .health: return "health"
         case .modelHealth: return "health/{model}"
         case .metrics: return "metrics"

@@ -25,6 +25,8 @@ struct RouteTraits: Sendable, Equatable {
     var modelSource = ModelSource.none
     /// The body is forwarded (other routes only read and drop a small one).
     var takesBody = false
+    /// Answers hand out ids of objects that live on one upstream (a stored response): they get a trailer.
+    var handsOutIDs = false
     /// Anthropic's Messages API: errors foap writes are Anthropic-shaped (an Anthropic SDK cannot read OpenAI's),
     /// and the client key may come as `x-api-key`, as Anthropic SDKs send it.
     var isAnthropic = false
@@ -40,6 +42,7 @@ struct RouteTraits: Sendable, Equatable {
                 mayInjectStreamUsage: path == "v1/chat/completions" || path == "v1/completions",
                 modelSource: .body,
                 takesBody: true,
+                handsOutIDs: path == "v1/responses",
                 isAnthropic: path.hasPrefix("v1/messages")
             )
         }
@@ -65,6 +68,8 @@ extension Route {
             return RouteTraits(needsClientKey: true, modelSource: .path)
         case .imageData:
             return RouteTraits(modelSource: .path)
+        case .responseByID:
+            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: true)
         case .health, .rejected:
             return RouteTraits()
         }

@@ -71,7 +71,7 @@ final class ExchangeStateMachineTests: XCTestCase {
     func testAnAbortAfterTheAnswerStartedCutsTheConnection() {
         var (machine, attempt) = self.sent()
         XCTAssertEqual(
-            machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: false, now: self.t0),
+            machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0),
             .none)
         XCTAssertEqual(machine.upstreamReadCompleted(attempt: attempt), .writeHead(self.ok))
         XCTAssertEqual(machine.abortRequest(.duplicateMultipartModel), .cutConnection(abandoning: attempt))
@@ -82,7 +82,7 @@ final class ExchangeStateMachineTests: XCTestCase {
     func testAHeadIsHeldToTheEndOfItsReadThenRelayed() {
         var (machine, attempt) = self.sent()
         XCTAssertEqual(
-            machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: false, now: self.t0),
+            machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0),
             .none)
         XCTAssertFalse(machine.answerStarted)
         XCTAssertEqual(machine.upstreamBodyReceived(self.body, attempt: attempt, imageLimit: 100, now: self.t0),
@@ -97,21 +97,21 @@ final class ExchangeStateMachineTests: XCTestCase {
     /// Bad framing in the read that brought the head: nothing was written, so it is still an error answer.
     func testAFailureWhileTheHeadIsHeldCanStillBeAnswered() {
         var (machine, attempt) = self.sent()
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: false, now: self.t0)
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0)
         XCTAssertEqual(machine.upstreamFailed(attempt: attempt), .attemptFailedBeforeAnswer)
         XCTAssertEqual(machine.refused(.upstreamFailed("u")), .answer(.upstreamFailed("u"), close: false))
     }
 
     func testAFailureAfterBytesWereRelayedCutsTheConnection() {
         var (machine, attempt) = self.sent()
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: false, now: self.t0)
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0)
         _ = machine.upstreamReadCompleted(attempt: attempt)
         XCTAssertEqual(machine.upstreamFailed(attempt: attempt), .cutConnection(abandoning: nil))
     }
 
     func testAnAnswerWithoutBodyWritesItsHeldHeadWithTheEnd() {
         var (machine, attempt) = self.sent()
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: true, now: self.t0)
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: true, now: self.t0)
         XCTAssertEqual(machine.upstreamReadCompleted(attempt: attempt), .none, "held for the first byte")
         XCTAssertEqual(machine.upstreamEnded(attempt: attempt), .writeEnd(head: self.ok))
     }
@@ -120,19 +120,19 @@ final class ExchangeStateMachineTests: XCTestCase {
         var (machine, attempt) = self.sent()
         let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols)
         XCTAssertEqual(
-            machine.upstreamHeadReceived(switching, attempt: attempt, bufferImage: false, holdForFirstByte: false, now: self.t0),
+            machine.upstreamHeadReceived(switching, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0),
             .failAttempt(attempt, reason: .unsolicitedUpgrade(status: 101)))
     }
 
     func testAnImageAnswerIsBufferedUpToItsLimit() {
         var (machine, attempt) = self.sent()
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: true, holdForFirstByte: false, now: self.t0)
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: true, holdForFirstByte: false, now: self.t0)
         XCTAssertEqual(machine.upstreamReadCompleted(attempt: attempt), .none)
         XCTAssertEqual(machine.upstreamBodyReceived(self.body, attempt: attempt, imageLimit: 100, now: self.t0), .none)
-        XCTAssertEqual(machine.upstreamEnded(attempt: attempt), .writeImage(self.ok, self.body))
+        XCTAssertEqual(machine.upstreamEnded(attempt: attempt), .writeBuffered(self.ok, self.body))
 
         var (large, second) = self.sent()
-        _ = large.upstreamHeadReceived(self.ok, attempt: second, bufferImage: true, holdForFirstByte: false, now: self.t0)
+        _ = large.upstreamHeadReceived(self.ok, attempt: second, bufferWhole: true, holdForFirstByte: false, now: self.t0)
         XCTAssertEqual(large.upstreamBodyReceived(self.body, attempt: second, imageLimit: 4, now: self.t0),
                        .writeHeadAndBody(self.ok, self.body), "too large to rewrite: passed through")
     }
@@ -146,7 +146,7 @@ final class ExchangeStateMachineTests: XCTestCase {
         let second = machine.attemptStarted(now: self.t0, timeouts: self.timeouts)
         XCTAssertNotEqual(first, second)
         XCTAssertEqual(
-            machine.upstreamHeadReceived(self.ok, attempt: first, bufferImage: false, holdForFirstByte: false, now: self.t0),
+            machine.upstreamHeadReceived(self.ok, attempt: first, bufferWhole: false, holdForFirstByte: false, now: self.t0),
             .none)
         XCTAssertEqual(machine.upstreamBodyReceived(self.body, attempt: first, imageLimit: 9, now: self.t0), .none)
         XCTAssertEqual(machine.upstreamEnded(attempt: first), .none)
@@ -161,7 +161,7 @@ final class ExchangeStateMachineTests: XCTestCase {
         var (machine, attempt) = self.sent()
         XCTAssertEqual(machine.deadlinePassed(now: self.t0 + .seconds(4), clientHasUnsentBytes: false),
                        .checkAgain(at: self.t0 + .seconds(5)))
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: false,
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false,
                                          now: self.t0 + .seconds(4))
         XCTAssertEqual(machine.deadlinePassed(now: self.t0 + .seconds(6), clientHasUnsentBytes: false),
                        .checkAgain(at: self.t0 + .seconds(9)))
@@ -172,7 +172,7 @@ final class ExchangeStateMachineTests: XCTestCase {
     /// `first_byte_timeout`: a head does not move the bound on the first body byte.
     func testTheFirstByteTimeoutCountsFromTheAttemptsStart() {
         var (machine, attempt) = self.sent(timeouts: .init(silence: .seconds(60), firstByte: .seconds(2)))
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: true,
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: true,
                                          now: self.t0 + .seconds(1))
         XCTAssertEqual(machine.deadlinePassed(now: self.t0 + .seconds(2), clientHasUnsentBytes: false),
                        .failAttempt(attempt, reason: .timeout))
@@ -182,7 +182,7 @@ final class ExchangeStateMachineTests: XCTestCase {
 
     func testAClientThatDoesNotReadIsTheOneStalled() {
         var (machine, attempt) = self.sent()
-        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferImage: false, holdForFirstByte: false, now: self.t0)
+        _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0)
         _ = machine.upstreamBodyReceived(self.body, attempt: attempt, imageLimit: 9, now: self.t0)
         XCTAssertEqual(machine.deadlinePassed(now: self.t0 + .seconds(5), clientHasUnsentBytes: true),
                        .failAttempt(attempt, reason: .clientStalled))
