@@ -117,12 +117,12 @@ extension ProxyExchange {
             return (.none, nil)
         case .json(let original, let inspection):
             var source = original
-            self.usageChunkFilter = nil
+            self.eventFilter = nil
             if request.endpoint.injectStreamUsage, self.traits.mayInjectStreamUsage,
                 StreamUsageInjection.applies(to: inspection)
             {
                 source = StreamUsageInjection.inject(into: original, closingBrace: inspection.closingBrace)
-                self.usageChunkFilter = UsageChunkFilter()
+                self.eventFilter = StreamEventFilter([.dropUsageChunk])
             }
             let rewritten = JSONModelRewriter.rewrite(
                 source, inspection: inspection, targetModel: upstream.targetModelName)
@@ -187,8 +187,16 @@ extension ProxyExchange: UpstreamResponseSink {
         if contentType.hasPrefix("text/event-stream") {
             self.record.stream = true
         }
-        if self.usageChunkFilter != nil, !self.record.stream || head.headers.contains(name: "content-length") {
-            self.usageChunkFilter = nil  // not a chunked event stream: relayed exactly as it comes
+        if self.record.stream, !head.headers.contains(name: "content-length"), self.traits.handsOutIDs,
+            (200..<300).contains(head.status.code), let routing = self.engine.idRouting,
+            let request = self.upstreamRequest, let upstream = request.lastUpstream
+        {
+            let tag = routing.tag(model: request.model, endpoint: request.endpoint, upstream: upstream)
+            self.eventFilter = self.eventFilter ?? StreamEventFilter([])
+            self.eventFilter?.add(.tagIDs(tag: tag, trailer: routing.trailer))
+        }
+        if self.eventFilter != nil, !self.record.stream || head.headers.contains(name: "content-length") {
+            self.eventFilter = nil  // not a chunked event stream: relayed exactly as it comes
         }
         if (200..<300).contains(head.status.code), self.traits.reportsUsage {
             self.usageScanner = TokenUsageScanner()
@@ -241,10 +249,10 @@ extension ProxyExchange: UpstreamResponseSink {
         }
         self.usageScanner?.scan(buffer)
         var kept = buffer
-        if var filter = self.usageChunkFilter {
-            self.usageChunkFilter = nil
+        if var filter = self.eventFilter {
+            self.eventFilter = nil
             kept = filter.filter(buffer)
-            self.usageChunkFilter = filter
+            self.eventFilter = filter
             guard kept.readableBytes > 0 else { return self.context.eventLoop.makeSucceededVoidFuture() }
         }
         self.record.bytesOut += kept.readableBytes
@@ -269,8 +277,8 @@ extension ProxyExchange: UpstreamResponseSink {
             if let head {
                 self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
             }
-            if var filter = self.usageChunkFilter, let rest = filter.finish(), !self.isHead {
-                self.usageChunkFilter = nil
+            if var filter = self.eventFilter, let rest = filter.finish(), !self.isHead {
+                self.eventFilter = nil
                 self.record.bytesOut += rest.readableBytes
                 self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil)
             }

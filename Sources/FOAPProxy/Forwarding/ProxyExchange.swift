@@ -50,8 +50,9 @@ final class ProxyExchange {
     var upload: UploadStream?
     /// Reads `usage` out of a 2xx answer of a route that reports it (TokenUsageScanner.swift).
     var usageScanner: TokenUsageScanner?
-    /// Set when `inject_stream_usage` asked for a usage chunk the client did not (StreamUsageInjection.swift).
-    var usageChunkFilter: UsageChunkFilter?
+    /// Rewrites a relayed event stream event by event: drops the usage chunk `inject_stream_usage` asked for (the
+    /// client did not), tags the ids a Responses stream hands out (Rewriting/StreamEventFilter.swift).
+    var eventFilter: StreamEventFilter?
     /// The admission of a key with limits: settled and released when the exchange finishes (Limits/).
     var admission: Admission?
     /// The same, when Redis/Valkey admitted the request for the fleet (Limits/Fleet/).

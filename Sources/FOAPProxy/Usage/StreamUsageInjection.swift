@@ -27,50 +27,8 @@ enum StreamUsageInjection {
     }
 }
 
-/// Takes the usage-only chunk out of an SSE stream, event by event. Complete events pass at once; only the bytes
-/// of an event cut between two reads wait for the rest of it.
-struct UsageChunkFilter {
-    private var pending: [UInt8] = []
-
-    /// What of `part` (and of what was held back) to relay now.
-    mutating func filter(_ part: ByteBuffer) -> ByteBuffer {
-        self.pending += part.readableBytesView
-        var output = ByteBuffer()
-        var start = 0
-        while let end = Self.eventEnd(in: self.pending, from: start) {
-            let event = self.pending[start..<end]
-            if !Self.isUsageChunk(event) {
-                output.writeBytes(event)
-            }
-            start = end
-        }
-        self.pending.removeFirst(start)
-        return output
-    }
-
-    /// Whatever was held back when the stream ends (an unterminated last event passes as it came).
-    mutating func finish() -> ByteBuffer? {
-        guard !self.pending.isEmpty else { return nil }
-        defer { self.pending = [] }
-        return ByteBuffer(bytes: self.pending)
-    }
-
-    /// The end (exclusive) of the event starting at `start`: after its blank line (`\n\n` or `\r\n\r\n`).
-    private static func eventEnd(in bytes: [UInt8], from start: Int) -> Int? {
-        var index = start
-        let newline = UInt8(ascii: "\n")
-        while index + 1 < bytes.count {
-            if bytes[index] == newline {
-                if bytes[index + 1] == newline { return index + 2 }
-                if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == newline {
-                    return index + 3
-                }
-            }
-            index += 1
-        }
-        return nil
-    }
-
+/// Recognises the usage-only chunk that `inject_stream_usage` asked for (`StreamEventFilter` drops it).
+enum UsageChunkFilter {
     private static let choicesKey = Array(#""choices""#.utf8)
     private static let usageKey = Array(#""usage""#.utf8)
 

@@ -30,6 +30,14 @@ final class ResponseAffinityTests: XCTestCase {
                     }
                     let id = "resp_\(self.name)\(String(format: "%040d", state.made.count))"
                     state.made.append(id)
+                    if object?["stream"] as? Bool == true {
+                        return .sse(
+                            [
+                                #"{"type":"response.created","response":{"id":"\#(id)","status":"in_progress"}}"#,
+                                #"{"type":"response.output_item.added","item":{"id":"msg_1"}}"#,
+                                #"{"type":"response.completed","response":{"id":"\#(id)","status":"completed"}}"#,
+                            ], interval: .milliseconds(1))
+                    }
                     return .json(#"{"id":"\#(id)","object":"response","output":[{"id":"msg_1","type":"message"}]}"#)
                 }
             }
@@ -122,6 +130,26 @@ final class ResponseAffinityTests: XCTestCase {
             .POST, "/v1/responses", json: #"{"model":"pool","previous_response_id":"\#(damaged)"}"#)
         XCTAssertEqual(followUp.status, 404)
         XCTAssertTrue(boxes.flatMap(\.seen).isEmpty)
+    }
+
+    /// The ids inside a Responses stream's events get the trailer too, so a follow-up to a streamed response also
+    /// finds its box.
+    func testStreamedResponsesHandOutTaggedIDsAndTheirFollowUpsFindTheirBox() async throws {
+        let (harness, boxes) = try await self.makePool()
+        var previous: String?
+        for turn in 0..<6 {
+            let body = previous.map { #"{"model":"pool","stream":true,"previous_response_id":"\#($0)"}"# }
+                ?? #"{"model":"pool","stream":true}"#
+            let response = try await harness.send(.POST, "/v1/responses", json: body)
+            XCTAssertEqual(response.status, 200, "turn \(turn): \(response.body)")
+            let ids = response.body.components(separatedBy: #""id":""#).dropFirst().map { $0.prefix { $0 != "\"" } }
+            XCTAssertEqual(ids.count, 3, response.body)
+            XCTAssertEqual(ids[1], "msg_1", "item ids are left alone")
+            XCTAssertEqual(ids[0], ids[2])
+            XCTAssertEqual(ids[0].count, 5 + 41 + IDTrailer.length, String(ids[0]))
+            previous = String(ids[0])
+        }
+        XCTAssertTrue(boxes.flatMap(\.seen).allSatisfy { $0.count == 5 + 41 })
     }
 
     /// Without a secret nothing changes: ids pass as the upstream made them.

@@ -32,7 +32,7 @@ final class StreamUsageInjectionTests: XCTestCase {
         let stream = Array(Self.events.joined().utf8)
         let expected = Self.events[0] + Self.events[2]
         for cut in 1..<stream.count {
-            var filter = UsageChunkFilter()
+            var filter = StreamEventFilter([.dropUsageChunk])
             var output = String(buffer: filter.filter(ByteBuffer(bytes: stream[..<cut])))
             output += String(buffer: filter.filter(ByteBuffer(bytes: stream[cut...])))
             output += filter.finish().map { String(buffer: $0) } ?? ""
@@ -60,7 +60,7 @@ final class StreamUsageInjectionTests: XCTestCase {
         for chunk in others {
             XCTAssertFalse(UsageChunkFilter.isUsageChunk(ArraySlice(Array(chunk.utf8))), chunk)
         }
-        var filter = UsageChunkFilter()
+        var filter = StreamEventFilter([.dropUsageChunk])
         let spaced = "data: {\"id\": \"c\", \"choices\": [{\"delta\": {}}]}\n\n" + usageChunks[0] + "\n\ndata: [DONE]\n\n"
         let output = String(buffer: filter.filter(ByteBuffer(string: spaced)))
         XCTAssertEqual(output, "data: {\"id\": \"c\", \"choices\": [{\"delta\": {}}]}\n\ndata: [DONE]\n\n")
