@@ -24,6 +24,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
         case requestTimeout = "request_timeout"
         case rateLimitExceeded = "rate_limit_exceeded"
         case unknownID = "unknown_id"
+        case pinnedUpstreamUnavailable = "pinned_upstream_unavailable"
         case rateLimiterUnavailable = "rate_limiter_unavailable"
         case insufficientQuota = "insufficient_quota"
         case requestTooLarge = "request_too_large"
@@ -179,6 +180,14 @@ extension OpenAIError {
     static let unknownID = OpenAIError.invalidRequest(
         "No such object: the id is not one this gateway handed out, or its upstream is no longer configured.",
         code: .unknownID, status: .notFound)
+
+    /// The upstream an id belongs to cannot be reached: the request is not sent elsewhere (the state is there).
+    static func pinnedUpstreamUnavailable(_ upstream: String) -> OpenAIError {
+        OpenAIError(
+            status: .serviceUnavailable, type: "server_error", code: .pinnedUpstreamUnavailable,
+            message: "The upstream \(upstream) that holds this id cannot be reached; retry shortly.",
+            headers: [("x-should-retry", "true"), ("retry-after", "1")])
+    }
 
     static func idFromAnotherUpstream(model: String) -> OpenAIError {
         .invalidRequest(

@@ -326,7 +326,11 @@ extension ProxyExchange: UpstreamResponseSink {
     private func answerFailure(_ error: Error) {
         let upstream = self.record.upstream ?? "-"
         let timeout = Double(self.machine.currentTimeout.nanoseconds) / 1_000_000_000
-        let failure = UpstreamFailure.openAIError(for: error, upstream: upstream, timeout: timeout)
+        var failure = UpstreamFailure.openAIError(for: error, upstream: upstream, timeout: timeout)
+        if self.upstreamRequest?.pinned == true, failure.status.code != 504 {
+            // The state the id refers to is on that box only: another upstream cannot answer, later this one may.
+            failure = .pinnedUpstreamUnavailable(upstream)
+        }
         self.record.error = failure.code.rawValue
         self.engine.logger.warning(
             "upstream request failed",

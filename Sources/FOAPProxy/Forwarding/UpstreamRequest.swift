@@ -27,6 +27,8 @@ final class UpstreamRequest {
     let payload: Payload
     /// Attempts this request may make (each on a different upstream).
     let maximumAttempts: Int
+    /// It belongs to one upstream (an id that upstream made): it never fails over.
+    let pinned: Bool
     private(set) var tried = UpstreamSet.empty
     private(set) var attempts = 0
     /// The upstream of the attempt in flight.
@@ -41,6 +43,7 @@ final class UpstreamRequest {
         model: ModelConfig, endpoint: EndpointConfig, method: HTTPMethod, urlSuffix: String = "", payload: Payload,
         pinned: Bool = false
     ) {
+        self.pinned = pinned
         self.model = model
         self.endpoint = endpoint
         self.method = method

@@ -152,6 +152,37 @@ final class ResponseAffinityTests: XCTestCase {
         XCTAssertTrue(boxes.flatMap(\.seen).allSatisfy { $0.count == 5 + 41 })
     }
 
+    /// The box that made an id is down: the follow-up is not sent to another box (the state is not there) but
+    /// answered 503 `pinned_upstream_unavailable` with `x-should-retry: true`.
+    func testAFollowUpWhoseBoxIsDownIsA503NotAFailover() async throws {
+        let boxes = [Box(name: "a"), Box(name: "b")]
+        let second = try MockUpstream { boxes[1].respond($0) }
+        let harness = try await ProxyHarness(
+            config: { first in
+                """
+                { "fleet": { "request_timeout": 5, "models": { "pool": { "endpoints": [ {
+                    "path": "v1/responses", "target_model_name": "m", "strategy": "ordered",
+                    "upstreams": [{"target_base_url": "\(first)"}, {"target_base_url": "\(second.baseURL)"}] } ] } } } }
+                """
+            },
+            configure: { $0.idSecret = Array("fleet-secret".utf8) }
+        ) { boxes[0].respond($0) }
+        self.addTeardownBlock {
+            try await harness.stop()
+            try? second.stop()
+        }
+        let made = try await harness.send(.POST, "/v1/responses", json: #"{"model":"pool","input":"x"}"#)
+        let id = try XCTUnwrap(Self.id(made.body))
+        XCTAssertTrue(id.hasPrefix("resp_a"))
+        try harness.upstream.stop()
+        let followUp = try await harness.send(
+            .POST, "/v1/responses", json: #"{"model":"pool","previous_response_id":"\#(id)"}"#)
+        XCTAssertEqual(followUp.status, 503, followUp.body)
+        XCTAssertTrue(followUp.body.contains("pinned_upstream_unavailable"), followUp.body)
+        XCTAssertEqual(followUp.headers.first(name: "x-should-retry"), "true")
+        XCTAssertTrue(boxes[1].seen.isEmpty, "never sent to another box")
+    }
+
     /// Without a secret nothing changes: ids pass as the upstream made them.
     func testWithoutASecretIDsPassUnchanged() async throws {
         let (harness, _) = try await self.makePool(secret: false)

@@ -53,6 +53,8 @@ final class MockUpstream: Sendable {
 
     let group: MultiThreadedEventLoopGroup
     private let channel: Channel
+    /// A test may stop the upstream mid-test to play a dead box; the harness's teardown stops it again.
+    private let stopped = NIOLockedValueBox(false)
     private let state = NIOLockedValueBox(Recorded())
     let port: Int
     var baseURL: String { "\(self.scheme)://127.0.0.1:\(self.port)" }
@@ -123,6 +125,11 @@ final class MockUpstream: Sendable {
     }
 
     func stop() throws {
+        let alreadyStopped = self.stopped.withLockedValue { stopped in
+            defer { stopped = true }
+            return stopped
+        }
+        guard !alreadyStopped else { return }
         try self.channel.close().wait()
         try self.group.syncShutdownGracefully()
     }
