@@ -23,6 +23,8 @@ public struct ConfigLoader: Sendable {
         "v1/responses",
         "v1/responses/compact",
         "v1/responses/input_tokens",
+        "v1/conversations",
+        "v1/batches",
         "v1/messages",
         "v1/messages/count_tokens",
         "v1/rerank",

@@ -177,8 +177,8 @@ extension ProxyExchange {
                 self.forward(
                     UpstreamRequest(model: model, endpoint: endpoint, method: method, urlSuffix: suffix, payload: .none))
             }
-        case .responseByID(let id, let suffix):
-            self.forwardByID(id, suffix: suffix)
+        case .byID(let family, let id, let suffix):
+            self.forwardByID(id, family: family, suffix: suffix)
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }
@@ -193,13 +193,15 @@ extension ProxyExchange {
             return
         }
         if !inspection.hasModel {
-            // Only a route with a `default_for_route` model serves requests that name none (llama.cpp's tokenize).
-            guard case .forward(let path) = self.route, let model = self.engine.snapshot.defaultModel(forRoute: path)
+            // A body that names no model (a batch, a conversation, llama.cpp's tokenize) goes where `?model=` or
+            // `X-Foap-Model` says, else to the route's `default_for_route` model.
+            guard case .forward(let path) = self.route,
+                let model = self.modelHint ?? self.engine.snapshot.defaultModel(forRoute: path)?.id
             else {
                 self.respond(error: JSONBodyError.missingModel.openAIError)
                 return
             }
-            inspection.model = model.id
+            inspection.model = model
         }
         self.record.stream = inspection.stream
         guard let (model, endpoint) = self.resolve(model: inspection.model) else { return }
@@ -326,22 +328,20 @@ extension ProxyExchange {
         return (model, endpoint)
     }
 
-    /// `GET|DELETE /v1/responses/{id}`, `…/cancel`, `…/input_items`: to the upstream the id's trailer names, with the
-    /// id as that upstream made it. An id without a trailer (made before foap) can only be routed by a hint:
-    /// `?model=` or `X-Foap-Model`.
-    private func forwardByID(_ presented: String, suffix: String) {
-        guard let routing = self.engine.idRouting else {
-            self.respond(error: .unknownID)
-            return
-        }
+    /// `GET|DELETE /v1/responses/{id}`, `POST /v1/batches/{id}/cancel`, …: to the upstream the id's trailer names,
+    /// with the id as that upstream made it. An id without a trailer (made before foap, or a stored chat completion)
+    /// can only be routed by a hint: `?model=` or `X-Foap-Model`.
+    private func forwardByID(_ presented: String, family: IDFamily, suffix: String) {
+        let routing = self.engine.idRouting
         let target: (model: ModelConfig, endpoint: EndpointConfig, upstream: Int)
         let id: String
-        switch routing.trailer.decode(presented) {
+        // Without a secret no id carries a trailer: each is routed by its hint, as it was made.
+        switch routing?.trailer.decode(presented) ?? .plain(presented) {
         case .forged:
             self.respond(error: .unknownID)
             return
         case .routed(let original, let tag):
-            guard let found = routing.route(tag: tag, path: "v1/responses", in: self.engine.snapshot, allowed: self.clientMayUse)
+            guard let found = routing?.route(tag: tag, path: family.path, in: self.engine.snapshot, allowed: self.clientMayUse)
             else {
                 self.respond(error: .unknownID)
                 return
@@ -349,7 +349,7 @@ extension ProxyExchange {
             (target, id) = (found, original)
         case .plain(let original):
             guard let hint = self.modelHint, self.clientMayUse(hint), let model = self.engine.snapshot.model(hint),
-                let endpoint = model.endpoint(for: "v1/responses"),
+                let endpoint = model.endpoint(for: family.path),
                 let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty)
             else {
                 self.respond(error: .unknownID)

@@ -8,9 +8,9 @@ public enum Route: Sendable, Equatable {
     case listModels
     case retrieveModel(id: String)
     case imageData(model: String, fileID: String)
-    /// A stored response, by id: `GET`/`DELETE /v1/responses/{id}`, `POST …/{id}/cancel`, `GET …/{id}/input_items`
-    /// (`suffix` is `""`, `/cancel` or `/input_items`).
-    case responseByID(id: String, suffix: String)
+    /// An object an upstream keeps, by id: `GET /v1/responses/{id}`, `POST /v1/batches/{id}/cancel`, … (`suffix` is
+    /// `""` or `/cancel`, `/input_items`, … as ``IDFamily/methods(after:)`` allows).
+    case byID(IDFamily, id: String, suffix: String)
     case health
     case modelHealth(model: String)
     /// Prometheus metrics of every worker of the generation, summed by the master.
@@ -49,8 +49,10 @@ public enum Route: Sendable, Equatable {
         if let id = Self.suffix(of: trimmed, after: "health/") {
             return isGet ? .modelHealth(model: id) : .notAllowed(method, path, allowed: "GET")
         }
-        if let rest = Self.suffix(of: trimmed, after: "v1/responses/") {
-            return Self.responseByID(rest, method: method, path: path)
+        for family in IDFamily.allCases {
+            if let rest = Self.suffix(of: trimmed, after: family.path + "/") {
+                return Self.byID(family, rest, method: method, path: path)
+            }
         }
         if trimmed.utf8.starts(with: "v1/images/data/".utf8) {
             // The file id is the last raw segment; everything before it is the model id (which may hold "/").
@@ -70,19 +72,16 @@ public enum Route: Sendable, Equatable {
         return .rejected(.unknownRoute(path))
     }
 
-    /// `v1/responses/{id}[/cancel|/input_items]` with the method each allows.
-    private static func responseByID(_ rest: String, method: HTTPMethod, path: String) -> Route {
-        let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
-        guard let id = parts.first, !id.isEmpty, parts.count <= 2 else { return .rejected(.unknownRoute(path)) }
-        switch (parts.count == 2 ? String(parts[1]) : "", method) {
-        case ("", .GET), ("", .HEAD), ("", .DELETE): return .responseByID(id: String(id), suffix: "")
-        case ("", _): return .notAllowed(method, path, allowed: "GET, DELETE")
-        case ("cancel", .POST): return .responseByID(id: String(id), suffix: "/cancel")
-        case ("cancel", _): return .notAllowed(method, path, allowed: "POST")
-        case ("input_items", .GET), ("input_items", .HEAD): return .responseByID(id: String(id), suffix: "/input_items")
-        case ("input_items", _): return .notAllowed(method, path, allowed: "GET")
-        default: return .rejected(.unknownRoute(path))
+    /// `{family}/{id}[/{call}]` with the methods each call allows.
+    private static func byID(_ family: IDFamily, _ rest: String, method: HTTPMethod, path: String) -> Route {
+        let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let id = parts.first, !id.isEmpty else { return .rejected(.unknownRoute(path)) }
+        let call = parts.count == 2 ? String(parts[1]) : ""
+        guard let methods = family.methods(after: call) else { return .rejected(.unknownRoute(path)) }
+        guard methods.contains(method == .HEAD ? .GET : method) else {
+            return .notAllowed(method, path, allowed: methods.map(\.rawValue).joined(separator: ", "))
         }
+        return .byID(family, id: String(id), suffix: call.isEmpty ? "" : "/" + call)
     }
 
     /// A short, bounded label for logs ("v1/chat/completions", "v1/models/{model}", …): never the raw id.
@@ -92,7 +91,7 @@ public enum Route: Sendable, Equatable {
         case .listModels: return "v1/models"
         case .retrieveModel: return "v1/models/{model}"
         case .imageData: return "v1/images/data/{model}/{file_id}"
-        case .responseByID(_, let suffix): return "v1/responses/{id}" + suffix
+        case .byID(let family, _, let suffix): return family.path + "/{id}" + suffix
         case .health: return "health"
         case .modelHealth: return "health/{model}"
         case .metrics: return "metrics"

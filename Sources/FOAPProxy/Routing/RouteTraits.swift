@@ -42,12 +42,16 @@ struct RouteTraits: Sendable, Equatable {
                 mayInjectStreamUsage: path == "v1/chat/completions" || path == "v1/completions",
                 modelSource: .body,
                 takesBody: true,
-                handsOutIDs: path == "v1/responses",
+                handsOutIDs: Self.idRoutes.contains(path),
                 isAnthropic: path.hasPrefix("v1/messages")
             )
         }
         return routes
     }()
+
+    /// The routes that make objects an upstream keeps (their answers' ids get a trailer, and ids a request brings
+    /// back pin it to the upstream that made them).
+    static let idRoutes: Set<String> = ["v1/responses", "v1/conversations", "v1/batches"]
 
     /// The routes whose 2xx answers carry generation `usage` (OpenAI's names, or Anthropic's `input_tokens` /
     /// `output_tokens` in `message_start` and `message_delta`).
@@ -68,8 +72,8 @@ extension Route {
             return RouteTraits(needsClientKey: true, modelSource: .path)
         case .imageData:
             return RouteTraits(modelSource: .path)
-        case .responseByID:
-            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: true)
+        case .byID(let family, _, _):
+            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: family.tagsAnswers)
         case .health, .rejected:
             return RouteTraits()
         }

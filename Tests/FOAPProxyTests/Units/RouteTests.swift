@@ -6,7 +6,7 @@ import XCTest
 /// `Route.resolve`: method and path alone decide what a request is, before any body byte is read.
 final class RouteTests: XCTestCase {
     func testEveryForwardedPathIsAPostRoute() {
-        XCTAssertEqual(Route.forwardedPaths.count, 26, "every config path but v1/images/data")
+        XCTAssertEqual(Route.forwardedPaths.count, 28, "every config path but v1/images/data")
         for path in Route.forwardedPaths {
             XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path), .forward(path: path), path)
             XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path + "?api-version=1&x=%2F"), .forward(path: path))
@@ -95,7 +95,7 @@ final class RouteTests: XCTestCase {
     func testUnknownPathsAre404() {
         for uri in [
             "/", "", "/v1", "/v1/models/", "/health/", "/v1/chat/completions/", "/v2/chat/completions",
-            "/V1/chat/completions", "/v1/chat/completions/extra", "//v1/models", "/v1/images/data",
+            "/V1/chat/completions", "/v1/chat/completions/extra/more", "//v1/models", "/v1/images/data",
         ] {
             guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
                 XCTFail("\(uri) was not rejected")
@@ -112,6 +112,47 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/health").label, "health")
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/health/x").label, "health/{model}")
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/nope").label, "-")
+    }
+
+    /// Calls by id: each family takes its own calls and methods; anything else is a 404 or a 405 naming them.
+    func testCallsByIDTakeTheirFamilysCallsAndMethods() throws {
+        let routed: [(HTTPMethod, String, IDFamily, String, String)] = [
+            (.GET, "/v1/responses/resp_1", .responses, "resp_1", ""),
+            (.POST, "/v1/responses/resp_1/cancel", .responses, "resp_1", "/cancel"),
+            (.HEAD, "/v1/responses/resp_1/input_items?limit=2", .responses, "resp_1", "/input_items"),
+            (.DELETE, "/v1/conversations/conv_1", .conversations, "conv_1", ""),
+            (.GET, "/v1/conversations/conv_1/items", .conversations, "conv_1", "/items"),
+            (.GET, "/v1/batches/batch_1", .batches, "batch_1", ""),
+            (.POST, "/v1/batches/batch_1/cancel", .batches, "batch_1", "/cancel"),
+            (.DELETE, "/v1/chat/completions/chatcmpl-1", .chatCompletions, "chatcmpl-1", ""),
+            (.GET, "/v1/chat/completions/chatcmpl-1/messages", .chatCompletions, "chatcmpl-1", "/messages"),
+        ]
+        for (method, uri, family, id, suffix) in routed {
+            XCTAssertEqual(Route.resolve(method: method, uri: uri), .byID(family, id: id, suffix: suffix), uri)
+        }
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/batches/batch_1/cancel").label, "-", "GET on cancel is a 405")
+        for (method, uri, allowed) in [
+            (HTTPMethod.DELETE, "/v1/batches/b", "GET"), (.GET, "/v1/batches/b/cancel", "POST"),
+            (.PUT, "/v1/conversations/c", "GET, DELETE"), (.POST, "/v1/chat/completions/c/messages", "GET"),
+        ] {
+            guard case .rejected(let error) = Route.resolve(method: method, uri: uri) else {
+                XCTFail("\(method) \(uri) was routed")
+                continue
+            }
+            XCTAssertEqual(error.status, .methodNotAllowed, uri)
+            XCTAssertEqual(error.headers.map(\.1), [allowed], uri)
+        }
+        for uri in ["/v1/batches/", "/v1/conversations/c/items/i", "/v1/batches/b/other", "/v1/responses/r/cancel/x"] {
+            guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
+                XCTFail("\(uri) was routed")
+                continue
+            }
+            XCTAssertEqual(error.status, .notFound, uri)
+        }
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/batches/batch_1").label, "v1/batches/{id}")
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/chat/completions/x/messages").label, "v1/chat/completions/{id}/messages")
     }
 
     func testQueryAndFragmentAreNotPartOfThePath() {

@@ -1,0 +1,31 @@
+import NIOHTTP1
+
+/// The kinds of object an upstream keeps and that clients then call by id (`GET /v1/batches/{id}`): the calls each
+/// takes, and the endpoint `path` a model must serve for foap to send them there.
+public enum IDFamily: String, Sendable, CaseIterable {
+    case responses = "v1/responses"
+    case conversations = "v1/conversations"
+    case batches = "v1/batches"
+    /// Stored chat completions (`store: true`).
+    case chatCompletions = "v1/chat/completions"
+
+    /// The endpoint `path` whose model serves this family's calls by id.
+    var path: String { self.rawValue }
+
+    /// The methods a call by id takes, by what follows `/{id}` (`""` is the object itself); nil for no such call.
+    /// `HEAD` goes wherever `GET` does.
+    func methods(after suffix: String) -> [HTTPMethod]? {
+        switch (self, suffix) {
+        case (.responses, ""), (.conversations, ""), (.chatCompletions, ""): return [.GET, .DELETE]
+        case (.batches, ""): return [.GET]
+        case (.responses, "cancel"), (.batches, "cancel"): return [.POST]
+        case (.responses, "input_items"), (.conversations, "items"), (.chatCompletions, "messages"): return [.GET]
+        default: return nil
+        }
+    }
+
+    /// Answers get the trailer of the upstream that made the object. Not for stored chat completions: their ids
+    /// leave foap untagged when they are made (chat answers are passed as they stream), so every call names its
+    /// model (`?model=`, `X-Foap-Model`) and an answer must not hand back an id the client does not hold.
+    var tagsAnswers: Bool { self != .chatCompletions }
+}
