@@ -36,6 +36,10 @@ extension ProxyExchange {
         }
         let contentType = self.head.headers.first(name: "content-type") ?? ""
         if let scanner = MultipartModelScanner(contentType: contentType) {
+            if self.traits.bodyNamesNoModel {
+                self.startUploadNamedByHint(scanner)
+                return
+            }
             self.bodyMode = .holdingMultipart(ByteBuffer(), scanner)
         } else {
             self.bodyMode = .buffering(ByteBuffer())
@@ -179,6 +183,8 @@ extension ProxyExchange {
             }
         case .byID(let family, let id, let suffix):
             self.forwardByID(id, family: family, suffix: suffix)
+        case .list(let family):
+            self.forwardList(family)
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }
@@ -224,7 +230,9 @@ extension ProxyExchange {
                 if let stripped = inbound.body {
                     body = stripped
                     do {
-                        inspection = try JSONModelScanner.inspect(body)
+                        let model = inspection.model
+                        inspection = try JSONModelScanner.inspect(body, requireModel: false)
+                        inspection.model = model  // a body without one keeps the model its hint named
                     } catch {
                         self.respond(error: error.openAIError)
                         return
@@ -284,9 +292,10 @@ extension ProxyExchange {
         }
     }
 
-    /// Starts streaming an admitted upload: the held bytes (with its `model` part rewritten), then the rest.
-    private func streamMultipart(
-        _ held: ByteBuffer, field: MultipartModelField, detector: MultipartDuplicateModelDetector,
+    /// Starts streaming an admitted upload: the held bytes (with its `model` part rewritten, if it has one), then
+    /// the rest.
+    func streamMultipart(
+        _ held: ByteBuffer, field: MultipartModelField?, detector: MultipartDuplicateModelDetector,
         model: ModelConfig, endpoint: EndpointConfig
     ) {
         // A streamed upload goes to one upstream, picked before its model name is written into the body.
@@ -295,7 +304,7 @@ extension ProxyExchange {
             return
         }
         let targetModelName = endpoint.upstreams[index].targetModelName
-        let prefix = MultipartModelRewriter.rewrite(held, field: field, targetModel: targetModelName)
+        let prefix = field.map { MultipartModelRewriter.rewrite(held, field: $0, targetModel: targetModelName) } ?? held
         let contentLength = self.head.headers.contains(name: "content-length")
             ? self.declaredLength.map { $0 + prefix.readableBytes - held.readableBytes } : nil
         let upload = UploadStream(eventLoop: self.context.eventLoop) { [weak self] paused in
@@ -314,7 +323,7 @@ extension ProxyExchange {
     }
 
     /// Finds the model and its endpoint for this route, refusing the request itself when there is none.
-    private func resolve(model id: String) -> (ModelConfig, EndpointConfig)? {
+    func resolve(model id: String) -> (ModelConfig, EndpointConfig)? {
         guard case .forward(let path) = self.route else { return nil }
         self.record.model = id
         guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
@@ -326,56 +335,6 @@ extension ProxyExchange {
             return nil
         }
         return (model, endpoint)
-    }
-
-    /// `GET|DELETE /v1/responses/{id}`, `POST /v1/batches/{id}/cancel`, …: to the upstream the id's trailer names,
-    /// with the id as that upstream made it. An id without a trailer (made before foap, or a stored chat completion)
-    /// can only be routed by a hint: `?model=` or `X-Foap-Model`.
-    private func forwardByID(_ presented: String, family: IDFamily, suffix: String) {
-        let routing = self.engine.idRouting
-        let target: (model: ModelConfig, endpoint: EndpointConfig, upstream: Int)
-        let id: String
-        // Without a secret no id carries a trailer: each is routed by its hint, as it was made.
-        switch routing?.trailer.decode(presented) ?? .plain(presented) {
-        case .forged:
-            self.respond(error: .unknownID)
-            return
-        case .routed(let original, let tag):
-            guard let found = routing?.route(tag: tag, path: family.path, in: self.engine.snapshot, allowed: self.clientMayUse)
-            else {
-                self.respond(error: .unknownID)
-                return
-            }
-            (target, id) = (found, original)
-        case .plain(let original):
-            guard let hint = self.modelHint, self.clientMayUse(hint), let model = self.engine.snapshot.model(hint),
-                let endpoint = model.endpoint(for: family.path),
-                let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty)
-            else {
-                self.respond(error: .unknownID)
-                return
-            }
-            (target, id) = ((model, endpoint, index), original)
-        }
-        self.record.model = target.model.id
-        let suffixPath = "/" + id.addingPathPercentEncoding() + suffix
-        self.forward(
-            UpstreamRequest(
-                model: target.model, endpoint: target.endpoint, method: self.head.method, urlSuffix: suffixPath,
-                payload: .none, pinned: true),
-            startingWith: target.upstream)
-    }
-
-    /// The model a call that carries only an id names: `?model=` or `X-Foap-Model`.
-    private var modelHint: String? {
-        if let header = self.head.headers.first(name: "x-foap-model"), !header.isEmpty {
-            return header
-        }
-        guard let query = self.head.uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
-        for parameter in query.split(separator: "&") where parameter.hasPrefix("model=") {
-            return Route.percentDecoded(parameter.dropFirst(6))
-        }
-        return nil
     }
 
     // MARK: The body's size

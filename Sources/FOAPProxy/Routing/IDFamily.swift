@@ -8,6 +8,7 @@ public enum IDFamily: String, Sendable, CaseIterable {
     case batches = "v1/batches"
     /// Stored chat completions (`store: true`).
     case chatCompletions = "v1/chat/completions"
+    case files = "v1/files"
 
     /// The endpoint `path` whose model serves this family's calls by id.
     var path: String { self.rawValue }
@@ -16,16 +17,23 @@ public enum IDFamily: String, Sendable, CaseIterable {
     /// `HEAD` goes wherever `GET` does.
     func methods(after suffix: String) -> [HTTPMethod]? {
         switch (self, suffix) {
-        case (.responses, ""), (.conversations, ""), (.chatCompletions, ""): return [.GET, .DELETE]
+        case (.responses, ""), (.conversations, ""), (.chatCompletions, ""), (.files, ""): return [.GET, .DELETE]
         case (.batches, ""): return [.GET]
         case (.responses, "cancel"), (.batches, "cancel"): return [.POST]
-        case (.responses, "input_items"), (.conversations, "items"), (.chatCompletions, "messages"): return [.GET]
+        case (.responses, "input_items"), (.conversations, "items"), (.chatCompletions, "messages"),
+            (.files, "content"):
+            return [.GET]
         default: return nil
         }
     }
 
-    /// Answers get the trailer of the upstream that made the object. Not for stored chat completions: their ids
-    /// leave foap untagged when they are made (chat answers are passed as they stream), so every call names its
-    /// model (`?model=`, `X-Foap-Model`) and an answer must not hand back an id the client does not hold.
-    var tagsAnswers: Bool { self != .chatCompletions }
+    /// `GET /v1/files`, `GET /v1/batches`: a list kept by one upstream, named by `?model=`, `X-Foap-Model` or the
+    /// route's `default_for_route` model.
+    var isListable: Bool { self == .files || self == .batches }
+
+    /// The answers of a call by id get the trailer of the upstream that made the object. Not for stored chat
+    /// completions: their ids leave foap untagged when they are made (chat answers are passed as they stream), so
+    /// every call names its model (`?model=`, `X-Foap-Model`) and an answer must not hand back an id the client
+    /// does not hold. Not for a file's content either: it streams back byte for byte, never held.
+    func tagsAnswers(after suffix: String) -> Bool { self != .chatCompletions && suffix != "/content" }
 }

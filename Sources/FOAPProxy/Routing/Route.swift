@@ -11,6 +11,8 @@ public enum Route: Sendable, Equatable {
     /// An object an upstream keeps, by id: `GET /v1/responses/{id}`, `POST /v1/batches/{id}/cancel`, … (`suffix` is
     /// `""` or `/cancel`, `/input_items`, … as ``IDFamily/methods(after:)`` allows).
     case byID(IDFamily, id: String, suffix: String)
+    /// `GET /v1/files`, `GET /v1/batches`: the list one upstream keeps.
+    case list(IDFamily)
     case health
     case modelHealth(model: String)
     /// Prometheus metrics of every worker of the generation, summed by the master.
@@ -32,7 +34,14 @@ public enum Route: Sendable, Equatable {
         let isGet = method == .GET || method == .HEAD
 
         if Self.forwardedPaths.contains(trimmed) {
-            return method == .POST ? .forward(path: trimmed) : .notAllowed(method, path, allowed: "POST")
+            if method == .POST {
+                return .forward(path: trimmed)
+            }
+            let listable = IDFamily(rawValue: trimmed).map(\.isListable) ?? false
+            if listable, isGet, let family = IDFamily(rawValue: trimmed) {
+                return .list(family)
+            }
+            return .notAllowed(method, path, allowed: listable ? "GET, POST" : "POST")
         }
         if trimmed == "v1/models" {
             return isGet ? .listModels : .notAllowed(method, path, allowed: "GET")
@@ -92,6 +101,7 @@ public enum Route: Sendable, Equatable {
         case .retrieveModel: return "v1/models/{model}"
         case .imageData: return "v1/images/data/{model}/{file_id}"
         case .byID(let family, _, let suffix): return family.path + "/{id}" + suffix
+        case .list(let family): return family.path
         case .health: return "health"
         case .modelHealth: return "health/{model}"
         case .metrics: return "metrics"

@@ -27,6 +27,9 @@ struct RouteTraits: Sendable, Equatable {
     var takesBody = false
     /// Answers hand out ids of objects that live on one upstream (a stored response): they get a trailer.
     var handsOutIDs = false
+    /// The body never names a model (a file upload): `?model=`, `X-Foap-Model` or the route's `default_for_route`
+    /// model does, and an upload streams upstream untouched from its first byte.
+    var bodyNamesNoModel = false
     /// Anthropic's Messages API: errors foap writes are Anthropic-shaped (an Anthropic SDK cannot read OpenAI's),
     /// and the client key may come as `x-api-key`, as Anthropic SDKs send it.
     var isAnthropic = false
@@ -43,6 +46,7 @@ struct RouteTraits: Sendable, Equatable {
                 modelSource: .body,
                 takesBody: true,
                 handsOutIDs: Self.idRoutes.contains(path),
+                bodyNamesNoModel: path == "v1/files",
                 isAnthropic: path.hasPrefix("v1/messages")
             )
         }
@@ -51,7 +55,7 @@ struct RouteTraits: Sendable, Equatable {
 
     /// The routes that make objects an upstream keeps (their answers' ids get a trailer, and ids a request brings
     /// back pin it to the upstream that made them).
-    static let idRoutes: Set<String> = ["v1/responses", "v1/conversations", "v1/batches"]
+    static let idRoutes: Set<String> = ["v1/responses", "v1/conversations", "v1/batches", "v1/files"]
 
     /// The routes whose 2xx answers carry generation `usage` (OpenAI's names, or Anthropic's `input_tokens` /
     /// `output_tokens` in `message_start` and `message_delta`).
@@ -72,8 +76,10 @@ extension Route {
             return RouteTraits(needsClientKey: true, modelSource: .path)
         case .imageData:
             return RouteTraits(modelSource: .path)
-        case .byID(let family, _, _):
-            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: family.tagsAnswers)
+        case .byID(let family, _, let suffix):
+            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: family.tagsAnswers(after: suffix))
+        case .list:
+            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: true)
         case .health, .rejected:
             return RouteTraits()
         }

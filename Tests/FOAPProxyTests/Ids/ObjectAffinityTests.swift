@@ -8,10 +8,17 @@ import XCTest
 /// Conversations, batches and stored chat completions in a pool of three upstreams that each keep only their own
 /// objects, balanced round robin: every call by id reaches the box that made the object, which never sees a trailer.
 final class ObjectAffinityTests: XCTestCase {
-    /// One box: makes `conv_…`/`batch_…` objects, answers calls on its own ids and 404s anyone else's.
+    /// One box: makes `conv_…`/`batch_…`/`file-…` objects, answers calls on its own ids and 404s anyone else's.
     final class Box: Sendable {
+        struct State {
+            var made: [String] = []
+            var seen: [String] = []
+            /// The upload bodies, by file id, exactly as they arrived.
+            var files: [String: String] = [:]
+        }
+
         let name: String
-        private let state = NIOLockedValueBox<(made: [String], seen: [String])>(([], []))
+        private let state = NIOLockedValueBox(State())
 
         init(name: String) { self.name = name }
 
@@ -20,10 +27,16 @@ final class ObjectAffinityTests: XCTestCase {
         func respond(_ request: MockUpstream.Request) -> MockUpstream.Response {
             let path = String(request.uri.prefix { $0 != "?" })
             let notFound = MockUpstream.Response.json(#"{"error":{"message":"no such object"}}"#, status: .notFound)
+            if let files = self.respondForFiles(request, path: path) {
+                return files
+            }
             if request.method == .POST, let prefix = ["/v1/conversations": "conv_", "/v1/batches": "batch_"][path] {
                 return self.state.withLockedValue { state in
                     let id = "\(prefix)\(self.name)\(state.made.count)"
                     state.made.append(id)
+                    if let file = ObjectAffinityTests.field("input_file_id", request.bodyString) {
+                        state.seen.append(file)
+                    }
                     return .json(#"{"id":"\#(id)","box":"\#(self.name)","body":\#(request.bodyString)}"#)
                 }
             }
@@ -34,6 +47,33 @@ final class ObjectAffinityTests: XCTestCase {
                 state.seen.append(id)
                 guard state.made.contains(id) || id.hasSuffix("-" + self.name) else { return notFound }
                 return .json(#"{"id":"\#(id)","box":"\#(self.name)","call":"\#(request.method) \#(path)"}"#)
+            }
+        }
+
+        /// Uploads (kept byte for byte), the list, and each file's content; nil for other paths.
+        private func respondForFiles(_ request: MockUpstream.Request, path: String) -> MockUpstream.Response? {
+            guard path.hasPrefix("/v1/files") else { return nil }
+            return self.state.withLockedValue { state -> MockUpstream.Response in
+                if path == "/v1/files" {
+                    guard request.method == .POST else {
+                        let data = state.files.keys.sorted().map { #"{"id":"\#($0)","object":"file"}"# }
+                        return .json(#"{"object":"list","box":"\#(self.name)","data":[\#(data.joined(separator: ","))]}"#)
+                    }
+                    let id = "file-\(self.name)\(state.made.count)"
+                    state.made.append(id)
+                    state.files[id] = request.bodyString
+                    return .json(#"{"id":"\#(id)","object":"file","bytes":\#(request.body.readableBytes),"box":"\#(self.name)"}"#)
+                }
+                let parts = path.split(separator: "/")
+                let id = String(parts[2])
+                state.seen.append(id)
+                guard let upload = state.files[id] else {
+                    return .json(#"{"error":{"message":"no such file"}}"#, status: .notFound)
+                }
+                if parts.count == 4 {
+                    return .full(status: .ok, headers: [("Content-Type", "application/octet-stream")], body: upload)
+                }
+                return .json(#"{"id":"\#(id)","object":"file","box":"\#(self.name)"}"#)
             }
         }
     }
@@ -52,7 +92,8 @@ final class ObjectAffinityTests: XCTestCase {
                     { "fleet": { "request_timeout": 5, "models": { "pool": { "endpoints": [
                         { "path": "v1/conversations", "target_model_name": "m", "default_for_route": true, \(upstreams) },
                         { "path": "v1/batches", "target_model_name": "m", \(upstreams) },
-                        { "path": "v1/chat/completions", "target_model_name": "m", \(upstreams) } ] } } } }
+                        { "path": "v1/chat/completions", "target_model_name": "m", \(upstreams) },
+                        { "path": "v1/files", "target_model_name": "m", "default_for_route": true, \(upstreams) } ] } } } }
                     """
             },
             configure: { $0.idSecret = Array("fleet-secret".utf8) }
@@ -65,7 +106,7 @@ final class ObjectAffinityTests: XCTestCase {
         return (harness, boxes)
     }
 
-    private static func field(_ name: String, _ body: String) -> String? {
+    fileprivate static func field(_ name: String, _ body: String) -> String? {
         ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?[name] as? String
     }
 
@@ -150,5 +191,60 @@ final class ObjectAffinityTests: XCTestCase {
         let put = try await harness.send(.PUT, "/v1/chat/completions/chatcmpl-a")
         XCTAssertEqual(put.status, 405)
         XCTAssertEqual(put.headers.first(name: "allow"), "GET, DELETE")
+    }
+    /// Files: uploads name no model (the route's default serves them) and stream untouched; the file, its content
+    /// (byte for byte, no trailer) and a batch that uses it all reach the box that keeps the upload.
+    func testFilesUploadDownloadListAndABatchThatUsesThemStayOnTheirBox() async throws {
+        let (harness, boxes) = try await self.makePool()
+        var uploads: [(id: String, box: String, body: String)] = []
+        for index in 0..<3 {
+            let content = String(repeating: #"{"custom_id":"r\#(index)","id":"file-a0"}"# + "\n", count: 5_000)
+            let body = "--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+                + "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n"
+                + "Content-Type: application/jsonl\r\n\r\n\(content)\r\n--XyZ--\r\n"
+            let made = try await harness.send(
+                .POST, "/v1/files", body: ByteBuffer(string: body),
+                headers: [("Content-Type", "multipart/form-data; boundary=XyZ")])
+            XCTAssertEqual(made.status, 200, made.body)
+            let id = try XCTUnwrap(Self.field("id", made.body))
+            XCTAssertEqual(id.count, "file-a0".count + IDTrailer.length, id)
+            uploads.append((id, try XCTUnwrap(Self.field("box", made.body)), body))
+        }
+        XCTAssertEqual(Set(uploads.map(\.box)), ["a", "b", "c"])
+        for (id, box, body) in uploads {
+            let retrieved = try await harness.send(.GET, "/v1/files/\(id)")
+            XCTAssertEqual(retrieved.status, 200, retrieved.body)
+            XCTAssertEqual(Self.field("box", retrieved.body), box)
+            XCTAssertEqual(Self.field("id", retrieved.body), id)
+            let content = try await harness.send(.GET, "/v1/files/\(id)/content")
+            XCTAssertEqual(content.status, 200)
+            XCTAssertTrue(content.body == body, "the upload went up and the content came back byte for byte")
+            let batch = try await harness.send(
+                .POST, "/v1/batches", json: #"{"input_file_id":"\#(id)","endpoint":"/v1/chat/completions"}"#,
+                headers: [("X-Foap-Model", "pool")])
+            XCTAssertEqual(batch.status, 200, batch.body)
+            XCTAssertEqual(Self.field("box", batch.body), box, "the batch is made where its input file is")
+            XCTAssertTrue(batch.body.contains(#""input_file_id":"\#(id)""#), "handed back as the client holds it")
+        }
+        let list = try await harness.send(.GET, "/v1/files?model=pool")
+        XCTAssertEqual(list.status, 200, list.body)
+        let listed = list.body.components(separatedBy: #""id":""#).dropFirst().map { $0.prefix { $0 != "\"" } }
+        XCTAssertEqual(listed.count, 1, list.body)
+        XCTAssertTrue(uploads.map(\.id).contains(String(listed[0])), "a listed id is the one its upload handed out")
+        for (id, _, _) in uploads {
+            let deleted = try await harness.send(.DELETE, "/v1/files/\(id)")
+            XCTAssertEqual(deleted.status, 200, deleted.body)
+        }
+        let seen = boxes.flatMap(\.seen)
+        XCTAssertEqual(seen.count, 3 * 4, "retrieve, content, the batch's input file, delete")
+        XCTAssertTrue(seen.allSatisfy { $0.count == "file-a0".count }, "no box sees a trailer: \(seen)")
+        let unnamed = try await harness.send(.GET, "/v1/batches")
+        XCTAssertEqual(unnamed.status, 400, "no hint and no default_for_route: \(unnamed.body)")
+        XCTAssertTrue(unnamed.body.contains("missing_model"), unnamed.body)
+        let withModelPart = try await harness.send(
+            .POST, "/v1/files",
+            body: ByteBuffer(string: "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nx\r\n--B--\r\n"),
+            headers: [("Content-Type", "multipart/form-data; boundary=B")])
+        XCTAssertEqual(withModelPart.status, 400, withModelPart.body)
     }
 }

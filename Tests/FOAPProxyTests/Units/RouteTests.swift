@@ -6,7 +6,7 @@ import XCTest
 /// `Route.resolve`: method and path alone decide what a request is, before any body byte is read.
 final class RouteTests: XCTestCase {
     func testEveryForwardedPathIsAPostRoute() {
-        XCTAssertEqual(Route.forwardedPaths.count, 28, "every config path but v1/images/data")
+        XCTAssertEqual(Route.forwardedPaths.count, 29, "every config path but v1/images/data")
         for path in Route.forwardedPaths {
             XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path), .forward(path: path), path)
             XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path + "?api-version=1&x=%2F"), .forward(path: path))
@@ -126,6 +126,8 @@ final class RouteTests: XCTestCase {
             (.POST, "/v1/batches/batch_1/cancel", .batches, "batch_1", "/cancel"),
             (.DELETE, "/v1/chat/completions/chatcmpl-1", .chatCompletions, "chatcmpl-1", ""),
             (.GET, "/v1/chat/completions/chatcmpl-1/messages", .chatCompletions, "chatcmpl-1", "/messages"),
+            (.DELETE, "/v1/files/file-1", .files, "file-1", ""),
+            (.GET, "/v1/files/file-1/content", .files, "file-1", "/content"),
         ]
         for (method, uri, family, id, suffix) in routed {
             XCTAssertEqual(Route.resolve(method: method, uri: uri), .byID(family, id: id, suffix: suffix), uri)
@@ -135,6 +137,8 @@ final class RouteTests: XCTestCase {
         for (method, uri, allowed) in [
             (HTTPMethod.DELETE, "/v1/batches/b", "GET"), (.GET, "/v1/batches/b/cancel", "POST"),
             (.PUT, "/v1/conversations/c", "GET, DELETE"), (.POST, "/v1/chat/completions/c/messages", "GET"),
+            (.POST, "/v1/files/f/content", "GET"), (.PUT, "/v1/files", "GET, POST"), (.DELETE, "/v1/batches", "GET, POST"),
+            (.GET, "/v1/conversations", "POST"),
         ] {
             guard case .rejected(let error) = Route.resolve(method: method, uri: uri) else {
                 XCTFail("\(method) \(uri) was routed")
@@ -151,6 +155,8 @@ final class RouteTests: XCTestCase {
             XCTAssertEqual(error.status, .notFound, uri)
         }
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/batches/batch_1").label, "v1/batches/{id}")
+        XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/files?limit=5"), .list(.files))
+        XCTAssertEqual(Route.resolve(method: .HEAD, uri: "/v1/batches"), .list(.batches))
         XCTAssertEqual(
             Route.resolve(method: .GET, uri: "/v1/chat/completions/x/messages").label, "v1/chat/completions/{id}/messages")
     }
