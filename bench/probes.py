@@ -3,6 +3,7 @@
 
   probes.py stream PORT MODEL TRIALS              SSE through PORT: time to first event, gaps, coalescing
   probes.py upload PORT MODEL BYTES [PID]         multipart upload of BYTES; throughput, RSS growth of PID
+  probes.py files PORT MODEL BYTES [PID]          the same as a POST /v1/files?model=MODEL (no model part)
   probes.py download PORT MODEL [PID]             20 MB download; throughput, RSS growth of PID
 
 Only 127.0.0.1; every socket has a timeout, so a stuck proxy fails the probe instead of hanging the run.
@@ -114,15 +115,18 @@ def stream(port, model, trials):
     }
 
 
-def upload(port, model, size, pid):
+def upload(port, model, size, pid, files=False):
     boundary = b"benchboundary7MA4YWxkTrZu0gW"
-    prefix = (b"--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n%s\r\n"
+    # A file upload names its model in the query; an audio upload in a form field.
+    first = (b"name=\"purpose\"\r\n\r\nbatch" if files else b"name=\"model\"\r\n\r\n%s" % model.encode())
+    prefix = (b"--%s\r\nContent-Disposition: form-data; %s\r\n"
               b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
-              b"Content-Type: application/octet-stream\r\n\r\n" % (boundary, model.encode(), boundary))
+              b"Content-Type: application/octet-stream\r\n\r\n" % (boundary, first, boundary))
     suffix = b"\r\n--%s--\r\n" % boundary
-    head = (b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    target = b"/v1/files?model=%s" % model.encode() if files else b"/v1/audio/transcriptions"
+    head = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n"
-            % (boundary, len(prefix) + size + len(suffix)))
+            % (target, boundary, len(prefix) + size + len(suffix)))
     block = b"\x5a" * (256 * 1024)
     sock = connect(port)
     with RSSSampler(pid) as rss:
@@ -176,6 +180,8 @@ def main(argv):
         result = stream(port, model, int(argv[4]))
     elif kind == "upload":
         result = upload(port, model, int(argv[4]), int(argv[5]) if len(argv) > 5 else 0)
+    elif kind == "files":
+        result = upload(port, model, int(argv[4]), int(argv[5]) if len(argv) > 5 else 0, files=True)
     elif kind == "download":
         result = download(port, model, int(argv[4]) if len(argv) > 4 else 0)
     else:

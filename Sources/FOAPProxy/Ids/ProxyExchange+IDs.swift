@@ -36,11 +36,14 @@ extension ProxyExchange {
         }
         self.record.model = target.model.id
         let suffixPath = "/" + id.addingPathPercentEncoding() + suffix
-        self.forward(
-            UpstreamRequest(
-                model: target.model, endpoint: target.endpoint, method: self.head.method, urlSuffix: suffixPath,
-                payload: .none, pinned: true),
-            startingWith: target.upstream)
+        // A call by id is a request like any other for the client key's limits (it costs no tokens).
+        self.admit(model: target.model.id, body: nil, bodyBytes: 0) {
+            self.forward(
+                UpstreamRequest(
+                    model: target.model, endpoint: target.endpoint, method: self.head.method, urlSuffix: suffixPath,
+                    payload: .none, pinned: true),
+                startingWith: target.upstream)
+        }
     }
 
     /// The model a call that carries only an id names: `?model=` or `X-Foap-Model`.

@@ -189,4 +189,18 @@ final class LimitsEndToEndTests: XCTestCase {
         let records = try await harness.accessRecords(atLeast: 3)
         XCTAssertEqual(records.filter { $0["status"] == "200" }.map { $0["attempts"] }, ["2", "2"], "each failed over")
     }
+
+    /// Calls by id and lists count against the key's requests like any other call: they cannot be used to poll an
+    /// upstream past the key's limit.
+    func testCallsByIDAreAdmittedLikeAnyRequest() async throws {
+        let harness = try await self.makeHarness(limits: #"{"requests_per_minute": 2}"#)
+        let headers = [("Authorization", "Bearer \(Self.key)")]
+        for _ in 0..<2 {
+            let response = try await harness.send(.GET, "/v1/chat/completions/chatcmpl-1?model=gpt-test", headers: headers)
+            XCTAssertEqual(response.status, 200, response.body)
+        }
+        let refused = try await harness.send(.GET, "/v1/chat/completions/chatcmpl-1?model=gpt-test", headers: headers)
+        XCTAssertEqual(refused.status, 429, refused.body)
+        XCTAssertEqual(harness.upstream.requests.count, 2, "the refused call never reached the upstream")
+    }
 }
