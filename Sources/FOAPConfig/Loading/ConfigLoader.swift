@@ -26,6 +26,7 @@ public struct ConfigLoader: Sendable {
         "v1/conversations",
         "v1/batches",
         "v1/files",
+        "v1/uploads",
         "v1/messages",
         "v1/messages/count_tokens",
         "v1/rerank",

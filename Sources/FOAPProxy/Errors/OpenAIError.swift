@@ -189,10 +189,13 @@ extension OpenAIError {
             headers: [("x-should-retry", "true"), ("retry-after", "1")])
     }
 
+    /// An id the request brings back lives on another upstream than the one the request must go to (the model's,
+    /// or the object's the path names): objects on different boxes cannot refer to each other.
     static func idFromAnotherUpstream(model: String) -> OpenAIError {
         .invalidRequest(
-            "The id was made by an upstream that does not serve model '\(model)' (or is no longer configured).",
-            code: .unknownID, status: .notFound, param: "previous_response_id")
+            "An id in the request was made by an upstream that this request cannot go to (model '\(model)'), "
+                + "or one no longer configured.",
+            code: .unknownID, status: .notFound)
     }
 
     /// RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without exactly one `Host` header.

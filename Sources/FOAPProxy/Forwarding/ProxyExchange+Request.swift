@@ -36,6 +36,10 @@ extension ProxyExchange {
         }
         let contentType = self.head.headers.first(name: "content-type") ?? ""
         if let scanner = MultipartModelScanner(contentType: contentType) {
+            if case .byID(let family, let id, let suffix) = self.route {
+                self.startUploadByID(id, family: family, suffix: suffix, scanner: scanner)
+                return
+            }
             if self.traits.bodyNamesNoModel {
                 self.startUploadNamedByHint(scanner)
                 return
@@ -104,7 +108,11 @@ extension ProxyExchange {
         switch self.bodyMode {
         case .buffering(let body):
             self.bodyMode = .none
-            self.forwardJSON(body)
+            if case .byID(let family, let id, let suffix) = self.route {
+                self.forwardByID(id, family: family, suffix: suffix, body: body)
+            } else {
+                self.forwardJSON(body)
+            }
         case .holdingMultipart(let held, var scanner):
             self.bodyMode = .none
             self.scanMultipart(held, scanner: &scanner)
@@ -294,12 +302,15 @@ extension ProxyExchange {
 
     /// Starts streaming an admitted upload: the held bytes (with its `model` part rewritten, if it has one), then
     /// the rest.
+    /// - Parameters:
+    ///   - upstream: the upstream an object id names (a part of an upload), else one is picked.
+    ///   - urlSuffix: after the endpoint's URL (`/{id}/parts`).
     func streamMultipart(
         _ held: ByteBuffer, field: MultipartModelField?, detector: MultipartDuplicateModelDetector,
-        model: ModelConfig, endpoint: EndpointConfig
+        model: ModelConfig, endpoint: EndpointConfig, upstream: Int? = nil, urlSuffix: String = ""
     ) {
         // A streamed upload goes to one upstream, picked before its model name is written into the body.
-        guard let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty) else {
+        guard let index = upstream ?? self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty) else {
             self.refuse(.noHealthyUpstream(model: model.id, route: endpoint.path))
             return
         }
@@ -318,7 +329,8 @@ extension ProxyExchange {
         }
         let body = upload.makeBody(contentLength: contentLength)
         let request = UpstreamRequest(
-            model: model, endpoint: endpoint, method: .POST, payload: .streamed(body, contentLength: contentLength))
+            model: model, endpoint: endpoint, method: .POST, urlSuffix: urlSuffix,
+            payload: .streamed(body, contentLength: contentLength), pinned: upstream != nil)
         self.forward(request, startingWith: index)
     }
 

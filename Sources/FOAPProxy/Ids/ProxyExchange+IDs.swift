@@ -5,45 +5,75 @@ import NIOHTTP1
 /// Calls that name an object rather than a model (`GET /v1/batches/{id}`), lists one upstream keeps, and uploads
 /// whose body names no model: where each goes.
 extension ProxyExchange {
-    /// `GET|DELETE /v1/responses/{id}`, `POST /v1/batches/{id}/cancel`, …: to the upstream the id's trailer names,
-    /// with the id as that upstream made it. An id without a trailer (made before foap, or a stored chat completion)
-    /// can only be routed by a hint: `?model=` or `X-Foap-Model`.
-    func forwardByID(_ presented: String, family: IDFamily, suffix: String) {
+    /// Where a call by id goes: the model, endpoint and upstream the id's trailer names, with the id as that
+    /// upstream made it. An id without a trailer (made before foap, or a stored chat completion) can only be routed
+    /// by a hint: `?model=` or `X-Foap-Model`. Nil once the call was answered (an unknown id is a 404).
+    private func target(ofID presented: String, family: IDFamily) -> ObjectTarget? {
         let routing = self.engine.idRouting
-        let target: (model: ModelConfig, endpoint: EndpointConfig, upstream: Int)
-        let id: String
         // Without a secret no id carries a trailer: each is routed by its hint, as it was made.
         switch routing?.trailer.decode(presented) ?? .plain(presented) {
         case .forged:
-            self.respond(error: .unknownID)
-            return
+            break
         case .routed(let original, let tag):
-            guard let found = routing?.route(tag: tag, path: family.path, in: self.engine.snapshot, allowed: self.clientMayUse)
-            else {
-                self.respond(error: .unknownID)
-                return
+            if let found = routing?.route(
+                tag: tag, path: family.path, in: self.engine.snapshot, allowed: self.clientMayUse)
+            {
+                return ObjectTarget(model: found.model, endpoint: found.endpoint, upstream: found.upstream, id: original)
             }
-            (target, id) = (found, original)
         case .plain(let original):
-            guard let hint = self.modelHint, self.clientMayUse(hint), let model = self.engine.snapshot.model(hint),
+            if let hint = self.modelHint, self.clientMayUse(hint), let model = self.engine.snapshot.model(hint),
                 let endpoint = model.endpoint(for: family.path),
                 let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: .empty)
-            else {
-                self.respond(error: .unknownID)
+            {
+                return ObjectTarget(model: model, endpoint: endpoint, upstream: index, id: original)
+            }
+        }
+        self.respond(error: .unknownID)
+        return nil
+    }
+
+    /// `GET|DELETE /v1/responses/{id}`, `POST /v1/batches/{id}/cancel`, `POST /v1/conversations/{id}/items`, …: to
+    /// the upstream that made the object, pinned there (no failover: the object is on that box). A JSON body goes
+    /// with it, less the trailers of the ids it brings back (which must name the same upstream).
+    func forwardByID(_ presented: String, family: IDFamily, suffix: String, body: ByteBuffer? = nil) {
+        guard let target = self.target(ofID: presented, family: family) else { return }
+        self.record.model = target.model.id
+        var payload = UpstreamRequest.Payload.none
+        if var body, body.readableBytes > 0 {
+            if let routing = self.engine.idRouting {
+                let inbound = IDFieldRewriter.stripInbound(body, trailer: routing.trailer)
+                let here = routing.tag(model: target.model, endpoint: target.endpoint, upstream: target.upstream)
+                guard !inbound.forged, inbound.tags.allSatisfy({ $0 == here }) else {
+                    self.respond(error: inbound.forged ? .unknownID : .idFromAnotherUpstream(model: target.model.id))
+                    return
+                }
+                body = inbound.body ?? body
+            }
+            do {
+                payload = .json(body, try JSONModelScanner.inspect(body, requireModel: false))
+            } catch {
+                self.respond(error: error.openAIError)
                 return
             }
-            (target, id) = ((model, endpoint, index), original)
         }
-        self.record.model = target.model.id
-        let suffixPath = "/" + id.addingPathPercentEncoding() + suffix
+        let suffixPath = "/" + target.id.addingPathPercentEncoding() + suffix
         // A call by id is a request like any other for the client key's limits (it costs no tokens).
-        self.admit(model: target.model.id, body: nil, bodyBytes: 0) {
+        self.admit(model: target.model.id, body: nil, bodyBytes: body?.readableBytes ?? 0) {
             self.forward(
                 UpstreamRequest(
                     model: target.model, endpoint: target.endpoint, method: self.head.method, urlSuffix: suffixPath,
-                    payload: .none, pinned: true),
+                    payload: payload, pinned: true),
                 startingWith: target.upstream)
         }
+    }
+
+    /// `POST /v1/uploads/{id}/parts`: a part's bytes stream, untouched, to the upstream that holds the upload.
+    func startUploadByID(_ presented: String, family: IDFamily, suffix: String, scanner: MultipartModelScanner) {
+        guard let target = self.target(ofID: presented, family: family) else { return }
+        self.record.model = target.model.id
+        self.streamUntouched(
+            scanner, model: target.model, endpoint: target.endpoint, upstream: target.upstream,
+            urlSuffix: "/" + target.id.addingPathPercentEncoding() + suffix)
     }
 
     /// The model a call that carries only an id names: `?model=` or `X-Foap-Model`.
@@ -93,6 +123,14 @@ extension ProxyExchange {
             return
         }
         guard let (model, endpoint) = self.resolve(model: modelID) else { return }
+        self.streamUntouched(scanner, model: model, endpoint: endpoint)
+    }
+
+    /// Admits a multipart upload whose target is known before its first byte, then streams it untouched.
+    private func streamUntouched(
+        _ scanner: MultipartModelScanner, model: ModelConfig, endpoint: EndpointConfig, upstream: Int? = nil,
+        urlSuffix: String = ""
+    ) {
         var detector = scanner.duplicateModelDetector()
         // The detector looks for `CRLF--boundary`; the body's first delimiter has no CRLF before it.
         _ = detector.inspect(ByteBuffer(string: "\r\n"))
@@ -100,7 +138,17 @@ extension ProxyExchange {
         self.admit(model: model.id, body: nil, bodyBytes: self.declaredLength ?? 0) {
             guard case .admitting(let held, let detector) = self.bodyMode else { return }
             self.bodyMode = .none
-            self.streamMultipart(held, field: nil, detector: detector, model: model, endpoint: endpoint)
+            self.streamMultipart(
+                held, field: nil, detector: detector, model: model, endpoint: endpoint, upstream: upstream,
+                urlSuffix: urlSuffix)
         }
     }
+}
+
+/// The model, endpoint and upstream an object id belongs to, and the id as that upstream made it.
+struct ObjectTarget {
+    let model: ModelConfig
+    let endpoint: EndpointConfig
+    let upstream: Int
+    let id: String
 }

@@ -9,6 +9,8 @@ public enum IDFamily: String, Sendable, CaseIterable {
     /// Stored chat completions (`store: true`).
     case chatCompletions = "v1/chat/completions"
     case files = "v1/files"
+    /// Large files in parts: `POST /v1/uploads`, then `…/{id}/parts`, `…/complete` or `…/cancel`.
+    case uploads = "v1/uploads"
 
     /// The endpoint `path` whose model serves this family's calls by id.
     var path: String { self.rawValue }
@@ -17,13 +19,29 @@ public enum IDFamily: String, Sendable, CaseIterable {
     /// `HEAD` goes wherever `GET` does.
     func methods(after suffix: String) -> [HTTPMethod]? {
         switch (self, suffix) {
-        case (.responses, ""), (.conversations, ""), (.chatCompletions, ""), (.files, ""): return [.GET, .DELETE]
+        case (.conversations, ""), (.chatCompletions, ""): return [.GET, .POST, .DELETE]
+        case (.responses, ""), (.files, ""): return [.GET, .DELETE]
         case (.batches, ""): return [.GET]
-        case (.responses, "cancel"), (.batches, "cancel"): return [.POST]
-        case (.responses, "input_items"), (.conversations, "items"), (.chatCompletions, "messages"),
+        case (.responses, "cancel"), (.batches, "cancel"), (.uploads, "cancel"), (.uploads, "complete"),
+            (.uploads, "parts"):
+            return [.POST]
+        case (.conversations, "items"): return [.GET, .POST]
+        case (.responses, "input_items"), (.chatCompletions, "messages"),
             (.files, "content"):
             return [.GET]
         default: return nil
+        }
+    }
+
+    /// A POST of this call carries a body (metadata, items, an upload's part ids, a part's bytes), forwarded to the
+    /// object's upstream; the others are sent without one.
+    func callTakesBody(after suffix: String) -> Bool {
+        switch (self, suffix) {
+        case (.conversations, ""), (.conversations, "/items"), (.chatCompletions, ""), (.uploads, "/parts"),
+            (.uploads, "/complete"):
+            return true
+        default:
+            return false
         }
     }
 

@@ -55,7 +55,7 @@ struct RouteTraits: Sendable, Equatable {
 
     /// The routes that make objects an upstream keeps (their answers' ids get a trailer, and ids a request brings
     /// back pin it to the upstream that made them).
-    static let idRoutes: Set<String> = ["v1/responses", "v1/conversations", "v1/batches", "v1/files"]
+    static let idRoutes: Set<String> = ["v1/responses", "v1/conversations", "v1/batches", "v1/files", "v1/uploads"]
 
     /// The routes whose 2xx answers carry generation `usage` (OpenAI's names, or Anthropic's `input_tokens` /
     /// `output_tokens` in `message_start` and `message_delta`).
@@ -77,7 +77,9 @@ extension Route {
         case .imageData:
             return RouteTraits(modelSource: .path)
         case .byID(let family, _, let suffix):
-            return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: family.tagsAnswers(after: suffix))
+            return RouteTraits(
+                needsClientKey: true, modelSource: .path, takesBody: family.callTakesBody(after: suffix),
+                handsOutIDs: family.tagsAnswers(after: suffix))
         case .list:
             return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: true)
         case .health, .rejected:

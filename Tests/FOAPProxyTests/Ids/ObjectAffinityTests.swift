@@ -30,7 +30,7 @@ final class ObjectAffinityTests: XCTestCase {
             if let files = self.respondForFiles(request, path: path) {
                 return files
             }
-            if request.method == .POST, let prefix = ["/v1/conversations": "conv_", "/v1/batches": "batch_"][path] {
+            if request.method == .POST, let prefix = ["/v1/conversations": "conv_", "/v1/batches": "batch_", "/v1/uploads": "upload_"][path] {
                 return self.state.withLockedValue { state in
                     let id = "\(prefix)\(self.name)\(state.made.count)"
                     state.made.append(id)
@@ -46,7 +46,11 @@ final class ObjectAffinityTests: XCTestCase {
             return self.state.withLockedValue { state in
                 state.seen.append(id)
                 guard state.made.contains(id) || id.hasSuffix("-" + self.name) else { return notFound }
-                return .json(#"{"id":"\#(id)","box":"\#(self.name)","call":"\#(request.method) \#(path)"}"#)
+                if path.hasSuffix("/complete") {
+                    return .json(#"{"id":"\#(id)","status":"completed","file":{"id":"file-\#(self.name)9"}}"#)
+                }
+                return .json(
+                    #"{"id":"\#(id)","box":"\#(self.name)","call":"\#(request.method) \#(path)","bytes":\#(request.body.readableBytes)}"#)
             }
         }
 
@@ -93,7 +97,8 @@ final class ObjectAffinityTests: XCTestCase {
                         { "path": "v1/conversations", "target_model_name": "m", "default_for_route": true, \(upstreams) },
                         { "path": "v1/batches", "target_model_name": "m", \(upstreams) },
                         { "path": "v1/chat/completions", "target_model_name": "m", \(upstreams) },
-                        { "path": "v1/files", "target_model_name": "m", "default_for_route": true, \(upstreams) } ] } } } }
+                        { "path": "v1/files", "target_model_name": "m", "default_for_route": true, \(upstreams) },
+                        { "path": "v1/uploads", "target_model_name": "m", \(upstreams) } ] } } } }
                     """
             },
             configure: { $0.idSecret = Array("fleet-secret".utf8) }
@@ -190,7 +195,7 @@ final class ObjectAffinityTests: XCTestCase {
         XCTAssertTrue(unnamed.body.contains("unknown_id"), unnamed.body)
         let put = try await harness.send(.PUT, "/v1/chat/completions/chatcmpl-a")
         XCTAssertEqual(put.status, 405)
-        XCTAssertEqual(put.headers.first(name: "allow"), "GET, DELETE")
+        XCTAssertEqual(put.headers.first(name: "allow"), "GET, POST, DELETE")
     }
     /// Files: uploads name no model (the route's default serves them) and stream untouched; the file, its content
     /// (byte for byte, no trailer) and a batch that uses it all reach the box that keeps the upload.
@@ -246,5 +251,65 @@ final class ObjectAffinityTests: XCTestCase {
             body: ByteBuffer(string: "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nx\r\n--B--\r\n"),
             headers: [("Content-Type", "multipart/form-data; boundary=B")])
         XCTAssertEqual(withModelPart.status, 400, withModelPart.body)
+    }
+    /// Uploads in parts: made by a hint, each part streams untouched to the box that holds the upload, `complete`
+    /// and `cancel` follow it, and the file `complete` hands out is tagged for that box.
+    func testAnUploadsPartsAndCompletionReachTheBoxThatHoldsIt() async throws {
+        let (harness, _) = try await self.makePool()
+        for _ in 0..<3 {
+            let made = try await harness.send(
+                .POST, "/v1/uploads", json: #"{"filename":"in.jsonl","purpose":"batch","bytes":9,"mime_type":"text/jsonl"}"#,
+                headers: [("X-Foap-Model", "pool")])
+            XCTAssertEqual(made.status, 200, made.body)
+            let id = try XCTUnwrap(Self.field("id", made.body))
+            let box = try XCTUnwrap(Self.field("box", made.body))
+            XCTAssertEqual(id.count, "upload_a0".count + IDTrailer.length, id)
+            let part = "--P\r\nContent-Disposition: form-data; name=\"data\"; filename=\"blob\"\r\n\r\n"
+                + String(repeating: "z", count: 100_000) + "\r\n--P--\r\n"
+            let sent = try await harness.send(
+                .POST, "/v1/uploads/\(id)/parts", body: ByteBuffer(string: part),
+                headers: [("Content-Type", "multipart/form-data; boundary=P")])
+            XCTAssertEqual(sent.status, 200, sent.body)
+            XCTAssertEqual(Self.field("box", sent.body), box)
+            XCTAssertTrue(sent.body.contains(#""bytes":\#(part.utf8.count)"#), "the part went up whole: \(sent.body)")
+            let completed = try await harness.send(
+                .POST, "/v1/uploads/\(id)/complete", json: #"{"part_ids":["part_1"]}"#)
+            XCTAssertEqual(completed.status, 200, completed.body)
+            XCTAssertEqual(Self.field("id", completed.body), id)
+            let file = try XCTUnwrap(
+                completed.body.components(separatedBy: #""file":{"id":""#).dropFirst().first?.prefix { $0 != "\"" })
+            XCTAssertEqual(file.count, "file-a9".count + IDTrailer.length, "the file it hands out is tagged: \(file)")
+            let cancelled = try await harness.send(.POST, "/v1/uploads/\(id)/cancel")
+            XCTAssertEqual(cancelled.status, 200, cancelled.body)
+            XCTAssertEqual(Self.field("box", cancelled.body), box)
+        }
+    }
+
+    /// Conversations take bodies by id too: metadata updates and new items go to the conversation's box, less the
+    /// trailers of the ids they bring; an id of another box in them is refused.
+    func testConversationUpdatesAndItemsCarryTheirBodiesToTheirBox() async throws {
+        let (harness, boxes) = try await self.makePool()
+        var made: [(id: String, box: String)] = []
+        for _ in 0..<3 {
+            let response = try await harness.send(.POST, "/v1/conversations", json: "{}")
+            made.append((try XCTUnwrap(Self.field("id", response.body)), try XCTUnwrap(Self.field("box", response.body))))
+        }
+        for (id, box) in made {
+            let body = #"{"metadata":{"topic":"y"}}"#
+            let updated = try await harness.send(.POST, "/v1/conversations/\(id)", json: body)
+            XCTAssertEqual(updated.status, 200, updated.body)
+            XCTAssertEqual(Self.field("box", updated.body), box)
+            XCTAssertTrue(updated.body.contains(#""bytes":\#(body.utf8.count)"#), updated.body)
+            let items = try await harness.send(
+                .POST, "/v1/conversations/\(id)/items",
+                json: #"{"items":[{"type":"message","role":"user","content":"hi"}]}"#)
+            XCTAssertEqual(items.status, 200, items.body)
+            XCTAssertEqual(Self.field("call", items.body), "POST /v1/conversations/\(id.dropLast(IDTrailer.length))/items")
+        }
+        let foreign = try await harness.send(
+            .POST, "/v1/conversations/\(made[0].id)/items", json: #"{"items":[{"file_id":"\#(made[1].id)"}]}"#)
+        XCTAssertEqual(foreign.status, 404, "an id of another box in the body: \(foreign.body)")
+        XCTAssertTrue(foreign.body.contains("unknown_id"), foreign.body)
+        XCTAssertTrue(boxes.flatMap(\.seen).allSatisfy { $0.count == "conv_a0".count })
     }
 }

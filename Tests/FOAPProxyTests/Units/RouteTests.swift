@@ -6,7 +6,7 @@ import XCTest
 /// `Route.resolve`: method and path alone decide what a request is, before any body byte is read.
 final class RouteTests: XCTestCase {
     func testEveryForwardedPathIsAPostRoute() {
-        XCTAssertEqual(Route.forwardedPaths.count, 29, "every config path but v1/images/data")
+        XCTAssertEqual(Route.forwardedPaths.count, 30, "every config path but v1/images/data")
         for path in Route.forwardedPaths {
             XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path), .forward(path: path), path)
             XCTAssertEqual(Route.resolve(method: .POST, uri: "/" + path + "?api-version=1&x=%2F"), .forward(path: path))
@@ -128,6 +128,9 @@ final class RouteTests: XCTestCase {
             (.GET, "/v1/chat/completions/chatcmpl-1/messages", .chatCompletions, "chatcmpl-1", "/messages"),
             (.DELETE, "/v1/files/file-1", .files, "file-1", ""),
             (.GET, "/v1/files/file-1/content", .files, "file-1", "/content"),
+            (.POST, "/v1/conversations/conv_1/items", .conversations, "conv_1", "/items"),
+            (.POST, "/v1/uploads/upload_1/parts", .uploads, "upload_1", "/parts"),
+            (.POST, "/v1/uploads/upload_1/complete", .uploads, "upload_1", "/complete"),
         ]
         for (method, uri, family, id, suffix) in routed {
             XCTAssertEqual(Route.resolve(method: method, uri: uri), .byID(family, id: id, suffix: suffix), uri)
@@ -136,9 +139,9 @@ final class RouteTests: XCTestCase {
             Route.resolve(method: .GET, uri: "/v1/batches/batch_1/cancel").label, "-", "GET on cancel is a 405")
         for (method, uri, allowed) in [
             (HTTPMethod.DELETE, "/v1/batches/b", "GET"), (.GET, "/v1/batches/b/cancel", "POST"),
-            (.PUT, "/v1/conversations/c", "GET, DELETE"), (.POST, "/v1/chat/completions/c/messages", "GET"),
+            (.PUT, "/v1/conversations/c", "GET, POST, DELETE"), (.POST, "/v1/chat/completions/c/messages", "GET"),
             (.POST, "/v1/files/f/content", "GET"), (.PUT, "/v1/files", "GET, POST"), (.DELETE, "/v1/batches", "GET, POST"),
-            (.GET, "/v1/conversations", "POST"),
+            (.GET, "/v1/conversations", "POST"), (.GET, "/v1/uploads/u/parts", "POST"),
         ] {
             guard case .rejected(let error) = Route.resolve(method: method, uri: uri) else {
                 XCTFail("\(method) \(uri) was routed")
