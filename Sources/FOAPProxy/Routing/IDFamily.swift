@@ -15,6 +15,9 @@ public enum IDFamily: String, Sendable, CaseIterable {
     /// The endpoint `path` whose model serves this family's calls by id.
     var path: String { self.rawValue }
 
+    /// The call on one item of a conversation (`items/{item}`).
+    static let itemCall = "items/{item}"
+
     /// The methods a call by id takes, by what follows `/{id}` (`""` is the object itself); nil for no such call.
     /// `HEAD` goes wherever `GET` does.
     func methods(after suffix: String) -> [HTTPMethod]? {
@@ -26,6 +29,7 @@ public enum IDFamily: String, Sendable, CaseIterable {
             (.uploads, "parts"):
             return [.POST]
         case (.conversations, "items"): return [.GET, .POST]
+        case (.conversations, Self.itemCall): return [.GET, .DELETE]
         case (.responses, "input_items"), (.chatCompletions, "messages"),
             (.files, "content"):
             return [.GET]

@@ -85,10 +85,20 @@ public enum Route: Sendable, Equatable {
     private static func byID(_ family: IDFamily, _ rest: String, method: HTTPMethod, path: String) -> Route {
         let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let id = parts.first, !id.isEmpty else { return .rejected(.unknownRoute(path)) }
-        let call = parts.count == 2 ? String(parts[1]) : ""
+        var call = parts.count == 2 ? String(parts[1]) : ""
+        // One item of a conversation: `items/{item}` (the conversation's id routes it; item ids carry no trailer).
+        var item: String?
+        if family == .conversations, call.utf8.starts(with: "items/".utf8) {
+            let rest = call.dropFirst("items/".count)
+            guard !rest.isEmpty, !rest.contains("/") else { return .rejected(.unknownRoute(path)) }
+            (item, call) = (String(rest), IDFamily.itemCall)
+        }
         guard let methods = family.methods(after: call) else { return .rejected(.unknownRoute(path)) }
         guard methods.contains(method == .HEAD ? .GET : method) else {
             return .notAllowed(method, path, allowed: methods.map(\.rawValue).joined(separator: ", "))
+        }
+        if let item {
+            return .byID(family, id: String(id), suffix: "/items/" + item.addingPathPercentEncoding())
         }
         return .byID(family, id: String(id), suffix: call.isEmpty ? "" : "/" + call)
     }
@@ -100,7 +110,10 @@ public enum Route: Sendable, Equatable {
         case .listModels: return "v1/models"
         case .retrieveModel: return "v1/models/{model}"
         case .imageData: return "v1/images/data/{model}/{file_id}"
-        case .byID(let family, _, let suffix): return family.path + "/{id}" + suffix
+        case .byID(let family, _, let suffix):
+            // Never an item id either: `/items/{item}`.
+            let call = suffix.utf8.starts(with: "/items/".utf8) ? "/" + IDFamily.itemCall : suffix
+            return family.path + "/{id}" + call
         case .list(let family): return family.path
         case .health: return "health"
         case .modelHealth: return "health/{model}"

@@ -286,7 +286,8 @@ final class ObjectAffinityTests: XCTestCase {
     }
 
     /// Conversations take bodies by id too: metadata updates and new items go to the conversation's box, less the
-    /// trailers of the ids they bring; an id of another box in them is refused.
+    /// trailers of the ids they bring; an id of another box in them is refused. One item, by its id, follows the
+    /// conversation's.
     func testConversationUpdatesAndItemsCarryTheirBodiesToTheirBox() async throws {
         let (harness, boxes) = try await self.makePool()
         var made: [(id: String, box: String)] = []
@@ -305,6 +306,13 @@ final class ObjectAffinityTests: XCTestCase {
                 json: #"{"items":[{"type":"message","role":"user","content":"hi"}]}"#)
             XCTAssertEqual(items.status, 200, items.body)
             XCTAssertEqual(Self.field("call", items.body), "POST /v1/conversations/\(id.dropLast(IDTrailer.length))/items")
+            for method in [HTTPMethod.GET, .DELETE] {
+                let item = try await harness.send(method, "/v1/conversations/\(id)/items/msg_1")
+                XCTAssertEqual(item.status, 200, item.body)
+                XCTAssertEqual(Self.field("box", item.body), box)
+                XCTAssertEqual(
+                    Self.field("call", item.body), "\(method) /v1/conversations/\(id.dropLast(IDTrailer.length))/items/msg_1")
+            }
         }
         let foreign = try await harness.send(
             .POST, "/v1/conversations/\(made[0].id)/items", json: #"{"items":[{"file_id":"\#(made[1].id)"}]}"#)

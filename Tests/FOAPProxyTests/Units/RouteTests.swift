@@ -129,6 +129,8 @@ final class RouteTests: XCTestCase {
             (.DELETE, "/v1/files/file-1", .files, "file-1", ""),
             (.GET, "/v1/files/file-1/content", .files, "file-1", "/content"),
             (.POST, "/v1/conversations/conv_1/items", .conversations, "conv_1", "/items"),
+            (.DELETE, "/v1/conversations/conv_1/items/msg_1", .conversations, "conv_1", "/items/msg_1"),
+            (.GET, "/v1/conversations/conv_1/items/a%20b", .conversations, "conv_1", "/items/a%20b"),
             (.POST, "/v1/uploads/upload_1/parts", .uploads, "upload_1", "/parts"),
             (.POST, "/v1/uploads/upload_1/complete", .uploads, "upload_1", "/complete"),
         ]
@@ -142,6 +144,7 @@ final class RouteTests: XCTestCase {
             (.PUT, "/v1/conversations/c", "GET, POST, DELETE"), (.POST, "/v1/chat/completions/c/messages", "GET"),
             (.POST, "/v1/files/f/content", "GET"), (.PUT, "/v1/files", "GET, POST"), (.DELETE, "/v1/batches", "GET, POST"),
             (.GET, "/v1/conversations", "POST"), (.GET, "/v1/uploads/u/parts", "POST"),
+            (.POST, "/v1/conversations/c/items/i", "GET, DELETE"),
         ] {
             guard case .rejected(let error) = Route.resolve(method: method, uri: uri) else {
                 XCTFail("\(method) \(uri) was routed")
@@ -150,7 +153,8 @@ final class RouteTests: XCTestCase {
             XCTAssertEqual(error.status, .methodNotAllowed, uri)
             XCTAssertEqual(error.headers.map(\.1), [allowed], uri)
         }
-        for uri in ["/v1/batches/", "/v1/conversations/c/items/i", "/v1/batches/b/other", "/v1/responses/r/cancel/x"] {
+        for uri in ["/v1/batches/", "/v1/conversations/c/items/i/x", "/v1/conversations/c/items/", "/v1/batches/b/other",
+                    "/v1/responses/r/cancel/x", "/v1/batches/b/items/i"] {
             guard case .rejected(let error) = Route.resolve(method: .GET, uri: uri) else {
                 XCTFail("\(uri) was routed")
                 continue
@@ -159,6 +163,9 @@ final class RouteTests: XCTestCase {
         }
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/batches/batch_1").label, "v1/batches/{id}")
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/files?limit=5"), .list(.files))
+        XCTAssertEqual(
+            Route.resolve(method: .GET, uri: "/v1/conversations/conv_secret/items/msg_secret").label,
+            "v1/conversations/{id}/items/{item}")
         XCTAssertEqual(Route.resolve(method: .HEAD, uri: "/v1/batches"), .list(.batches))
         XCTAssertEqual(
             Route.resolve(method: .GET, uri: "/v1/chat/completions/x/messages").label, "v1/chat/completions/{id}/messages")
