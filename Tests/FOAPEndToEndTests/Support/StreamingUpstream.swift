@@ -9,12 +9,16 @@ import NIOPosix
 /// `POST …/chat/completions` answers at once with a small completion, unless the body asks for `"stream":true`:
 /// then it sends an SSE stream of `x-mock-chunks` events (default 10) `x-mock-interval-ms` apart (default 20), each
 /// `data: {"index":i}`, then `data: [DONE]`. The proxy forwards those headers unchanged, so each test picks its
-/// stream's shape per request. Anything else gets a 404, which the tests count as a failure.
+/// stream's shape per request. `POST /v1/responses` stores a response in this instance's memory only (as vLLM does):
+/// a `previous_response_id` or `GET /v1/responses/{id}` of another instance's response is a 404. Anything else gets
+/// a 404, which the tests count as a failure.
 final class StreamingUpstream: Sendable {
     let group: MultiThreadedEventLoopGroup
     let port: Int
     private let channel: Channel
     private let counter: NIOLockedValueBox<Int>
+    /// The ids of the responses this instance made.
+    private let responses: NIOLockedValueBox<Set<String>>
 
     var baseURL: String { "http://127.0.0.1:\(self.port)" }
     /// Requests answered so far.
@@ -24,13 +28,16 @@ final class StreamingUpstream: Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let counter = NIOLockedValueBox(0)
         self.counter = counter
+        let responses = NIOLockedValueBox(Set<String>())
+        self.responses = responses
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(counter: counter))
+                    try channel.pipeline.syncOperations.addHandler(
+                        UpstreamHandler(counter: counter, responses: responses))
                 }
             }
         self.channel = try bootstrap.bind(host: "127.0.0.1", port: 0).wait()
@@ -54,11 +61,13 @@ private final class UpstreamHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let counter: NIOLockedValueBox<Int>
+    private let responses: NIOLockedValueBox<Set<String>>
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
 
-    init(counter: NIOLockedValueBox<Int>) {
+    init(counter: NIOLockedValueBox<Int>, responses: NIOLockedValueBox<Set<String>>) {
         self.counter = counter
+        self.responses = responses
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -77,6 +86,11 @@ private final class UpstreamHandler: ChannelInboundHandler {
     }
 
     private func respond(to head: HTTPRequestHead, body: String, context: ChannelHandlerContext) {
+        if head.uri.hasPrefix("/v1/responses") {
+            let (status, answer) = self.respondForResponses(head, body: body, port: context.localAddress?.port ?? 0)
+            self.writeFull(status: status, body: answer, context: context)
+            return
+        }
         if head.method == .POST, head.uri.hasPrefix("/echo/") || head.uri.hasPrefix("/v1/messages")
             || head.uri.contains("rerank") || head.uri.hasSuffix("tokenize")
         {
@@ -107,6 +121,25 @@ private final class UpstreamHandler: ChannelInboundHandler {
         response.headers.add(name: "Cache-Control", value: "no-cache")
         context.writeAndFlush(self.wrapOutboundOut(.head(response)), promise: nil)
         self.writeEvent(0, of: chunks, interval: .milliseconds(interval), context: context)
+    }
+
+    /// Stored responses, in this instance's memory: a follow-up or retrieve of another instance's id is a 404.
+    private func respondForResponses(_ head: HTTPRequestHead, body: String, port: Int) -> (HTTPResponseStatus, String) {
+        let notFound = (HTTPResponseStatus.notFound, #"{"error":{"message":"mock: no such response"}}"#)
+        if head.method == .POST, head.uri == "/v1/responses" {
+            let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+            return self.responses.withLockedValue { made in
+                if let previous = object?["previous_response_id"] as? String, !made.contains(previous) {
+                    return notFound
+                }
+                let id = "resp_\(port)_\(made.count)"
+                made.insert(id)
+                return (.ok, #"{"id":"\#(id)","object":"response","port":\#(port)}"#)
+            }
+        }
+        let id = head.uri.split(separator: "/").dropFirst(2).first.map(String.init) ?? ""
+        guard self.responses.withLockedValue({ $0.contains(id) }) else { return notFound }
+        return (.ok, #"{"id":"\#(id)","object":"response","port":\#(port)}"#)
     }
 
     /// Writes event `index`, then schedules the next one; after the last, `[DONE]` and the end of the body.
