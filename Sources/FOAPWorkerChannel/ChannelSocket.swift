@@ -64,7 +64,7 @@ public enum ChannelSocket {
 
 /// Retries a system call interrupted by a signal (EINTR), the usual loop around blocking calls.
 @discardableResult
-func retryingOnInterrupt<Result: BinaryInteger>(_ call: () -> Result) -> Result {
+package func retryingOnInterrupt<Result: BinaryInteger>(_ call: () -> Result) -> Result {
     while true {
         let result = call()
         if result >= 0 || errno != EINTR {

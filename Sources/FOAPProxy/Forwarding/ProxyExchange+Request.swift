@@ -209,9 +209,7 @@ extension ProxyExchange {
         if !inspection.hasModel {
             // A body that names no model (a batch, a conversation, llama.cpp's tokenize) goes where `?model=` or
             // `X-Foap-Model` says, else to the route's `default_for_route` model.
-            guard case .forward(let path) = self.route,
-                let model = self.modelHint ?? self.engine.snapshot.defaultModel(forRoute: path)?.id
-            else {
+            guard case .forward(let path) = self.route, let model = self.modelNamedOutsideBody(for: path) else {
                 self.respond(error: JSONBodyError.missingModel.openAIError)
                 return
             }
@@ -337,6 +335,11 @@ extension ProxyExchange {
     /// Finds the model and its endpoint for this route, refusing the request itself when there is none.
     func resolve(model id: String) -> (ModelConfig, EndpointConfig)? {
         guard case .forward(let path) = self.route else { return nil }
+        return self.resolve(model: id, on: path)
+    }
+
+    /// Finds the model and its endpoint for `path`, refusing the request itself when there is none.
+    func resolve(model id: String, on path: String) -> (ModelConfig, EndpointConfig)? {
         self.record.model = id
         guard self.clientMayUse(id), let model = self.engine.snapshot.model(id) else {
             self.refuse(.modelNotFound(id))

@@ -76,6 +76,12 @@ extension ProxyExchange {
             urlSuffix: "/" + target.id.addingPathPercentEncoding() + suffix)
     }
 
+    /// The model of a request whose body names none (a batch, a file upload, a list, llama.cpp's tokenize):
+    /// `?model=` or `X-Foap-Model`, else the route's `default_for_route` model.
+    func modelNamedOutsideBody(for path: String) -> String? {
+        self.modelHint ?? self.engine.snapshot.defaultModel(forRoute: path)?.id
+    }
+
     /// The model a call that carries only an id names: `?model=` or `X-Foap-Model`.
     var modelHint: String? {
         if let header = self.head.headers.first(name: "x-foap-model"), !header.isEmpty {
@@ -92,22 +98,14 @@ extension ProxyExchange {
     /// `GET /v1/files`, `GET /v1/batches`: to an upstream of the model `?model=` or `X-Foap-Model` names, else of
     /// the route's `default_for_route` model. In a pool each box lists only its own objects.
     func forwardList(_ family: IDFamily) {
-        guard let modelID = self.modelHint ?? self.engine.snapshot.defaultModel(forRoute: family.path)?.id else {
+        guard let modelID = self.modelNamedOutsideBody(for: family.path) else {
             self.respond(
                 error: .invalidRequest(
                     "Name the model whose upstream keeps this list: ?model= or the X-Foap-Model header.",
                     code: .missingModel, param: "model"))
             return
         }
-        self.record.model = modelID
-        guard self.clientMayUse(modelID), let model = self.engine.snapshot.model(modelID) else {
-            self.respond(error: .modelNotFound(modelID))
-            return
-        }
-        guard let endpoint = model.endpoint(for: family.path) else {
-            self.respond(error: .routeNotServed(model: modelID, route: family.path))
-            return
-        }
+        guard let (model, endpoint) = self.resolve(model: modelID, on: family.path) else { return }
         self.admit(model: model.id, body: nil, bodyBytes: 0) {
             self.forward(UpstreamRequest(model: model, endpoint: endpoint, method: self.head.method, payload: .none))
         }
@@ -116,9 +114,7 @@ extension ProxyExchange {
     /// A file upload names no model: the hint or the route's default picks it before the first byte of the body,
     /// which then streams upstream untouched (a `model` part in it is refused, as a second one is elsewhere).
     func startUploadNamedByHint(_ scanner: MultipartModelScanner) {
-        guard case .forward(let path) = self.route,
-            let modelID = self.modelHint ?? self.engine.snapshot.defaultModel(forRoute: path)?.id
-        else {
+        guard case .forward(let path) = self.route, let modelID = self.modelNamedOutsideBody(for: path) else {
             self.refuse(JSONBodyError.missingModel.openAIError)
             return
         }
@@ -131,10 +127,7 @@ extension ProxyExchange {
         _ scanner: MultipartModelScanner, model: ModelConfig, endpoint: EndpointConfig, upstream: Int? = nil,
         urlSuffix: String = ""
     ) {
-        var detector = scanner.duplicateModelDetector()
-        // The detector looks for `CRLF--boundary`; the body's first delimiter has no CRLF before it.
-        _ = detector.inspect(ByteBuffer(string: "\r\n"))
-        self.bodyMode = .admitting(ByteBuffer(), detector)
+        self.bodyMode = .admitting(ByteBuffer(), scanner.duplicateModelDetector(fromBodyStart: true))
         self.admit(model: model.id, body: nil, bodyBytes: self.declaredLength ?? 0) {
             guard case .admitting(let held, let detector) = self.bodyMode else { return }
             self.bodyMode = .none

@@ -28,9 +28,13 @@ struct MultipartDuplicateModelDetector {
     /// The closing delimiter went by: what follows is the epilogue.
     private var closed = false
 
-    /// - Parameter delimiter: `--` + the body's boundary.
-    init(delimiter: [UInt8]) {
+    /// - Parameters:
+    ///   - delimiter: `--` + the body's boundary.
+    ///   - fromBodyStart: it watches a whole body (an upload whose model is named outside it), so the first part
+    ///     counts too: its delimiter has no CRLF before it, which the carry supplies.
+    init(delimiter: [UInt8], fromBodyStart: Bool = false) {
         self.delimiter = crlf + delimiter
+        self.carry = fromBodyStart ? crlf : []
     }
 
     /// Looks at the next bytes of the body, in order.

@@ -60,8 +60,8 @@ public struct MultipartModelScanner: Sendable {
     }
 
     /// What watches the rest of the body once `model` was found (a second `model` part must not pass).
-    func duplicateModelDetector() -> MultipartDuplicateModelDetector {
-        MultipartDuplicateModelDetector(delimiter: self.delimiter)
+    func duplicateModelDetector(fromBodyStart: Bool = false) -> MultipartDuplicateModelDetector {
+        MultipartDuplicateModelDetector(delimiter: self.delimiter, fromBodyStart: fromBodyStart)
     }
 
     static func boundary(fromContentType contentType: String) -> String? {

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 
+import FOAPWorkerChannel
+
 /// The `foap ctl` side of the control socket: connect, send one command, read the reply until the master closes.
 public enum ControlClient {
     /// - Parameter timeout: how long to wait for the whole reply (a `reload --wait` lasts as long as the reload).

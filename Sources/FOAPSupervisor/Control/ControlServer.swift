@@ -2,6 +2,8 @@
 import Glibc
 #endif
 
+import FOAPWorkerChannel
+
 /// The master's control socket (`foap ctl`): a unix stream socket, one command line per connection.
 ///
 /// Everything is non-blocking so a client can never stall the master's loop: a client that sends no complete line

@@ -22,14 +22,3 @@ public struct SystemCallError: Error, CustomStringConvertible, Equatable {
         return self.context.isEmpty ? "\(self.call): \(reason)" : "\(self.call) \(self.context): \(reason)"
     }
 }
-
-/// Retries a system call interrupted by a signal (EINTR), the usual loop around blocking calls.
-@discardableResult
-func retryingOnInterrupt<Result: BinaryInteger>(_ call: () -> Result) -> Result {
-    while true {
-        let result = call()
-        if result >= 0 || errno != EINTR {
-            return result
-        }
-    }
-}

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 
+import FOAPWorkerChannel
+
 /// Tells the master when the config directory (or an extra watched file) may have changed.
 ///
 /// inotify on the directory, never on files: editors write a temp file and rename it over the old one, Kubernetes

@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -40,7 +41,7 @@ final class FoapProcess: Sendable {
         for (name, json) in files {
             try json.write(to: self.configDirectory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        self.port = try Self.freePort()
+        self.port = try RedisServer.freePort()  // the shared test support's free loopback port
         let logURL = self.scratch.appendingPathComponent("foap.log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         self.log = FoapLog(url: logURL)
@@ -160,25 +161,6 @@ final class FoapProcess: Sendable {
     /// A path outside the watched directory (for files reached through a symlink that inotify does not see).
     func scratchFile(_ name: String) -> URL {
         self.scratch.appendingPathComponent(name)
-    }
-
-    /// A TCP port nobody listens on right now: bind 127.0.0.1:0, read the port, close.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-            }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

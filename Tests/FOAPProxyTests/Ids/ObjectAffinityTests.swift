@@ -320,4 +320,33 @@ final class ObjectAffinityTests: XCTestCase {
         XCTAssertTrue(foreign.body.contains("unknown_id"), foreign.body)
         XCTAssertTrue(boxes.flatMap(\.seen).allSatisfy { $0.count == "conv_a0".count })
     }
+
+    /// What an operator's clients get wrong: an upload naming an unknown model, a broken JSON body on an object, a
+    /// part for an upload id whose trailer was damaged. Each is a clear error and reaches no box.
+    func testCallsByIDThatCannotBeServedAreClearErrorsAndReachNoBox() async throws {
+        let (harness, boxes) = try await self.makePool()
+        let part = "--P\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nx\r\n--P--\r\n"
+        let multipart = [("Content-Type", "multipart/form-data; boundary=P")]
+        let unknownModel = try await harness.send(
+            .POST, "/v1/files?model=nope", body: ByteBuffer(string: part), headers: multipart)
+        XCTAssertEqual(unknownModel.status, 404, unknownModel.body)
+        XCTAssertTrue(unknownModel.body.contains("model_not_found"), unknownModel.body)
+        let list = try await harness.send(.GET, "/v1/batches", headers: [("X-Foap-Model", "nope")])
+        XCTAssertEqual(list.status, 404, list.body)
+
+        let made = try await harness.send(.POST, "/v1/conversations", json: "{}")
+        let conversation = try XCTUnwrap(Self.field("id", made.body))
+        let broken = try await harness.send(.POST, "/v1/conversations/\(conversation)", json: #"{"metadata":"#)
+        XCTAssertEqual(broken.status, 400, broken.body)
+
+        let upload = try await harness.send(.POST, "/v1/uploads?model=pool", json: #"{"filename":"f","bytes":1}"#)
+        var damaged = Array(try XCTUnwrap(Self.field("id", upload.body)).utf8)
+        damaged[damaged.count - 1] = damaged.last == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let forged = try await harness.send(
+            .POST, "/v1/uploads/\(String(decoding: damaged, as: UTF8.self))/parts", body: ByteBuffer(string: part),
+            headers: multipart)
+        XCTAssertEqual(forged.status, 404, forged.body)
+        XCTAssertTrue(forged.body.contains("unknown_id"), forged.body)
+        XCTAssertTrue(boxes.flatMap(\.seen).isEmpty, "none of them reached a box: \(boxes.flatMap(\.seen))")
+    }
 }
