@@ -3,6 +3,7 @@ import FOAPConfig
 import FOAPLimits
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Asks for the Prometheus text `GET /metrics` answers; `reply` gets it, or nil when it cannot be had.
 public typealias MetricsSource = @Sendable (_ reply: @escaping @Sendable (String?) -> Void) -> Void
@@ -41,6 +42,8 @@ public final class ProxyEngine: Sendable {
     /// Redis/Valkey deciding for the whole fleet (`configuration.limits.fleet`); `limiter` is then its `local`
     /// fallback, built from this host's share of each limit.
     let fleet: FleetLimiter?
+    /// TLS for WebSocket tunnels to `https` upstreams; nil when no model serves a WebSocket route over `https`.
+    let socketTLS: NIOSSLContext?
     /// AsyncHTTPClient's own records: only its warnings and errors, so its per-request trace never costs anything.
     let upstreamLogger: Logger
 
@@ -74,6 +77,14 @@ public final class ProxyEngine: Sendable {
         self.catalog = catalog
         self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
+        let socketPaths = Set(WebSocketRoute.allCases.map(\.rawValue))
+        let tunnelsTLS = snapshot.models.contains { model in
+            model.endpoints.contains { endpoint in
+                socketPaths.contains(endpoint.path)
+                    && endpoint.upstreams.contains { $0.baseURL.lowercased().hasPrefix("https:") }
+            }
+        }
+        self.socketTLS = tunnelsTLS ? try configuration.upstream.makeTLSContext() : nil
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         var loopBalancers: [ObjectIdentifier: LoopBalancers] = [:]
         for loop in eventLoopGroup.makeIterator() {

@@ -121,7 +121,7 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testAllTwentySevenSupportedPathsLoad() throws {
-        XCTAssertEqual(ConfigLoader.supportedPaths.count, 31)
+        XCTAssertEqual(ConfigLoader.supportedPaths.count, 32)
         let endpoints = ConfigLoader.supportedPaths.map { #"{"path": "\#($0)", "target_model_name": "t"}"# }
         let snapshot = try self.snapshot(providerFile(endpoints: endpoints.joined(separator: ",")))
         XCTAssertEqual(snapshot.model("m")?.endpoints.map(\.path), ConfigLoader.supportedPaths)

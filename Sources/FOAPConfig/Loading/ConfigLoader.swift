@@ -40,6 +40,7 @@ public struct ConfigLoader: Sendable {
         "v1/detokenize",
         "v1/classify",
         "pooling",
+        "v1/realtime",
     ]
 
     /// The config directory (`FOAP_CONFIG_DIR`).

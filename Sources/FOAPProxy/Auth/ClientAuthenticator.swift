@@ -52,12 +52,19 @@ struct ClientAuthenticator: Sendable {
     ///
     /// The key is read from `Authorization: Bearer <key>` (every OpenAI SDK), else from `api-key: <key>` (Azure
     /// SDKs). In keyless mode every request gets the open grant, whatever it sends.
-    /// - Parameter acceptXAPIKey: also read `x-api-key` (Anthropic routes: what Anthropic SDKs send).
-    func authenticate(_ headers: HTTPHeaders, acceptXAPIKey: Bool = false) -> Result<ClientGrant, OpenAIError> {
+    /// - Parameters:
+    ///   - acceptXAPIKey: also read `x-api-key` (Anthropic routes: what Anthropic SDKs send).
+    ///   - acceptWebSocketProtocolKey: also read the `openai-insecure-api-key.<key>` token of
+    ///     `Sec-WebSocket-Protocol` (WebSocket routes: what browser clients send).
+    func authenticate(
+        _ headers: HTTPHeaders, acceptXAPIKey: Bool = false, acceptWebSocketProtocolKey: Bool = false
+    ) -> Result<ClientGrant, OpenAIError> {
         guard let entries = self.entries else {
             return .success(self.openGrant)
         }
-        guard let presented = Self.presentedKey(headers, acceptXAPIKey: acceptXAPIKey) else {
+        let presented = Self.presentedKey(headers, acceptXAPIKey: acceptXAPIKey)
+            ?? (acceptWebSocketProtocolKey ? WebSocketHandshake.protocolKey(in: headers) : nil)
+        guard let presented else {
             return .failure(.missingAPIKey)
         }
         guard let entry = entries[ClientKeyDigest(hashing: presented.utf8)] else {

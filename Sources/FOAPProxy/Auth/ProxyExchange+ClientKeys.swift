@@ -7,7 +7,10 @@ extension ProxyExchange {
     ///
     /// - Returns: whether the request may go on.
     func authenticateClient() -> Bool {
-        switch self.engine.authenticator.authenticate(self.head.headers, acceptXAPIKey: self.traits.isAnthropic) {
+        let outcome = self.engine.authenticator.authenticate(
+            self.head.headers, acceptXAPIKey: self.traits.isAnthropic,
+            acceptWebSocketProtocolKey: self.traits.acceptsWebSocketProtocolKey)
+        switch outcome {
         case .success(let grant):
             self.grant = grant
             self.record.keyName = grant.keyName

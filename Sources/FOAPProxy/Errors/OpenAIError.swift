@@ -35,6 +35,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
         case upstreamKeyMissing = "upstream_key_missing"
         case upstreamTimeout = "upstream_timeout"
         case upstreamUnreachable = "upstream_unreachable"
+        case webSocketUpgradeRequired = "websocket_upgrade_required"
     }
 
     public let status: HTTPResponseStatus

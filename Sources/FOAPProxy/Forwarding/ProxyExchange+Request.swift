@@ -193,6 +193,8 @@ extension ProxyExchange {
             self.forwardByID(id, family: family, suffix: suffix)
         case .list(let family):
             self.forwardList(family)
+        case .webSocket(let socket):
+            self.openWebSocket(socket)
         case .forward, .rejected:
             self.respond(error: .malformedHTTP)
         }

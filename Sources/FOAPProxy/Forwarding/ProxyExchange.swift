@@ -13,6 +13,9 @@ protocol ExchangeOwner: AnyObject {
     func exchangeFinished(close: Bool, after lastWrite: EventLoopFuture<Void>?)
     /// Call `checkDeadlines` no later than `deadline` (see `ProxyConnectionHandler`'s timeout timer).
     func exchangeNeedsTimeoutCheck(by deadline: NIODeadline)
+    /// The answer was a `101` (already written, not flushed): HTTP ends on this connection, and `splice` carries
+    /// its bytes from now on. The owner leaves the pipeline; the exchange outlives it.
+    func exchangeBecomesTunnel(_ splice: SocketSpliceHandler) throws
 }
 
 /// One request and its response: route, read the body, pick the upstream, forward, relay the answer.
@@ -86,7 +89,10 @@ final class ProxyExchange {
         self.head = head
         self.route = Route.resolve(method: head.method, uri: head.uri)
         self.traits = self.route.traits
-        self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1
+        // After a request that asks for an upgrade the parser reads no further request: whatever the answer,
+        // the connection ends with it.
+        let asksForUpgrade = if case .webSocket = self.route { true } else { false }
+        self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
         self.isHead = head.method == .HEAD
         self.machine = ExchangeStateMachine(
             declaredLength: Self.declaredBodyLength(head.headers),

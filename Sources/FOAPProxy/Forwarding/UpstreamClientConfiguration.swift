@@ -19,13 +19,8 @@ public struct UpstreamClientConfiguration: Sendable {
 
     /// Builds the client. Throws when the CA bundle cannot be read.
     public func makeClient(eventLoopGroup: EventLoopGroup) throws -> HTTPClient {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caBundlePath {
-            let certificates = try NIOSSLCertificate.fromPEMFile(caBundlePath)
-            tls.additionalTrustRoots = [.certificates(certificates)]
-        }
         var configuration = HTTPClient.Configuration(
-            tlsConfiguration: tls,
+            tlsConfiguration: try self.tlsConfiguration(),
             redirectConfiguration: .disallow,
             timeout: .init(connect: self.connectTimeout),
             connectionPool: .init(
@@ -43,5 +38,21 @@ public struct UpstreamClientConfiguration: Sendable {
         // timeout turns it into a misleading 504.
         configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+    }
+
+    /// The same trust for the WebSocket tunnels' own TLS connections (WebSocket/).
+    func makeTLSContext() throws -> NIOSSLContext {
+        var tls = try self.tlsConfiguration()
+        tls.applicationProtocols = ["http/1.1"]
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    private func tlsConfiguration() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caBundlePath {
+            let certificates = try NIOSSLCertificate.fromPEMFile(caBundlePath)
+            tls.additionalTrustRoots = [.certificates(certificates)]
+        }
+        return tls
     }
 }

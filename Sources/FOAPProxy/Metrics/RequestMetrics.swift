@@ -88,6 +88,10 @@ public final class RequestMetrics: Sendable {
         /// Failed `accept` calls on the listeners, by errno name (`EMFILE`, …).
         var acceptErrors: [String: UInt64] = [:]
         var inFlight = 0
+        /// WebSocket tunnels open now, and the bytes they carried each way.
+        var webSocketsOpen = 0
+        var webSocketBytesFromClient: UInt64 = 0
+        var webSocketBytesFromUpstream: UInt64 = 0
         /// Something changed since the last `render`.
         var changed = true
     }
@@ -135,6 +139,32 @@ public final class RequestMetrics: Sendable {
     func acceptFailed(reason: String) {
         self.state.withLockedValue {
             $0.acceptErrors[reason, default: 0] += 1
+            $0.changed = true
+        }
+    }
+
+    func webSocketOpened() {
+        self.state.withLockedValue {
+            $0.webSocketsOpen += 1
+            $0.changed = true
+        }
+    }
+
+    func webSocketClosed() {
+        self.state.withLockedValue {
+            $0.webSocketsOpen -= 1
+            $0.changed = true
+        }
+    }
+
+    /// Bytes a tunnel read in one burst, from the client or from the upstream.
+    func webSocketBytes(_ count: Int, fromClient: Bool) {
+        self.state.withLockedValue {
+            if fromClient {
+                $0.webSocketBytesFromClient += UInt64(count)
+            } else {
+                $0.webSocketBytesFromUpstream += UInt64(count)
+            }
             $0.changed = true
         }
     }
@@ -326,6 +356,11 @@ public final class RequestMetrics: Sendable {
         }
         text.family("foap_requests_in_flight", "gauge", "Requests being answered now.")
         text.sample("foap_requests_in_flight", [], Double(max(0, state.inFlight)))
+        text.family("foap_websockets_open", "gauge", "WebSocket tunnels open now (each is also a request in flight).")
+        text.sample("foap_websockets_open", [], Double(max(0, state.webSocketsOpen)))
+        text.family("foap_websocket_bytes_total", "counter", "Bytes carried by WebSocket tunnels, by direction.")
+        text.sample("foap_websocket_bytes_total", [("direction", "client_to_upstream")], Double(state.webSocketBytesFromClient))
+        text.sample("foap_websocket_bytes_total", [("direction", "upstream_to_client")], Double(state.webSocketBytesFromUpstream))
         return text.output
     }
 

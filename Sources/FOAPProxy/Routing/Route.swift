@@ -13,14 +13,18 @@ public enum Route: Sendable, Equatable {
     case byID(IDFamily, id: String, suffix: String)
     /// `GET /v1/files`, `GET /v1/batches`: the list one upstream keeps.
     case list(IDFamily)
+    /// A `GET` that asks to become a WebSocket tunnelled to the model's upstream: `/v1/realtime?model=…`.
+    case webSocket(WebSocketRoute)
     case health
     case modelHealth(model: String)
     /// Prometheus metrics of every worker of the generation, summed by the master.
     case metrics
     case rejected(OpenAIError)
 
-    /// The routes whose body names the model: every `path` a config may list except `v1/images/data`.
-    public static let forwardedPaths: Set<String> = Set(ConfigLoader.supportedPaths).subtracting(["v1/images/data"])
+    /// The routes whose body names the model: every `path` a config may list except `v1/images/data` and the
+    /// WebSocket routes.
+    public static let forwardedPaths: Set<String> = Set(ConfigLoader.supportedPaths)
+        .subtracting(["v1/images/data"]).subtracting(WebSocketRoute.allCases.map(\.rawValue))
 
     /// Routes a request. Model ids in the path may contain `/` and percent-escapes.
     /// - Parameters:
@@ -42,6 +46,9 @@ public enum Route: Sendable, Equatable {
                 return .list(family)
             }
             return .notAllowed(method, path, allowed: listable ? "GET, POST" : "POST")
+        }
+        if let socket = WebSocketRoute(rawValue: trimmed) {
+            return method == .GET ? .webSocket(socket) : .notAllowed(method, path, allowed: "GET")
         }
         if trimmed == "v1/models" {
             return isGet ? .listModels : .notAllowed(method, path, allowed: "GET")
@@ -115,6 +122,7 @@ public enum Route: Sendable, Equatable {
             let call = suffix.utf8.starts(with: "/items/".utf8) ? "/" + IDFamily.itemCall : suffix
             return family.path + "/{id}" + call
         case .list(let family): return family.path
+        case .webSocket(let socket): return socket.rawValue
         case .health: return "health"
         case .modelHealth: return "health/{model}"
         case .metrics: return "metrics"
@@ -167,4 +175,10 @@ private func hexValue(_ byte: UInt8) -> UInt8? {
     case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
     default: return nil
     }
+}
+
+/// The routes that become a WebSocket tunnelled to one upstream (frames untouched, both ways).
+public enum WebSocketRoute: String, Sendable, CaseIterable {
+    /// OpenAI's Realtime API: the model comes from `?model=`; the upstream gets its own name for it there.
+    case realtime = "v1/realtime"
 }

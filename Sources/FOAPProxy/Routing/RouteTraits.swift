@@ -33,6 +33,9 @@ struct RouteTraits: Sendable, Equatable {
     /// Anthropic's Messages API: errors foap writes are Anthropic-shaped (an Anthropic SDK cannot read OpenAI's),
     /// and the client key may come as `x-api-key`, as Anthropic SDKs send it.
     var isAnthropic = false
+    /// A WebSocket route: browsers cannot set `Authorization` on a WebSocket, so OpenAI's SDKs send the key as a
+    /// `Sec-WebSocket-Protocol` token `openai-insecure-api-key.<key>`, which is read (and never forwarded).
+    var acceptsWebSocketProtocolKey = false
 
     static let forwardedRoutes: [String: RouteTraits] = {
         var routes: [String: RouteTraits] = [:]
@@ -82,6 +85,8 @@ extension Route {
                 handsOutIDs: family.tagsAnswers(after: suffix))
         case .list:
             return RouteTraits(needsClientKey: true, modelSource: .path, handsOutIDs: true)
+        case .webSocket:
+            return RouteTraits(needsClientKey: true, modelSource: .path, acceptsWebSocketProtocolKey: true)
         case .health, .rejected:
             return RouteTraits()
         }

@@ -15,7 +15,7 @@ import NIOHTTP1
 /// It sits right after the HTTP codec and consumes the quiesce event, so exactly one handler owns "connection:
 /// close on drain" (NIO's `HTTPServerPipelineHandler` would close idle connections at once; foap does not use it,
 /// see `ProxyConnectionHandler`).
-final class DrainHandler: ChannelDuplexHandler {
+final class DrainHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -47,6 +47,12 @@ final class DrainHandler: ChannelDuplexHandler {
         if context.channel.isActive {
             self.becameIdle(context: context)
         }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The connection became a WebSocket tunnel: keep-alive and drain rules no longer apply to it.
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {

@@ -14,7 +14,11 @@ struct PlainUpstreamTarget: Sendable, Equatable {
 
     init?(url: String) {
         guard url.utf8.count > 7, url.prefix(7).lowercased() == "http://" else { return nil }
-        let rest = url.dropFirst(7)
+        self.init(afterScheme: url.dropFirst(7), defaultPort: 80)
+    }
+
+    /// Parses what follows `scheme://`; `defaultPort` applies when the authority names none.
+    init?(afterScheme rest: Substring, defaultPort: Int) {
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
         let authority = rest[rest.startIndex..<authorityEnd]
         guard !authority.isEmpty, !authority.contains("@") else { return nil }
@@ -26,7 +30,7 @@ struct PlainUpstreamTarget: Sendable, Equatable {
             path = "/" + path
         }
         let host: Substring
-        var port = 80
+        var port = defaultPort
         if authority.first == "[" {
             guard let close = authority.firstIndex(of: "]") else { return nil }
             host = authority[authority.index(after: authority.startIndex)..<close]

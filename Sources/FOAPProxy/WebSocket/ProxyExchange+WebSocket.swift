@@ -1,0 +1,156 @@
+import FOAPConfig
+import NIOCore
+import NIOHTTP1
+
+/// WebSocket routes (`GET /v1/realtime?model=…`): the opening handshake goes to the model's upstream with its
+/// model name and key, and on its `101` both connections become one tunnel whose frames pass untouched. The
+/// exchange lives as long as the socket: its record (status 101, bytes each way, duration) and its admission
+/// (a concurrency slot held until the socket closes) end when the tunnel does.
+extension ProxyExchange {
+    func openWebSocket(_ socket: WebSocketRoute) {
+        guard WebSocketHandshake.isUpgrade(self.head) else {
+            self.respond(error: .webSocketUpgradeRequired(route: socket.rawValue), close: true)
+            return
+        }
+        guard let id = self.modelHint else {
+            self.respond(error: .webSocketModelMissing(route: socket.rawValue), close: true)
+            return
+        }
+        guard let (model, endpoint) = self.resolve(model: id, on: socket.rawValue) else { return }
+        self.admit(model: model.id, body: nil, bodyBytes: 0) {
+            self.connectWebSocket(model: model, endpoint: endpoint, tried: .empty, attempts: 0)
+        }
+    }
+
+    /// Opens the upstream socket on an upstream of the pool not tried yet; a connect failure tries the next one
+    /// (nothing has reached the client), as many times as the pool's policy allows a request.
+    private func connectWebSocket(model: ModelConfig, endpoint: EndpointConfig, tried: UpstreamSet, attempts: Int) {
+        guard !self.finished else { return }
+        guard let index = self.pickUpstream(model: model.id, endpoint: endpoint, excluding: tried) else {
+            self.respond(error: .noHealthyUpstream(model: model.id, route: endpoint.path), close: true)
+            return
+        }
+        var tried = tried
+        tried.insert(index)
+        let upstream = endpoint.upstreams[index]
+        self.record.provider = upstream.provider ?? model.provider.name
+        self.record.targetModel = upstream.targetModelName
+        self.record.upstream = upstream.baseURL
+        self.record.attempts += 1
+        let apiKey: String?
+        switch model.credential(of: upstream) {
+        case .none: apiKey = nil
+        case .key(let key): apiKey = key
+        case .missing(let variable):
+            self.respond(
+                error: .credentialMissing(provider: upstream.provider ?? model.provider.name, variable: variable),
+                close: true)
+            return
+        }
+        guard let target = SocketTarget(url: endpoint.upstreamURL(index)),
+            !target.usesTLS || self.engine.socketTLS != nil
+        else {
+            self.respond(error: .upstreamFailed(upstream.baseURL), close: true)
+            return
+        }
+        let request = WebSocketHandshake.upstreamHead(
+            client: self.head,
+            target: target.endpoint.path + WebSocketHandshake.upstreamQuery(
+                of: self.head.uri, targetModel: upstream.targetModelName),
+            hostHeader: target.endpoint.hostHeader, apiKey: apiKey,
+            authHeader: upstream.authHeader ?? model.provider.authHeader)
+        let tls = target.usesTLS ? self.engine.socketTLS.map { ($0, serverName: target.serverName) } : nil
+        let eventLoop = self.context.eventLoop
+        // The handshake (connect, TLS, the upstream's answer) is bounded by the endpoint's request timeout.
+        let seconds = endpoint.requestTimeout
+        var timedOut = false
+        let timer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) {
+            timedOut = true
+            self.record.attemptErrors.append(upstream.baseURL + " timeout")
+            self.respond(error: .upstreamTimeout(upstream.baseURL, seconds: seconds), close: true)
+        }
+        UpstreamSocketHandshake.open(
+            host: target.endpoint.host, port: target.endpoint.port, tls: tls, request: request,
+            connectTimeout: self.engine.configuration.upstream.connectTimeout, on: eventLoop
+        ).assumeIsolated().whenComplete { result in
+            timer.cancel()
+            switch result {
+            case .success(.upgraded(let head, let handshake)):
+                guard !self.finished, !timedOut else {
+                    handshake.close()
+                    return
+                }
+                self.tunnel(head, to: handshake)
+            case .success(.refused(let head, let body)):
+                guard !self.finished, !timedOut else { return }
+                self.relayRefusal(head, body: body)
+            case .failure:
+                guard !self.finished, !timedOut else { return }
+                self.record.attemptErrors.append(upstream.baseURL + " upstream_unreachable")
+                let mayRetry = endpoint.upstreams.count > 1
+                    && attempts + 1 < endpoint.policy.maximumAttempts(upstreamCount: endpoint.upstreams.count)
+                if mayRetry {
+                    self.connectWebSocket(model: model, endpoint: endpoint, tried: tried, attempts: attempts + 1)
+                } else {
+                    self.respond(error: .upstreamUnreachable(upstream.baseURL), close: true)
+                }
+            }
+        }
+    }
+
+    /// The upstream's `101` goes to the client, and both connections become the tunnel.
+    private func tunnel(_ head: HTTPResponseHead, to handshake: UpstreamSocketHandshake) {
+        self.machine.answeredLocally()
+        self.record.status = head.status.code
+        self.record.upstreamStatus = head.status.code
+        self.record.firstByteAt = .now()
+        let tunnel = SocketTunnel(metrics: self.engine.metrics) { [self] tunnel in
+            self.socketEnded(tunnel)
+        }
+        let (clientEnd, upstreamEnd) = SocketSpliceHandler.pair(for: tunnel)
+        // Sec-WebSocket-Accept answers the client's own key, which the upstream got unchanged.
+        let response = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: head.headers)
+        self.context.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
+        do {
+            guard let owner = self.owner else { throw UpstreamSocketClosedError() }
+            try owner.exchangeBecomesTunnel(clientEnd)
+            self.owner = nil
+            try handshake.becomeTunnel(upstreamEnd)
+        } catch {
+            self.record.error = "tunnel_failed"
+            handshake.close()
+            self.context.channel.close(promise: nil)
+            return
+        }
+        // Through the channel: this exchange's context belonged to the handler that just left the pipeline.
+        let client = self.context.channel
+        client.flush()
+        // Frames the upstream sent behind its 101 are handed on when its decoder leaves, in a task of their own,
+        // with no read-complete after them: flushed by the task queued behind it.
+        client.eventLoop.assumeIsolated().execute { client.flush() }
+        client.read()
+        handshake.channel?.read()
+    }
+
+    /// Any other answer to the handshake (a 401 for a bad key, a 404 for an unknown model) reaches the client as
+    /// it came, and the connection closes: after an upgrade request, the client's bytes are not HTTP any more.
+    private func relayRefusal(_ head: HTTPResponseHead, body: ByteBuffer) {
+        self.machine.answeredLocally()
+        self.record.upstreamStatus = head.status.code
+        self.record.status = head.status.code
+        var headers = HeaderPolicy.downstreamHeaders(from: head.headers)
+        headers.remove(name: "content-length")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        self.writeWhole(head: self.makeResponseHead(status: head.status, headers: headers, close: true), body: body,
+                        close: true)
+    }
+
+    private func socketEnded(_ tunnel: SocketTunnel) {
+        self.record.bytesIn += tunnel.clientBytes
+        self.record.bytesOut += tunnel.upstreamBytes
+        if tunnel.error != nil {
+            self.record.error = self.record.error ?? (tunnel.endedBy == .upstream ? "upstream_reset" : "client_reset")
+        }
+        self.finish(close: true)
+    }
+}

@@ -1,0 +1,207 @@
+import FOAPConfig
+import FOAPProxy
+import Foundation
+import NIOCore
+import XCTest
+
+/// `GET /v1/realtime?model=…` through a real proxy to a real WebSocket server: the handshake reaches the model's
+/// upstream with its model name and key, frames pass untouched both ways, and either side's close ends both.
+final class RealtimeTunnelTests: XCTestCase {
+    static let clientKey = "sk-foap-realtime-0123456789"
+
+    private func makeHarness(
+        upstreamURL: String? = nil, upstreamKey: String = "sk-upstream-secret", clientKeys: Bool = false
+    ) async throws -> (ProxyHarness, WebSocketUpstream) {
+        let socketServer = try WebSocketUpstream()
+        let base = upstreamURL ?? socketServer.baseURL
+        var environment = ["MOCK_KEY": upstreamKey]
+        let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent("foap-keys-\(UUID()).json")
+        if clientKeys {
+            let file = keyFile
+            let digest = ClientKeyDigest(hashing: Self.clientKey.utf8).hex
+            try #"{"keys": [{"name": "voice", "sha256": "\#(digest)", "models": ["rt-*"]}]}"#
+                .write(to: file, atomically: true, encoding: .utf8)
+            environment["FOAP_CLIENT_KEYS"] = file.path
+        }
+        let harness = try await ProxyHarness(
+            config: { _ in
+                """
+                { "mock": { "api_key_variable": "MOCK_KEY", "prefix": "", "target_base_url": "\(base)",
+                    "request_timeout": 5,
+                    "models": {
+                      "rt-test": { "endpoints": [{ "path": "v1/realtime", "target_model_name": "gpt-realtime-up" }] },
+                      "chat-only": { "endpoints": [{ "path": "v1/chat/completions", "target_model_name": "c" }] } } } }
+                """
+            }, environment: environment
+        ) { _ in .json("{}") }
+        self.addTeardownBlock {
+            try await harness.stop()
+            try socketServer.stop()
+            try? FileManager.default.removeItem(at: keyFile)
+        }
+        return (harness, socketServer)
+    }
+
+    func testFramesPassBothWaysWithTheUpstreamsModelNameAndKey() async throws {
+        let (harness, upstream) = try await self.makeHarness()
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test&intent=demo&api-key=leak",
+            headers: [
+                ("Authorization", "Bearer sk-client-never-forwarded"), ("OpenAI-Beta", "realtime=v1"),
+                ("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.sk-client-too"),
+            ], test: self)
+        XCTAssertEqual(response.status, 101)
+        // RFC 6455's sample key: the upstream's accept value for the client's own key reaches the client.
+        XCTAssertEqual(response.header("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        XCTAssertEqual(response.header("sec-websocket-protocol"), "realtime")
+
+        // Sent by the upstream in the same write as its 101.
+        let greeting = try await socket.readFrame()
+        XCTAssertEqual(greeting.text, #"{"type":"session.created","model":"gpt-realtime-up"}"#)
+        try await socket.send(text: "hello")
+        let echo = try await socket.readFrame()
+        XCTAssertEqual(echo, .init(opcode: 0x1, payload: Array("echo:hello".utf8)))
+        let large = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try await socket.send(binary: large)
+        let echoed = try await socket.readFrame()
+        XCTAssertEqual(echoed.opcode, 0x2)
+        XCTAssertEqual(echoed.payload.count, 5 + large.count)
+        XCTAssertTrue(echoed.payload == Array("echo:".utf8) + large, "the binary frame came back changed")
+
+        let handshake = try XCTUnwrap(upstream.seen.handshakes.first)
+        XCTAssertEqual(handshake.uri, "/v1/realtime?model=gpt-realtime-up&intent=demo")
+        XCTAssertEqual(handshake.headers["authorization"], ["Bearer sk-upstream-secret"])
+        XCTAssertEqual(handshake.headers["openai-beta"], ["realtime=v1"])
+        XCTAssertEqual(handshake.headers["sec-websocket-protocol"], ["realtime"])
+        XCTAssertEqual(handshake.headers["host"], ["127.0.0.1:\(upstream.port)"])
+
+        // The client's close goes up, the upstream's answer comes back, and both connections end.
+        try await socket.sendClose()
+        let closeFrame = try await socket.readFrame()
+        XCTAssertEqual(closeFrame.opcode, 0x8)
+        let closed = try await socket.raw.waitUntilClosed()
+        XCTAssertTrue(closed)
+        try await self.waitFor { harness.accessRecords.count == 1 }
+        let record = try XCTUnwrap(harness.accessRecords.first)
+        XCTAssertEqual(record["status"], "101")
+        XCTAssertEqual(record["route"], "v1/realtime")
+        XCTAssertEqual(record["target_model"], "gpt-realtime-up")
+        XCTAssertGreaterThan(Int(record["bytes_in"]?.description ?? "") ?? 0, 200_000)
+        XCTAssertGreaterThan(Int(record["bytes_out"]?.description ?? "") ?? 0, 200_000)
+        let metrics = try XCTUnwrap(harness.engine.metrics.render())
+        XCTAssertTrue(metrics.contains("foap_websockets_open 0"), metrics)
+        XCTAssertTrue(metrics.contains(#"foap_websocket_bytes_total{direction="client_to_upstream"} 2000"#), metrics)
+    }
+
+    func testAClientThatLeavesClosesTheUpstreamSocket() async throws {
+        let (harness, upstream) = try await self.makeHarness()
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
+        XCTAssertEqual(response.status, 101)
+        _ = try await socket.readFrame()
+        XCTAssertTrue(harness.engine.metrics.render()?.contains("foap_websockets_open 1") ?? false)
+        await socket.close()
+        try await self.waitFor { upstream.seen.closedSockets == 1 }
+        try await self.waitFor { harness.accessRecords.count == 1 }
+        XCTAssertTrue(harness.engine.metrics.render()?.contains("foap_websockets_open 0") ?? false)
+    }
+
+    /// A reload drains the old worker: an open socket is not cut, it keeps carrying frames, and the drain ends
+    /// when the socket does (the worker's drain deadline bounds it).
+    func testADrainLetsAnOpenSocketFinish() async throws {
+        let (harness, _) = try await self.makeHarness()
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
+        XCTAssertEqual(response.status, 101)
+        _ = try await socket.readFrame()
+        let drained = ManagedAtomicFlag()
+        let drain = Task {
+            await harness.server.drain()
+            drained.set()
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try await socket.send(text: "still there")
+        let echo = try await socket.readFrame()
+        XCTAssertEqual(echo.text, "echo:still there")
+        XCTAssertFalse(drained.isSet, "the drain ended while a socket was open")
+        await socket.close()
+        await drain.value
+        XCTAssertTrue(drained.isSet)
+    }
+
+    func testTheUpstreamsRefusalReachesTheClientAndTheConnectionCloses() async throws {
+        let (harness, _) = try await self.makeHarness(upstreamKey: "bad")
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
+        XCTAssertEqual(response.status, 401)
+        XCTAssertEqual(response.header("connection"), "close")
+        let closed = try await socket.raw.waitUntilClosed()
+        XCTAssertTrue(closed)
+    }
+
+    func testRequestsThatCannotBecomeATunnelGetClearErrors() async throws {
+        let (harness, upstream) = try await self.makeHarness()
+        let plain = try await harness.send(.GET, "/v1/realtime?model=rt-test")
+        XCTAssertEqual(plain.status, 426)
+        XCTAssertEqual(plain.headers["upgrade"], ["websocket"])
+        XCTAssertTrue(plain.body.contains("websocket_upgrade_required"), plain.body)
+        let post = try await harness.send(.POST, "/v1/realtime", json: #"{"model":"rt-test"}"#)
+        XCTAssertEqual(post.status, 405)
+
+        let cases: [(String, UInt)] = [
+            ("/v1/realtime", 400), ("/v1/realtime?model=nope", 404), ("/v1/realtime?model=chat-only", 404),
+        ]
+        for (path, status) in cases {
+            let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: path, headers: [], test: self)
+            XCTAssertEqual(response.status, status, path)
+            XCTAssertEqual(response.header("connection"), "close", path)
+            let closed = try await socket.raw.waitUntilClosed()
+            XCTAssertTrue(closed, path)
+        }
+        XCTAssertTrue(upstream.seen.handshakes.isEmpty)
+    }
+
+    func testADeadUpstreamIsA502() async throws {
+        let (harness, _) = try await self.makeHarness(upstreamURL: "http://127.0.0.1:1")
+        let (_, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
+        XCTAssertEqual(response.status, 502)
+        XCTAssertEqual(response.header("connection"), "close")
+    }
+
+    func testWithClientKeysTheKeyMayComeAsAProtocolToken() async throws {
+        let (harness, upstream) = try await self.makeHarness(clientKeys: true)
+        let (_, missing) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
+        XCTAssertEqual(missing.status, 401)
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/realtime?model=rt-test",
+            headers: [("Sec-WebSocket-Protocol", "openai-insecure-api-key.\(Self.clientKey)")], test: self)
+        XCTAssertEqual(response.status, 101)
+        _ = try await socket.readFrame()
+        let handshake = try XCTUnwrap(upstream.seen.handshakes.last)
+        XCTAssertEqual(handshake.headers["sec-websocket-protocol"], [])
+        XCTAssertEqual(handshake.headers["authorization"], ["Bearer sk-upstream-secret"])
+        await socket.close()
+    }
+
+    /// Set once, read from another task.
+    private final class ManagedAtomicFlag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        var isSet: Bool { self.lock.withLock { self.value } }
+        func set() { self.lock.withLock { self.value = true } }
+    }
+
+    private func waitFor(_ condition: @Sendable () -> Bool, within seconds: Double = 10) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() {
+            guard Date() < deadline else {
+                XCTFail("condition not met within \(seconds) s")
+                return
+            }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+    }
+}
