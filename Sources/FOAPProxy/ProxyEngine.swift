@@ -77,7 +77,7 @@ public final class ProxyEngine: Sendable {
         self.catalog = catalog
         self.authenticator = ClientAuthenticator(snapshot: snapshot, catalog: catalog)
         self.client = try configuration.upstream.makeClient(eventLoopGroup: eventLoopGroup)
-        let socketPaths = Set(WebSocketRoute.allCases.map(\.rawValue))
+        let socketPaths = Set(WebSocketRoute.allCases.map(\.endpointPath))
         let tunnelsTLS = snapshot.models.contains { model in
             model.endpoints.contains { endpoint in
                 socketPaths.contains(endpoint.path)

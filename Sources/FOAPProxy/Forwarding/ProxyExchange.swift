@@ -13,9 +13,9 @@ protocol ExchangeOwner: AnyObject {
     func exchangeFinished(close: Bool, after lastWrite: EventLoopFuture<Void>?)
     /// Call `checkDeadlines` no later than `deadline` (see `ProxyConnectionHandler`'s timeout timer).
     func exchangeNeedsTimeoutCheck(by deadline: NIODeadline)
-    /// The answer was a `101` (already written, not flushed): HTTP ends on this connection, and `splice` carries
+    /// The answer was a `101` (already written, not flushed): HTTP ends on this connection, and `handler` carries
     /// its bytes from now on. The owner leaves the pipeline; the exchange outlives it.
-    func exchangeBecomesTunnel(_ splice: SocketSpliceHandler) throws
+    func exchangeBecomesTunnel(_ handler: any ChannelHandler) throws
 }
 
 /// One request and its response: route, read the body, pick the upstream, forward, relay the answer.
@@ -60,6 +60,8 @@ final class ProxyExchange {
     var admission: Admission?
     /// The same, when Redis/Valkey admitted the request for the fleet (Limits/Fleet/).
     var fleetLease: FleetLease?
+    /// The client has a `101` from foap itself (the Responses WebSocket mode): errors go as an `error` event.
+    var speaksWebSocket = false
     /// The record was written and the owner told: nothing more happens.
     private(set) var finished = false
 
@@ -87,7 +89,7 @@ final class ProxyExchange {
         self.context = context
         self.owner = owner
         self.head = head
-        self.route = Route.resolve(method: head.method, uri: head.uri)
+        self.route = Route.resolve(head)
         self.traits = self.route.traits
         // After a request that asks for an upgrade the parser reads no further request: whatever the answer,
         // the connection ends with it.
@@ -198,6 +200,10 @@ final class ProxyExchange {
     }
 
     private func writeError(_ error: OpenAIError, close: Bool) {
+        if self.speaksWebSocket {
+            self.sendSocketError(error)
+            return
+        }
         let allocator = self.context.channel.allocator
         let body =
             self.traits.isAnthropic ? error.anthropicBody(allocator: allocator) : error.body(allocator: allocator)

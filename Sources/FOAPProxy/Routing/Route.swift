@@ -24,7 +24,7 @@ public enum Route: Sendable, Equatable {
     /// The routes whose body names the model: every `path` a config may list except `v1/images/data` and the
     /// WebSocket routes.
     public static let forwardedPaths: Set<String> = Set(ConfigLoader.supportedPaths)
-        .subtracting(["v1/images/data"]).subtracting(WebSocketRoute.allCases.map(\.rawValue))
+        .subtracting(["v1/images/data", WebSocketRoute.realtime.endpointPath])
 
     /// Routes a request. Model ids in the path may contain `/` and percent-escapes.
     /// - Parameters:
@@ -47,8 +47,8 @@ public enum Route: Sendable, Equatable {
             }
             return .notAllowed(method, path, allowed: listable ? "GET, POST" : "POST")
         }
-        if let socket = WebSocketRoute(rawValue: trimmed) {
-            return method == .GET ? .webSocket(socket) : .notAllowed(method, path, allowed: "GET")
+        if trimmed == WebSocketRoute.realtime.endpointPath {
+            return method == .GET ? .webSocket(.realtime) : .notAllowed(method, path, allowed: "GET")
         }
         if trimmed == "v1/models" {
             return isGet ? .listModels : .notAllowed(method, path, allowed: "GET")
@@ -122,7 +122,7 @@ public enum Route: Sendable, Equatable {
             let call = suffix.utf8.starts(with: "/items/".utf8) ? "/" + IDFamily.itemCall : suffix
             return family.path + "/{id}" + call
         case .list(let family): return family.path
-        case .webSocket(let socket): return socket.rawValue
+        case .webSocket(let socket): return socket.label
         case .health: return "health"
         case .modelHealth: return "health/{model}"
         case .metrics: return "metrics"
@@ -178,7 +178,40 @@ private func hexValue(_ byte: UInt8) -> UInt8? {
 }
 
 /// The routes that become a WebSocket tunnelled to one upstream (frames untouched, both ways).
-public enum WebSocketRoute: String, Sendable, CaseIterable {
+public enum WebSocketRoute: Sendable, CaseIterable {
     /// OpenAI's Realtime API: the model comes from `?model=`; the upstream gets its own name for it there.
-    case realtime = "v1/realtime"
+    case realtime
+    /// The Responses API's WebSocket mode (`GET /v1/responses` upgraded): the model comes from the first
+    /// `response.create` message, which goes upstream with its `model` rewritten.
+    case responses
+
+    /// The config `path` a model serves it with.
+    var endpointPath: String {
+        switch self {
+        case .realtime: "v1/realtime"
+        case .responses: "v1/responses"
+        }
+    }
+
+    /// The route in records and metrics: the WebSocket mode of `/v1/responses` is not its `POST`.
+    var label: String {
+        switch self {
+        case .realtime: "v1/realtime"
+        case .responses: "v1/responses (websocket)"
+        }
+    }
+}
+
+extension Route {
+    /// `Route.resolve(method:uri:)`, plus the WebSocket mode of `/v1/responses`, recognised by its handshake.
+    static func resolve(_ head: HTTPRequestHead) -> Route {
+        let route = Route.resolve(method: head.method, uri: head.uri)
+        if head.method == .GET, case .rejected = route, head.headers.contains(name: "upgrade"),
+            Route.pathPart(of: head.uri) == "/" + WebSocketRoute.responses.endpointPath,
+            WebSocketHandshake.isUpgrade(head)
+        {
+            return .webSocket(.responses)
+        }
+        return route
+    }
 }

@@ -276,7 +276,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    func exchangeBecomesTunnel(_ splice: SocketSpliceHandler) throws {
+    func exchangeBecomesTunnel(_ handler: any ChannelHandler) throws {
         guard let context = self.context else { throw ChannelError.ioOnClosedChannel }
         let pipeline = context.pipeline.syncOperations
         let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
@@ -285,7 +285,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.exchange = nil
         self.pipelined.removeAll()
         self.cancelTimeoutTimer()
-        try pipeline.addHandler(splice)
+        try pipeline.addHandler(handler)
         // The 101 is encoded already (written, not flushed): the codec can go. The client sends no frame before it
         // has read the 101, so the decoder holds no bytes of the tunnel.
         pipeline.removeHandler(self, promise: nil)

@@ -19,4 +19,16 @@ extension OpenAIError {
             "/\(route) needs the model as a query parameter: /\(route)?model=<model>.", code: .missingModel,
             param: "model")
     }
+
+    /// A Responses socket's message foap cannot route (not `response.create`, a broken frame).
+    static func invalidSocketMessage(_ reason: String) -> OpenAIError {
+        .invalidRequest("Invalid WebSocket message: \(reason).", code: .invalidJSON)
+    }
+
+    /// The upstream refused foap's handshake after the client had its `101`.
+    static func upstreamRefusedSocket(status: HTTPResponseStatus, message: String) -> OpenAIError {
+        OpenAIError(
+            status: status.code >= 400 ? status : .badGateway, type: "server_error", code: .upstreamError,
+            message: "The upstream refused the WebSocket (\(status.code)): \(message)")
+    }
 }

@@ -129,13 +129,18 @@ final class UpstreamSocketHandshake: ChannelInboundHandler, RemovableChannelHand
 
     /// Turns the upstream channel into `splice`'s end of the tunnel: the HTTP codec goes, and bytes the upstream
     /// sent behind its `101` are handed to `splice` as they were read.
-    func becomeTunnel(_ splice: SocketSpliceHandler) throws {
+    /// - Returns: when the decoder has left (a task later). Until then it still inspects writes as HTTP requests:
+    ///   foap's own bytes go upstream only after it.
+    @discardableResult
+    func becomeTunnel(_ splice: SocketSpliceHandler) throws -> EventLoopFuture<Void> {
         guard let context = self.context else { throw UpstreamSocketClosedError() }
         let pipeline = context.pipeline.syncOperations
         try pipeline.addHandler(splice)
         pipeline.removeHandler(self, promise: nil)
         pipeline.removeHandler(self.encoder, promise: nil)
-        pipeline.removeHandler(self.decoder, promise: nil)
+        let decoderGone = context.eventLoop.makePromise(of: Void.self)
+        pipeline.removeHandler(self.decoder, promise: decoderGone)
+        return decoderGone.futureResult
     }
 
     /// Gives up before the tunnel opened (the client left, the handshake took too long).

@@ -4,9 +4,10 @@ import Foundation
 import NIOCore
 import XCTest
 
-/// `GET /v1/realtime?model=…` through a real proxy to a real WebSocket server: the handshake reaches the model's
-/// upstream with its model name and key, frames pass untouched both ways, and either side's close ends both.
-final class RealtimeTunnelTests: XCTestCase {
+/// WebSocket routes through a real proxy to a real WebSocket server. `GET /v1/realtime?model=…`: the handshake
+/// reaches the model's upstream with its model name and key, frames pass untouched both ways, and either side's
+/// close ends both. `GET /v1/responses` upgraded: the first message picks the upstream and goes up rewritten.
+final class WebSocketTunnelTests: XCTestCase {
     static let clientKey = "sk-foap-realtime-0123456789"
 
     private func makeHarness(
@@ -30,6 +31,7 @@ final class RealtimeTunnelTests: XCTestCase {
                     "request_timeout": 5,
                     "models": {
                       "rt-test": { "endpoints": [{ "path": "v1/realtime", "target_model_name": "gpt-realtime-up" }] },
+                      "resp-test": { "endpoints": [{ "path": "v1/responses", "target_model_name": "resp-up" }] },
                       "chat-only": { "endpoints": [{ "path": "v1/chat/completions", "target_model_name": "c" }] } } } }
                 """
             }, environment: environment
@@ -192,6 +194,74 @@ final class RealtimeTunnelTests: XCTestCase {
         private var value = false
         var isSet: Bool { self.lock.withLock { self.value } }
         func set() { self.lock.withLock { self.value = true } }
+    }
+
+    // MARK: The Responses API's WebSocket mode
+
+    func testAResponsesSocketGoesWhereItsFirstMessageSays() async throws {
+        let (harness, upstream) = try await self.makeHarness()
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/responses",
+            headers: [("Authorization", "Bearer sk-client"), ("Sec-WebSocket-Extensions", "permessage-deflate")],
+            test: self)
+        XCTAssertEqual(response.status, 101)
+        XCTAssertEqual(response.header("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        XCTAssertNil(response.header("sec-websocket-extensions"))
+        XCTAssertTrue(upstream.seen.handshakes.isEmpty, "no upstream before the first message")
+
+        // The second message follows at once: whether it is held while the upstream is reached or arrives after,
+        // it goes up after the first, untouched.
+        try await socket.send(text: #"{"type":"response.create","model":"resp-test","input":"hi"}"#)
+        try await socket.send(text: #"{"type":"response.create","model":"resp-test","previous_response_id":"resp_1"}"#)
+        let greeting = try await socket.readFrame()
+        XCTAssertEqual(greeting.text, #"{"type":"session.created","model":"-"}"#)
+        let first = try await socket.readFrame()
+        XCTAssertEqual(first.text, #"echo:{"type":"response.create","model":"resp-up","input":"hi"}"#)
+        let second = try await socket.readFrame()
+        XCTAssertEqual(second.text, #"echo:{"type":"response.create","model":"resp-test","previous_response_id":"resp_1"}"#)
+
+        let handshake = try XCTUnwrap(upstream.seen.handshakes.first)
+        XCTAssertEqual(handshake.uri, "/v1/responses")
+        XCTAssertEqual(handshake.headers["authorization"], ["Bearer sk-upstream-secret"])
+        XCTAssertNotEqual(handshake.headers["sec-websocket-key"], ["dGhlIHNhbXBsZSBub25jZQ=="])
+        XCTAssertEqual(handshake.headers["sec-websocket-extensions"], [])
+        await socket.close()
+        try await self.waitFor { harness.accessRecords.count == 1 }
+        let record = try XCTUnwrap(harness.accessRecords.first)
+        XCTAssertEqual(record["route"], "v1/responses (websocket)")
+        XCTAssertEqual(record["model"], "resp-test")
+        XCTAssertEqual(record["target_model"], "resp-up")
+    }
+
+    func testAResponsesSocketThatCannotBeRoutedGetsAnErrorEventAndAClose() async throws {
+        let (harness, upstream) = try await self.makeHarness()
+        let cases: [(String, String)] = [
+            (#"{"type":"response.create","model":"nope"}"#, "model_not_found"),
+            (#"{"type":"response.create","model":"rt-test"}"#, "unsupported_route_for_model"),
+            (#"{"type":"response.cancel"}"#, "invalid_json"),
+            (#"{"type":"response.create"}"#, "missing_model"),
+        ]
+        for (message, code) in cases {
+            let (socket, response) = try await WebSocketTestClient.open(
+                port: harness.port, path: "/v1/responses", headers: [], test: self)
+            XCTAssertEqual(response.status, 101)
+            try await socket.send(text: message)
+            let event = try await socket.readFrame()
+            XCTAssertEqual(event.opcode, 0x1, message)
+            XCTAssertTrue(event.text.hasPrefix(#"{"type":"error","status":"#), event.text)
+            XCTAssertTrue(event.text.contains(#""code":"\#(code)""#), event.text)
+            let close = try await socket.readFrame()
+            XCTAssertEqual(close.opcode, 0x8, message)
+            XCTAssertEqual(Array(close.payload.prefix(2)), [0x03, 0xF0], message)  // 1008
+            let closed = try await socket.raw.waitUntilClosed()
+            XCTAssertTrue(closed, message)
+        }
+        let (socket, _) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/responses", headers: [], test: self)
+        try await socket.send(binary: [1, 2, 3])
+        let event = try await socket.readFrame()
+        XCTAssertTrue(event.text.contains("first message must be"), event.text)
+        XCTAssertTrue(upstream.seen.handshakes.isEmpty)
     }
 
     private func waitFor(_ condition: @Sendable () -> Bool, within seconds: Double = 10) async throws {
