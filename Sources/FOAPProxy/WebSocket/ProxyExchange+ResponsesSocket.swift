@@ -6,8 +6,10 @@ import NIOHTTP1
 /// The Responses API's WebSocket mode (`GET /v1/responses` upgraded): the upstream is chosen by the `model` of the
 /// client's first `response.create` message, so foap answers the handshake itself, reads that message, opens the
 /// upstream's socket with a handshake of its own, sends the message with its `model` rewritten (and the trailer of
-/// a `previous_response_id` foap tagged removed, which pins the socket to that upstream), then tunnels the rest
-/// untouched. Failures after the `101` are an `error` event and a close frame.
+/// a `previous_response_id` foap tagged removed, which pins the socket to that upstream), then tunnels the rest:
+/// every later whole text message naming the same model gets the upstream's name for it too
+/// (``ClientMessageRewriter``), everything else passes byte for byte, and the upstream's events are untouched.
+/// Failures after the `101` are an `error` event and a close frame.
 extension ProxyExchange {
     /// Answers the client's handshake and waits for its first message.
     func acceptResponsesSocket() {
@@ -121,6 +123,8 @@ extension ProxyExchange {
         self.record.upstreamStatus = head.status.code
         self.record.firstByteAt = .now()
         let (clientEnd, upstreamEnd) = self.makeTunnel()
+        clientEnd.rewriter = ClientMessageRewriter(
+            model: opening.inspection.model, targetModel: targetModel, limit: self.engine.configuration.maxBodySize)
         let rewritten = JSONModelRewriter.rewrite(
             opening.message, inspection: opening.inspection, targetModel: targetModel)
         // Both ends are in place before any byte moves: what the upstream sent behind its 101 reaches the client

@@ -18,6 +18,9 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Told how many bytes this side read (per read burst) and, once, that the tunnel closed.
     private let tunnel: SocketTunnel
     let side: SocketTunnel.Side
+    /// Rewrites what this side reads before the partner writes it (a Responses socket's client side); nil passes
+    /// bytes as read.
+    var rewriter: ClientMessageRewriter?
 
     private init(tunnel: SocketTunnel, side: SocketTunnel.Side) {
         self.tunnel = tunnel
@@ -43,9 +46,26 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.unreported += self.unwrapInboundIn(data).readableBytes
-        self.partner?.partnerWrite(data)
+        let bytes = self.unwrapInboundIn(data)
+        self.unreported += bytes.readableBytes
+        guard var rewriter = self.rewriter else {
+            self.partner?.partnerWrite(data)
+            return
+        }
+        self.rewriter = nil  // one copy of its buffer while it works
+        do {
+            let output = try rewriter.feed(bytes)
+            self.rewriter = rewriter
+            if output.readableBytes > 0 {
+                self.partner?.partnerWrite(self.wrapInboundOut(output))
+            }
+        } catch {
+            self.tunnel.failed(self.side, error)
+            context.close(promise: nil)
+        }
     }
+
+    typealias InboundOut = ByteBuffer
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.reportBytes()

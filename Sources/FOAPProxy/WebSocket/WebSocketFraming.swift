@@ -89,6 +89,26 @@ enum WebSocketFraming {
         return frame
     }
 
+    /// A frame whose payload is masked already with `mask`, with its first header byte (FIN, opcode) kept.
+    static func maskedFrame(opcode firstByte: UInt8, mask: [UInt8], maskedPayload: ByteBuffer) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.reserveCapacity(maskedPayload.readableBytes + 14)
+        frame.writeInteger(firstByte)
+        let length = maskedPayload.readableBytes
+        if length < 126 {
+            frame.writeInteger(0x80 | UInt8(length))
+        } else if length <= 0xFFFF {
+            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(UInt16(length))
+        } else {
+            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(UInt64(length))
+        }
+        frame.writeBytes(mask)
+        frame.writeImmutableBuffer(maskedPayload)
+        return frame
+    }
+
     /// One final frame as a server sends it (unmasked): foap's own error event and close to the client.
     static func serverFrame(_ opcode: Opcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         var frame = Self.header(opcode, length: payload.readableBytes, masked: false, allocator: allocator)

@@ -210,7 +210,7 @@ final class WebSocketTunnelTests: XCTestCase {
         XCTAssertTrue(upstream.seen.handshakes.isEmpty, "no upstream before the first message")
 
         // The second message follows at once: whether it is held while the upstream is reached or arrives after,
-        // it goes up after the first, untouched.
+        // it goes up after the first, with its model rewritten too.
         try await socket.send(text: #"{"type":"response.create","model":"resp-test","input":"hi"}"#)
         try await socket.send(text: #"{"type":"response.create","model":"resp-test","previous_response_id":"resp_1"}"#)
         let greeting = try await socket.readFrame()
@@ -218,7 +218,18 @@ final class WebSocketTunnelTests: XCTestCase {
         let first = try await socket.readFrame()
         XCTAssertEqual(first.text, #"echo:{"type":"response.create","model":"resp-up","input":"hi"}"#)
         let second = try await socket.readFrame()
-        XCTAssertEqual(second.text, #"echo:{"type":"response.create","model":"resp-test","previous_response_id":"resp_1"}"#)
+        XCTAssertEqual(second.text, #"echo:{"type":"response.create","model":"resp-up","previous_response_id":"resp_1"}"#)
+        // Another model's name, binary frames and large messages pass byte for byte (only the model value changes).
+        try await socket.send(text: #"{"type":"response.create","model":"other"}"#)
+        let other = try await socket.readFrame()
+        XCTAssertEqual(other.text, #"echo:{"type":"response.create","model":"other"}"#)
+        try await socket.send(binary: [0, 1, 2, 255])
+        let binary = try await socket.readFrame()
+        XCTAssertEqual(binary.payload, Array("echo:".utf8) + [0, 1, 2, 255])
+        let input = String(repeating: "x", count: 100_000)
+        try await socket.send(text: #"{"type":"response.create","model":"resp-test","input":"\#(input)"}"#)
+        let large = try await socket.readFrame()
+        XCTAssertEqual(large.text, #"echo:{"type":"response.create","model":"resp-up","input":"\#(input)"}"#)
 
         let handshake = try XCTUnwrap(upstream.seen.handshakes.first)
         XCTAssertEqual(handshake.uri, "/v1/responses")
