@@ -29,7 +29,7 @@ final class FleetLimitsTests: XCTestCase {
     /// A proxy (one host of `fleetSize`) whose key `team` has `limits`; fleet-wide through `redis` unless nil.
     private func makeProxy(
         limits: String, redis: RedisServer?, fallback: FleetLimitsSettings.Fallback = .local, fleetSize: Int = 2,
-        host: String = "host-a"
+        host: String = "host-a", region: LimitsRegion? = nil, usage: Bool = true
     ) async throws -> ProxyHarness {
         let digest = ClientKeyDigest(hashing: Self.key.utf8).hex
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("foap-fleet-\(UUID()).json")
@@ -46,8 +46,8 @@ final class FleetLimitsTests: XCTestCase {
                 fleet.circuitCoolDown = .milliseconds(300)
                 configuration.limits.fleet = fleet
             },
-            limitsRegion: try LimitsRegion(path: nil, now: LimitsClock.now()),
-            respond: { _ in .json(#"{"id":"c","usage":{"prompt_tokens":3,"completion_tokens":2}}"#) })
+            limitsRegion: try region ?? LimitsRegion(path: nil, now: LimitsClock.now()),
+            respond: { _ in .json(usage ? #"{"id":"c","usage":{"prompt_tokens":3,"completion_tokens":2}}"# : #"{"id":"c"}"#) })
         self.addTeardownBlock {
             try await harness.stop()
             try? FileManager.default.removeItem(at: file)
@@ -115,6 +115,36 @@ final class FleetLimitsTests: XCTestCase {
         let localWait = Int(localAnswer.headers.first(name: "retry-after-ms") ?? "") ?? 0
         let fleetWait = Int(fleetAnswer.headers.first(name: "retry-after-ms") ?? "") ?? -1
         XCTAssertLessThan(abs(localWait - fleetWait), 2000, "both about a minute")
+    }
+
+    /// Redis loses its data twice — `FLUSHALL`, then a restart without persistence — and the next admissions still
+    /// count what this host spent: it sends its own record along, and Redis puts it back in the same call.
+    func testABudgetSpentThroughRedisIsNotResetWhenRedisLosesItsData() async throws {
+        let redis = try self.startRedis()
+        // Each request reserves 19 tokens (36 body bytes ÷ 4 + max_tokens 10), and keeps them (no usage in answers).
+        let harness = try await self.makeProxy(
+            limits: #"{"tokens_per_day": 50}"#, redis: redis, fallback: .deny, fleetSize: 1, usage: false)
+        for _ in 0..<2 {
+            let spent = try await self.chat(harness)
+            XCTAssertEqual(spent.status, 200, spent.body)
+        }
+        _ = try redis.cli("FLUSHALL")
+        let afterFlush = try await self.chat(harness)
+        XCTAssertEqual(afterFlush.status, 429, "38 of 50 spent: 19 more do not fit")
+        XCTAssertTrue(afterFlush.body.contains("Limit 50, Used 38, Requested 19"), afterFlush.body)
+
+        redis.stop()
+        try redis.start()
+        var afterRestart = try await self.chat(harness)
+        let deadline = Date().addingTimeInterval(15)
+        while afterRestart.status == 503, Date() < deadline {
+            // `deny` while the connection comes back: never a 200 from an empty Redis.
+            try await Task.sleep(nanoseconds: 50_000_000)
+            afterRestart = try await self.chat(harness)
+        }
+        XCTAssertEqual(afterRestart.status, 429, afterRestart.body)
+        XCTAssertTrue(afterRestart.body.contains("Limit 50, Used 38, Requested 19"), afterRestart.body)
+        XCTAssertEqual(Self.error(afterRestart.body)["code"] as? String, "insufficient_quota")
     }
 
     func testStoppedRedisFallsBackToThisHostsShare() async throws {

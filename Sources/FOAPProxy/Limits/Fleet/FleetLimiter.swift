@@ -11,13 +11,16 @@ import NIOCore
 final class FleetLimiter: Sendable {
     /// Redis's decision, in the proxy's terms.
     enum Decision: Sendable {
-        case admitted(RedisAdmissionCheck, RedisAdmission, requests: RateStatus?, tokens: RateStatus?)
+        case admitted(FleetGrant)
         case refused(Refusal)
         /// Redis did not decide (error, timeout, open circuit): apply the fallback.
         case unavailable
     }
 
     let settings: FleetLimitsSettings
+    /// This host's name in Redis (budgets remember what each host spent): `FOAP_LIMITS_HOST_ID`, else the
+    /// identity of the host's region, which lives exactly as long as the host's own record of its spend.
+    let hostID: String
     private let limits: RedisLimits
     private let plan: FleetPlan
     private let health: FleetBackendHealth
@@ -25,16 +28,20 @@ final class FleetLimiter: Sendable {
     private let logger: Logger
 
     /// Connects lazily, on `group`'s loops (the proxy's own), one connection per loop.
+    /// - Parameter region: the host's shared region, for its own state of each scope (nil: none kept).
     init(
-        settings: FleetLimitsSettings, keys: ClientKeys?, group: any EventLoopGroup, metrics: RequestMetrics,
-        logger: Logger
+        settings: FleetLimitsSettings, keys: ClientKeys?, region: LimitsRegion?, group: any EventLoopGroup,
+        metrics: RequestMetrics, logger: Logger
     ) throws {
+        let hostID = settings.hostID.isEmpty ? Self.hostID(region: region) : settings.hostID
         let base = RedisConfiguration(
             url: settings.url, connectTimeout: max(settings.timeout * 8, .milliseconds(250)),
-            commandTimeout: settings.timeout, clientName: "foap:\(settings.hostID)")
+            commandTimeout: settings.timeout, clientName: "foap:\(ProcessInfo.processInfo.hostName):\(hostID)")
         self.limits = RedisLimits(client: try RedisClient(configuration: RedisLimits.configuration(base), group: group))
         self.settings = settings
-        self.plan = FleetPlan(keys: keys ?? ClientKeys(file: "", keys: []), leaseTTL: settings.leaseTTL)
+        self.hostID = hostID
+        self.plan = try FleetPlan(
+            keys: keys ?? ClientKeys(file: "", keys: []), leaseTTL: settings.leaseTTL, region: region)
         self.health = FleetBackendHealth(threshold: settings.circuitFailures, coolDown: settings.circuitCoolDown)
         self.metrics = metrics
         self.logger = logger
@@ -55,9 +62,9 @@ final class FleetLimiter: Sendable {
             return eventLoop.makeSucceededFuture(.unavailable)
         }
         let check = RedisAdmissionCheck(
-            tag: keyPlan.tag, host: self.settings.hostID, leaseID: UUID().uuidString,
+            tag: keyPlan.tag, host: self.hostID, leaseID: UUID().uuidString,
             estimatedTokens: request.estimatedTokens, declaredOutputTokens: request.declaredOutputTokens,
-            cells: cells.map(\.redis))
+            cells: cells.map(\.redis), shares: FleetContributions.shares(cells))
         let promise = eventLoop.makePromise(of: Decision.self)
         let done = NIOLoopBoundBox(false, eventLoop: eventLoop)
         let timer = eventLoop.scheduleTask(in: self.settings.timeout) {
@@ -70,8 +77,9 @@ final class FleetLimiter: Sendable {
             timer.cancel()
             guard !done.value else {
                 // Too late: the fallback already answered. Give back whatever Redis took.
+                // (Not recorded as this host's spend, so not unrecorded either.)
                 if case .success(.admitted(let admission)) = result {
-                    self.settle(check, admission, actualTokens: nil, on: eventLoop)
+                    self.giveBack(admission, of: check, actualTokens: nil, on: eventLoop)
                 }
                 return
             }
@@ -94,13 +102,22 @@ final class FleetLimiter: Sendable {
 
     /// Replaces the reservations by the real count and gives the leases back; a failure only costs the leases'
     /// TTL (they expire) and the reservation (kept as spent), never an error to the client.
-    func settle(
-        _ check: RedisAdmissionCheck, _ admission: RedisAdmission, actualTokens: Int?, on eventLoop: any EventLoop
-    ) {
-        self.limits.settle(admission, of: check, actualTokens: actualTokens, on: eventLoop).whenFailure { error in
+    func settle(_ grant: FleetGrant, actualTokens: Int?, on eventLoop: any EventLoop) {
+        let charged = FleetContributions.settling(grant, actualTokens: actualTokens)
+        self.giveBack(grant.admission, of: grant.check, actualTokens: actualTokens, on: eventLoop)
+            .whenSuccess(charged)
+    }
+
+    @discardableResult
+    private func giveBack(
+        _ admission: RedisAdmission, of check: RedisAdmissionCheck, actualTokens: Int?, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Void> {
+        let settled = self.limits.settle(admission, of: check, actualTokens: actualTokens, on: eventLoop)
+        settled.whenFailure { error in
             self.metrics.limitsBackendRequest(result: "error")
             self.logger.debug("limits settlement failed", metadata: ["error": "\(error)"])
         }
+        return settled
     }
 
     /// Keeps a long request's leases alive; one that had expired is taken again.
@@ -131,13 +148,22 @@ final class FleetLimiter: Sendable {
         }
     }
 
+    /// The region's identity in hex; without a region (no key has limits: nothing to remember), the process's.
+    private static func hostID(region: LimitsRegion?) -> String {
+        guard let region else { return "\(ProcessInfo.processInfo.hostName)-\(getpid())" }
+        return String(region.hostIdentity, radix: 16)
+    }
+
     private static func decision(_ answer: RedisAdmissionResult, check: RedisAdmissionCheck, cells: [FleetCell])
         -> Decision
     {
         switch answer {
         case .admitted(let admission):
             let statuses = FleetMapping.statuses(admission, cells: cells)
-            return .admitted(check, admission, requests: statuses.requests, tokens: statuses.tokens)
+            let grant = FleetGrant(
+                check: check, admission: admission, cells: cells, requests: statuses.requests, tokens: statuses.tokens)
+            FleetContributions.admitted(grant)
+            return .admitted(grant)
         case .refused(let refused):
             return FleetMapping.refusal(refused, cells: cells).map { .refused($0) } ?? .unavailable
         }

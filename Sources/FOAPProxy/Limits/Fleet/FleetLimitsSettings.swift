@@ -21,6 +21,7 @@ public struct FleetLimitsSettings: Sendable, Equatable {
     /// Hosts sharing the Redis (`FOAP_FLEET_SIZE`): the local fallback's divisor.
     public var fleetSize: Int
     /// This host's id in Redis (budgets remember what each host spent): the same for every worker of one master.
+    /// Empty: the identity of the host's limits region, kept with it (see ``FOAPLimits/LimitsRegion/hostIdentity``).
     public var hostID: String
     /// Consecutive failures that open the circuit, and how long it then stays open (Redis is not asked at all).
     public var circuitFailures = 5
