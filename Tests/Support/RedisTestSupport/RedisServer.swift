@@ -79,12 +79,12 @@ public final class RedisServer: @unchecked Sendable {
         }
     }
 
-    /// Runs one command through `redis-cli` (bounded: `-t 5`) and returns its output, for tests that reach past
-    /// foap: `FLUSHALL`, `INFO commandstats`. Never against a stopped server.
+    /// Runs one command through `redis-cli` (bounded by `timeout 5`) and returns its output, for tests that reach
+    /// past foap: `FLUSHALL`, `INFO commandstats`.
     public func cli(_ arguments: String...) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        var all = ["-h", "127.0.0.1", "-p", String(self.port), "-t", "5"]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        var all = ["5", "/usr/bin/redis-cli", "-h", "127.0.0.1", "-p", String(self.port)]
         if let password { all += ["--no-auth-warning", "-a", password] }
         process.arguments = all + arguments
         let output = Pipe()

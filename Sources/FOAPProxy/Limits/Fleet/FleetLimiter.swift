@@ -57,6 +57,9 @@ final class FleetLimiter: Sendable {
             return eventLoop.makeSucceededFuture(.unavailable)
         }
         let cells = keyPlan.cells(model: request.model)
+        if let known = FleetDenials.refusal(cells, request, now: LimitsClock.now()) {
+            return eventLoop.makeSucceededFuture(.refused(known))
+        }
         guard self.health.mayAsk(now: .now()) else {
             self.metrics.limitsBackendRequest(result: "circuit_open")
             return eventLoop.makeSucceededFuture(.unavailable)
@@ -90,7 +93,7 @@ final class FleetLimiter: Sendable {
                 if self.health.succeeded() == .recovered {
                     self.logger.notice("limits backend answering again", metadata: ["redis": "\(self.settings.url)"])
                 }
-                promise.succeed(Self.decision(answer, check: check, cells: cells))
+                promise.succeed(Self.decision(answer, check: check, cells: cells, trust: self.settings.refusalTrust))
             case .failure(let error):
                 let timedOut = (error as? RedisError).map { if case .timeout = $0 { true } else { false } } ?? false
                 self.failed(result: timedOut ? "timeout" : "error", error: "\(error)")
@@ -154,9 +157,9 @@ final class FleetLimiter: Sendable {
         return String(region.hostIdentity, radix: 16)
     }
 
-    private static func decision(_ answer: RedisAdmissionResult, check: RedisAdmissionCheck, cells: [FleetCell])
-        -> Decision
-    {
+    private static func decision(
+        _ answer: RedisAdmissionResult, check: RedisAdmissionCheck, cells: [FleetCell], trust: TimeAmount
+    ) -> Decision {
         switch answer {
         case .admitted(let admission):
             let statuses = FleetMapping.statuses(admission, cells: cells)
@@ -165,6 +168,7 @@ final class FleetLimiter: Sendable {
             FleetContributions.admitted(grant)
             return .admitted(grant)
         case .refused(let refused):
+            FleetDenials.keep(refused, cells: cells, now: LimitsClock.now(), trust: trust)
             return FleetMapping.refusal(refused, cells: cells).map { .refused($0) } ?? .unavailable
         }
     }
