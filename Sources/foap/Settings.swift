@@ -130,9 +130,11 @@ struct Settings: Sendable {
             throw SettingsError("FOAP_LIMITS_ON_BACKEND_ERROR=\(modeText) is not one of local, allow, deny")
         }
         let hostID = environment["FOAP_LIMITS_HOST_ID"] ?? ""
-        return FleetLimitsSettings(
+        var fleet = FleetLimitsSettings(
             url: url, timeout: .milliseconds(Int64(try integer("FOAP_LIMITS_REDIS_TIMEOUT_MS", 25))), fallback: mode,
             fleetSize: try integer("FOAP_FLEET_SIZE", 1), hostID: hostID)
+        fleet.leaseTTL = .milliseconds(Int64(try integer("FOAP_LIMITS_LEASE_TTL_MS", 30_000)))
+        return fleet
     }
 
     /// The values as environment variables, so workers started by the master resolve exactly the same settings.
@@ -153,6 +155,7 @@ struct Settings: Sendable {
             environment["FOAP_LIMITS_REDIS_TIMEOUT_MS"] = String(fleet.timeout.nanoseconds / 1_000_000)
             environment["FOAP_LIMITS_ON_BACKEND_ERROR"] = fleet.fallback.rawValue
             environment["FOAP_FLEET_SIZE"] = String(fleet.fleetSize)
+            environment["FOAP_LIMITS_LEASE_TTL_MS"] = String(fleet.leaseTTL.nanoseconds / 1_000_000)
             if !fleet.hostID.isEmpty { environment["FOAP_LIMITS_HOST_ID"] = fleet.hostID }
         }
         if let stateDirectory { environment["FOAP_STATE_DIR"] = stateDirectory }
