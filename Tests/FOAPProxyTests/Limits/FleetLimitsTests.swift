@@ -98,6 +98,14 @@ final class FleetLimitsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(asked, 8)
         let metrics = first.engine.metrics.render() ?? ""
         XCTAssertTrue(metrics.contains(#"foap_limits_backend_requests_total{result="ok"}"#), metrics)
+        XCTAssertTrue(metrics.contains("# TYPE foap_limits_backend_latency_seconds histogram"), metrics)
+        let value = { (prefix: String) in
+            metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }?.split(separator: " ").last.map(String.init)
+        }
+        // This host asked until its first refusal: its four admissions, then the refusal.
+        XCTAssertEqual(value(#"foap_limits_backend_requests_total{result="ok"} "#), "5")
+        XCTAssertEqual(value("foap_limits_backend_latency_seconds_count "), "5", "every answer timed")
+        XCTAssertEqual(value(#"foap_limits_backend_latency_seconds_bucket{le="+Inf"} "#), "5")
     }
 
     func testARefusalFromRedisIsTheSame429AsALocalOne() async throws {

@@ -76,8 +76,10 @@ final class FleetLimiter: Sendable {
             self.failed(result: "timeout", error: "no answer within \(self.settings.timeout.nanoseconds / 1_000_000)ms")
             promise.succeed(.unavailable)
         }
+        let asked = NIODeadline.now()
         self.limits.admit(check, on: eventLoop).hop(to: eventLoop).whenComplete { result in
             timer.cancel()
+            self.metrics.limitsBackendAnswered(after: (NIODeadline.now() - asked).nanoseconds)
             guard !done.value else {
                 // Too late: the fallback already answered. Give back whatever Redis took.
                 // (Not recorded as this host's spend, so not unrecorded either.)
