@@ -42,7 +42,8 @@ final class FleetLimiter: Sendable {
         self.hostID = hostID
         self.plan = try FleetPlan(
             keys: keys ?? ClientKeys(file: "", keys: []), leaseTTL: settings.leaseTTL, region: region)
-        self.health = FleetBackendHealth(threshold: settings.circuitFailures, coolDown: settings.circuitCoolDown)
+        self.health = FleetBackendHealth(
+            threshold: settings.circuitFailures, coolDown: settings.circuitCoolDown, incident: settings.timeout)
         self.metrics = metrics
         self.logger = logger
     }
