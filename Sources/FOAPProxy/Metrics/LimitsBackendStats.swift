@@ -10,7 +10,7 @@ struct LimitsBackendStats {
     var requests: [String: UInt64] = [:]
     /// By mode: local, allow, deny.
     var fallbacks: [String: UInt64] = [:]
-    /// Every admission Redis answered (or failed), late answers included: what Redis really took.
+    /// Every admission Redis answered, late answers included: what Redis really took (failures are in `requests`).
     var latency = RequestMetrics.Histogram(bounds: Self.latencyBuckets)
 
     var isEmpty: Bool {

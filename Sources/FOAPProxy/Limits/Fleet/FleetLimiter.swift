@@ -80,7 +80,9 @@ final class FleetLimiter: Sendable {
         let asked = NIODeadline.now()
         self.limits.admit(check, on: eventLoop).hop(to: eventLoop).whenComplete { result in
             timer.cancel()
-            self.metrics.limitsBackendAnswered(after: (NIODeadline.now() - asked).nanoseconds)
+            if case .success = result {
+                self.metrics.limitsBackendAnswered(after: (NIODeadline.now() - asked).nanoseconds)
+            }
             guard !done.value else {
                 // Too late: the fallback already answered. Give back whatever Redis took.
                 // (Not recorded as this host's spend, so not unrecorded either.)
