@@ -67,7 +67,8 @@ public final class ProxyEngine: Sendable {
         self.idRouting = configuration.idSecret.map(IDRouting.init(secret:))
         self.fleet = try configuration.limits.fleet.map {
             try FleetLimiter(
-                settings: $0, keys: snapshot.clientKeys, group: eventLoopGroup, metrics: metrics, logger: logger)
+                settings: $0, keys: snapshot.clientKeys, region: limiter?.region, group: eventLoopGroup,
+                metrics: metrics, logger: logger)
         }
         self.metrics = metrics
         self.metricsSource = metricsSource

@@ -111,8 +111,8 @@ struct Settings: Sendable {
     }
 
     /// Fleet-wide limits through Redis/Valkey when `FOAP_LIMITS_REDIS_URL` is set; nil (per host) otherwise.
-    /// The host id is chosen once by the master (hostname and its pid) and inherited by its workers, so one
-    /// host's budget contributions stay one entry in Redis.
+    /// The host id, unless `FOAP_LIMITS_HOST_ID` names one, is the identity of the host's limits region (kept with
+    /// it), which every worker maps: one host's budget contributions stay one entry in Redis, across restarts too.
     private static func fleet(
         environment: [String: String], integer: (String, Int) throws -> Int
     ) throws -> FleetLimitsSettings? {
@@ -129,11 +129,12 @@ struct Settings: Sendable {
         guard let mode = FleetLimitsSettings.Fallback(rawValue: modeText.lowercased()) else {
             throw SettingsError("FOAP_LIMITS_ON_BACKEND_ERROR=\(modeText) is not one of local, allow, deny")
         }
-        let hostID = environment["FOAP_LIMITS_HOST_ID"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        return FleetLimitsSettings(
+        let hostID = environment["FOAP_LIMITS_HOST_ID"] ?? ""
+        var fleet = FleetLimitsSettings(
             url: url, timeout: .milliseconds(Int64(try integer("FOAP_LIMITS_REDIS_TIMEOUT_MS", 25))), fallback: mode,
             fleetSize: try integer("FOAP_FLEET_SIZE", 1), hostID: hostID)
+        fleet.leaseTTL = .milliseconds(Int64(try integer("FOAP_LIMITS_LEASE_TTL_MS", 30_000)))
+        return fleet
     }
 
     /// The values as environment variables, so workers started by the master resolve exactly the same settings.
@@ -154,7 +155,8 @@ struct Settings: Sendable {
             environment["FOAP_LIMITS_REDIS_TIMEOUT_MS"] = String(fleet.timeout.nanoseconds / 1_000_000)
             environment["FOAP_LIMITS_ON_BACKEND_ERROR"] = fleet.fallback.rawValue
             environment["FOAP_FLEET_SIZE"] = String(fleet.fleetSize)
-            environment["FOAP_LIMITS_HOST_ID"] = fleet.hostID
+            environment["FOAP_LIMITS_LEASE_TTL_MS"] = String(fleet.leaseTTL.nanoseconds / 1_000_000)
+            if !fleet.hostID.isEmpty { environment["FOAP_LIMITS_HOST_ID"] = fleet.hostID }
         }
         if let stateDirectory { environment["FOAP_STATE_DIR"] = stateDirectory }
         // Workers must tag and verify ids with the master's secret, generated or not.

@@ -57,4 +57,71 @@ final class FleetServeTests: XCTestCase {
         XCTAssertEqual(statuses.filter { $0 == 200 }.count, 60, "not 3 × 60, nor the local share")
         XCTAssertEqual(statuses.filter { $0 == 429 }.count, 140)
     }
+
+    /// `concurrent_requests: 2` held by two long streams of one host: its leases are renewed past their TTL while
+    /// it lives; after `kill -9` of that host (master and workers) the other host gets the slots back once the
+    /// leases expire, with no one giving them back.
+    func testTheSlotsOfAKilledHostComeBackAfterTheLeaseTTL() async throws {
+        let redis = try RedisServer()
+        self.addTeardownBlock { redis.stop() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("foap-fleet-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let keys = directory.appendingPathComponent("keys.json")
+        try #"{"keys":[{"name":"team","sha256":"\#(try ClientKeysServeTests.sha256Hex(Self.key))","models":["*"],"limits":{"concurrent_requests": 2}}]}"#
+            .write(to: keys, atomically: true, encoding: .utf8)
+        let upstream = try self.startUpstream()
+        var hosts: [FoapProcess] = []
+        for _ in 0..<2 {
+            hosts.append(try await self.startFoap(
+                workers: 1, files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],
+                environment: [
+                    "FOAP_CLIENT_KEYS": keys.path, "FOAP_LIMITS_REDIS_URL": redis.urlString, "FOAP_FLEET_SIZE": "2",
+                    "FOAP_LIMITS_REDIS_TIMEOUT_MS": "500", "FOAP_LIMITS_ON_BACKEND_ERROR": "deny",
+                    "FOAP_LIMITS_LEASE_TTL_MS": "1500",
+                ]))
+        }
+        let (dying, survivor) = (hosts[0], hosts[1])
+        let client = ProxyClient.makeHTTPClient(poolSize: 4)
+        self.addTeardownBlock { try? await client.shutdown() }
+        // Two streams of 50 s each on the host that will die.
+        var streams: [HTTPClientResponse] = []
+        for _ in 0..<2 {
+            let response = try await client.execute(Self.chat(dying.baseURL, stream: true), timeout: .seconds(60))
+            XCTAssertEqual(response.status, .ok)
+            streams.append(response)
+        }
+        try await Task.sleep(for: .seconds(3))
+        let held = try await Self.status(client, survivor.baseURL)
+        XCTAssertEqual(held, 429, "two TTLs later the streams' renewed leases still hold both slots")
+
+        let workers = (0..<1).compactMap { dying.workerPID(slot: $0) }
+        XCTAssertEqual(workers.count, 1)
+        dying.signal(SIGKILL)
+        for worker in workers where ProcessProbe.isFoapWorker(worker) {
+            kill(worker, SIGKILL)
+        }
+        try await survivor.waitFor("the dead host's slots back after the lease TTL", timeout: .seconds(20)) {
+            try await Self.status(client, survivor.baseURL) == 200
+        }
+        withExtendedLifetime(streams) {}
+    }
+
+    private static func chat(_ baseURL: String, stream: Bool = false) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.key)")
+        if stream {
+            request.headers.add(name: "x-mock-chunks", value: "1000")
+            request.headers.add(name: "x-mock-interval-ms", value: "50")
+        }
+        request.body = .bytes(ByteBuffer(string: #"{"model":"chat","stream":\#(stream),"messages":[]}"#))
+        return request
+    }
+
+    private static func status(_ client: HTTPClient, _ baseURL: String) async throws -> UInt {
+        let response = try await client.execute(Self.chat(baseURL), timeout: .seconds(20))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return response.status.code
+    }
 }

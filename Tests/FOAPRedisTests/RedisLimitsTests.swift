@@ -32,11 +32,12 @@ final class RedisLimitsTests: XCTestCase {
         _ cells: [RedisLimitCell],
         lease: String = "lease-1",
         tokens: Int = 100,
-        declared: Int? = nil
+        declared: Int? = nil,
+        shares: [RedisLimitCell: RedisBudgetShare] = [:]
     ) -> RedisAdmissionCheck {
         RedisAdmissionCheck(
             tag: "team-a", host: "host-1", leaseID: lease, estimatedTokens: tokens, declaredOutputTokens: declared,
-            cells: cells
+            cells: cells, shares: shares
         )
     }
 
@@ -201,6 +202,24 @@ final class RedisLimitsTests: XCTestCase {
         XCTAssertEqual(again, 0)
         let refusal = try await self.refused(self.check([self.day], lease: "3", tokens: 400))
         XCTAssertEqual(refusal.used, 700)
+    }
+
+    func testAnAdmissionCarryingTheHostsShareRestoresItInTheSameCall() async throws {
+        let admission = try await self.admitted(self.check([self.day], tokens: 700))
+        let period = admission.cells[0].periodNumber
+        _ = try await self.client.send(RedisCommand("FLUSHALL")).get()
+        // The host knows it spent 700 today: the very admission that finds Redis empty counts it.
+        let spent = [self.day: RedisBudgetShare(periodNumber: period, tokens: 700)]
+        let refusal = try await self.refused(self.check([self.day], lease: "2", tokens: 400, shares: spent))
+        XCTAssertEqual(refusal.used, 700)
+        // A figure at or below what Redis has (the usual case), or of another period, changes nothing.
+        let lower = [self.day: RedisBudgetShare(periodNumber: period, tokens: 500)]
+        let fits = try await self.admitted(self.check([self.day], lease: "3", tokens: 300, shares: lower))
+        XCTAssertEqual(fits.cells.map(\.remaining), [0])
+        _ = try await self.client.send(RedisCommand("FLUSHALL")).get()
+        let stale = [self.day: RedisBudgetShare(periodNumber: period - 1, tokens: 900)]
+        let fresh = try await self.admitted(self.check([self.day], lease: "4", tokens: 100, shares: stale))
+        XCTAssertEqual(fresh.cells.map(\.remaining), [900])
     }
 
     func testBudgetsResetAtMidnightOnMondayAndOnTheFirstUTC() async throws {

@@ -7,7 +7,8 @@ import FOAPConfig
 /// hot path is a dictionary lookup and a few CAS loops. The clock is a parameter: wall-clock nanoseconds since the
 /// epoch, the same in every process, which keeps every decision testable.
 public struct RateLimiter: Sendable {
-    let region: LimitsRegion
+    /// The host's region: a fleet backend keeps its own per-host state there too (``FleetScopeState``).
+    public let region: LimitsRegion
     let holder: Int
     let plans: [String: KeyPlan]
     /// Every limited scope once (groups once, not per member), for ``usage(now:)``.

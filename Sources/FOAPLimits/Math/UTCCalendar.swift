@@ -2,7 +2,7 @@ import FOAPConfig
 
 /// Budget periods on the UTC calendar, with plain integer arithmetic: every worker and host agrees on when a
 /// budget resets, whatever its time zone, and there is no calendar library to configure.
-enum UTCCalendar {
+public enum UTCCalendar {
     static let nanosPerSecond: Int64 = 1_000_000_000
     static let secondsPerDay: Int64 = 86_400
 
@@ -36,8 +36,9 @@ enum UTCCalendar {
         }
     }
 
-    /// Unix seconds when the period `now` falls in ends: the budget's reset.
-    static func reset(of period: BudgetPeriod, at now: Int64) -> Int64 {
+    /// Unix seconds when the period `now` falls in ends: the budget's reset. Public for the refusals a fleet host
+    /// repeats without asking Redis, which still name the reset.
+    public static func reset(of period: BudgetPeriod, at now: Int64) -> Int64 {
         Self.start(of: period, number: Self.periodNumber(period, at: now) + 1)
     }
 

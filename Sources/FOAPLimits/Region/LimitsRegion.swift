@@ -109,6 +109,9 @@ public final class LimitsRegion: @unchecked Sendable {
         if size == expected, resetReason == nil {
             self.opening = .reopened
             self.zeroInFlight()
+            // A region from before the host identity existed gets one now, and keeps it from then on.
+            _ = self.word(RegionLayout.Header.hostIdentity).compareExchange(
+                expected: 0, desired: Self.randomIdentity(), ordering: .relaxed)
         } else {
             self.opening = resetReason.map { .reset(reason: $0) } ?? .created
             self.writeHeader(now: now)
@@ -137,6 +140,14 @@ public final class LimitsRegion: @unchecked Sendable {
         msync(UnsafeMutableRawPointer(self.words), self.byteCount, MS_ASYNC)
     }
 
+    /// A random number made with the region and kept with it (in its file, across master restarts and reboots):
+    /// it names this host in a fleet's Redis, where budgets remember what each host spent. It lives exactly as long
+    /// as this host's own record of that spend (``FleetScopeState``), so the two can never disagree about who spent
+    /// what, as a pid or a hostname that changes under a kept region could.
+    public var hostIdentity: UInt64 {
+        self.word(RegionLayout.Header.hostIdentity).load(ordering: .relaxed)
+    }
+
     // MARK: - Header
 
     private func writeHeader(now: Int64) {
@@ -148,6 +159,7 @@ public final class LimitsRegion: @unchecked Sendable {
         self.word(H.headerWords).store(UInt64(RegionLayout.headerWords), ordering: .relaxed)
         self.word(H.layoutCheck).store(RegionLayout.layoutCheck(capacity: UInt64(self.capacity)), ordering: .relaxed)
         self.word(H.createdAt).store(UInt64(bitPattern: now), ordering: .relaxed)
+        self.word(H.hostIdentity).store(Self.randomIdentity(), ordering: .relaxed)
         self.word(H.magic).store(RegionLayout.magic, ordering: .releasing)
     }
 
@@ -172,6 +184,12 @@ public final class LimitsRegion: @unchecked Sendable {
     }
 
     // MARK: - System calls
+
+    /// Never 0 (the mark of a region older than the identity).
+    private static func randomIdentity() -> UInt64 {
+        var random = SystemRandomNumberGenerator()
+        return random.next() | 1
+    }
 
     private static func openFile(_ path: String) throws(LimitsError) -> Int32 {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

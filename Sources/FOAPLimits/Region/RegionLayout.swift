@@ -2,7 +2,8 @@
 /// number of processes may map the region at once with no lock.
 ///
 /// ```
-/// header (64 words): magic, version, capacity, slot words, holders, header words, layout check, created at
+/// header (64 words): magic, version, capacity, slot words, holders, header words, layout check, created at,
+///   host identity (random, kept with the region: names this host in Redis; 0 in regions older than it)
 /// slot 0 … slot capacity-1 (88 words each):
 ///   0      scope hash (0: empty; claimed by CAS, never freed)
 ///   1      name meta: kind | length << 8 (0 until the name is written)
@@ -11,6 +12,11 @@
 ///   16…18  budgets day/week/month: period number << 44 | tokens used
 ///   19     requests in flight
 ///   24…87  per-holder in-flight counts, four 16-bit lanes per word (256 holders)
+/// a fleet slot (a scope's companion when Redis decides, see `FleetScopeState`), only in words the master never
+/// zeroes or reclaims:
+///   10…15  refusals from Redis per rate, as above: refused until (ms) << 22 | headroom
+///   16…18  refusals from Redis per budget day/week/month, the same
+///   20…22  this host's own spend of each budget through Redis: period number << 44 | tokens
 /// ```
 enum RegionLayout {
     static let magic: UInt64 = 0x464F_4150_4C49_4D54  // "FOAPLIMT"
@@ -29,6 +35,7 @@ enum RegionLayout {
         static let headerWords = 5
         static let layoutCheck = 6
         static let createdAt = 7
+        static let hostIdentity = 8
     }
 
     enum Slot {
@@ -41,6 +48,15 @@ enum RegionLayout {
         static let inFlight = 19
         static let holders = 24
         static let holderWords = 64
+    }
+
+    /// A fleet slot's words (see the table above): the same places as the scope's own counters where they mirror
+    /// them, so a limit's index works for both.
+    enum FleetSlot {
+        static let denials = 10
+        static let contributions = 20
+        /// The kind byte of a fleet slot: the scope's kind with the high bit set, so it never meets the scope's own.
+        static let kindBit: UInt8 = 0x80
     }
 
     /// The name bytes kept per scope; longer names are cut (the hash still covers the whole name).

@@ -35,9 +35,13 @@ public enum LimitScope: Sendable, Hashable, CustomStringConvertible {
 
     /// Never 0, the mark of an empty slot.
     var hash: UInt64 {
+        Self.hash(kind: self.kind, identity: self.identity)
+    }
+
+    static func hash(kind: UInt8, identity: [UInt8]) -> UInt64 {
         var hash = FNV1a()
-        hash.add(self.kind)
-        hash.add(self.identity)
+        hash.add(kind)
+        hash.add(identity)
         return hash.value | 1 << 63
     }
 }
@@ -50,14 +54,19 @@ extension LimitsRegion {
     ///
     /// - Returns: nil when the table is full.
     func slot(for scope: LimitScope) -> Int? {
-        let hash = scope.hash
+        self.slot(kind: scope.kind, identity: scope.identity)
+    }
+
+    /// The slot of the entry `kind` + `identity` (a scope's, or a fleet slot's), claiming a free one if needed.
+    func slot(kind: UInt8, identity: [UInt8]) -> Int? {
+        let hash = LimitScope.hash(kind: kind, identity: identity)
         let start = Int(hash % UInt64(self.capacity))
         for step in 0..<self.capacity {
             let slot = (start + step) % self.capacity
             let word = self.slotWord(slot, RegionLayout.Slot.hash)
             let (exchanged, found) = word.compareExchange(expected: 0, desired: hash, ordering: .acquiringAndReleasing)
             if exchanged {
-                self.writeName(of: scope, into: slot)
+                self.writeName(kind: kind, identity: identity, into: slot)
                 return slot
             }
             if found == hash {
@@ -100,8 +109,8 @@ extension LimitsRegion {
     }
 
     /// Stores the first ``RegionLayout/nameCapacity`` identity bytes, then the meta word that publishes them.
-    private func writeName(of scope: LimitScope, into slot: Int) {
-        let bytes = scope.identity.prefix(RegionLayout.nameCapacity)
+    private func writeName(kind: UInt8, identity: [UInt8], into slot: Int) {
+        let bytes = identity.prefix(RegionLayout.nameCapacity)
         for wordIndex in 0..<RegionLayout.Slot.nameWords {
             var word: UInt64 = 0
             for (offset, byte) in bytes.dropFirst(wordIndex * 8).prefix(8).enumerated() {
@@ -109,7 +118,7 @@ extension LimitsRegion {
             }
             self.slotWord(slot, RegionLayout.Slot.name + wordIndex).store(word, ordering: .relaxed)
         }
-        let meta = UInt64(scope.kind) | UInt64(bytes.count) << 8
+        let meta = UInt64(kind) | UInt64(bytes.count) << 8
         self.slotWord(slot, RegionLayout.Slot.nameMeta).store(meta, ordering: .releasing)
     }
 }

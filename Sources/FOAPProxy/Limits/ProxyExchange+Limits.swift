@@ -37,19 +37,19 @@ extension ProxyExchange {
         fleet.admit(request, on: eventLoop).assumeIsolated().whenSuccess { decision in
             guard !self.finished, !self.machine.isFinished else {
                 // The client left while Redis decided: give back what it took.
-                if case .admitted(let check, let admission, _, _) = decision {
-                    fleet.settle(check, admission, actualTokens: nil, on: eventLoop)
+                if case .admitted(let grant) = decision {
+                    fleet.settle(grant, actualTokens: nil, on: eventLoop)
                 }
                 return
             }
             switch decision {
-            case .admitted(let check, let admission, let requests, let tokens):
-                let lease = FleetLease(check: check, admission: admission, requests: requests, tokens: tokens)
-                if lease.holdsLeases {
+            case .admitted(let grant):
+                let lease = FleetLease(grant: grant)
+                if grant.holdsLeases {
                     // Renewed at a third of the TTL: a missed renewal still leaves time for the next one.
                     let every = TimeAmount.nanoseconds(fleet.settings.leaseTTL.nanoseconds / 3)
                     lease.renewal = eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
-                        fleet.renew(check, on: eventLoop)
+                        fleet.renew(grant.check, on: eventLoop)
                     }
                 }
                 self.fleetLease = lease
@@ -121,7 +121,7 @@ extension ProxyExchange {
         }
         if let lease, let fleet = self.engine.fleet {
             lease.renewal?.cancel()
-            fleet.settle(lease.check, lease.admission, actualTokens: actual, on: self.context.eventLoop)
+            fleet.settle(lease.grant, actualTokens: actual, on: self.context.eventLoop)
         }
         guard let keyName = self.record.keyName else { return }
         let spent = actual ?? 0
@@ -142,7 +142,7 @@ extension ProxyExchange {
         if let admission = self.admission {
             RateLimitHeaders.apply(requests: admission.requests, tokens: admission.tokens, to: &headers)
         } else if let lease = self.fleetLease {
-            RateLimitHeaders.apply(requests: lease.requests, tokens: lease.tokens, to: &headers)
+            RateLimitHeaders.apply(requests: lease.grant.requests, tokens: lease.grant.tokens, to: &headers)
         }
     }
 }

@@ -40,7 +40,9 @@ public final class RequestMetrics: Sendable {
     }
 
     struct Histogram {
-        var counts = [UInt64](repeating: 0, count: RequestMetrics.buckets.count)
+        /// Upper bounds in seconds, ascending.
+        let bounds: [Double]
+        var counts: [UInt64]
         /// Whole nanoseconds, not a sum of doubles: exact, and what the master adds up (as billionths) loses nothing.
         var sumNanoseconds: UInt64 = 0
         var count: UInt64 = 0
@@ -48,11 +50,16 @@ public final class RequestMetrics: Sendable {
         /// The sum in seconds as it is reported (the wire format stays a decimal number of seconds).
         var sum: Double { Double(self.sumNanoseconds) / 1e9 }
 
+        init(bounds: [Double] = RequestMetrics.buckets) {
+            self.bounds = bounds
+            self.counts = [UInt64](repeating: 0, count: bounds.count)
+        }
+
         mutating func observe(nanoseconds: Int64) {
             let nanoseconds = UInt64(max(0, nanoseconds))
             let seconds = Double(nanoseconds) / 1e9
             var index = 0
-            let buckets = RequestMetrics.buckets
+            let buckets = self.bounds
             while index < buckets.count, seconds > buckets[index] {
                 index += 1
             }
@@ -81,10 +88,8 @@ public final class RequestMetrics: Sendable {
         var rateLimitDecisions: [RateLimitDecisionKey: UInt64] = [:]
         /// Tokens of keys with limits, by key name and stage (`reserved`, `refunded`, `charged`).
         var rateLimitTokens: [RateLimitTokenKey: UInt64] = [:]
-        /// Calls to the fleet limits backend (Redis), by result: ok, error, timeout, circuit_open.
-        var limitsBackend: [String: UInt64] = [:]
-        /// Admissions decided by the fallback while the backend was unavailable, by mode (local, allow, deny).
-        var limitsFallbacks: [String: UInt64] = [:]
+        /// The fleet limits backend (Redis): calls by result, latency, fallbacks by mode.
+        var limitsBackend = LimitsBackendStats()
         /// Failed `accept` calls on the listeners, by errno name (`EMFILE`, …).
         var acceptErrors: [String: UInt64] = [:]
         var inFlight = 0
@@ -115,14 +120,22 @@ public final class RequestMetrics: Sendable {
 
     func limitsBackendRequest(result: String) {
         self.state.withLockedValue {
-            $0.limitsBackend[result, default: 0] += 1
+            $0.limitsBackend.requests[result, default: 0] += 1
             $0.changed = true
         }
     }
 
     func limitsBackendFallback(mode: String) {
         self.state.withLockedValue {
-            $0.limitsFallbacks[mode, default: 0] += 1
+            $0.limitsBackend.fallbacks[mode, default: 0] += 1
+            $0.changed = true
+        }
+    }
+
+    /// How long the backend took to answer one admission.
+    func limitsBackendAnswered(after nanoseconds: Int64) {
+        self.state.withLockedValue {
+            $0.limitsBackend.latency.observe(nanoseconds: nanoseconds)
             $0.changed = true
         }
     }
@@ -336,20 +349,7 @@ public final class RequestMetrics: Sendable {
         for (key, value) in state.rateLimitTokens.sorted(by: { ($0.key.keyName, $0.key.stage) < ($1.key.keyName, $1.key.stage) }) {
             text.sample("foap_ratelimit_tokens_total", [("key_name", key.keyName), ("stage", key.stage)], Double(value))
         }
-        if !state.limitsBackend.isEmpty || !state.limitsFallbacks.isEmpty {
-            text.family(
-                "foap_limits_backend_requests_total", "counter",
-                "Calls to the fleet limits backend (Redis/Valkey), by result (ok, error, timeout, circuit_open).")
-            for (result, value) in state.limitsBackend.sorted(by: { $0.key < $1.key }) {
-                text.sample("foap_limits_backend_requests_total", [("result", result)], Double(value))
-            }
-            text.family(
-                "foap_limits_backend_fallbacks_total", "counter",
-                "Admissions decided without the limits backend, by fallback mode (local, allow, deny).")
-            for (mode, value) in state.limitsFallbacks.sorted(by: { $0.key < $1.key }) {
-                text.sample("foap_limits_backend_fallbacks_total", [("mode", mode)], Double(value))
-            }
-        }
+        state.limitsBackend.render(into: &text)
         text.family("foap_accept_errors_total", "counter", "Failed accepts of new connections, by error.")
         for (reason, value) in state.acceptErrors.sorted(by: { $0.key < $1.key }) {
             text.sample("foap_accept_errors_total", [("error_type", reason)], Double(value))
@@ -371,17 +371,23 @@ public final class RequestMetrics: Sendable {
     private static func histogram(
         _ text: inout MetricsText, _ name: String, _ help: String, _ values: [RouteKey: Histogram], order: [RouteKey]
     ) {
+        Self.histogram(&text, name, help, order.compactMap { key in values[key].map { (Self.labels(key), $0) } })
+    }
+
+    /// One histogram family: per label set, its cumulative buckets, `+Inf`, `_sum` and `_count`.
+    static func histogram(
+        _ text: inout MetricsText, _ name: String, _ help: String, _ series: [([(String, String)], Histogram)]
+    ) {
         text.family(name, "histogram", help)
-        for key in order {
-            guard let histogram = values[key] else { continue }
+        for (labels, histogram) in series {
             var cumulative: UInt64 = 0
-            for (index, bound) in Self.buckets.enumerated() {
+            for (index, bound) in histogram.bounds.enumerated() {
                 cumulative += histogram.counts[index]
-                text.sample(name + "_bucket", Self.labels(key) + [("le", MetricsText.number(bound))], Double(cumulative))
+                text.sample(name + "_bucket", labels + [("le", MetricsText.number(bound))], Double(cumulative))
             }
-            text.sample(name + "_bucket", Self.labels(key) + [("le", "+Inf")], Double(histogram.count))
-            text.sample(name + "_sum", Self.labels(key), histogram.sum)
-            text.sample(name + "_count", Self.labels(key), Double(histogram.count))
+            text.sample(name + "_bucket", labels + [("le", "+Inf")], Double(histogram.count))
+            text.sample(name + "_sum", labels, histogram.sum)
+            text.sample(name + "_count", labels, Double(histogram.count))
         }
     }
 }

@@ -12,7 +12,9 @@ import NIOCore
 ///
 /// Keys and arguments, four per key (see ``RedisLimits`` for the Swift side):
 /// - `foap_v1_admit`: ARGV host, lease, estimatedTokens, declaredOutput (-1: none), then per key kind,n1,n2,n3 with
-///   `c` limit,ttlMs · `rq`/`rt` periodSeconds,limit,burst · `bd`/`bw`/`bm` tokens. Replies
+///   `c` limit,ttlMs · `rq`/`rt` periodSeconds,limit,burst · `bd`/`bw`/`bm` tokens,sharePeriod,shareTokens (what the
+///   host knows it spent: its field is raised to that first, as `seed` does; 0,0 for none — the library's first
+///   callers sent zeros there, so hosts of either kind may share one Redis). Replies
 ///   `{1, nowMicros, per key: units, remaining, resetAfterMicros, periodNumber}` or
 ///   `{0, keyIndex, used, requested, retryAfterMicros (-1: never), resetsAtSeconds (-1), neverFits}`.
 /// - `foap_v1_settle`: ARGV host, lease, actualTokens (-1: none), then per key `c` (release the lease) ·
@@ -116,8 +118,25 @@ public enum FOAPLimitsLibrary {
           if redis.call('PTTL', key) < ttl_ms then redis.call('PEXPIRE', key, ttl_ms) end
         end
 
-        -- Checks one cell without writing: a plan for take, or a refusal.
-        local function check(cell, now, sec, estimate)
+        -- Raises this host's part of a budget to what it knows it spent in period `number`, when that is the
+        -- current one and Redis has less (it lost its data, or the key moved): a budget never goes backwards.
+        local function raise_own(key, kind, number, contribution, host, sec)
+          if contribution <= 0 or number ~= period_number(kind, sec) then return 0 end
+          local stored = tonumber(redis.call('HGET', key, 'p'))
+          if stored and stored > number then return 0 end
+          if not stored or stored < number then
+            redis.call('DEL', key)
+            redis.call('HSET', key, 'p', fmt(number))
+          end
+          local own = tonumber(redis.call('HGET', key, 'h:' .. host)) or 0
+          if own >= contribution then return 0 end
+          redis.call('HSET', key, 'h:' .. host, fmt(contribution))
+          redis.call('PEXPIREAT', key, fmt(period_start(kind, number + 1) * 1000 + 3600000))
+          return 1
+        end
+
+        -- Checks one cell without writing (but for restoring the host's own budget share): a plan, or a refusal.
+        local function check(cell, now, sec, estimate, host)
           if cell.kind == 'c' then
             redis.call('ZREMRANGEBYSCORE', cell.key, '-inf', fmt(now))  -- expired leases: their hosts are gone
             local count = redis.call('ZCARD', cell.key)
@@ -137,6 +156,7 @@ public enum FOAPLimitsLibrary {
           else
             local tokens = cell.n1
             local units = math.min(estimate, tokens)
+            raise_own(cell.key, cell.kind, cell.n2, cell.n3, host, sec)
             local number = period_number(cell.kind, sec)
             local stored, used = budget_state(cell.key, number)
             if stored and stored > number then number = stored end  -- never roll a budget back
@@ -183,7 +203,7 @@ public enum FOAPLimitsLibrary {
           local sec = floordiv(now, 1000000)
           local plans, refusal = {}, nil
           for i, cell in ipairs(list) do
-            local plan, refused = check(cell, now, sec, estimate)
+            local plan, refused = check(cell, now, sec, estimate, host)
             if refused then
               refused[2] = i
               if not refusal or refused[5] > refusal[5] then refusal = refused end
@@ -257,20 +277,7 @@ public enum FOAPLimitsLibrary {
           local raised = 0
           for i, key in ipairs(keys) do
             local kind, number, contribution = args[i * 3 - 1], tonumber(args[i * 3]), tonumber(args[i * 3 + 1])
-            if number == period_number(kind, sec) then
-              local stored = tonumber(redis.call('HGET', key, 'p'))
-              if not stored or stored < number then
-                redis.call('DEL', key)
-                redis.call('HSET', key, 'p', fmt(number))
-                stored = number
-              end
-              local own = tonumber(redis.call('HGET', key, 'h:' .. host)) or 0
-              if stored == number and own < contribution then
-                redis.call('HSET', key, 'h:' .. host, fmt(contribution))
-                redis.call('PEXPIREAT', key, fmt(period_start(kind, number + 1) * 1000 + 3600000))
-                raised = raised + 1
-              end
-            end
+            raised = raised + raise_own(key, kind, number, contribution, host, sec)
           end
           return raised
         end

@@ -14,6 +14,9 @@ public struct RedisAdmissionCheck: Sendable {
     public var declaredOutputTokens: Int?
     /// In any order; they are checked concurrency, request rates, token rates, budgets.
     public var cells: [RedisLimitCell]
+    /// What this host knows it spent of some budget cells: Redis raises the host's part to it before deciding, so a
+    /// budget whose data Redis lost (or whose key moved to another tag) is back at once, in the same round trip.
+    public var shares: [RedisLimitCell: RedisBudgetShare]
 
     public init(
         tag: String,
@@ -21,8 +24,10 @@ public struct RedisAdmissionCheck: Sendable {
         leaseID: String,
         estimatedTokens: Int,
         declaredOutputTokens: Int? = nil,
-        cells: [RedisLimitCell]
+        cells: [RedisLimitCell],
+        shares: [RedisLimitCell: RedisBudgetShare] = [:]
     ) {
+        self.shares = shares
         self.tag = tag
         self.host = host
         self.leaseID = leaseID
@@ -30,6 +35,17 @@ public struct RedisAdmissionCheck: Sendable {
         self.declaredOutputTokens = declaredOutputTokens
         self.cells = cells.enumerated().sorted { ($0.element.order, $0.offset) < ($1.element.order, $1.offset) }
             .map(\.element)
+    }
+}
+
+/// One host's own spend of a budget in one period (as Redis numbers periods: ``RedisAdmission/CellState/periodNumber``).
+public struct RedisBudgetShare: Sendable, Equatable {
+    public var periodNumber: Int64
+    public var tokens: Int
+
+    public init(periodNumber: Int64, tokens: Int) {
+        self.periodNumber = periodNumber
+        self.tokens = tokens
     }
 }
 

@@ -61,13 +61,13 @@ public struct RedisLimitCell: Sendable, Hashable {
         }
     }
 
-    /// The three numbers `foap_v1_admit` takes after the kind.
-    var admitArguments: [Int] {
+    /// The three numbers `foap_v1_admit` takes after the kind; a budget's last two are the host's own share.
+    func admitArguments(share: RedisBudgetShare?) -> [Int] {
         switch self.limit {
         case .concurrency(let limit, let ttl): [limit, Int(ttl.nanoseconds / 1_000_000), 0]
         case .requestRate(let period, let limit, let burst), .tokenRate(let period, let limit, let burst):
             [period, limit, burst]
-        case .budget(_, let tokens): [tokens, 0, 0]
+        case .budget(_, let tokens): [tokens, Int(share?.periodNumber ?? 0), max(0, share?.tokens ?? 0)]
         }
     }
 

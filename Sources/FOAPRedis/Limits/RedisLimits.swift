@@ -33,7 +33,7 @@ public struct RedisLimits: Sendable {
         ]
         for cell in check.cells {
             arguments.append(cell.kind)
-            arguments += cell.admitArguments.map { $0 as any RedisArgument }
+            arguments += cell.admitArguments(share: check.shares[cell]).map { $0 as any RedisArgument }
         }
         let keys = check.cells.map { $0.key(tag: check.tag) }
         return self.call(FOAPLimitsLibrary.admit, keys: keys, arguments: arguments, on: eventLoop)

@@ -79,6 +79,33 @@ public final class RedisServer: @unchecked Sendable {
         }
     }
 
+    /// Runs one command through `redis-cli` (bounded by `timeout 5`) and returns its output, for tests that reach
+    /// past foap: `FLUSHALL`, `INFO commandstats`.
+    public func cli(_ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        var all = ["5", "/usr/bin/redis-cli", "-h", "127.0.0.1", "-p", String(self.port)]
+        if let password { all += ["--no-auth-warning", "-a", password] }
+        process.arguments = all + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// How many times Redis ran `FCALL` since it started (`INFO commandstats`).
+    public func functionCalls() throws -> Int {
+        let stats = try self.cli("INFO", "commandstats")
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_fcall:") }),
+            let calls = line.split(separator: ",").first?.split(separator: "=").last
+        else { return 0 }
+        return Int(calls) ?? 0
+    }
+
     public struct ServerError: Error, CustomStringConvertible {
         public let description: String
         init(_ description: String) { self.description = description }

@@ -2,23 +2,26 @@ import FOAPLimits
 import FOAPRedis
 import NIOCore
 
-/// What a request admitted by Redis holds until its exchange finishes: the check (to settle it and give its
-/// leases back), what Redis took, the headers' numbers, and the timer that keeps a long stream's leases alive.
-final class FleetLease {
+/// What Redis granted one request: the check (to settle it and give its leases back), what Redis took, the plan's
+/// cells it was decided on (for this host's own record of its budget spend), and the headers' numbers.
+struct FleetGrant: Sendable {
     let check: RedisAdmissionCheck
     let admission: RedisAdmission
+    let cells: [FleetCell]
     let requests: RateStatus?
     let tokens: RateStatus?
-    var renewal: RepeatedTask?
-
-    init(check: RedisAdmissionCheck, admission: RedisAdmission, requests: RateStatus?, tokens: RateStatus?) {
-        self.check = check
-        self.admission = admission
-        self.requests = requests
-        self.tokens = tokens
-    }
 
     var holdsLeases: Bool {
         self.check.cells.contains { if case .concurrency = $0.limit { true } else { false } }
+    }
+}
+
+/// A grant held by an exchange until it finishes, with the timer that keeps a long stream's leases alive.
+final class FleetLease {
+    let grant: FleetGrant
+    var renewal: RepeatedTask?
+
+    init(grant: FleetGrant) {
+        self.grant = grant
     }
 }

@@ -21,12 +21,16 @@ public struct FleetLimitsSettings: Sendable, Equatable {
     /// Hosts sharing the Redis (`FOAP_FLEET_SIZE`): the local fallback's divisor.
     public var fleetSize: Int
     /// This host's id in Redis (budgets remember what each host spent): the same for every worker of one master.
+    /// Empty: the identity of the host's limits region, kept with it (see ``FOAPLimits/LimitsRegion/hostIdentity``).
     public var hostID: String
     /// Consecutive failures that open the circuit, and how long it then stays open (Redis is not asked at all).
     public var circuitFailures = 5
     public var circuitCoolDown: TimeAmount = .seconds(2)
     /// A concurrency lease lives this long unless renewed: a host that dies gives its slots back after it.
     public var leaseTTL: TimeAmount = .seconds(30)
+    /// How long every worker of a host repeats a token-rate or budget refusal from Redis without asking again
+    /// (reservations settling lower can free those early); a request-rate refusal holds until its own time.
+    public var refusalTrust: TimeAmount = .seconds(1)
 
     public init(url: RedisURL, timeout: TimeAmount, fallback: Fallback, fleetSize: Int, hostID: String) {
         self.url = url
@@ -40,5 +44,6 @@ public struct FleetLimitsSettings: Sendable, Equatable {
         lhs.url == rhs.url && lhs.timeout == rhs.timeout && lhs.fallback == rhs.fallback
             && lhs.fleetSize == rhs.fleetSize && lhs.hostID == rhs.hostID && lhs.circuitFailures == rhs.circuitFailures
             && lhs.circuitCoolDown == rhs.circuitCoolDown && lhs.leaseTTL == rhs.leaseTTL
+            && lhs.refusalTrust == rhs.refusalTrust
     }
 }

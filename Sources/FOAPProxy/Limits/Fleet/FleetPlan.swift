@@ -15,11 +15,24 @@ struct FleetCell: Sendable {
     let redis: RedisLimitCell
     let scope: LimitScope
     let source: Source
+    /// This host's own state of the scope (its budget spend, the refusals it was given), shared by its workers;
+    /// nil without a region (no key has local limits), and for concurrency, which keeps none.
+    let host: FleetScopeState?
+
+    /// The cell's place in the host state; nil for concurrency.
+    var hostLimit: FleetScopeState.Limit? {
+        switch self.source {
+        case .concurrency: nil
+        case .rate(let rate): .rate(rate.metric, rate.period)
+        case .budget(let budget): .budget(budget.period)
+        }
+    }
 }
 
 /// The Redis cells of every limited key, built once per snapshot like `RateLimiter`'s plans: the key's own, the
 /// first model pattern that matches, and the group's; the tag is the group's name when the key has one (so the
-/// group's counters sit in the same slot as the key's), else the key's.
+/// group's counters sit in the same slot as the key's), else the key's. With the host's region, each scope's host
+/// state is claimed here too, once, not per request.
 struct FleetPlan: Sendable {
     struct KeyCells: Sendable {
         let tag: String
@@ -34,15 +47,21 @@ struct FleetPlan: Sendable {
 
     private let keys: [String: KeyCells]
 
-    init(keys: ClientKeys, leaseTTL: TimeAmount) {
+    /// - Throws: when `region` has no room left for a scope's host state.
+    init(keys: ClientKeys, leaseTTL: TimeAmount, region: LimitsRegion?) throws(LimitsError) {
         var plans: [String: KeyCells] = [:]
         for key in keys.keys {
             guard let limits = key.limits else { continue }
-            let own = Self.cells(.key(key.name), limits.key, leaseTTL: leaseTTL)
+            let own = try Self.cells(.key(key.name), limits.key, leaseTTL: leaseTTL, region: region)
             let group = limits.group.flatMap { name in keys.group(named: name).map { (name, $0.limits) } }
-            let groupCells = group.map { Self.cells(.group($0.0), $0.1, leaseTTL: leaseTTL) } ?? []
-            let modelCells = limits.models.map {
-                Self.cells(.model(key: key.name, pattern: $0.pattern.text), $0.limits, leaseTTL: leaseTTL)
+            var groupCells: [FleetCell] = []
+            if let (name, limits) = group {
+                groupCells = try Self.cells(.group(name), limits, leaseTTL: leaseTTL, region: region)
+            }
+            var modelCells: [[FleetCell]] = []
+            for model in limits.models {
+                let scope = LimitScope.model(key: key.name, pattern: model.pattern.text)
+                modelCells.append(try Self.cells(scope, model.limits, leaseTTL: leaseTTL, region: region))
             }
             let byMatch = (modelCells + [[]]).map { own + $0 + groupCells }
             guard byMatch.contains(where: { !$0.isEmpty }) else { continue }
@@ -56,20 +75,28 @@ struct FleetPlan: Sendable {
         self.keys[key]
     }
 
-    private static func cells(_ scope: LimitScope, _ limits: LimitSet, leaseTTL: TimeAmount) -> [FleetCell] {
+    private static func cells(
+        _ scope: LimitScope, _ limits: LimitSet, leaseTTL: TimeAmount, region: LimitsRegion?
+    ) throws(LimitsError) -> [FleetCell] {
+        guard !limits.isEmpty else { return [] }
         let name = Self.scopeName(scope)
+        var host: FleetScopeState?
+        if let region {
+            host = try FleetScopeState(region: region, scope: scope)
+        }
         var cells: [FleetCell] = []
         if let concurrent = limits.concurrentRequests {
             cells.append(FleetCell(
                 redis: RedisLimitCell(scope: name, limit: .concurrency(limit: concurrent, leaseTTL: leaseTTL)),
-                scope: scope, source: .concurrency(limit: concurrent)))
+                scope: scope, source: .concurrency(limit: concurrent), host: nil))
         }
         for rate in limits.rates {
             let period = Int(rate.period.seconds)
             let limit: RedisLimitCell.Limit = rate.metric == .requests
                 ? .requestRate(periodSeconds: period, limit: rate.limit, burst: rate.burst)
                 : .tokenRate(periodSeconds: period, limit: rate.limit, burst: rate.burst)
-            cells.append(FleetCell(redis: RedisLimitCell(scope: name, limit: limit), scope: scope, source: .rate(rate)))
+            cells.append(FleetCell(
+                redis: RedisLimitCell(scope: name, limit: limit), scope: scope, source: .rate(rate), host: host))
         }
         for budget in limits.budgets {
             let period: RedisBudgetPeriod = switch budget.period {
@@ -79,7 +106,7 @@ struct FleetPlan: Sendable {
             }
             cells.append(FleetCell(
                 redis: RedisLimitCell(scope: name, limit: .budget(period, tokens: budget.tokens)),
-                scope: scope, source: .budget(budget)))
+                scope: scope, source: .budget(budget), host: host))
         }
         return cells
     }
