@@ -58,6 +58,47 @@ final class FleetServeTests: XCTestCase {
         XCTAssertEqual(statuses.filter { $0 == 429 }.count, 140)
     }
 
+    /// `concurrent_requests: 4` across three hosts of two workers each: of 12 streams opened at once, spread over
+    /// the hosts, exactly 4 are admitted (not 4 per host, nor the local share of 1 or 2).
+    func testThreeHostsSharingOneRedisAdmitExactlyTheConcurrencyLimit() async throws {
+        let redis = try RedisServer()
+        self.addTeardownBlock { redis.stop() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("foap-fleet-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let keys = directory.appendingPathComponent("keys.json")
+        try #"{"keys":[{"name":"team","sha256":"\#(try ClientKeysServeTests.sha256Hex(Self.key))","models":["*"],"limits":{"concurrent_requests": 4}}]}"#
+            .write(to: keys, atomically: true, encoding: .utf8)
+        let upstream = try self.startUpstream()
+        var hosts: [FoapProcess] = []
+        for _ in 0..<3 {
+            hosts.append(try await self.startFoap(
+                workers: 2, files: ["models.json": EndToEndConfig.file(upstream: upstream.baseURL, models: ["chat"])],
+                environment: [
+                    "FOAP_CLIENT_KEYS": keys.path, "FOAP_LIMITS_REDIS_URL": redis.urlString, "FOAP_FLEET_SIZE": "3",
+                    "FOAP_LIMITS_REDIS_TIMEOUT_MS": "500", "FOAP_LIMITS_ON_BACKEND_ERROR": "deny",
+                ]))
+        }
+        let baseURLs = hosts.map(\.baseURL)
+        let client = ProxyClient.makeHTTPClient(poolSize: 12)
+        self.addTeardownBlock { try? await client.shutdown() }
+        // Streams of 5 s: every one is still open when the last of the 12 is decided.
+        let answers = try await withThrowingTaskGroup(of: (UInt, HTTPClientResponse).self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    let response = try await client.execute(
+                        Self.chat(baseURLs[index % 3], stream: true, chunks: 100), timeout: .seconds(30))
+                    return (response.status.code, response)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let statuses = answers.map(\.0)
+        XCTAssertEqual(statuses.filter { $0 == 200 }.count, 4, "\(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 8, "\(statuses)")
+        withExtendedLifetime(answers) {}
+    }
+
     /// `concurrent_requests: 2` held by two long streams of one host: its leases are renewed past their TTL while
     /// it lives; after `kill -9` of that host (master and workers) the other host gets the slots back once the
     /// leases expire, with no one giving them back.
@@ -107,12 +148,12 @@ final class FleetServeTests: XCTestCase {
         withExtendedLifetime(streams) {}
     }
 
-    private static func chat(_ baseURL: String, stream: Bool = false) -> HTTPClientRequest {
+    private static func chat(_ baseURL: String, stream: Bool = false, chunks: Int = 1000) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: baseURL + "/v1/chat/completions")
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(Self.key)")
         if stream {
-            request.headers.add(name: "x-mock-chunks", value: "1000")
+            request.headers.add(name: "x-mock-chunks", value: String(chunks))
             request.headers.add(name: "x-mock-interval-ms", value: "50")
         }
         request.body = .bytes(ByteBuffer(string: #"{"model":"chat","stream":\#(stream),"messages":[]}"#))
