@@ -7,8 +7,9 @@ import NIOHTTP1
 /// client's first `response.create` message, so foap answers the handshake itself, reads that message, opens the
 /// upstream's socket with a handshake of its own, sends the message with its `model` rewritten (and the trailer of
 /// a `previous_response_id` foap tagged removed, which pins the socket to that upstream), then tunnels the rest:
-/// every later whole text message naming the same model gets the upstream's name for it too
-/// (``ClientMessageRewriter``), everything else passes byte for byte, and the upstream's events are untouched.
+/// every later whole text message naming the same model gets the upstream's name for it too and loses the
+/// trailers of ids foap handed out, the ids the upstream's events hand out get its trailer (``SocketMessageRewriter``),
+/// and everything else passes byte for byte.
 /// Failures after the `101` are an `error` event and a close frame.
 extension ProxyExchange {
     /// Answers the client's handshake and waits for its first message.
@@ -110,7 +111,7 @@ extension ProxyExchange {
     /// rest (what the client sent meanwhile first).
     func tunnel(
         _ head: HTTPResponseHead, to handshake: UpstreamSocketHandshake, after opening: ResponsesOpening,
-        targetModel: String
+        targetModel: String, tag: String?
     ) {
         guard head.headers.first(name: "sec-websocket-accept") == WebSocketFraming.acceptValue(forKey: opening.key),
             let upstream = handshake.channel
@@ -123,8 +124,13 @@ extension ProxyExchange {
         self.record.upstreamStatus = head.status.code
         self.record.firstByteAt = .now()
         let (clientEnd, upstreamEnd) = self.makeTunnel()
-        clientEnd.rewriter = ClientMessageRewriter(
-            model: opening.inspection.model, targetModel: targetModel, limit: self.engine.configuration.maxBodySize)
+        let limit = self.engine.configuration.maxBodySize
+        var clientJobs: [SocketMessageRewriter.Job] = [.model(opening.inspection.model, targetModel: targetModel)]
+        if let tag, let trailer = self.engine.idRouting?.trailer {
+            clientJobs.append(.stripIDs(tag: tag, trailer: trailer))
+            upstreamEnd.rewriter = SocketMessageRewriter([.tagIDs(tag: tag, trailer: trailer)], limit: limit)
+        }
+        clientEnd.rewriter = SocketMessageRewriter(clientJobs, limit: limit)
         let rewritten = JSONModelRewriter.rewrite(
             opening.message, inspection: opening.inspection, targetModel: targetModel)
         // Both ends are in place before any byte moves: what the upstream sent behind its 101 reaches the client

@@ -116,7 +116,9 @@ extension ProxyExchange {
                 case .realtime:
                     self.tunnel(head, to: handshake)
                 case .responses(let responses):
-                    self.tunnel(head, to: handshake, after: responses, targetModel: upstream.targetModelName)
+                    self.tunnel(
+                        head, to: handshake, after: responses, targetModel: upstream.targetModelName,
+                        tag: self.engine.idRouting?.tag(model: model, endpoint: endpoint, upstream: index))
                 }
             case .success(.refused(let head, let body)):
                 guard !self.finished, !timedOut else { return }

@@ -20,7 +20,7 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let side: SocketTunnel.Side
     /// Rewrites what this side reads before the partner writes it (a Responses socket's client side); nil passes
     /// bytes as read.
-    var rewriter: ClientMessageRewriter?
+    var rewriter: SocketMessageRewriter?
 
     private init(tunnel: SocketTunnel, side: SocketTunnel.Side) {
         self.tunnel = tunnel

@@ -89,23 +89,27 @@ enum WebSocketFraming {
         return frame
     }
 
-    /// A frame whose payload is masked already with `mask`, with its first header byte (FIN, opcode) kept.
-    static func maskedFrame(opcode firstByte: UInt8, mask: [UInt8], maskedPayload: ByteBuffer) -> ByteBuffer {
+    /// A frame with its first header byte (FIN, opcode) given and its payload as it goes on the wire (masked
+    /// already with `mask`, when there is one).
+    static func frame(firstByte: UInt8, mask: [UInt8]?, payload: ByteBuffer) -> ByteBuffer {
         var frame = ByteBuffer()
-        frame.reserveCapacity(maskedPayload.readableBytes + 14)
+        frame.reserveCapacity(payload.readableBytes + 14)
         frame.writeInteger(firstByte)
-        let length = maskedPayload.readableBytes
+        let maskBit: UInt8 = mask == nil ? 0 : 0x80
+        let length = payload.readableBytes
         if length < 126 {
-            frame.writeInteger(0x80 | UInt8(length))
+            frame.writeInteger(maskBit | UInt8(length))
         } else if length <= 0xFFFF {
-            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(maskBit | 126)
             frame.writeInteger(UInt16(length))
         } else {
-            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(maskBit | 127)
             frame.writeInteger(UInt64(length))
         }
-        frame.writeBytes(mask)
-        frame.writeImmutableBuffer(maskedPayload)
+        if let mask {
+            frame.writeBytes(mask)
+        }
+        frame.writeImmutableBuffer(payload)
         return frame
     }
 

@@ -103,6 +103,11 @@ final class WebSocketUpstream: Sendable {
             let frame = self.unwrapInboundIn(data)
             let payload = String(buffer: frame.unmaskedData)
             switch frame.opcode {
+            case .text where payload.contains("emit_id"):
+                // A response made over the socket, as the Responses API announces it.
+                self.state.withLockedValue { $0.frames.append(payload) }
+                self.send(#"{"type":"response.created","response":{"id":"resp_ws1","object":"response"}}"#,
+                          opcode: .text, context: context)
             case .text, .binary:
                 self.state.withLockedValue { $0.frames.append(payload) }
                 var echo = ByteBuffer(string: "echo:")

@@ -11,7 +11,8 @@ final class WebSocketTunnelTests: XCTestCase {
     static let clientKey = "sk-foap-realtime-0123456789"
 
     private func makeHarness(
-        upstreamURL: String? = nil, upstreamKey: String = "sk-upstream-secret", clientKeys: Bool = false
+        upstreamURL: String? = nil, upstreamKey: String = "sk-upstream-secret", clientKeys: Bool = false,
+        idSecret: [UInt8]? = nil
     ) async throws -> (ProxyHarness, WebSocketUpstream) {
         let socketServer = try WebSocketUpstream()
         let base = upstreamURL ?? socketServer.baseURL
@@ -34,7 +35,7 @@ final class WebSocketTunnelTests: XCTestCase {
                       "resp-test": { "endpoints": [{ "path": "v1/responses", "target_model_name": "resp-up" }] },
                       "chat-only": { "endpoints": [{ "path": "v1/chat/completions", "target_model_name": "c" }] } } } }
                 """
-            }, environment: environment
+            }, environment: environment, configure: { $0.idSecret = idSecret }
         ) { _ in .json("{}") }
         self.addTeardownBlock {
             try await harness.stop()
@@ -242,6 +243,24 @@ final class WebSocketTunnelTests: XCTestCase {
         XCTAssertEqual(record["route"], "v1/responses (websocket)")
         XCTAssertEqual(record["model"], "resp-test")
         XCTAssertEqual(record["target_model"], "resp-up")
+    }
+
+    /// With `FOAP_ID_SECRET`, ids handed out over the socket carry the upstream's trailer, and come back without it.
+    func testIdsOnAResponsesSocketAreTaggedOutAndStrippedIn() async throws {
+        let (harness, upstream) = try await self.makeHarness(idSecret: Array("a shared secret for the ids".utf8))
+        let (socket, response) = try await WebSocketTestClient.open(
+            port: harness.port, path: "/v1/responses", headers: [], test: self)
+        XCTAssertEqual(response.status, 101)
+        try await socket.send(text: #"{"type":"response.create","model":"resp-test","input":"emit_id"}"#)
+        _ = try await socket.readFrame()  // the mock's greeting
+        let created = try await socket.readFrame()
+        let id = try XCTUnwrap(created.text.split(separator: "\"").first { $0.hasPrefix("resp_ws1") })
+        XCTAssertEqual(id.count, "resp_ws1".count + 10, created.text)
+        try await socket.send(text: #"{"type":"response.create","model":"resp-test","previous_response_id":"\#(id)"}"#)
+        let echo = try await socket.readFrame()
+        XCTAssertEqual(echo.text, #"echo:{"type":"response.create","model":"resp-up","previous_response_id":"resp_ws1"}"#)
+        XCTAssertEqual(upstream.seen.frames.last, #"{"type":"response.create","model":"resp-up","previous_response_id":"resp_ws1"}"#)
+        await socket.close()
     }
 
     func testAResponsesSocketThatCannotBeRoutedGetsAnErrorEventAndAClose() async throws {

@@ -1,0 +1,72 @@
+@testable import FOAPProxy
+import NIOCore
+import XCTest
+
+/// One direction of a Responses socket: whole text messages get their model and ids rewritten; every other frame
+/// passes byte for byte, however the bytes are cut into reads.
+final class SocketMessageRewriterTests: XCTestCase {
+    private func frame(_ opcode: UInt8, _ text: String, fin: Bool = true) -> [UInt8] {
+        var bytes = WebSocketTestClient.maskedFrame(opcode: opcode, payload: Array(text.utf8))
+        if !fin { bytes[0] &= 0x7F }
+        return bytes
+    }
+
+    func testOnlyWholeTextMessagesNamingTheModelChangeWhateverTheReads() throws {
+        let long = String(repeating: "y", count: 70_000)
+        let input: [[UInt8]] = [
+            self.frame(0x1, #"{"type":"response.create","model":"alias","input":"a"}"#),
+            self.frame(0x9, "ping"),
+            self.frame(0x2, #"{"model":"alias"}"#),
+            self.frame(0x1, #"{"model":"alias","#, fin: false),
+            self.frame(0x0, #""input":"b"}"#),
+            self.frame(0x1, #"{"type":"response.create","model":"other"}"#),
+            self.frame(0x1, #"{"type":"response.create","model":"alias","input":"\#(long)"}"#),
+            self.frame(0x1, "not json"),
+        ]
+        var expected = input
+        expected[0] = self.frame(0x1, #"{"type":"response.create","model":"upstream-name","input":"a"}"#)
+        expected[6] = self.frame(0x1, #"{"type":"response.create","model":"upstream-name","input":"\#(long)"}"#)
+        let whole = input.flatMap { $0 }
+        for cut in [whole.count, 1, 7, 4096] {
+            var rewriter = SocketMessageRewriter([.model("alias", targetModel: "upstream-name")], limit: 1 << 20)
+            var output: [UInt8] = []
+            var offset = 0
+            while offset < whole.count {
+                let end = min(offset + cut, whole.count)
+                let written = try rewriter.feed(ByteBuffer(bytes: whole[offset..<end]))
+                output += written.readableBytesView
+                offset = end
+            }
+            XCTAssertTrue(output == expected.flatMap { $0 }, "reads of \(cut) bytes")
+        }
+    }
+
+    func testIdsGetThisUpstreamsTrailerOnTheWayOutAndLoseItOnTheWayIn() throws {
+        let trailer = IDTrailer(secret: Array("a secret of enough bytes for the test".utf8))
+        let (tag, otherTag) = (trailer.tag(forUpstream: "vllm http://a:8000"), trailer.tag(forUpstream: "vllm http://b:8000"))
+        let tagged = trailer.encode("resp_abc", tag: tag)
+        var down = SocketMessageRewriter([.tagIDs(tag: tag, trailer: trailer)], limit: 1 << 20)
+        let event = #"{"type":"response.created","response":{"id":"resp_abc","object":"response"}}"#
+        let sent = try down.feed(ByteBuffer(bytes: [0x81, UInt8(event.utf8.count)] + Array(event.utf8)))
+        let expected = #"{"type":"response.created","response":{"id":"\#(tagged)","object":"response"}}"#
+        XCTAssertEqual(Array(sent.readableBytesView), [0x81, UInt8(expected.utf8.count)] + Array(expected.utf8))
+
+        var up = SocketMessageRewriter(
+            [.model("alias", targetModel: "up"), .stripIDs(tag: tag, trailer: trailer)], limit: 1 << 20)
+        let next = try up.feed(ByteBuffer(bytes: self.frame(
+            0x1, #"{"type":"response.create","model":"alias","previous_response_id":"\#(tagged)"}"#)))
+        XCTAssertEqual(
+            Array(next.readableBytesView),
+            self.frame(0x1, #"{"type":"response.create","model":"up","previous_response_id":"resp_abc"}"#))
+        // Another upstream's id passes as sent: that upstream does not know it, and says so.
+        let other = trailer.encode("resp_abc", tag: otherTag)
+        let foreign = self.frame(0x1, #"{"type":"response.create","previous_response_id":"\#(other)"}"#)
+        XCTAssertEqual(Array(try up.feed(ByteBuffer(bytes: foreign)).readableBytesView), foreign)
+    }
+
+    func testAFrameOverTheLimitIsRefused() {
+        var rewriter = SocketMessageRewriter([.model("alias", targetModel: "up")], limit: 100)
+        let frame = WebSocketTestClient.maskedFrame(opcode: 0x1, payload: Array(repeating: 0x20, count: 200))
+        XCTAssertThrowsError(try rewriter.feed(ByteBuffer(bytes: frame)))
+    }
+}
