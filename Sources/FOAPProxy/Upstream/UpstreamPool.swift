@@ -72,11 +72,10 @@ final class UpstreamPool: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
                     try pipeline.addHandler(HTTPRequestEncoder())
-                    try pipeline.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-                    )
-                    try pipeline.addHandler(UpstreamRelayHandler())
+                    try pipeline.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(decoder)))
+                    try pipeline.addHandler(UpstreamRelayHandler(responseDecoder: decoder))
                 }
             }
             .connect(host: target.host, port: target.port)

@@ -14,9 +14,15 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
 
     /// The call whose response this connection carries now; nil while the connection is idle in the pool.
     var call: PooledUpstreamCall?
+    /// Learns each request head from `send` (see `UpstreamResponseDecoder`).
+    private let responseDecoder: HTTPResponseDecoder
     private var context: ChannelHandlerContext?
     private var pendingClientWrites = 0
     private var readPending = false
+
+    init(responseDecoder: HTTPResponseDecoder) {
+        self.responseDecoder = responseDecoder
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -29,6 +35,7 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
     /// Writes a whole request; the future fails when the connection cannot take it.
     func send(head: HTTPRequestHead, body: ByteBuffer?) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
+        self.responseDecoder.write(data: .head(head))
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if let body, body.readableBytes > 0 {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
