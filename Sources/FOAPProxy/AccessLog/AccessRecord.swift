@@ -92,11 +92,11 @@ public struct AccessRecord: Sendable {
     /// into the string's own storage: it runs twice per access record, and string interpolation cost ~1,500
     /// instructions per call in bench/profile.
     static func milliseconds(_ amount: TimeAmount) -> String {
-        let micros = max(0, amount.nanoseconds / 1000)
+        let micros = AccessField.microseconds(amount)
         return String(unsafeUninitializedCapacity: 24) { buffer in
             var count = 0
             var whole = micros / 1000
-            var divisor: Int64 = 1
+            var divisor = 1
             while divisor <= whole / 10 {
                 divisor *= 10
             }
@@ -122,6 +122,12 @@ public enum AccessField {
     case text(String)
     case integer(Int)
     case milliseconds(TimeAmount)
+
+    /// A duration's whole microseconds (0 for a negative one): a `.milliseconds` value is written as these
+    /// thousandths of a millisecond with three decimals.
+    public static func microseconds(_ amount: TimeAmount) -> Int {
+        Int(max(0, amount.nanoseconds / 1000))
+    }
 
     /// The value as every record shows it.
     public var text: String {
