@@ -282,8 +282,7 @@ extension ProxyExchange: UpstreamResponseSink {
                 self.record.bytesOut += rest.readableBytes
                 self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil)
             }
-            let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-            self.finish(close: !self.keepAlive, after: lastWrite)
+            self.finish(close: !self.keepAlive, after: self.writeEnd(closing: !self.keepAlive))
         case .writeBuffered(var head, let held):
             self.detachCall()
             self.attemptCompleted()

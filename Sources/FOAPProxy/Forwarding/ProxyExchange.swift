@@ -208,8 +208,21 @@ final class ProxyExchange {
             self.record.bytesOut += body.readableBytes
             self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
         }
-        let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-        self.finish(close: close || !self.keepAlive, after: lastWrite)
+        let closing = close || !self.keepAlive
+        self.finish(close: closing, after: self.writeEnd(closing: closing))
+    }
+
+    /// Writes and flushes the response's `.end`; returns its future only when the connection may close after this
+    /// response, which then waits for it (`exchangeFinished`). On a keep-alive response nothing waits, and a
+    /// promise on a sized answer's `.end` made NIO write an empty buffer to the socket just to complete it (with
+    /// the future, ~3,800 instructions per request in bench/profile).
+    func writeEnd(closing: Bool) -> EventLoopFuture<Void>? {
+        let end = NIOAny(HTTPServerResponsePart.end(nil))
+        guard closing || !self.requestEnded else {
+            self.context.writeAndFlush(end, promise: nil)
+            return nil
+        }
+        return self.context.writeAndFlush(end)
     }
 
     func makeResponseHead(status: HTTPResponseStatus, headers: HTTPHeaders, close: Bool = false) -> HTTPResponseHead {

@@ -32,15 +32,26 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         self.context = nil
     }
 
-    /// Writes a whole request; the future fails when the connection cannot take it.
+    /// Writes a whole request; the future succeeds once its last byte is out and fails when the connection cannot
+    /// take it.
+    ///
+    /// With `Content-Length` framing the `.end` carries no bytes, and NIO's encoder writes an empty buffer down to
+    /// the socket only to complete a promise given with it (~2,000 instructions per request in bench/profile), so
+    /// the promise rides on the body's write instead, which completes at the same point.
     func send(head: HTTPRequestHead, body: ByteBuffer?) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
         self.responseDecoder.write(data: .head(head))
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        if let body, body.readableBytes > 0 {
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        guard let body, body.readableBytes > 0 else {
+            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
         }
-        return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+        guard head.headers.contains(name: "content-length") else {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+        }
+        let written = context.write(self.wrapOutboundOut(.body(.byteBuffer(body))))
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        return written
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
