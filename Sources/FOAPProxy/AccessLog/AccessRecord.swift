@@ -142,18 +142,35 @@ public enum AccessField {
 /// Request ids for requests that arrive without `X-Request-ID`: a random per-process prefix and a counter, so
 /// they are unique across workers without any coordination.
 enum RequestID {
-    private static let prefix: String = {
+    /// `foap-` and 8 random hex digits, and the `-` before the counter.
+    private static let prefix: [UInt8] = {
         let value = UInt32.random(in: 0...UInt32.max)
         let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 8 - hex.count) + hex
+        return Array(("foap-" + String(repeating: "0", count: 8 - hex.count) + hex + "-").utf8)
     }()
     private static let counter = NIOLockedValueBox<UInt64>(0)
 
+    /// `foap-1a2b3c4d-42`, written into the string's own storage: interpolation cost ~1,100 instructions per
+    /// request in bench/profile.
     static func next() -> String {
         let value = Self.counter.withLockedValue { counter -> UInt64 in
             counter &+= 1
             return counter
         }
-        return "foap-\(Self.prefix)-\(value)"
+        let prefix = Self.prefix
+        return String(unsafeUninitializedCapacity: prefix.count + 20) { buffer in
+            var count = prefix.count
+            _ = buffer.initialize(fromContentsOf: prefix)
+            var divisor: UInt64 = 1
+            while divisor <= value / 10 {
+                divisor *= 10
+            }
+            while divisor > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
+                divisor /= 10
+                count += 1
+            }
+            return count
+        }
     }
 }
