@@ -246,12 +246,13 @@ extension ProxyExchange {
                 }
             }
         }
+        // Built before admission, so the closure holds one reference instead of copies of the model's and the
+        // endpoint's configs (a dozen retains each, ~1,500 instructions per request in bench/profile).
+        let request = UpstreamRequest(
+            model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection),
+            pinned: pinnedUpstream != nil)
         self.admit(model: model.id, body: body, bodyBytes: body.readableBytes) {
-            self.forward(
-                UpstreamRequest(
-                    model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection),
-                    pinned: pinnedUpstream != nil),
-                startingWith: pinnedUpstream)
+            self.forward(request, startingWith: pinnedUpstream)
         }
     }
 

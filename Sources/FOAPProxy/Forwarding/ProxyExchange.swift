@@ -249,10 +249,13 @@ final class ProxyExchange {
             self.record.completionTokens = usage.completion
         }
         self.settleAdmission()
-        self.engine.accessLog.write(self.record)
+        // One copy for both readers: passing the stored property copied the whole record (a retain and a release
+        // per field) for each call.
+        let record = self.record
+        self.engine.accessLog.write(record)
         let modelIsConfigured =
-            self.upstreamRequest != nil || self.record.model.map { self.engine.snapshot.model($0) != nil } ?? false
-        self.engine.metrics.requestFinished(self.record, modelIsConfigured: modelIsConfigured)
+            self.upstreamRequest != nil || record.model.map { self.engine.snapshot.model($0) != nil } ?? false
+        self.engine.metrics.requestFinished(record, modelIsConfigured: modelIsConfigured)
         // A request whose body is still arriving cannot share the connection with the next one, unless the rest
         // is being read and dropped to keep it.
         self.owner?.exchangeFinished(close: close || !self.requestEnded && !self.isDiscardingQuietly, after: lastWrite)
