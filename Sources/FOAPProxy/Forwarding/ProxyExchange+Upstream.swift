@@ -231,7 +231,7 @@ extension ProxyExchange: UpstreamResponseSink {
         switch action {
         case .writeHeadAndBody(let head, let body):
             self.askForTimeoutCheck()
-            self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            self.writeHead(head)
             return self.relay(body)
         case .writeBody(let body):
             self.askForTimeoutCheck()
@@ -262,7 +262,7 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamReadComplete(attempt: ExchangeStateMachine.AttemptID) {
         guard !self.finished else { return }
         if case .writeHead(let head) = self.machine.upstreamReadCompleted(attempt: attempt) {
-            self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            self.writeHead(head)
         }
         self.context.flush()
     }
@@ -275,7 +275,7 @@ extension ProxyExchange: UpstreamResponseSink {
             self.detachCall()
             self.attemptCompleted()
             if let head {
-                self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+                self.writeHead(head)
             }
             if var filter = self.eventFilter, let rest = filter.finish(), !self.isHead {
                 self.eventFilter = nil

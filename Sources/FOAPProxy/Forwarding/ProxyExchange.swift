@@ -28,6 +28,8 @@ final class ProxyExchange {
     let engine: ProxyEngine
     let context: ChannelHandlerContext
     weak var owner: (any ExchangeOwner)?
+    /// The connection's drain: every final response head and every `.end` goes out through it.
+    let drain: ConnectionDrain
     let head: HTTPRequestHead
     let route: Route
     let traits: RouteTraits
@@ -77,12 +79,14 @@ final class ProxyExchange {
         engine: ProxyEngine,
         context: ChannelHandlerContext,
         owner: any ExchangeOwner,
+        drain: ConnectionDrain,
         head: HTTPRequestHead,
         client: String
     ) {
         self.engine = engine
         self.context = context
         self.owner = owner
+        self.drain = drain
         self.head = head
         self.route = Route.resolve(method: head.method, uri: head.uri)
         self.traits = self.route.traits
@@ -203,7 +207,7 @@ final class ProxyExchange {
 
     func writeWhole(head: HTTPResponseHead, body: ByteBuffer, close: Bool) {
         guard !self.finished else { return }
-        self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        self.writeHead(head)
         if !self.isHead {
             self.record.bytesOut += body.readableBytes
             self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
@@ -217,12 +221,16 @@ final class ProxyExchange {
     /// promise on a sized answer's `.end` made NIO write an empty buffer to the socket just to complete it (with
     /// the future, ~3,800 instructions per request in bench/profile).
     func writeEnd(closing: Bool) -> EventLoopFuture<Void>? {
-        let end = NIOAny(HTTPServerResponsePart.end(nil))
-        guard closing || !self.requestEnded else {
-            self.context.writeAndFlush(end, promise: nil)
-            return nil
-        }
-        return self.context.writeAndFlush(end)
+        let promise = closing || !self.requestEnded ? self.context.eventLoop.makePromise(of: Void.self) : nil
+        self.drain.writeEnd(context: self.context, promise: promise)
+        return promise?.futureResult
+    }
+
+    /// Writes a final response head, after the connection's drain had its say (`Connection: close`).
+    func writeHead(_ head: HTTPResponseHead) {
+        var head = head
+        self.drain.prepare(&head)
+        self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
     }
 
     func makeResponseHead(status: HTTPResponseStatus, headers: HTTPHeaders, close: Bool = false) -> HTTPResponseHead {

@@ -41,12 +41,35 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     private var lingering = false
     private var lingerTimer: Scheduled<Void>?
 
+    /// Keep-alive timeout and graceful drain (see `ConnectionDrain`).
+    let drain: ConnectionDrain
+
     init(engine: ProxyEngine) {
         self.engine = engine
+        self.drain = ConnectionDrain(
+            idleGrace: engine.configuration.drainIdleGrace,
+            keepAliveTimeout: engine.configuration.keepAliveTimeout
+        )
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive {
+            self.drain.connectionActive(context: context)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.drain.connectionActive(context: context)
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        self.drain.quiesce(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -56,10 +79,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        if case .head = part {
+            self.drain.requestArrived()
+        }
         if self.lingering {
             return
         }
-        let part = self.unwrapInboundIn(data)
         if !self.pipelined.isEmpty || self.protocolErrorPending {
             self.pipelined.append(part)
             return
@@ -78,7 +104,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
             let client = self.client ?? AccessRecord.describe(context.channel.remoteAddress)
             self.client = client
             self.bodyDeadline = nil
-            let exchange = ProxyExchange(engine: self.engine, context: context, owner: self, head: head, client: client)
+            let exchange = ProxyExchange(
+                engine: self.engine, context: context, owner: self, drain: self.drain, head: head, client: client)
             self.exchange = exchange
             exchange.start()
         case .body(let buffer):
@@ -163,6 +190,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         self.cancelTimeoutTimer()
         self.lingerTimer?.cancel()
         self.lingerTimer = nil
+        self.drain.connectionInactive()
         context.fireChannelInactive()
     }
 
@@ -199,10 +227,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, ExchangeOwner {
         let body = failure.body(allocator: context.channel.allocator)
         var headers = failure.headers(forBody: body)
         headers.add(name: "Connection", value: "close")
-        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
+        var head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
+        self.drain.prepare(&head)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        let written = context.eventLoop.makePromise(of: Void.self)
+        self.drain.writeEnd(context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
