@@ -54,7 +54,7 @@ public enum HeaderPolicy {
     /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.
     static func upstreamQuery(of uri: String) -> Substring? {
         // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).
-        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        guard let mark = uri.firstUTF8Index(where: { $0 == UInt8(ascii: "?") }) else { return nil }
         let query = uri[uri.index(after: mark)...]
         let parameters = query.split(separator: "&", omittingEmptySubsequences: false)
         let kept = parameters.filter { parameter in
