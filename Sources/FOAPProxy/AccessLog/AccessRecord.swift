@@ -41,8 +41,15 @@ public struct AccessRecord: Sendable {
 
     /// - Parameter client: the peer as `ip:port`, described once per connection.
     init(head: HTTPRequestHead, route: Route, client: String) {
+        self.init(head: head, requestID: head.headers.first(name: "x-request-id"), route: route, client: client)
+    }
+
+    /// - Parameters:
+    ///   - requestID: the client's `X-Request-ID`, if it sent one (else one is made up).
+    ///   - client: the peer as `ip:port`, described once per connection.
+    init(head: HTTPRequestHead, requestID: String?, route: Route, client: String) {
         self.startedAt = .now()
-        self.requestID = head.headers.first(name: "x-request-id") ?? RequestID.next()
+        self.requestID = requestID ?? RequestID.next()
         self.method = head.method.rawValue
         self.route = route.label
         self.client = client

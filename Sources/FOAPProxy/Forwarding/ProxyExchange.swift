@@ -31,6 +31,8 @@ final class ProxyExchange {
     /// The connection's drain: every final response head and every `.end` goes out through it.
     let drain: ConnectionDrain
     let head: HTTPRequestHead
+    /// What the exchange reads from `head.headers`, found once.
+    let requestHeaders: RequestHeaderFacts
     let route: Route
     let traits: RouteTraits
     let keepAlive: Bool
@@ -92,12 +94,14 @@ final class ProxyExchange {
         self.traits = self.route.traits
         self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1
         self.isHead = head.method == .HEAD
+        let facts = RequestHeaderFacts(head.headers)
+        self.requestHeaders = facts
         self.machine = ExchangeStateMachine(
-            declaredLength: Self.declaredBodyLength(head.headers),
+            declaredLength: facts.declaredBodyLength,
             maxDiscardedBodySize: engine.configuration.maxDiscardedBodySize,
-            expectsContinue: head.headers.first(name: "expect")?.lowercased() == "100-continue"
+            expectsContinue: facts.expectsContinue
         )
-        self.record = AccessRecord(head: head, route: self.route, client: client)
+        self.record = AccessRecord(head: head, requestID: facts.requestID, route: self.route, client: client)
         engine.metrics.requestStarted()
     }
 
