@@ -1,3 +1,4 @@
+import FOAPJSON
 import FOAPProxy
 import FOAPSystemd
 import Logging

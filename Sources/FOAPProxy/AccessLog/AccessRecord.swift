@@ -1,3 +1,4 @@
+import FOAPJSON
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
@@ -69,30 +70,57 @@ public struct AccessRecord: Sendable {
 
     /// Every present field of the record in key order (the order `JSONLogHandler` writes record metadata in):
     /// the one list of fields that every access-log writer renders.
-    public func forEachField(_ body: (_ key: StaticString, _ value: AccessField) -> Void) {
-        if !self.attemptErrors.isEmpty { body("attempt_errors", .text(self.attemptErrors.joined(separator: ", "))) }
-        if self.attempts > 0 { body("attempts", .integer(self.attempts)) }
-        body("bytes_in", .integer(self.bytesIn))
-        body("bytes_out", .integer(self.bytesOut))
-        body("client", .text(self.client))
-        if let completionTokens = self.completionTokens { body("completion_tokens", .integer(completionTokens)) }
-        body("duration_ms", .milliseconds(self.duration))
-        if let error = self.error { body("error", .text(error)) }
-        if let keyName = self.keyName { body("key_name", .text(keyName)) }
-        if let limitedBy = self.limitedBy { body("limited_by", .text(limitedBy)) }
-        body("method", .text(self.method))
-        if let model = self.model { body("model", .text(LoggedValue.capped(model))) }
-        if let promptTokens = self.promptTokens { body("prompt_tokens", .integer(promptTokens)) }
-        if let provider = self.provider { body("provider", .text(provider)) }
-        body("request_id", .text(LoggedValue.capped(self.requestID)))
-        body("route", .text(self.route))
-        body("status", .integer(Int(self.status)))
-        body("stream", .text(self.stream ? "true" : "false"))
-        if let targetModel = self.targetModel { body("target_model", .text(targetModel)) }
-        if let tokensEstimated = self.tokensEstimated { body("tokens_estimated", .integer(tokensEstimated)) }
-        if let ttfb = self.timeToFirstByte { body("ttfb_ms", .milliseconds(ttfb)) }
-        if let upstream = self.upstream { body("upstream", .text(upstream)) }
-        if let upstreamStatus = self.upstreamStatus { body("upstream_status", .integer(Int(upstreamStatus))) }
+    public func forEachField(_ body: (_ key: JSONMemberName, _ value: AccessField) -> Void) {
+        if !self.attemptErrors.isEmpty { body(Key.attemptErrors, .text(self.attemptErrors.joined(separator: ", "))) }
+        if self.attempts > 0 { body(Key.attempts, .integer(self.attempts)) }
+        body(Key.bytesIn, .integer(self.bytesIn))
+        body(Key.bytesOut, .integer(self.bytesOut))
+        body(Key.client, .text(self.client))
+        if let completionTokens = self.completionTokens { body(Key.completionTokens, .integer(completionTokens)) }
+        body(Key.durationMS, .milliseconds(self.duration))
+        if let error = self.error { body(Key.error, .text(error)) }
+        if let keyName = self.keyName { body(Key.keyName, .text(keyName)) }
+        if let limitedBy = self.limitedBy { body(Key.limitedBy, .text(limitedBy)) }
+        body(Key.method, .text(self.method))
+        if let model = self.model { body(Key.model, .text(LoggedValue.capped(model))) }
+        if let promptTokens = self.promptTokens { body(Key.promptTokens, .integer(promptTokens)) }
+        if let provider = self.provider { body(Key.provider, .text(provider)) }
+        body(Key.requestID, .text(LoggedValue.capped(self.requestID)))
+        body(Key.route, .text(self.route))
+        body(Key.status, .integer(Int(self.status)))
+        body(Key.stream, .text(self.stream ? "true" : "false"))
+        if let targetModel = self.targetModel { body(Key.targetModel, .text(targetModel)) }
+        if let tokensEstimated = self.tokensEstimated { body(Key.tokensEstimated, .integer(tokensEstimated)) }
+        if let ttfb = self.timeToFirstByte { body(Key.ttfbMS, .milliseconds(ttfb)) }
+        if let upstream = self.upstream { body(Key.upstream, .text(upstream)) }
+        if let upstreamStatus = self.upstreamStatus { body(Key.upstreamStatus, .integer(Int(upstreamStatus))) }
+    }
+
+    /// The fields' names, their JSON member prefixes rendered once (`JSONMemberName`).
+    enum Key {
+        static let attemptErrors: JSONMemberName = "attempt_errors"
+        static let attempts: JSONMemberName = "attempts"
+        static let bytesIn: JSONMemberName = "bytes_in"
+        static let bytesOut: JSONMemberName = "bytes_out"
+        static let client: JSONMemberName = "client"
+        static let completionTokens: JSONMemberName = "completion_tokens"
+        static let durationMS: JSONMemberName = "duration_ms"
+        static let error: JSONMemberName = "error"
+        static let keyName: JSONMemberName = "key_name"
+        static let limitedBy: JSONMemberName = "limited_by"
+        static let method: JSONMemberName = "method"
+        static let model: JSONMemberName = "model"
+        static let promptTokens: JSONMemberName = "prompt_tokens"
+        static let provider: JSONMemberName = "provider"
+        static let requestID: JSONMemberName = "request_id"
+        static let route: JSONMemberName = "route"
+        static let status: JSONMemberName = "status"
+        static let stream: JSONMemberName = "stream"
+        static let targetModel: JSONMemberName = "target_model"
+        static let tokensEstimated: JSONMemberName = "tokens_estimated"
+        static let ttfbMS: JSONMemberName = "ttfb_ms"
+        static let upstream: JSONMemberName = "upstream"
+        static let upstreamStatus: JSONMemberName = "upstream_status"
     }
 
     /// `12.345`: milliseconds with three decimals, as every duration in foap's records. Written digit by digit

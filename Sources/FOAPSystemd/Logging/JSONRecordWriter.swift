@@ -1,3 +1,4 @@
+import FOAPJSON
 import Logging
 
 /// Writes JSON-line records whose fields are known at compile time, without a `Logger.Metadata` dictionary.
@@ -57,20 +58,20 @@ public struct JSONRecordWriter: Sendable {
 
 /// The members of one record under construction: each call appends `,"key":value`.
 ///
-/// Keys are `StaticString`s the caller controls (plain snake_case, never escaped); every value is written as a
+/// Keys are `JSONMemberName`s the caller controls (plain snake_case, never escaped); every value is written as a
 /// JSON string, as `JSONLogHandler` writes metadata values.
 public struct JSONMembers {
     /// Room for a whole access record with its process metadata: no growth on the common line.
     var line = LineBuffer(capacity: 640)
 
     /// Appends `,"key":"value"` with `value` escaped.
-    public mutating func append(_ key: StaticString, _ value: String) {
+    public mutating func append(_ key: JSONMemberName, _ value: String) {
         self.appendKey(key)
         self.line.appendJSONQuoted(value)
     }
 
     /// Appends `,"key":"123"`: numbers are strings in every foap record, so parsers see one type per key.
-    public mutating func append(_ key: StaticString, _ value: Int) {
+    public mutating func append(_ key: JSONMemberName, _ value: Int) {
         self.appendKey(key)
         self.line.append(UInt8(ascii: "\""))
         self.appendDecimal(value)
@@ -79,7 +80,7 @@ public struct JSONMembers {
 
     /// Appends `,"key":"12.345"`: thousandths as a decimal with three places (a duration in milliseconds from its
     /// microseconds, as every foap record writes durations), without a `String` in between. `value` is not negative.
-    public mutating func append(_ key: StaticString, thousandths value: Int) {
+    public mutating func append(_ key: JSONMemberName, thousandths value: Int) {
         self.appendKey(key)
         self.line.append(UInt8(ascii: "\""))
         self.appendDecimal(value / 1000)
@@ -91,10 +92,8 @@ public struct JSONMembers {
         self.line.append(UInt8(ascii: "\""))
     }
 
-    private mutating func appendKey(_ key: StaticString) {
-        self.line.append(#",""#)
-        self.line.append(key)
-        self.line.append(#"":"#)
+    private mutating func appendKey(_ key: JSONMemberName) {
+        key.prefix.withUnsafeBytes { self.line.append(bytes: $0) }
     }
 
     /// Digits without a `String` in between. Concrete `Int`, not generic: called from another module, a generic
