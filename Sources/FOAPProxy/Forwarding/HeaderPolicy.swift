@@ -79,14 +79,30 @@ public enum HeaderPolicy {
     /// (`HTTPHeaders.remove` per name, each scanning the whole block, after lowercasing and hashing every candidate
     /// name, cost ~10,000 instructions per request in bench/profile.)
     private static func removing(_ dropped: DroppedHeaderNames, from headers: HTTPHeaders) -> HTTPHeaders {
-        var dropsAny = false
-        for (name, value) in headers where dropped.contains(name) {
+        // The positions of the dropped headers, so the copy does not compare names again (a block of more than 64
+        // headers takes the general copy).
+        var positions: UInt64 = 0
+        var droppedBeyondMask = false
+        for (index, (name, value)) in headers.enumerated() where dropped.contains(name) {
             if Self.equalsIgnoringASCIICase(name, "connection"), !Self.namesNoHeader(value) {
                 return Self.removing(dropped, listedIn: Self.connectionTokens(headers), from: headers)
             }
-            dropsAny = true
+            if index < 64 {
+                positions |= 1 << UInt64(index)
+            } else {
+                droppedBeyondMask = true
+            }
         }
-        return dropsAny ? Self.removing(dropped, listedIn: [], from: headers) : headers
+        if droppedBeyondMask {
+            return Self.removing(dropped, listedIn: [], from: headers)
+        }
+        guard positions != 0 else { return headers }
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(headers.count)
+        for (index, (name, value)) in headers.enumerated() where index >= 64 || positions & (1 << UInt64(index)) == 0 {
+            kept.append((name, value))
+        }
+        return HTTPHeaders(kept)
     }
 
     /// The copy without the dropped headers and those in `tokens` (lower-case).
