@@ -49,8 +49,6 @@ extension ProxyExchange {
             return
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
-        let base = request.endpoint.upstreamURL(index)
-        let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
         var headers = HeaderPolicy.upstreamHeaders(
             from: self.head.headers, apiKey: apiKey, contentLength: contentLength,
@@ -60,9 +58,10 @@ extension ProxyExchange {
         self.askForTimeoutCheck()
         let pooled: PooledUpstreamCall?
         switch body {
-        case .none: pooled = self.pooledCall(url: url, query: query, headers: &headers, body: nil, attempt: attempt)
+        case .none:
+            pooled = self.pooledCall(upstream: index, query: query, headers: &headers, body: nil, attempt: attempt)
         case .whole(let whole):
-            pooled = self.pooledCall(url: url, query: query, headers: &headers, body: whole, attempt: attempt)
+            pooled = self.pooledCall(upstream: index, query: query, headers: &headers, body: whole, attempt: attempt)
         case .streamed: pooled = nil
         }
         if let pooled {
@@ -70,6 +69,8 @@ extension ProxyExchange {
             pooled.start()
             return
         }
+        let base = request.endpoint.upstreamURL(index)
+        let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let client: HTTPClient.Request
         do {
             if request.method == .POST, query == nil {
@@ -97,15 +98,16 @@ extension ProxyExchange {
 
     /// The call over this loop's pool of plain-HTTP connections, when the upstream is plain HTTP.
     private func pooledCall(
-        url: String, query: Substring?, headers: inout HTTPHeaders, body: ByteBuffer?,
+        upstream index: Int, query: Substring?, headers: inout HTTPHeaders, body: ByteBuffer?,
         attempt: ExchangeStateMachine.AttemptID
     ) -> PooledUpstreamCall? {
-        guard let pool = self.engine.upstreamPool(for: self.context.eventLoop),
-            let target = self.engine.requestTemplates.plainTarget(url: url)
+        guard let request = self.upstreamRequest, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
+            let target = self.engine.requestTemplates.plainTarget(
+                endpoint: request.endpoint, upstream: index, suffix: request.urlSuffix)
         else { return nil }
         headers.add(name: "Host", value: target.hostHeader)
         let path = query.map { target.path + $0 } ?? target.path
-        let method = self.upstreamRequest?.method ?? .POST
+        let method = request.method
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         return PooledUpstreamCall(pool: pool, target: target, head: head, body: body, sink: self, attempt: attempt)
     }
