@@ -1,3 +1,4 @@
+import FOAPJSON
 import FOAPProxy
 import FOAPSystemd
 import Logging
@@ -21,10 +22,10 @@ struct JSONAccessLogWriter: AccessLogWriter {
     func write(_ record: AccessRecord) {
         self.writer.write(level: .info, message: "request") { fields in
             record.forEachField { key, value in
-                if case .integer(let number) = value {
-                    fields.append(key, number)
-                } else {
-                    fields.append(key, value.text)
+                switch value {
+                case .text(let text): fields.append(key, text)
+                case .integer(let number): fields.append(key, number)
+                case .milliseconds(let amount): fields.append(key, thousandths: AccessField.microseconds(amount))
                 }
             }
         }

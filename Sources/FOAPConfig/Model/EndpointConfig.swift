@@ -74,10 +74,13 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     /// The first upstream's URL for this route.
     public var upstreamURL: String { self.upstreamURL(0) }
 
-    /// The full URL of upstream `index`: base + `/` + path (the format page's rule, kept in one place).
+    /// The full URL of upstream `index`: base + `/` + `upstreamPath` (the format page's rule, kept in one place).
     public func upstreamURL(_ index: Int) -> String {
-        self.upstreams[index].baseURL + "/" + (self.targetPath ?? self.path)
+        self.upstreams[index].baseURL + "/" + self.upstreamPath
     }
+
+    /// The path the upstreams are asked on: `target_path`, else the client's route.
+    public var upstreamPath: String { self.targetPath ?? self.path }
 
     /// This endpoint with `others` appended to its upstreams (a model defined again in another file); its own
     /// timeouts and policy govern the whole pool.

@@ -26,10 +26,8 @@ public enum HeaderPolicy {
     /// chunked — fewer bytes and fewer writes per response, and what the client would get from the upstream.
     static let notForwardedDown: Set<String> = hopByHop
 
-    /// Name lengths of `notForwardedUp` / `notForwardedDown` as bit sets: a header whose name has none of these
-    /// lengths is kept without lowercasing it (most are: `Content-Type`, `Date`, `x-request-id`, …).
-    private static let notForwardedUpLengths = Self.lengthMask(Self.notForwardedUp)
-    private static let notForwardedDownLengths = Self.lengthMask(Self.notForwardedDown)
+    private static let droppedUp = DroppedHeaderNames(Self.notForwardedUp)
+    private static let droppedDown = DroppedHeaderNames(Self.notForwardedDown)
 
     /// Headers for the upstream request.
     /// - Parameters:
@@ -40,7 +38,7 @@ public enum HeaderPolicy {
     public static func upstreamHeaders(
         from client: HTTPHeaders, apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader = .authorization
     ) -> HTTPHeaders {
-        var headers = Self.removing(Self.notForwardedUp, lengths: Self.notForwardedUpLengths, from: client)
+        var headers = Self.removing(Self.droppedUp, from: client)
         if let apiKey {
             switch authHeader {
             case .authorization: headers.add(name: "Authorization", value: "Bearer \(apiKey)")
@@ -56,7 +54,7 @@ public enum HeaderPolicy {
     /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.
     static func upstreamQuery(of uri: String) -> Substring? {
         // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).
-        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        guard let mark = uri.firstUTF8Index(where: { $0 == UInt8(ascii: "?") }) else { return nil }
         let query = uri[uri.index(after: mark)...]
         let parameters = query.split(separator: "&", omittingEmptySubsequences: false)
         let kept = parameters.filter { parameter in
@@ -71,34 +69,53 @@ public enum HeaderPolicy {
 
     /// Headers for the client's response: the upstream's end-to-end headers.
     public static func downstreamHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
-        Self.removing(Self.notForwardedDown, lengths: Self.notForwardedDownLengths, from: upstream)
+        Self.removing(Self.droppedDown, from: upstream)
     }
 
     /// `headers` without the `dropped` ones and those its `Connection` header lists, order kept.
     ///
-    /// Removes in place what is present (usually only `Connection`, or `Host` and `Content-Length`) instead of
-    /// rebuilding the block header by header: `HTTPHeaders.add` validates every name, and lowercasing every name
-    /// to look it up cost more than the rest of the filtering (bench/profile).
-    private static func removing(_ dropped: Set<String>, lengths: UInt64, from headers: HTTPHeaders) -> HTTPHeaders {
-        let tokens = Self.connectionTokens(headers)
-        var present: [String] = []
-        for (name, _) in headers {
-            let length = name.utf8.count
-            guard !tokens.isEmpty || (length < 64 && lengths & (1 << UInt64(length)) != 0) else { continue }
-            let lowered = name.lowercased()
-            if dropped.contains(lowered) || tokens.contains(lowered), !present.contains(lowered) {
-                present.append(lowered)
+    /// One pass decides, comparing names byte-wise: only a `Connection` value other than `keep-alive`/`close`
+    /// names more headers. When something goes, the kept headers are copied once into a new block.
+    /// (`HTTPHeaders.remove` per name, each scanning the whole block, after lowercasing and hashing every candidate
+    /// name, cost ~10,000 instructions per request in bench/profile.)
+    private static func removing(_ dropped: DroppedHeaderNames, from headers: HTTPHeaders) -> HTTPHeaders {
+        // The positions of the dropped headers, so the copy does not compare names again (a block of more than 64
+        // headers takes the general copy).
+        var positions: UInt64 = 0
+        var droppedBeyondMask = false
+        for (index, (name, value)) in headers.enumerated() where dropped.contains(name) {
+            if Self.equalsIgnoringASCIICase(name, "connection"), !Self.namesNoHeader(value) {
+                return Self.removing(dropped, listedIn: Self.connectionTokens(headers), from: headers)
+            }
+            if index < 64 {
+                positions |= 1 << UInt64(index)
+            } else {
+                droppedBeyondMask = true
             }
         }
-        var result = headers
-        for name in present {
-            result.remove(name: name)
+        if droppedBeyondMask {
+            return Self.removing(dropped, listedIn: [], from: headers)
         }
-        return result
+        guard positions != 0 else { return headers }
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(headers.count)
+        for (index, (name, value)) in headers.enumerated() where index >= 64 || positions & (1 << UInt64(index)) == 0 {
+            kept.append((name, value))
+        }
+        return HTTPHeaders(kept)
     }
 
-    private static func lengthMask(_ names: Set<String>) -> UInt64 {
-        names.reduce(0) { mask, name in mask | (1 << UInt64(name.utf8.count)) }
+    /// The copy without the dropped headers and those in `tokens` (lower-case).
+    private static func removing(
+        _ dropped: DroppedHeaderNames, listedIn tokens: Set<String>, from headers: HTTPHeaders
+    ) -> HTTPHeaders {
+        var kept: [(String, String)] = []
+        kept.reserveCapacity(headers.count)
+        for (name, value) in headers
+        where !dropped.contains(name) && (tokens.isEmpty || !tokens.contains(name.lowercased())) {
+            kept.append((name, value))
+        }
+        return HTTPHeaders(kept)
     }
 
     /// Header names listed in `Connection:` are hop-by-hop too.
@@ -125,11 +142,48 @@ public enum HeaderPolicy {
 
     /// `lowercase` must be lower-case ASCII.
     private static func equalsIgnoringASCIICase(_ value: String, _ lowercase: StaticString) -> Bool {
-        let bytes = value.utf8
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            zip(bytes, expected).allSatisfy { actual, wanted in
-                actual == wanted || (actual >= UInt8(ascii: "A") && actual <= UInt8(ascii: "Z") && actual | 0x20 == wanted)
+        var value = value
+        return value.withUTF8 { bytes in
+            lowercase.withUTF8Buffer { Self.equalsIgnoringASCIICase(bytes, $0) }
+        }
+    }
+
+    /// `expected` must be lower-case ASCII.
+    static func equalsIgnoringASCIICase(_ bytes: UnsafeBufferPointer<UInt8>, _ expected: UnsafeBufferPointer<UInt8>)
+        -> Bool
+    {
+        guard bytes.count == expected.count else { return false }
+        for index in 0..<bytes.count {
+            let actual = bytes[index]
+            let wanted = expected[index]
+            let isUpper = actual >= UInt8(ascii: "A") && actual <= UInt8(ascii: "Z")
+            guard actual == wanted || (isUpper && actual | 0x20 == wanted) else { return false }
+        }
+        return true
+    }
+}
+
+/// Header names to drop, matched byte-wise and case-insensitively: no lowercasing or hashing per header.
+struct DroppedHeaderNames: Sendable {
+    /// Lower-case UTF-8 names by length: a header is compared only with the names as long as its own, and most
+    /// (`Content-Type`, `Date`, `x-request-id`, …) have no such name at all.
+    private let namesByLength: [[[UInt8]]]
+
+    init(_ names: Set<String>) {
+        var byLength = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
+        for name in names {
+            byLength[name.utf8.count].append(Array(name.lowercased().utf8))
+        }
+        self.namesByLength = byLength
+    }
+
+    func contains(_ name: String) -> Bool {
+        let length = name.utf8.count
+        guard length < self.namesByLength.count, !self.namesByLength[length].isEmpty else { return false }
+        var name = name
+        return name.withUTF8 { bytes in
+            self.namesByLength[length].contains { candidate in
+                candidate.withUnsafeBufferPointer { HeaderPolicy.equalsIgnoringASCIICase(bytes, $0) }
             }
         }
     }

@@ -49,8 +49,6 @@ extension ProxyExchange {
             return
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
-        let base = request.endpoint.upstreamURL(index)
-        let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
         var headers = HeaderPolicy.upstreamHeaders(
             from: self.head.headers, apiKey: apiKey, contentLength: contentLength,
@@ -60,9 +58,10 @@ extension ProxyExchange {
         self.askForTimeoutCheck()
         let pooled: PooledUpstreamCall?
         switch body {
-        case .none: pooled = self.pooledCall(url: url, query: query, headers: &headers, body: nil, attempt: attempt)
+        case .none:
+            pooled = self.pooledCall(upstream: index, query: query, headers: &headers, body: nil, attempt: attempt)
         case .whole(let whole):
-            pooled = self.pooledCall(url: url, query: query, headers: &headers, body: whole, attempt: attempt)
+            pooled = self.pooledCall(upstream: index, query: query, headers: &headers, body: whole, attempt: attempt)
         case .streamed: pooled = nil
         }
         if let pooled {
@@ -70,6 +69,8 @@ extension ProxyExchange {
             pooled.start()
             return
         }
+        let base = request.endpoint.upstreamURL(index)
+        let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let client: HTTPClient.Request
         do {
             if request.method == .POST, query == nil {
@@ -97,15 +98,16 @@ extension ProxyExchange {
 
     /// The call over this loop's pool of plain-HTTP connections, when the upstream is plain HTTP.
     private func pooledCall(
-        url: String, query: Substring?, headers: inout HTTPHeaders, body: ByteBuffer?,
+        upstream index: Int, query: Substring?, headers: inout HTTPHeaders, body: ByteBuffer?,
         attempt: ExchangeStateMachine.AttemptID
     ) -> PooledUpstreamCall? {
-        guard let pool = self.engine.upstreamPool(for: self.context.eventLoop),
-            let target = self.engine.requestTemplates.plainTarget(url: url)
+        guard let request = self.upstreamRequest, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
+            let target = self.engine.requestTemplates.plainTarget(
+                endpoint: request.endpoint, upstream: index, suffix: request.urlSuffix)
         else { return nil }
         headers.add(name: "Host", value: target.hostHeader)
         let path = query.map { target.path + $0 } ?? target.path
-        let method = self.upstreamRequest?.method ?? .POST
+        let method = request.method
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         return PooledUpstreamCall(pool: pool, target: target, head: head, body: body, sink: self, attempt: attempt)
     }
@@ -231,7 +233,7 @@ extension ProxyExchange: UpstreamResponseSink {
         switch action {
         case .writeHeadAndBody(let head, let body):
             self.askForTimeoutCheck()
-            self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            self.writeHead(head)
             return self.relay(body)
         case .writeBody(let body):
             self.askForTimeoutCheck()
@@ -262,7 +264,7 @@ extension ProxyExchange: UpstreamResponseSink {
     func upstreamReadComplete(attempt: ExchangeStateMachine.AttemptID) {
         guard !self.finished else { return }
         if case .writeHead(let head) = self.machine.upstreamReadCompleted(attempt: attempt) {
-            self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            self.writeHead(head)
         }
         self.context.flush()
     }
@@ -275,15 +277,14 @@ extension ProxyExchange: UpstreamResponseSink {
             self.detachCall()
             self.attemptCompleted()
             if let head {
-                self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+                self.writeHead(head)
             }
             if var filter = self.eventFilter, let rest = filter.finish(), !self.isHead {
                 self.eventFilter = nil
                 self.record.bytesOut += rest.readableBytes
                 self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil)
             }
-            let lastWrite = self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-            self.finish(close: !self.keepAlive, after: lastWrite)
+            self.finish(close: !self.keepAlive, after: self.writeEnd(closing: !self.keepAlive))
         case .writeBuffered(var head, let held):
             self.detachCall()
             self.attemptCompleted()

@@ -11,9 +11,10 @@ public enum JSONModelRewriter {
         if inspection.model == targetModel && inspection.modelValueRanges.count == 1 {
             return body
         }
-        var output = ByteBuffer()
-        // Room for the escaped name in the common case (nothing to escape); escapes only grow the buffer.
-        output.reserveCapacity(body.readableBytes + inspection.modelValueRanges.count * (targetModel.utf8.count + 2))
+        // Room for the escaped name in the common case (nothing to escape); escapes only grow the buffer. Allocated
+        // at that size: `ByteBuffer()` then `reserveCapacity` allocated twice.
+        var output = ByteBufferAllocator().buffer(
+            capacity: body.readableBytes + inspection.modelValueRanges.count * (targetModel.utf8.count + 2))
         var cursor = 0
         for range in inspection.modelValueRanges {
             output.writeImmutableBuffer(body.getSlice(at: body.readerIndex + cursor, length: range.lowerBound - cursor)!)

@@ -135,7 +135,7 @@ public enum Route: Sendable, Equatable {
     }
 
     static func pathPart(of uri: String) -> String {
-        if let query = uri.utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
+        if let query = uri.firstUTF8Index(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
             return String(uri[..<query])
         }
         return uri

@@ -41,12 +41,35 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var lingering = false
     private var lingerTimer: Scheduled<Void>?
 
+    /// Keep-alive timeout and graceful drain (see `ConnectionDrain`).
+    let drain: ConnectionDrain
+
     init(engine: ProxyEngine) {
         self.engine = engine
+        self.drain = ConnectionDrain(
+            idleGrace: engine.configuration.drainIdleGrace,
+            keepAliveTimeout: engine.configuration.keepAliveTimeout
+        )
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive {
+            self.drain.connectionActive(context: context)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.drain.connectionActive(context: context)
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        self.drain.quiesce(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -56,10 +79,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        if case .head = part {
+            self.drain.requestArrived()
+        }
         if self.lingering {
             return
         }
-        let part = self.unwrapInboundIn(data)
         if !self.pipelined.isEmpty || self.protocolErrorPending {
             self.pipelined.append(part)
             return
@@ -78,7 +104,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             let client = self.client ?? AccessRecord.describe(context.channel.remoteAddress)
             self.client = client
             self.bodyDeadline = nil
-            let exchange = ProxyExchange(engine: self.engine, context: context, owner: self, head: head, client: client)
+            let exchange = ProxyExchange(
+                engine: self.engine, context: context, owner: self, drain: self.drain, head: head, client: client)
             self.exchange = exchange
             exchange.start()
         case .body(let buffer):
@@ -163,6 +190,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.cancelTimeoutTimer()
         self.lingerTimer?.cancel()
         self.lingerTimer = nil
+        self.drain.connectionInactive()
         context.fireChannelInactive()
     }
 
@@ -199,10 +227,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         let body = failure.body(allocator: context.channel.allocator)
         var headers = failure.headers(forBody: body)
         headers.add(name: "Connection", value: "close")
-        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
+        var head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers)
+        self.drain.prepare(&head)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        let written = context.eventLoop.makePromise(of: Void.self)
+        self.drain.writeEnd(context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
@@ -281,15 +312,15 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         let pipeline = context.pipeline.syncOperations
         let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         let encoder = try pipeline.handler(type: HTTPResponseEncoder.self)
-        let drain = try pipeline.handler(type: DrainHandler.self)
         self.exchange = nil
         self.pipelined.removeAll()
         self.cancelTimeoutTimer()
+        // Keep-alive and drain rules no longer apply: the tunnel lasts as long as its two ends.
+        self.drain.connectionInactive()
         try pipeline.addHandler(handler)
         // The 101 is encoded already (written, not flushed): the codec can go. The client sends no frame before it
         // has read the 101, so the decoder holds no bytes of the tunnel.
         pipeline.removeHandler(self, promise: nil)
-        pipeline.removeHandler(drain, promise: nil)
         pipeline.removeHandler(encoder, promise: nil)
         pipeline.removeHandler(decoder, promise: nil)
     }

@@ -124,12 +124,6 @@ public final class ProxyServer: Sendable {
                         withOutboundHeaderValidation: false,
                         withEncoderConfiguration: .init()
                     )
-                    try pipeline.addHandler(
-                        DrainHandler(
-                            idleGrace: engine.configuration.drainIdleGrace,
-                            keepAliveTimeout: engine.configuration.keepAliveTimeout
-                        )
-                    )
                     try pipeline.addHandler(ProxyConnectionHandler(engine: engine))
                 }
             }

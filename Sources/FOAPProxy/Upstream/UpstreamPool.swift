@@ -21,7 +21,7 @@ final class UpstreamPool: @unchecked Sendable {
     private let idleTimeout: TimeAmount
     private let connectTimeout: TimeAmount
     private let maxIdlePerKey: Int
-    private var idle: [Key: [UpstreamConnection]] = [:]
+    private var idle: [Key: IdleStack] = [:]
     private var sweep: Scheduled<Void>?
     private var closed = false
 
@@ -35,7 +35,8 @@ final class UpstreamPool: @unchecked Sendable {
     /// The most recently released live connection for `key`, if any; dead ones found on the way are dropped.
     func takeIdle(_ key: Key) -> UpstreamConnection? {
         self.eventLoop.assertInEventLoop()
-        while let connection = self.idle[key]?.popLast() {
+        guard let stack = self.idle[key] else { return nil }
+        while let connection = stack.connections.popLast() {
             if connection.isActive {
                 return connection
             }
@@ -47,12 +48,17 @@ final class UpstreamPool: @unchecked Sendable {
     func release(_ connection: UpstreamConnection) {
         self.eventLoop.assertInEventLoop()
         connection.relay.call = nil
-        guard !self.closed, connection.isActive, (self.idle[connection.key]?.count ?? 0) < self.maxIdlePerKey else {
+        let stack = self.idle[connection.key]
+        guard !self.closed, connection.isActive, (stack?.connections.count ?? 0) < self.maxIdlePerKey else {
             connection.close()
             return
         }
         connection.idleSince = .now()
-        self.idle[connection.key, default: []].append(connection)
+        if let stack {
+            stack.connections.append(connection)
+        } else {
+            self.idle[connection.key] = IdleStack(connection)
+        }
         if self.sweep == nil {
             self.scheduleSweep(at: connection.idleSince + self.idleTimeout)
         }
@@ -72,11 +78,10 @@ final class UpstreamPool: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
                     try pipeline.addHandler(HTTPRequestEncoder())
-                    try pipeline.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-                    )
-                    try pipeline.addHandler(UpstreamRelayHandler())
+                    try pipeline.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(decoder)))
+                    try pipeline.addHandler(UpstreamRelayHandler(responseDecoder: decoder))
                 }
             }
             .connect(host: target.host, port: target.port)
@@ -101,7 +106,7 @@ final class UpstreamPool: @unchecked Sendable {
         self.sweep = nil
         let stacks = self.idle
         self.idle = [:]
-        for connection in stacks.values.joined() {
+        for connection in stacks.values.lazy.map(\.connections).joined() {
             connection.close()
         }
     }
@@ -121,8 +126,8 @@ final class UpstreamPool: @unchecked Sendable {
         for (key, stack) in self.idle {
             // Bottom of the stack = least recently used.
             var kept: [UpstreamConnection] = []
-            kept.reserveCapacity(stack.count)
-            for connection in stack {
+            kept.reserveCapacity(stack.connections.count)
+            for connection in stack.connections {
                 if !connection.isActive {
                     continue
                 }
@@ -133,10 +138,25 @@ final class UpstreamPool: @unchecked Sendable {
                     oldest = min(oldest ?? connection.idleSince, connection.idleSince)
                 }
             }
-            self.idle[key] = kept.isEmpty ? nil : kept
+            if kept.isEmpty {
+                self.idle[key] = nil
+            } else {
+                stack.connections = kept
+            }
         }
         if let oldest {
             self.scheduleSweep(at: oldest + self.idleTimeout)
         }
+    }
+}
+
+/// The idle connections to one host:port, the most recently released last. A class, so that the pool finds a
+/// stack with one dictionary lookup and changes it in place: the dictionary's `modify` accessor allocated on
+/// every take and release (~1,500 instructions per request in bench/profile).
+private final class IdleStack {
+    var connections: [UpstreamConnection]
+
+    init(_ connection: UpstreamConnection) {
+        self.connections = [connection]
     }
 }

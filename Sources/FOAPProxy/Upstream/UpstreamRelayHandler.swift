@@ -14,9 +14,15 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
 
     /// The call whose response this connection carries now; nil while the connection is idle in the pool.
     var call: PooledUpstreamCall?
+    /// Learns each request head from `send` (see `UpstreamResponseDecoder`).
+    private let responseDecoder: HTTPResponseDecoder
     private var context: ChannelHandlerContext?
     private var pendingClientWrites = 0
     private var readPending = false
+
+    init(responseDecoder: HTTPResponseDecoder) {
+        self.responseDecoder = responseDecoder
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -26,14 +32,26 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         self.context = nil
     }
 
-    /// Writes a whole request; the future fails when the connection cannot take it.
+    /// Writes a whole request; the future succeeds once its last byte is out and fails when the connection cannot
+    /// take it.
+    ///
+    /// With `Content-Length` framing the `.end` carries no bytes, and NIO's encoder writes an empty buffer down to
+    /// the socket only to complete a promise given with it (~2,000 instructions per request in bench/profile), so
+    /// the promise rides on the body's write instead, which completes at the same point.
     func send(head: HTTPRequestHead, body: ByteBuffer?) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
+        self.responseDecoder.write(data: .head(head))
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        if let body, body.readableBytes > 0 {
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        guard let body, body.readableBytes > 0 else {
+            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
         }
-        return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+        guard head.headers.contains(name: "content-length") else {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+        }
+        let written = context.write(self.wrapOutboundOut(.body(.byteBuffer(body))))
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        return written
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,3 +1,4 @@
+import FOAPJSON
 import Logging
 
 /// Writes JSON-line records whose fields are known at compile time, without a `Logger.Metadata` dictionary.
@@ -32,58 +33,74 @@ public struct JSONRecordWriter: Sendable {
     /// Callers append their fields in key order to match `JSONLogHandler`, which sorts record metadata.
     public func write(level: Logger.Level, message: StaticString, fields: (inout JSONMembers) -> Void) {
         var members = JSONMembers()
-        members.bytes.reserveCapacity(640)
-        Self.appendFixedKeys(timestamp: self.clock(), level: level, message: message.description, to: &members.bytes)
-        members.bytes.append(contentsOf: self.fixedTail)
+        Self.appendFixedKeys(timestamp: self.clock(), level: level, message: message.description, to: &members.line)
+        self.fixedTail.withUnsafeBytes { members.line.append(bytes: $0) }
         fields(&members)
-        members.bytes.append(contentsOf: "}\n".utf8)
-        self.sink.write(members.bytes)
+        members.line.append("}\n")
+        members.line.withUnsafeBytes { self.sink.write($0) }
     }
 
     /// `{"ts":"…","level":"…","msg":"…"`: how every foap JSON line starts (shared with `JSONLogHandler`).
-    static func appendFixedKeys(timestamp: LogTimestamp, level: Logger.Level, message: String, to line: inout [UInt8]) {
-        line.append(contentsOf: #"{"ts":""#.utf8)
+    static func appendFixedKeys<Output: ByteOutput>(
+        timestamp: LogTimestamp,
+        level: Logger.Level,
+        message: String,
+        to line: inout Output
+    ) {
+        line.append(#"{"ts":""#)
         timestamp.append(to: &line)
-        line.append(contentsOf: #"","level":""#.utf8)
-        line.append(contentsOf: level.rawValue.utf8)
-        line.append(contentsOf: #"","msg":"#.utf8)
-        JSONBytes.appendString(message, to: &line)
+        line.append(#"","level":"#)
+        line.appendJSONQuoted(level.rawValue)
+        line.append(#","msg":"#)
+        line.appendJSONQuoted(message)
     }
 }
 
 /// The members of one record under construction: each call appends `,"key":value`.
 ///
-/// Keys are `StaticString`s the caller controls (plain snake_case, never escaped); every value is written as a
+/// Keys are `JSONMemberName`s the caller controls (plain snake_case, never escaped); every value is written as a
 /// JSON string, as `JSONLogHandler` writes metadata values.
 public struct JSONMembers {
-    var bytes: [UInt8] = []
+    /// Room for a whole access record with its process metadata: no growth on the common line.
+    var line = LineBuffer(capacity: 640)
 
     /// Appends `,"key":"value"` with `value` escaped.
-    public mutating func append(_ key: StaticString, _ value: String) {
+    public mutating func append(_ key: JSONMemberName, _ value: String) {
         self.appendKey(key)
-        JSONBytes.appendString(value, to: &self.bytes)
+        self.line.appendJSONQuoted(value)
     }
 
     /// Appends `,"key":"123"`: numbers are strings in every foap record, so parsers see one type per key.
-    public mutating func append(_ key: StaticString, _ value: Int) {
+    public mutating func append(_ key: JSONMemberName, _ value: Int) {
         self.appendKey(key)
-        self.bytes.append(UInt8(ascii: "\""))
+        self.line.append(UInt8(ascii: "\""))
         self.appendDecimal(value)
-        self.bytes.append(UInt8(ascii: "\""))
+        self.line.append(UInt8(ascii: "\""))
     }
 
-    private mutating func appendKey(_ key: StaticString) {
-        self.bytes.append(UInt8(ascii: ","))
-        self.bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
-        self.bytes.append(contentsOf: #"":"#.utf8)
+    /// Appends `,"key":"12.345"`: thousandths as a decimal with three places (a duration in milliseconds from its
+    /// microseconds, as every foap record writes durations), without a `String` in between. `value` is not negative.
+    public mutating func append(_ key: JSONMemberName, thousandths value: Int) {
+        self.appendKey(key)
+        self.line.append(UInt8(ascii: "\""))
+        self.appendDecimal(value / 1000)
+        self.line.append(UInt8(ascii: "."))
+        let fraction = value % 1000
+        self.line.append(UInt8(ascii: "0") + UInt8(fraction / 100))
+        self.line.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
+        self.line.append(UInt8(ascii: "0") + UInt8(fraction % 10))
+        self.line.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendKey(_ key: JSONMemberName) {
+        key.prefix.withUnsafeBytes { self.line.append(bytes: $0) }
     }
 
     /// Digits without a `String` in between. Concrete `Int`, not generic: called from another module, a generic
     /// version ran unspecialized (~10,000 instructions per access record in bench/profile).
     private mutating func appendDecimal(_ value: Int) {
         if value < 0 {
-            self.bytes.append(UInt8(ascii: "-"))
+            self.line.append(UInt8(ascii: "-"))
         }
         var remaining = value.magnitude
         var divisor: UInt = 1
@@ -91,7 +108,7 @@ public struct JSONMembers {
             divisor *= 10
         }
         while divisor > 0 {
-            self.bytes.append(UInt8(ascii: "0") + UInt8(remaining / divisor))
+            self.line.append(UInt8(ascii: "0") + UInt8(remaining / divisor))
             remaining %= divisor
             divisor /= 10
         }

@@ -34,10 +34,13 @@ public final class LogSink: Sendable {
     ///
     /// - Parameter record: The formatted record, including its trailing newline.
     public func write(_ record: [UInt8]) {
-        record.withUnsafeBytes { bytes in
-            self.recordLock.withLock { _ in
-                _ = Self.writeFully(bytes, to: self.fileDescriptor)
-            }
+        record.withUnsafeBytes { self.write($0) }
+    }
+
+    /// Writes one complete record, as `write(_: [UInt8])` does.
+    public func write(_ record: UnsafeRawBufferPointer) {
+        self.recordLock.withLock { _ in
+            _ = Self.writeFully(record, to: self.fileDescriptor)
         }
     }
 

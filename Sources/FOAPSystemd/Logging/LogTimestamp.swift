@@ -2,9 +2,9 @@ import Glibc
 
 /// A wall-clock instant with millisecond precision, written as RFC 3339 UTC (`2026-11-25T22:13:04.123Z`).
 ///
-/// Formatting happens once per record on the access-log hot path, so it uses `gmtime_r` and writes digits straight
-/// into the record's byte buffer: no `DateFormatter`, no intermediate `String`. Handlers take the clock as a
-/// closure so tests can pin the time.
+/// Formatting happens once per record on the access-log hot path, so it computes the date arithmetically and
+/// writes the digits straight into the record's bytes: no `DateFormatter`, no intermediate `String`. Handlers take
+/// the clock as a closure so tests can pin the time.
 struct LogTimestamp: Hashable, Sendable {
     /// Whole seconds since the Unix epoch.
     var secondsSinceEpoch: Int
@@ -25,38 +25,48 @@ struct LogTimestamp: Hashable, Sendable {
         return LogTimestamp(secondsSinceEpoch: Int(time.tv_sec), milliseconds: Int(time.tv_nsec) / 1_000_000)
     }
 
-    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 bytes).
-    func append(to buffer: inout [UInt8]) {
-        var seconds = time_t(self.secondsSinceEpoch)
-        var parts = tm()
-        _ = gmtime_r(&seconds, &parts)
-        Self.appendDigits(Int(parts.tm_year) + 1900, count: 4, to: &buffer)
-        buffer.append(UInt8(ascii: "-"))
-        Self.appendDigits(Int(parts.tm_mon) + 1, count: 2, to: &buffer)
-        buffer.append(UInt8(ascii: "-"))
-        Self.appendDigits(Int(parts.tm_mday), count: 2, to: &buffer)
-        buffer.append(UInt8(ascii: "T"))
-        Self.appendDigits(Int(parts.tm_hour), count: 2, to: &buffer)
-        buffer.append(UInt8(ascii: ":"))
-        Self.appendDigits(Int(parts.tm_min), count: 2, to: &buffer)
-        buffer.append(UInt8(ascii: ":"))
-        Self.appendDigits(Int(parts.tm_sec), count: 2, to: &buffer)
-        buffer.append(UInt8(ascii: "."))
-        Self.appendDigits(self.milliseconds, count: 3, to: &buffer)
-        buffer.append(UInt8(ascii: "Z"))
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 bytes), formatted on the stack and appended in one piece.
+    func append<Output: ByteOutput>(to buffer: inout Output) {
+        let days = Self.floorDivide(self.secondsSinceEpoch, 86_400)
+        let secondOfDay = self.secondsSinceEpoch - days * 86_400
+        let date = Self.civilDate(daysSinceEpoch: days)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { text in
+            var cursor = 0
+            func put(_ value: Int, digits: Int, then separator: UInt8) {
+                var remaining = value
+                for offset in stride(from: digits - 1, through: 0, by: -1) {
+                    text[cursor + offset] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                    remaining /= 10
+                }
+                text[cursor + digits] = separator
+                cursor += digits + 1
+            }
+            put(date.year, digits: 4, then: UInt8(ascii: "-"))
+            put(date.month, digits: 2, then: UInt8(ascii: "-"))
+            put(date.day, digits: 2, then: UInt8(ascii: "T"))
+            put(secondOfDay / 3600, digits: 2, then: UInt8(ascii: ":"))
+            put(secondOfDay / 60 % 60, digits: 2, then: UInt8(ascii: ":"))
+            put(secondOfDay % 60, digits: 2, then: UInt8(ascii: "."))
+            put(self.milliseconds, digits: 3, then: UInt8(ascii: "Z"))
+            buffer.append(bytes: UnsafeRawBufferPointer(text))
+        }
     }
 
-    /// Appends the `count` lowest decimal digits of a non-negative `value`, zero-padded.
-    private static func appendDigits(_ value: Int, count: Int, to buffer: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<count {
-            divisor *= 10
-        }
-        var remaining = value
-        while divisor > 0 {
-            buffer.append(UInt8(ascii: "0") + UInt8((remaining / divisor) % 10))
-            remaining %= divisor
-            divisor /= 10
-        }
+    /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`): plain
+    /// arithmetic, where `gmtime_r` also takes glibc's time zone lock for every record.
+    static func civilDate(daysSinceEpoch: Int) -> (year: Int, month: Int, day: Int) {
+        let shifted = daysSinceEpoch + 719_468  // days since 0000-03-01
+        let era = Self.floorDivide(shifted, 146_097)
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)  // from March 1st
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func floorDivide(_ value: Int, _ divisor: Int) -> Int {
+        value >= 0 ? value / divisor : (value - divisor + 1) / divisor
     }
 }

@@ -44,4 +44,17 @@ final class AccessRecordTests: XCTestCase {
         XCTAssertEqual(fields.first { $0.0 == "status" }?.1, "504")
         XCTAssertEqual(fields.first { $0.0 == "ttfb_ms" }?.1, "2.000")
     }
+
+    func testGeneratedRequestIDsShareTheProcessPrefixAndCount() {
+        let first = RequestID.next()
+        let second = RequestID.next()
+        let parts = first.split(separator: "-")
+        XCTAssertEqual(parts.count, 3)
+        XCTAssertEqual(parts[0], "foap")
+        XCTAssertEqual(parts[1].count, 8)
+        XCTAssertTrue(parts[1].allSatisfy(\.isHexDigit))
+        let secondParts = second.split(separator: "-")
+        XCTAssertEqual(secondParts[1], parts[1])
+        XCTAssertGreaterThan(UInt64(secondParts[2]) ?? 0, UInt64(parts[2]) ?? .max)
+    }
 }

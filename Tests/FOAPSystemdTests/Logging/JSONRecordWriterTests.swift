@@ -26,7 +26,7 @@ final class JSONRecordWriterTests: XCTestCase {
         writer.write(level: .info, message: "request") { fields in
             fields.append("bytes_in", 42)
             fields.append("client", "127.0.0.1:5000")
-            fields.append("duration_ms", "1.005")
+            fields.append("duration_ms", thousandths: 1005)
             fields.append("model", "gpt-\"4\"\n")
             fields.append("status", 200)
             fields.append("stream", "false")

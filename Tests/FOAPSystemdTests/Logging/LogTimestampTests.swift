@@ -22,6 +22,13 @@ final class LogTimestampTests: XCTestCase {
     func testHandlesLeapDayAndCenturyBoundaries() {
         XCTAssertEqual(self.format(1_709_251_199, 999), "2024-02-29T23:59:59.999Z")
         XCTAssertEqual(self.format(4_107_542_400, 0), "2100-03-01T00:00:00.000Z")
+        XCTAssertEqual(self.format(951_782_400, 1), "2000-02-29T00:00:00.001Z")
+        XCTAssertEqual(self.format(253_402_300_799, 999), "9999-12-31T23:59:59.999Z")
+    }
+
+    func testBeforeTheEpoch() {
+        XCTAssertEqual(self.format(-1, 0), "1969-12-31T23:59:59.000Z")
+        XCTAssertEqual(self.format(-86_400, 5), "1969-12-31T00:00:00.005Z")
     }
 
     func testNowIsAlwaysTwentyFourBytes() {

@@ -5,8 +5,9 @@ import XCTest
 
 @testable import FOAPProxy
 
-/// `DrainHandler` at every point of a request, on an in-memory channel with a virtual clock: no sockets, no waits.
-final class DrainHandlerTests: XCTestCase {
+/// `ConnectionDrain` at every point of a request, on an in-memory channel with a virtual clock: no sockets, no
+/// waits. `DrainHooks` calls it where `ProxyConnectionHandler` and `ProxyExchange` do.
+final class ConnectionDrainTests: XCTestCase {
     private let grace = TimeAmount.milliseconds(500)
     private var channel: EmbeddedChannel!
     private var loop: EmbeddedEventLoop { self.channel.embeddedEventLoop }
@@ -15,7 +16,7 @@ final class DrainHandlerTests: XCTestCase {
     override func setUpWithError() throws {
         self.recorder = EventRecorder()
         self.channel = EmbeddedChannel()
-        try self.channel.pipeline.syncOperations.addHandler(DrainHandler(idleGrace: self.grace))
+        try self.channel.pipeline.syncOperations.addHandler(DrainHooks(ConnectionDrain(idleGrace: self.grace)))
         try self.channel.pipeline.syncOperations.addHandler(self.recorder)
         try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
@@ -78,7 +79,7 @@ final class DrainHandlerTests: XCTestCase {
         self.recorder = EventRecorder()
         self.channel = EmbeddedChannel()
         try self.channel.pipeline.syncOperations.addHandler(
-            DrainHandler(idleGrace: self.grace, keepAliveTimeout: timeout)
+            DrainHooks(ConnectionDrain(idleGrace: self.grace, keepAliveTimeout: timeout))
         )
         try self.channel.pipeline.syncOperations.addHandler(self.recorder)
         try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -212,7 +213,65 @@ final class DrainHandlerTests: XCTestCase {
     }
 }
 
-/// Records what passes a `DrainHandler`.
+/// The drain as the connection handler drives it: request heads counted as they arrive, the quiesce event
+/// consumed, final heads through `prepare`, every `.end` through `writeEnd`.
+private final class DrainHooks: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let drain: ConnectionDrain
+
+    init(_ drain: ConnectionDrain) {
+        self.drain = drain
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive {
+            self.drain.connectionActive(context: context)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.drain.connectionActive(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = self.unwrapInboundIn(data) {
+            self.drain.requestArrived()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        self.drain.quiesce(context: context)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch self.unwrapOutboundIn(data) {
+        case .head(var head):
+            self.drain.prepare(&head)
+            context.write(self.wrapOutboundOut(.head(head)), promise: promise)
+        case .end:
+            self.drain.writeEnd(context: context, promise: promise)
+        case .body:
+            context.write(data, promise: promise)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.drain.connectionInactive()
+        context.fireChannelInactive()
+    }
+}
+
+/// Records what passes the drain.
 private final class EventRecorder: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     var events: [String] = []
