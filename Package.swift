@@ -125,6 +125,18 @@ let package = Package(
         ),
         /// A throwaway `redis-server` on loopback, for every test target that needs a real Redis.
         .target(name: "RedisTestSupport", dependencies: ["FOAPRedis"], path: "Tests/Support/RedisTestSupport"),
+        /// A WebSocket server (NIOWebSocket) and a hand-written client that sees the bytes, for the tunnel tests.
+        .target(
+            name: "WebSocketTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/Support/WebSocketTestSupport"
+        ),
         .testTarget(name: "FOAPConfigTests", dependencies: ["FOAPConfig"], exclude: ["Fixtures"]),
         .testTarget(
             name: "FOAPLimitsTests",
@@ -173,12 +185,12 @@ let package = Package(
                 "FOAPLimits",
                 "FOAPRedis",
                 "RedisTestSupport",
+                "WebSocketTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
@@ -190,6 +202,7 @@ let package = Package(
             name: "FOAPEndToEndTests",
             dependencies: [
                 "RedisTestSupport",
+                "WebSocketTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

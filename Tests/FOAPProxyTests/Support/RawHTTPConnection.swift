@@ -86,22 +86,6 @@ final class RawHTTPConnection: Sendable {
         return response
     }
 
-    /// The next unparsed bytes, once `length` (given them) says how many make one unit (a WebSocket frame).
-    func readRaw(within seconds: Double = 10, length: @escaping @Sendable (ArraySlice<UInt8>) -> Int?) async throws
-        -> [UInt8]
-    {
-        let next: @Sendable (inout Received) -> [UInt8]? = { received in
-            let bytes = received.bytes[received.consumed...]
-            guard let count = length(bytes) else { return nil }
-            received.consumed += count
-            return Array(bytes.prefix(count))
-        }
-        guard let bytes = try await self.poll(within: seconds, next) else {
-            throw TimedOut(what: "raw bytes")
-        }
-        return bytes
-    }
-
     private func poll<T>(within seconds: Double, _ body: @Sendable (inout Received) -> T?) async throws -> T? {
         let deadline = Date().addingTimeInterval(seconds)
         while true {

@@ -1,5 +1,6 @@
 @testable import FOAPProxy
 import NIOCore
+import WebSocketTestSupport
 import XCTest
 
 /// One direction of a Responses socket: whole text messages get their model and ids rewritten; every other frame

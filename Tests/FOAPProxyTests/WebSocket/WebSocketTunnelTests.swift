@@ -2,6 +2,7 @@ import FOAPConfig
 import FOAPProxy
 import Foundation
 import NIOCore
+import WebSocketTestSupport
 import XCTest
 
 /// WebSocket routes through a real proxy to a real WebSocket server. `GET /v1/realtime?model=…`: the handshake
@@ -82,7 +83,7 @@ final class WebSocketTunnelTests: XCTestCase {
         try await socket.sendClose()
         let closeFrame = try await socket.readFrame()
         XCTAssertEqual(closeFrame.opcode, 0x8)
-        let closed = try await socket.raw.waitUntilClosed()
+        let closed = try await socket.waitUntilClosed()
         XCTAssertTrue(closed)
         try await self.waitFor { harness.accessRecords.count == 1 }
         let record = try XCTUnwrap(harness.accessRecords.first)
@@ -138,7 +139,7 @@ final class WebSocketTunnelTests: XCTestCase {
             port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
         XCTAssertEqual(response.status, 401)
         XCTAssertEqual(response.header("connection"), "close")
-        let closed = try await socket.raw.waitUntilClosed()
+        let closed = try await socket.waitUntilClosed()
         XCTAssertTrue(closed)
     }
 
@@ -159,7 +160,7 @@ final class WebSocketTunnelTests: XCTestCase {
             port: harness.port, path: path, headers: [], test: self)
             XCTAssertEqual(response.status, status, path)
             XCTAssertEqual(response.header("connection"), "close", path)
-            let closed = try await socket.raw.waitUntilClosed()
+            let closed = try await socket.waitUntilClosed()
             XCTAssertTrue(closed, path)
         }
         XCTAssertTrue(upstream.seen.handshakes.isEmpty)
@@ -283,7 +284,7 @@ final class WebSocketTunnelTests: XCTestCase {
             let close = try await socket.readFrame()
             XCTAssertEqual(close.opcode, 0x8, message)
             XCTAssertEqual(Array(close.payload.prefix(2)), [0x03, 0xF0], message)  // 1008
-            let closed = try await socket.raw.waitUntilClosed()
+            let closed = try await socket.waitUntilClosed()
             XCTAssertTrue(closed, message)
         }
         let (socket, _) = try await WebSocketTestClient.open(

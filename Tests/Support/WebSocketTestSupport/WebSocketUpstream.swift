@@ -8,21 +8,21 @@ import NIOWebSocket
 /// of its `?model=` (in the same write as the `101`, as real servers often do), then echoes every text or binary
 /// frame as `echo:<payload>`, answers a close with a close, and records what it saw. A request carrying
 /// `Authorization: Bearer bad` is refused with a 401 and a JSON body.
-final class WebSocketUpstream: Sendable {
-    struct Seen: Sendable {
-        var handshakes: [HTTPRequestHead] = []
-        var frames: [String] = []
-        var openSockets = 0
-        var closedSockets = 0
+public final class WebSocketUpstream: Sendable {
+    public struct Seen: Sendable {
+        public var handshakes: [HTTPRequestHead] = []
+        public var frames: [String] = []
+        public var openSockets = 0
+        public var closedSockets = 0
     }
 
     private let channel: Channel
     private let state = NIOLockedValueBox(Seen())
-    let port: Int
-    var baseURL: String { "http://127.0.0.1:\(self.port)" }
-    var seen: Seen { self.state.withLockedValue { $0 } }
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(self.port)" }
+    public var seen: Seen { self.state.withLockedValue { $0 } }
 
-    init() throws {
+    public init() throws {
         let state = self.state
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: 1 << 20,
@@ -61,7 +61,7 @@ final class WebSocketUpstream: Sendable {
         self.port = self.channel.localAddress!.port!
     }
 
-    func stop() throws {
+    public func stop() throws {
         try self.channel.close().wait()
     }
 
