@@ -71,16 +71,23 @@ public final class RequestMetrics: Sendable {
         }
     }
 
-    /// Everything counted per model and route, in one dictionary value: one lookup per request.
+    /// Where a request went and how it ended, within its model and route.
+    struct UpstreamStatusKey: Hashable {
+        var upstream: String
+        var statusClass: String
+    }
+
+    /// Everything counted per model and route, in one dictionary value: one lookup per request (the requests by
+    /// upstream and status class nested, so the model and route are not hashed a second time).
     struct RouteStats {
         var duration = Histogram()
         var firstByte = Histogram()
         var bytesIn: UInt64 = 0
         var bytesOut: UInt64 = 0
+        var requests: [UpstreamStatusKey: UInt64] = [:]
     }
 
     struct State {
-        var requests: [RequestKey: UInt64] = [:]
         var routes: [RouteKey: RouteStats] = [:]
         var upstreamErrors: [UpstreamErrorKey: UInt64] = [:]
         var tokens: [TokenKey: TokenCounts] = [:]
@@ -196,10 +203,8 @@ public final class RequestMetrics: Sendable {
     func requestFinished(_ record: AccessRecord, modelIsConfigured: Bool) {
         let model = modelIsConfigured ? record.model ?? "-" : "-"
         let routeKey = RouteKey(model: model, route: record.route)
-        let requestKey = RequestKey(
-            model: model, route: record.route, upstream: record.upstream ?? "-",
-            statusClass: Self.statusClass(record.status)
-        )
+        let requestKey = UpstreamStatusKey(
+            upstream: record.upstream ?? "-", statusClass: Self.statusClass(record.status))
         let duration = record.duration.nanoseconds
         let firstByte = record.timeToFirstByte?.nanoseconds
         let errors = record.attemptErrors.isEmpty && record.error == nil ? [] : Self.upstreamErrors(record)
@@ -209,8 +214,8 @@ public final class RequestMetrics: Sendable {
         self.state.withLockedValue { state in
             state.inFlight -= 1
             state.changed = true
-            state.requests[requestKey, default: 0] += 1
-            Self.add(to: &state.routes[routeKey, default: RouteStats()], duration, firstByte, bytesIn, bytesOut)
+            Self.add(
+                to: &state.routes[routeKey, default: RouteStats()], requestKey, duration, firstByte, bytesIn, bytesOut)
             for error in errors {
                 state.upstreamErrors[error, default: 0] += 1
             }
@@ -230,8 +235,10 @@ public final class RequestMetrics: Sendable {
     }
 
     private static func add(
-        to stats: inout RouteStats, _ duration: Int64, _ firstByte: Int64?, _ bytesIn: UInt64, _ bytesOut: UInt64
+        to stats: inout RouteStats, _ request: UpstreamStatusKey, _ duration: Int64, _ firstByte: Int64?,
+        _ bytesIn: UInt64, _ bytesOut: UInt64
     ) {
+        stats.requests[request, default: 0] += 1
         stats.duration.observe(nanoseconds: duration)
         if let firstByte {
             stats.firstByte.observe(nanoseconds: firstByte)
@@ -292,7 +299,16 @@ public final class RequestMetrics: Sendable {
         var text = MetricsText()
         let routeOrder = state.routes.keys.sorted { ($0.model, $0.route) < ($1.model, $1.route) }
         text.family("foap_requests_total", "counter", "Requests answered, by model, route, upstream and status class.")
-        let requestOrder = state.requests.keys.sorted {
+        var requests: [RequestKey: UInt64] = [:]
+        for (route, stats) in state.routes {
+            for (request, count) in stats.requests {
+                let key = RequestKey(
+                    model: route.model, route: route.route, upstream: request.upstream,
+                    statusClass: request.statusClass)
+                requests[key] = count
+            }
+        }
+        let requestOrder = requests.keys.sorted {
             ($0.model, $0.route, $0.upstream, $0.statusClass) < ($1.model, $1.route, $1.upstream, $1.statusClass)
         }
         for key in requestOrder {
@@ -302,7 +318,7 @@ public final class RequestMetrics: Sendable {
                     ("gen_ai_request_model", key.model), ("http_route", key.route), ("server_address", key.upstream),
                     ("status_class", key.statusClass),
                 ],
-                Double(state.requests[key] ?? 0)
+                Double(requests[key] ?? 0)
             )
         }
         Self.histogram(&text, "foap_request_duration_seconds", "Time from the request to the end of its answer.",

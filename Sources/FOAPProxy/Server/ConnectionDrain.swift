@@ -15,7 +15,7 @@ import NIOHTTP1
 /// Not a pipeline handler of its own: `ProxyConnectionHandler` owns one per connection and tells it what arrives
 /// and what is written (every final response head passes `prepare`, every `.end` goes out through `writeEnd`). As
 /// a handler between the codec and the connection handler it cost a hop and a dynamic cast per request part and
-/// per response part, ~6,000 instructions per request in bench/profile. (NIO's `HTTPServerPipelineHandler` would
+/// per response part, ~5,000 instructions per request in bench/profile. (NIO's `HTTPServerPipelineHandler` would
 /// close idle connections at once; foap does not use it, see `ProxyConnectionHandler`.)
 final class ConnectionDrain {
     private let idleGrace: TimeAmount
