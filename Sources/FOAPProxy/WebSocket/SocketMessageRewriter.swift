@@ -45,33 +45,16 @@ struct SocketMessageRewriter {
 
     /// The next whole frame at the front of `pending`, as it goes on; nil until it has arrived.
     private mutating func nextFrame() throws -> ByteBuffer? {
-        let view = self.pending.readableBytesView
-        guard view.count >= 2 else { return nil }
-        let first = view[view.startIndex]
-        let second = view[view.startIndex + 1]
-        var length = Int(second & 0x7F)
-        var headerLength = 2
-        if length == 126 {
-            guard view.count >= 4 else { return nil }
-            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
-            headerLength = 4
-        } else if length == 127 {
-            guard view.count >= 10 else { return nil }
-            var value: UInt64 = 0
-            for index in 2..<10 {
-                value = value << 8 | UInt64(view[view.startIndex + index])
-            }
-            guard value <= UInt64(self.limit) else { throw WebSocketFraming.ProtocolViolation(reason: "frame too large") }
-            length = Int(value)
-            headerLength = 10
-        }
-        guard length <= self.limit else { throw WebSocketFraming.ProtocolViolation(reason: "frame too large") }
-        let masked = second & 0x80 != 0
-        let total = headerLength + (masked ? 4 : 0) + length
-        guard view.count >= total else { return nil }
+        guard let header = try WebSocketFraming.FrameHeader.parse(self.pending.readableBytesView, limit: self.limit)
+        else { return nil }
+        let masked = header.masked
+        let length = header.payloadLength
+        let headerLength = header.length - (masked ? 4 : 0)
+        let total = header.length + length
+        guard self.pending.readableBytes >= total else { return nil }
         let raw = self.pending.readSlice(length: total)!
         // A whole (FIN) text frame is a whole message: continuation frames only follow a non-FIN first frame.
-        guard first == 0x80 | WebSocketFraming.Opcode.text.rawValue else { return raw }
+        guard header.first == 0x80 | WebSocketFraming.Opcode.text.rawValue else { return raw }
         return self.rewritten(raw, headerLength: headerLength, length: length, masked: masked) ?? raw
     }
 

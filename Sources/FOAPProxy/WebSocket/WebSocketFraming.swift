@@ -38,33 +38,53 @@ enum WebSocketFraming {
         Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
     }
 
+    /// A frame's header: its first byte (FIN, reserved bits, opcode), whether the payload is masked, and where the
+    /// payload starts (after the mask key) and how long it is.
+    struct FrameHeader {
+        var first: UInt8
+        var masked: Bool
+        /// Bytes before the payload, the mask key included.
+        var length: Int
+        var payloadLength: Int
+
+        /// The header at the front of `view`; nil until it has all arrived.
+        /// - Parameter limit: the largest payload accepted.
+        static func parse(_ view: ByteBufferView, limit: Int) throws -> FrameHeader? {
+            guard view.count >= 2 else { return nil }
+            let first = view[view.startIndex]
+            let second = view[view.startIndex + 1]
+            var payloadLength = Int(second & 0x7F)
+            var length = 2
+            if payloadLength == 126 {
+                guard view.count >= 4 else { return nil }
+                payloadLength = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
+                length = 4
+            } else if payloadLength == 127 {
+                guard view.count >= 10 else { return nil }
+                var value: UInt64 = 0
+                for index in 2..<10 {
+                    value = value << 8 | UInt64(view[view.startIndex + index])
+                }
+                guard value <= UInt64(limit) else { throw ProtocolViolation(reason: "message too large") }
+                payloadLength = Int(value)
+                length = 10
+            }
+            guard payloadLength <= limit else { throw ProtocolViolation(reason: "message too large") }
+            let masked = second & 0x80 != 0
+            return FrameHeader(first: first, masked: masked, length: length + (masked ? 4 : 0), payloadLength: payloadLength)
+        }
+    }
+
     /// Reads one complete client frame from `buffer`; nil (nothing consumed) until all of it has arrived.
     /// - Parameter limit: the largest payload accepted.
     static func readClientFrame(_ buffer: inout ByteBuffer, limit: Int) throws -> ClientFrame? {
         let view = buffer.readableBytesView
-        guard view.count >= 2 else { return nil }
-        let first = view[view.startIndex]
-        let second = view[view.startIndex + 1]
-        guard first & 0x70 == 0 else { throw ProtocolViolation(reason: "reserved bits set without an extension") }
-        guard second & 0x80 != 0 else { throw ProtocolViolation(reason: "a client frame must be masked") }
-        var length = Int(second & 0x7F)
-        var offset = 2
-        if length == 126 {
-            guard view.count >= 4 else { return nil }
-            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
-            offset = 4
-        } else if length == 127 {
-            guard view.count >= 10 else { return nil }
-            var value: UInt64 = 0
-            for index in 2..<10 {
-                value = value << 8 | UInt64(view[view.startIndex + index])
-            }
-            guard value <= UInt64(limit) else { throw ProtocolViolation(reason: "message too large") }
-            length = Int(value)
-            offset = 10
-        }
-        guard length <= limit else { throw ProtocolViolation(reason: "message too large") }
-        guard view.count >= offset + 4 + length else { return nil }
+        guard let header = try FrameHeader.parse(view, limit: limit) else { return nil }
+        guard header.first & 0x70 == 0 else { throw ProtocolViolation(reason: "reserved bits set without an extension") }
+        guard header.masked else { throw ProtocolViolation(reason: "a client frame must be masked") }
+        let length = header.payloadLength
+        let offset = header.length - 4
+        guard view.count >= header.length + length else { return nil }
         let mask = Array(view[(view.startIndex + offset)..<(view.startIndex + offset + 4)])
         buffer.moveReaderIndex(forwardBy: offset + 4)
         var payload = buffer.readSlice(length: length)!
@@ -73,13 +93,14 @@ enum WebSocketFraming {
                 bytes[index] ^= mask[index & 3]
             }
         }
-        return ClientFrame(fin: first & 0x80 != 0, opcode: first & 0x0F, payload: payload)
+        return ClientFrame(fin: header.first & 0x80 != 0, opcode: header.first & 0x0F, payload: payload)
     }
 
     /// One final frame as a client sends it (masked with a fresh key): the first message, rewritten, upstream.
     static func clientFrame(_ opcode: Opcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
-        var frame = Self.header(opcode, length: payload.readableBytes, masked: true, allocator: allocator)
+        var frame = Self.header(
+            firstByte: 0x80 | opcode.rawValue, length: payload.readableBytes, masked: true, allocator: allocator)
         frame.writeBytes(mask)
         var index = 0
         for byte in payload.readableBytesView {
@@ -92,20 +113,8 @@ enum WebSocketFraming {
     /// A frame with its first header byte (FIN, opcode) given and its payload as it goes on the wire (masked
     /// already with `mask`, when there is one).
     static func frame(firstByte: UInt8, mask: [UInt8]?, payload: ByteBuffer) -> ByteBuffer {
-        var frame = ByteBuffer()
-        frame.reserveCapacity(payload.readableBytes + 14)
-        frame.writeInteger(firstByte)
-        let maskBit: UInt8 = mask == nil ? 0 : 0x80
-        let length = payload.readableBytes
-        if length < 126 {
-            frame.writeInteger(maskBit | UInt8(length))
-        } else if length <= 0xFFFF {
-            frame.writeInteger(maskBit | 126)
-            frame.writeInteger(UInt16(length))
-        } else {
-            frame.writeInteger(maskBit | 127)
-            frame.writeInteger(UInt64(length))
-        }
+        var frame = Self.header(
+            firstByte: firstByte, length: payload.readableBytes, masked: mask != nil, allocator: ByteBufferAllocator())
         if let mask {
             frame.writeBytes(mask)
         }
@@ -115,7 +124,8 @@ enum WebSocketFraming {
 
     /// One final frame as a server sends it (unmasked): foap's own error event and close to the client.
     static func serverFrame(_ opcode: Opcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var frame = Self.header(opcode, length: payload.readableBytes, masked: false, allocator: allocator)
+        var frame = Self.header(
+            firstByte: 0x80 | opcode.rawValue, length: payload.readableBytes, masked: false, allocator: allocator)
         frame.writeImmutableBuffer(payload)
         return frame
     }
@@ -128,11 +138,11 @@ enum WebSocketFraming {
         return payload
     }
 
-    private static func header(_ opcode: Opcode, length: Int, masked: Bool, allocator: ByteBufferAllocator)
+    private static func header(firstByte: UInt8, length: Int, masked: Bool, allocator: ByteBufferAllocator)
         -> ByteBuffer
     {
         var frame = allocator.buffer(capacity: length + 14)
-        frame.writeInteger(0x80 | opcode.rawValue)
+        frame.writeInteger(firstByte)
         let maskBit: UInt8 = masked ? 0x80 : 0
         if length < 126 {
             frame.writeInteger(maskBit | UInt8(length))
