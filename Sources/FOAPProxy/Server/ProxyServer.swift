@@ -115,15 +115,7 @@ public final class ProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    // NIO's encoder and decoder only, but paired: the decoder tells the encoder which requests
-                    // were HEAD, so their answers go out without a body (or a chunked terminator) whatever the
-                    // upstream's framing headers say.
-                    try pipeline.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false,
-                        withErrorHandling: false,
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init()
-                    )
+                    try pipeline.addHandler(HTTPServerCodec())
                     try pipeline.addHandler(ProxyConnectionHandler(engine: engine))
                 }
             }

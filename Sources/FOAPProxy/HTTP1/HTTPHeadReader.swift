@@ -1,0 +1,301 @@
+import NIOCore
+import NIOHTTP1
+
+/// Reads one whole request head (or a trailer block) out of the bytes that hold it, through its blank line:
+/// the request line, then each field line, validated as RFC 9112 and RFC 9110 write them, with the facts that
+/// decide the body's framing collected in the same pass.
+struct HTTPHeadReader {
+    private let bytes: UnsafeRawBufferPointer
+    private let limits: HTTPRequestParser.Limits
+    private var index = 0
+
+    init(bytes: UnsafeRawBufferPointer, limits: HTTPRequestParser.Limits) {
+        self.bytes = bytes
+        self.limits = limits
+    }
+
+    mutating func readRequest() throws(HTTPParserError) -> (head: HTTPRequestHead, facts: FramingFacts) {
+        let line = try self.nextLine()
+        let (method, uri, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
+        let fields = try self.readFields()
+        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers), fields.facts)
+    }
+
+    /// Field lines up to the blank line.
+    mutating func readFields() throws(HTTPParserError) -> (headers: HTTPHeaders, facts: FramingFacts) {
+        var headers = HTTPHeaders()
+        var facts = FramingFacts()
+        var count = 0
+        var size = 0
+        while true {
+            let line = try self.nextLine()
+            if line.isEmpty {
+                return (headers, facts)
+            }
+            let field = UnsafeRawBufferPointer(rebasing: self.bytes[line])
+            // obs-fold (a line starting with whitespace) is refused, not unfolded (RFC 9112 §5.2).
+            guard let colon = Self.nameEnd(field) else { throw .invalidHeaderToken }
+            let name = UnsafeRawBufferPointer(rebasing: field[..<colon])
+            var valueStart = colon + 1
+            var valueEnd = field.count
+            while valueStart < valueEnd, field[valueStart] == .space || field[valueStart] == .tab { valueStart += 1 }
+            while valueEnd > valueStart, field[valueEnd - 1] == .space || field[valueEnd - 1] == .tab { valueEnd -= 1 }
+            let value = UnsafeRawBufferPointer(rebasing: field[valueStart..<valueEnd])
+            guard Self.isFieldValue(value) else { throw .invalidHeaderToken }
+            count += 1
+            size += name.count + value.count
+            if count > self.limits.maxHeaderFieldCount || size > self.limits.maxHeaderListSize {
+                throw .headerOverflow
+            }
+            try facts.note(name: name, value: value)
+            headers.add(
+                name: String(decoding: name, as: UTF8.self),
+                value: String(decoding: value, as: UTF8.self)
+            )
+        }
+    }
+
+    /// The range of the next line without its CRLF; a bare LF is refused (RFC 9112 §2.2 allows a recipient to
+    /// accept it, llhttp does not, and neither does a proxy that must not see a different message than the next hop).
+    private mutating func nextLine() throws(HTTPParserError) -> Range<Int> {
+        guard let lineFeed = HTTPRequestParser.firstIndex(of: .lf, in: self.bytes, from: self.index) else {
+            throw .invalidInternalState  // the caller found the blank line: unreachable
+        }
+        guard lineFeed > self.index, self.bytes[lineFeed - 1] == .cr else { throw .lfExpected }
+        let line = self.index..<(lineFeed - 1)
+        self.index = lineFeed + 1
+        return line
+    }
+
+    /// `method SP request-target SP HTTP-version`, one space each.
+    private static func requestLine(
+        _ line: UnsafeRawBufferPointer
+    ) throws(HTTPParserError) -> (HTTPMethod, String, HTTPVersion) {
+        guard let methodEnd = HTTPRequestParser.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
+            throw .invalidMethod
+        }
+        let method = try Self.method(UnsafeRawBufferPointer(rebasing: line[..<methodEnd]))
+        let targetStart = methodEnd + 1
+        guard let targetEnd = HTTPRequestParser.firstIndex(of: .space, in: line, from: targetStart),
+            targetEnd > targetStart
+        else { throw .invalidURL }
+        let target = UnsafeRawBufferPointer(rebasing: line[targetStart..<targetEnd])
+        // Visible ASCII only (RFC 9112 §3.2, RFC 3986): no control byte, no space, nothing above 0x7E.
+        for byte in target where byte <= .space || byte >= 0x7F {
+            throw .invalidURL
+        }
+        let version = UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...])
+        guard version.count == 8, version.starts(with: "HTTP/1.".utf8) else { throw .invalidVersion }
+        let minor: Int
+        switch version[7] {
+        case UInt8(ascii: "1"): minor = 1
+        case UInt8(ascii: "0"): minor = 0
+        default: throw .invalidVersion
+        }
+        return (method, String(decoding: target, as: UTF8.self), HTTPVersion(major: 1, minor: minor))
+    }
+
+    private static func method(_ token: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPMethod {
+        // The methods of this API first, without building a String.
+        switch token.count {
+        case 3 where token.elementsEqual("GET".utf8): return .GET
+        case 4 where token.elementsEqual("POST".utf8): return .POST
+        case 6 where token.elementsEqual("DELETE".utf8): return .DELETE
+        case 4 where token.elementsEqual("HEAD".utf8): return .HEAD
+        default: break
+        }
+        guard token.allSatisfy(Self.isTokenByte) else { throw .invalidMethod }
+        // Methods are case-sensitive; llhttp knows a fixed list: NIO's `HTTPMethod` cases and QUERY.
+        let method = HTTPMethod(rawValue: String(decoding: token, as: UTF8.self))
+        if case .RAW(let value) = method, value != "QUERY" { throw .invalidMethod }
+        return method
+    }
+
+    /// The index of the colon after a field name made of token characters, if the line starts with one.
+    private static func nameEnd(_ line: UnsafeRawBufferPointer) -> Int? {
+        for (index, byte) in line.enumerated() {
+            if byte == .colon { return index > 0 ? index : nil }
+            if !Self.isTokenByte(byte) { return nil }
+        }
+        return nil
+    }
+
+    /// `tchar` (RFC 9110 §5.6.2).
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `field-value` characters: visible ASCII, obs-text, space and tab (RFC 9110 §5.5); no other control byte.
+    private static func isFieldValue(_ value: UnsafeRawBufferPointer) -> Bool {
+        for byte in value where (byte < .space && byte != .tab) || byte == 0x7F {
+            return false
+        }
+        return true
+    }
+}
+
+/// What the fields of a request say about its body and its protocol.
+struct FramingFacts {
+    enum Framing: Equatable {
+        case none
+        case length(UInt64)
+        case chunked
+    }
+
+    private var contentLength: UInt64?
+    private var transferCodings = 0
+    private var chunkedIsLast = false
+    private var chunkedBeforeLast = false
+    private var connectionUpgrade = false
+    private var upgradeField = false
+
+    /// `Connection: upgrade` with an `Upgrade` field: after this request the connection speaks another protocol.
+    var upgrades: Bool { self.connectionUpgrade && self.upgradeField }
+
+    mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(HTTPParserError) {
+        switch name.count {
+        case 14 where Self.equalsLowercase(name, "content-length"):
+            // One Content-Length of digits only: "1, 1", a sign, or a second field are refused (RFC 9112 §6.3
+            // lets a recipient refuse them, and accepting them is how lengths are smuggled).
+            guard self.contentLength == nil else { throw .unexpectedContentLength }
+            guard !value.isEmpty else { throw .invalidContentLength }
+            var length: UInt64 = 0
+            for byte in value {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw .invalidContentLength }
+                let (times10, overflow1) = length.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                guard !overflow1, !overflow2 else { throw .invalidContentLength }
+                length = sum
+            }
+            self.contentLength = length
+        case 17 where Self.equalsLowercase(name, "transfer-encoding"):
+            Self.forEachElement(of: value) { coding in
+                self.transferCodings += 1
+                if self.chunkedIsLast { self.chunkedBeforeLast = true }
+                self.chunkedIsLast = coding.count == 7 && Self.equalsLowercase(coding, "chunked")
+            }
+            if self.transferCodings == 0 { self.transferCodings = 1 }  // an empty value is still a coding field
+        case 10 where Self.equalsLowercase(name, "connection"):
+            Self.forEachElement(of: value) { option in
+                if option.count == 7 && Self.equalsLowercase(option, "upgrade") { self.connectionUpgrade = true }
+            }
+        case 7 where Self.equalsLowercase(name, "upgrade"):
+            self.upgradeField = true
+        default:
+            break
+        }
+    }
+
+    /// The request body's framing (RFC 9112 §6.3). Transfer-Encoding with Content-Length is refused rather than
+    /// resolved, and a request whose final coding is not `chunked` (or that applies it twice) has no length at all.
+    func framing() throws(HTTPParserError) -> Framing {
+        if self.transferCodings > 0 {
+            guard self.contentLength == nil else { throw .unexpectedContentLength }
+            guard self.chunkedIsLast, !self.chunkedBeforeLast else { throw .unknown }
+            return .chunked
+        }
+        if let length = self.contentLength {
+            return .length(length)
+        }
+        return .none
+    }
+
+    /// Calls `body` with each non-empty element of a comma-separated list, without its surrounding whitespace.
+    private static func forEachElement(of list: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        while start <= list.count {
+            let end = HTTPRequestParser.firstIndex(of: .comma, in: list, from: start) ?? list.count
+            var first = start
+            var last = end
+            while first < last, list[first] == .space || list[first] == .tab { first += 1 }
+            while last > first, list[last - 1] == .space || list[last - 1] == .tab { last -= 1 }
+            if last > first {
+                body(UnsafeRawBufferPointer(rebasing: list[first..<last]))
+            }
+            start = end + 1
+        }
+    }
+
+    /// ASCII case-insensitive equality with a lowercase literal of the same length.
+    static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for index in 0..<bytes.count where bytes[index] | 0x20 != expected[index] {
+            return false
+        }
+        return true
+    }
+}
+
+/// A chunk-size line: `chunk-size [ chunk-ext ] CRLF` (RFC 9112 §7.1), extensions checked and ignored.
+enum ChunkLine {
+    /// The chunk's size, or nil for a malformed line. `line` ends with its LF.
+    static func parse(_ line: UnsafeRawBufferPointer) -> UInt64? {
+        guard line.count >= 3, line[line.count - 2] == .cr else { return nil }
+        let content = UnsafeRawBufferPointer(rebasing: line[..<(line.count - 2)])
+        var size: UInt64 = 0
+        var index = 0
+        while index < content.count, let digit = Self.hexValue(content[index]) {
+            guard size >> 60 == 0 else { return nil }  // would overflow
+            size = size << 4 | UInt64(digit)
+            index += 1
+        }
+        guard index > 0 else { return nil }
+        // Extensions: *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), names and values tokens or quoted.
+        while index < content.count {
+            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
+            guard index < content.count, content[index] == .semicolon else { return nil }
+            index += 1
+            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
+            let nameStart = index
+            while index < content.count, HTTPHeadReader.isTokenByte(content[index]) { index += 1 }
+            guard index > nameStart else { return nil }
+            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
+            guard index < content.count, content[index] == UInt8(ascii: "=") else { continue }
+            index += 1
+            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
+            if index < content.count, content[index] == UInt8(ascii: "\"") {
+                guard let end = Self.quotedStringEnd(content, from: index) else { return nil }
+                index = end
+            } else {
+                let valueStart = index
+                while index < content.count, HTTPHeadReader.isTokenByte(content[index]) { index += 1 }
+                guard index > valueStart else { return nil }
+            }
+        }
+        return size
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// The index after a quoted-string starting at `start` (its opening quote).
+    private static func quotedStringEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = start + 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""): return index + 1
+            case UInt8(ascii: "\\"): index += 2
+            case let byte where (byte < .space && byte != .tab) || byte == 0x7F: return nil
+            default: index += 1
+            }
+        }
+        return nil
+    }
+}
