@@ -61,10 +61,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        /// The client connection's HTTP/1.1 codec: a strict request parser over `ByteBuffer` and a response
+        /// writer, in one channel handler. Only NIO below it, so the fuzzer builds it alone.
+        .target(
+            name: "FOAPHTTP1",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "FOAPProxy",
             dependencies: [
                 "FOAPConfig",
+                "FOAPHTTP1",
                 "FOAPJSON",
                 "FOAPLimits",
                 "FOAPMetrics",
@@ -136,6 +146,28 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/Support/WebSocketTestSupport"
+        ),
+        /// foap's parser against llhttp (NIO's decoder) on a shared corpus, and its responses against NIO's encoder.
+        .testTarget(
+            name: "FOAPHTTP1Tests",
+            dependencies: [
+                "FOAPHTTP1",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        /// Differential fuzzing of the parser against llhttp (`scripts/fuzz-http-parser`, libFuzzer; not in CI).
+        /// Built without the fuzzer, it replays the inputs named on its command line.
+        .executableTarget(
+            name: "foap-http-fuzz",
+            dependencies: [
+                "FOAPHTTP1",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Fuzz/HTTPParserFuzz"
         ),
         .testTarget(name: "FOAPConfigTests", dependencies: ["FOAPConfig"], exclude: ["Fixtures"]),
         .testTarget(

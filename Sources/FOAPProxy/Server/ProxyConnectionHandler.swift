@@ -1,3 +1,4 @@
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 

@@ -1,11 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FOAPHTTP1
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 
 /// Where a worker accepts connections.

@@ -198,7 +198,9 @@ final class MockUpstream: Sendable {
                 var head = HTTPResponseHead(version: .http1_1, status: status)
                 head.headers.add(name: "Content-Type", value: contentType)
                 head.headers.add(name: "Content-Length", value: String(size))
-                context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+                // The head goes out before the body is built: building 64 MB takes longer than a short
+                // `request_timeout` on a loaded machine, which then saw a 504 instead of the case under test.
+                context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
                 var remaining = size
                 while remaining > 0 {
                     let count = min(remaining, 65536)

@@ -23,14 +23,16 @@ struct HTTPHeadReader {
 
     /// Field lines up to the blank line.
     mutating func readFields() throws(HTTPParserError) -> (headers: HTTPHeaders, facts: FramingFacts) {
-        var headers = HTTPHeaders()
+        // Collected as an array and handed over once: `HTTPHeaders.add` per field cost ~1,300 instructions.
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(16)
         var facts = FramingFacts()
         var count = 0
         var size = 0
         while true {
             let line = try self.nextLine()
             if line.isEmpty {
-                return (headers, facts)
+                return (HTTPHeaders(fields), facts)
             }
             let field = UnsafeRawBufferPointer(rebasing: self.bytes[line])
             // obs-fold (a line starting with whitespace) is refused, not unfolded (RFC 9112 §5.2).
@@ -48,10 +50,7 @@ struct HTTPHeadReader {
                 throw .headerOverflow
             }
             try facts.note(name: name, value: value)
-            headers.add(
-                name: String(decoding: name, as: UTF8.self),
-                value: String(decoding: value, as: UTF8.self)
-            )
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
     }
 
@@ -157,10 +156,18 @@ struct FramingFacts {
     private var chunkedIsLast = false
     private var chunkedBeforeLast = false
     private var connectionUpgrade = false
+    private var connectionClose = false
+    private var connectionKeepAlive = false
     private var upgradeField = false
 
     /// `Connection: upgrade` with an `Upgrade` field: after this request the connection speaks another protocol.
     var upgrades: Bool { self.connectionUpgrade && self.upgradeField }
+
+    /// Whether the connection stays open after this request (RFC 9112 §9.3): HTTP/1.1 unless `close`,
+    /// HTTP/1.0 only with `keep-alive`.
+    func keepsAlive(minorVersion: Int) -> Bool {
+        minorVersion >= 1 ? !self.connectionClose : self.connectionKeepAlive && !self.connectionClose
+    }
 
     mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(HTTPParserError) {
         switch name.count {
@@ -187,7 +194,12 @@ struct FramingFacts {
             if self.transferCodings == 0 { self.transferCodings = 1 }  // an empty value is still a coding field
         case 10 where Self.equalsLowercase(name, "connection"):
             Self.forEachElement(of: value) { option in
-                if option.count == 7 && Self.equalsLowercase(option, "upgrade") { self.connectionUpgrade = true }
+                switch option.count {
+                case 7 where Self.equalsLowercase(option, "upgrade"): self.connectionUpgrade = true
+                case 5 where Self.equalsLowercase(option, "close"): self.connectionClose = true
+                case 10 where Self.equalsLowercase(option, "keep-alive"): self.connectionKeepAlive = true
+                default: break
+                }
             }
         case 7 where Self.equalsLowercase(name, "upgrade"):
             self.upgradeField = true

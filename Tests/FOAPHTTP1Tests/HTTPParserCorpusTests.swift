@@ -52,6 +52,8 @@ final class HTTPParserCorpusTests: XCTestCase {
         ),
         ("CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nbytes"),
         ("a lone Upgrade field", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+        ("HTTP/1.0 keep-alive, pipelined", "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"),
+        ("line ends after Connection: close", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n\r\n\r\n"),
         ("incomplete head", "GET / HTTP/1.1\r\nHost: x\r\n"),
         ("incomplete body", "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
         // Refused by both.
@@ -101,6 +103,8 @@ final class HTTPParserCorpusTests: XCTestCase {
         ("QUERY", "QUERY /v1/search HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
         ("LF alone after chunk data", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n"),
         ("a bad trailer", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer\r\n\r\n"),
+        ("a request after Connection: close", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+        ("a request after HTTP/1.0", "GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n"),
         ("a good request then garbage", "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\u{0}\r\n\r\n"),
         ("smuggled via a second length", "POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
     ]

@@ -3,7 +3,7 @@ import NIOEmbedded
 import NIOHTTP1
 import XCTest
 
-@testable import FOAPProxy
+@testable import FOAPHTTP1
 
 /// `HTTPServerCodec` on an `EmbeddedChannel`: the bytes of its responses against NIO's paired decoder and encoder
 /// (the client connection's codec before), the parser's limits, and bytes after an upgrade.

@@ -7,14 +7,14 @@ import NIOHTTP1
 /// It stands where NIO's `ByteToMessageHandler<HTTPRequestDecoder>` and `HTTPResponseEncoder` stood: the same
 /// parts in and out, so the connection handler and the exchange did not change. One handler instead of two, no
 /// llhttp callback per token, no generic decoder loop; bench/profile's numbers are in the README.
-final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = IOData
+public final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = HTTPServerRequestPart
+    public typealias OutboundIn = HTTPServerResponsePart
+    public typealias OutboundOut = IOData
 
     /// A body part written for an answer that may not have one (to a HEAD request, or a 204/304).
-    struct BodyNotAllowed: Error {}
+    public struct BodyNotAllowed: Error {}
 
     private var parser: HTTPRequestParser
     private var writer = HTTPResponseWriter()
@@ -24,11 +24,11 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var parsing = false
     private var removed = false
 
-    init(limits: HTTPRequestParser.Limits = .init()) {
+    public init(limits: HTTPRequestParser.Limits = .init()) {
         self.parser = HTTPRequestParser(limits: limits)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = self.unwrapInboundIn(data)
         if self.unparsed == nil {
             self.unparsed = bytes
@@ -69,7 +69,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Bytes that followed an upgrade go to the handler that takes the connection over.
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         self.removed = true
         if let leftover = self.unparsed, leftover.readableBytes > 0, self.parser.isUpgraded {
             self.unparsed = nil
@@ -77,7 +77,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let allocator = context.channel.allocator
         switch self.unwrapOutboundIn(data) {
         case .head(let head):

@@ -13,22 +13,34 @@ import NIOHTTP1
 /// `Transfer-Encoding`, `chunked` last (and a request with any other final coding refused), CRLF line ends only,
 /// no obs-fold, no whitespace before a header's colon, no control characters in the target or in values. What
 /// it accepts and refuses is compared with llhttp on a shared corpus in the tests (`HTTPParserCorpusTests`).
-struct HTTPRequestParser {
+public struct HTTPRequestParser {
     /// Bounds on what a request may make the parser hold. The header limits are NIO's defaults (what llhttp
     /// enforced here before); the head and chunk-line bounds have no llhttp equivalent (it bounds neither the
     /// target nor chunk extensions).
-    struct Limits: Sendable {
+    public struct Limits: Sendable {
         /// Names and values of the header fields (and of the trailer fields), together.
-        var maxHeaderListSize = 80 * 1024
-        var maxHeaderFieldCount = Int(UInt16.max) - 1
+        public var maxHeaderListSize = 80 * 1024
+        public var maxHeaderFieldCount = Int(UInt16.max) - 1
         /// The whole head: request line, fields, line ends.
-        var maxHeadSize = 96 * 1024
+        public var maxHeadSize = 96 * 1024
         /// A chunk-size line with its extensions.
-        var maxChunkLineSize = 4 * 1024
+        public var maxChunkLineSize = 4 * 1024
+
+        public init(
+            maxHeaderListSize: Int = 80 * 1024,
+            maxHeaderFieldCount: Int = Int(UInt16.max) - 1,
+            maxHeadSize: Int = 96 * 1024,
+            maxChunkLineSize: Int = 4 * 1024
+        ) {
+            self.maxHeaderListSize = maxHeaderListSize
+            self.maxHeaderFieldCount = maxHeaderFieldCount
+            self.maxHeadSize = maxHeadSize
+            self.maxChunkLineSize = maxChunkLineSize
+        }
     }
 
     /// The parts NIO's decoder delivered, so the connection handler reads them as before.
-    typealias Part = HTTPServerRequestPart
+    public typealias Part = HTTPServerRequestPart
 
     private enum State {
         /// Before or inside a request head; `scanned` bytes of it were searched for its end already.
@@ -40,6 +52,8 @@ struct HTTPRequestParser {
         case trailers(scanned: Int)
         /// A message ends here (returned on the next call, so a head is never followed by an end in one call).
         case end
+        /// The last request closes the connection: only line ends may follow it (llhttp's rule).
+        case closed
         /// The request switched protocols (an upgrade or CONNECT): the bytes that follow are not HTTP.
         case upgraded
         case failed
@@ -47,30 +61,22 @@ struct HTTPRequestParser {
 
     private var state = State.head(scanned: 0)
     private var upgradeAfterEnd = false
-    let limits: Limits
+    private var closeAfterEnd = false
+    public let limits: Limits
 
-    init(limits: Limits = Limits()) {
+    public init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
     /// Whether the bytes after the last message belong to another protocol (parsing stopped for good).
-    var isUpgraded: Bool {
+    public var isUpgraded: Bool {
         if case .upgraded = self.state { return true }
         return false
     }
 
-    /// Whether a message has begun and not ended: bytes of it were read, or its head was returned.
-    var isInsideMessage: Bool {
-        switch self.state {
-        case .head(let scanned): return scanned > 0
-        case .upgraded, .failed: return false
-        default: return true
-        }
-    }
-
     /// The next part of the request stream in `buffer`, consuming its bytes; nil when more bytes are needed (or
     /// parsing stopped after an upgrade). A thrown error is final: the stream cannot be trusted past it.
-    mutating func nextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
+    public mutating func nextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
         do {
             return try self.parseNextPart(from: &buffer)
         } catch {
@@ -81,11 +87,19 @@ struct HTTPRequestParser {
 
     /// The end of a message whose last byte was already consumed (a request without a body), which needs no
     /// more bytes to be returned.
-    mutating func pendingEnd() -> Part? {
+    public mutating func pendingEnd() -> Part? {
         guard case .end = self.state else { return nil }
-        self.state = self.upgradeAfterEnd ? .upgraded : .head(scanned: 0)
-        self.upgradeAfterEnd = false
+        self.state = self.stateAfterEnd()
         return .end(nil)
+    }
+
+    private mutating func stateAfterEnd() -> State {
+        defer {
+            self.upgradeAfterEnd = false
+            self.closeAfterEnd = false
+        }
+        if self.upgradeAfterEnd { return .upgraded }
+        return self.closeAfterEnd ? .closed : .head(scanned: 0)
     }
 
     private mutating func parseNextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
@@ -115,6 +129,11 @@ struct HTTPRequestParser {
             return try self.parseTrailers(from: &buffer, scanned: scanned)
         case .end:
             return self.pendingEnd()
+        case .closed:
+            while let byte = buffer.readInteger(as: UInt8.self) {
+                guard byte == .cr || byte == .lf else { throw .closedConnection }
+            }
+            return nil
         case .upgraded, .failed:
             return nil
         }
@@ -142,6 +161,7 @@ struct HTTPRequestParser {
         buffer.moveReaderIndex(forwardBy: headLength)
         let framing = try parsed.facts.framing()
         self.upgradeAfterEnd = parsed.facts.upgrades || parsed.head.method == .CONNECT
+        self.closeAfterEnd = !parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor)
         switch framing {
         case .none: self.state = .end
         case .length(let length): self.state = length == 0 ? .end : .body(remaining: length)
@@ -208,8 +228,7 @@ struct HTTPRequestParser {
         if scanned == 0, buffer.readableBytes >= 2 {
             if buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
                 buffer.moveReaderIndex(forwardBy: 2)
-                self.state = self.upgradeAfterEnd ? .upgraded : .head(scanned: 0)
-                self.upgradeAfterEnd = false
+                self.state = self.stateAfterEnd()
                 return .end(nil)
             }
         }
@@ -225,8 +244,7 @@ struct HTTPRequestParser {
             return try reader.readFields().headers
         }
         buffer.moveReaderIndex(forwardBy: length)
-        self.state = self.upgradeAfterEnd ? .upgraded : .head(scanned: 0)
-        self.upgradeAfterEnd = false
+        self.state = self.stateAfterEnd()
         return .end(trailers)
     }
 }

@@ -42,7 +42,9 @@ struct HTTPResponseWriter {
         let hasBody = !respondingToConnect && response.status.mayHaveResponseBody
         var hasLength = false
         var hasTransferEncoding = false
-        var size = 64
+        // "HTTP/x.y NNN " + reason + CRLF, each field + ": " + CRLF, "transfer-encoding: chunked" + CRLF, CRLF.
+        // (32 spare for a version or code of more digits.)
+        var size = 13 + response.status.reasonPhrase.utf8.count + 2 + 28 + 2 + 32
         for (name, value) in response.headers {
             size += name.utf8.count + value.utf8.count + 4
             if Self.name(name, is: "content-length") { hasLength = true }
@@ -50,24 +52,30 @@ struct HTTPResponseWriter {
         }
         // NIO's rules (`correctlyFrameTransportHeaders`): which framing fields stay and whether to chunk.
         let dropLength = !hasBody
-        let dropTransferEncoding = !hasBody || hasLength || response.version.minor >= 1
+        let dropTransferEncoding = hasTransferEncoding && (!hasBody || hasLength || response.version.minor >= 1)
         let chunked = hasBody && !hasLength && response.version.major == 1 && response.version.minor >= 1
         self.isChunked = chunked && !self.suppressBody
 
+        // One write into reserved bytes: ByteBuffer's string writes are calls into another module with their own
+        // capacity checks (~250 instructions each, two dozen per head).
         var buffer = allocator.buffer(capacity: size)
-        Self.writeStatusLine(response, into: &buffer)
-        for (name, value) in response.headers {
-            if dropLength, Self.name(name, is: "content-length") { continue }
-            if dropTransferEncoding, hasTransferEncoding, Self.name(name, is: "transfer-encoding") { continue }
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            var out = ByteWriter(bytes)
+            Self.writeStatusLine(response, into: &out)
+            for (name, value) in response.headers {
+                if dropLength, Self.name(name, is: "content-length") { continue }
+                if dropTransferEncoding, Self.name(name, is: "transfer-encoding") { continue }
+                out.append(name)
+                out.append(": ")
+                out.append(value)
+                out.append("\r\n")
+            }
+            if chunked {
+                out.append("transfer-encoding: chunked\r\n")
+            }
+            out.append("\r\n")
+            return out.count
         }
-        if chunked {
-            buffer.writeStaticString("transfer-encoding: chunked\r\n")
-        }
-        buffer.writeStaticString("\r\n")
         return buffer
     }
 
@@ -127,27 +135,20 @@ struct HTTPResponseWriter {
         return true
     }
 
-    private static func writeStatusLine(_ response: HTTPResponseHead, into buffer: inout ByteBuffer) {
+    private static func writeStatusLine(_ response: HTTPResponseHead, into out: inout ByteWriter) {
         if response.version == .http1_1 {
-            buffer.writeStaticString("HTTP/1.1 ")
+            out.append("HTTP/1.1 ")
         } else {
-            buffer.writeStaticString("HTTP/")
-            Self.writeDecimal(response.version.major, into: &buffer)
-            buffer.writeInteger(UInt8(ascii: "."))
-            Self.writeDecimal(response.version.minor, into: &buffer)
-            buffer.writeInteger(UInt8.space)
+            out.append("HTTP/")
+            out.appendDecimal(response.version.major)
+            out.append(".")
+            out.appendDecimal(response.version.minor)
+            out.append(" ")
         }
-        Self.writeDecimal(Int(response.status.code), into: &buffer)
-        buffer.writeInteger(UInt8.space)
-        buffer.writeString(response.status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
-    }
-
-    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
-        if value >= 10 {
-            Self.writeDecimal(value / 10, into: &buffer)
-        }
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(value % 10))
+        out.appendDecimal(Int(response.status.code))
+        out.append(" ")
+        out.append(response.status.reasonPhrase)
+        out.append("\r\n")
     }
 
     private static func writeChunkSize(_ length: Int, into buffer: inout ByteBuffer) {
@@ -158,5 +159,45 @@ struct HTTPResponseWriter {
             shift -= 4
         }
         buffer.writeStaticString("\r\n")
+    }
+}
+
+/// Appends to bytes reserved in a `ByteBuffer`; the caller reserved enough for everything it appends.
+private struct ByteWriter {
+    private let bytes: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(_ bytes: UnsafeMutableRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    mutating func append(_ text: StaticString) {
+        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { self.append(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func appendDecimal(_ value: Int) {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var remaining = value
+        for index in stride(from: self.count + digits - 1, through: self.count, by: -1) {
+            self.bytes[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+            remaining /= 10
+        }
+        self.count += digits
+    }
+
+    private mutating func append(_ source: UnsafeRawBufferPointer) {
+        precondition(self.count + source.count <= self.bytes.count, "head larger than reserved")
+        UnsafeMutableRawBufferPointer(rebasing: self.bytes[self.count...]).copyMemory(from: source)
+        self.count += source.count
     }
 }

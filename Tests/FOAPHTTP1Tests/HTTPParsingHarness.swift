@@ -2,7 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 
-@testable import FOAPProxy
+@testable import FOAPHTTP1
 
 /// What a request parser made of a byte stream: the messages it delivered (body bytes joined, however they were
 /// split) and whether it refused the stream, and after which message.

@@ -1,0 +1,81 @@
+import FOAPHTTP1
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+
+/// Differential fuzzing of foap's request parser against llhttp (NIO's `HTTPRequestDecoder`): every message foap
+/// delivers whole must be one llhttp delivers too, the same (foap may refuse more, never accept more), and
+/// cutting the input anywhere must not change what foap delivers. Built by `scripts/fuzz-http-parser` with
+/// libFuzzer; without `-DFUZZING` it replays the files named on its command line (crash reproducers, seeds).
+
+/// The complete messages a parser delivered before the stream ended or was refused, as comparable text.
+func completeMessages(of chunks: [ArraySlice<UInt8>], llhttp: Bool) -> [String] {
+    let channel = EmbeddedChannel()
+    if llhttp {
+        try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+    } else {
+        try! channel.pipeline.syncOperations.addHandler(HTTPServerCodec())
+    }
+    var complete: [String] = []
+    var current = ""
+    for chunk in chunks {
+        let refused: Bool
+        do {
+            try channel.writeInbound(ByteBuffer(bytes: chunk))
+            refused = false
+        } catch {
+            refused = true  // the parts delivered before the refusal are still read below
+        }
+        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
+            switch part {
+            case .head(let head):
+                // Trailing whitespace is not part of a value (RFC 9110 §5.5): foap drops it, llhttp keeps it.
+                let fields = head.headers.map { field -> String in
+                    var value = Substring(field.value)
+                    while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
+                    return "\(field.name): \(value)"
+                }
+                current = "\(head.method.rawValue) \(head.uri) \(head.version) \(fields)"
+            case .body(let buffer):
+                current += " body:" + String(buffer: buffer).debugDescription
+            case .end(let trailers):
+                complete.append(current + " end \(trailers.map { "\($0)" } ?? "")")
+            }
+        }
+        if refused {
+            break
+        }
+    }
+    _ = try? channel.finish()
+    return complete
+}
+
+func check(_ bytes: [UInt8]) {
+    let ours = completeMessages(of: [bytes[...]], llhttp: false)
+    let theirs = completeMessages(of: [bytes[...]], llhttp: true)
+    for (index, message) in ours.enumerated() {
+        guard index < theirs.count, theirs[index] == message else {
+            fatalError("foap delivered a message llhttp did not:\n  foap:   \(message)\n  llhttp: \(theirs)")
+        }
+    }
+    if bytes.count > 1 {
+        let cut = Int(bytes[0]) % bytes.count
+        let split = completeMessages(of: [bytes[..<cut], bytes[cut...]], llhttp: false)
+        guard split == ours else { fatalError("cut at \(cut) changed the messages:\n  \(ours)\n  \(split)") }
+    }
+}
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    check(Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+#else
+for path in CommandLine.arguments.dropFirst() {
+    guard let data = FileManager.default.contents(atPath: path) else { fatalError("cannot read \(path)") }
+    check(Array(data))
+    print("ok \(path)")
+}
+#endif
