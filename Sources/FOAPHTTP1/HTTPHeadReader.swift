@@ -21,6 +21,13 @@ struct HTTPHeadReader {
         return (HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers), fields.facts)
     }
 
+    mutating func readResponse() throws(HTTPParserError) -> (head: HTTPResponseHead, facts: FramingFacts) {
+        let line = try self.nextLine()
+        let (version, status) = try Self.statusLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
+        let fields = try self.readFields()
+        return (HTTPResponseHead(version: version, status: status, headers: fields.headers), fields.facts)
+    }
+
     /// Field lines up to the blank line.
     mutating func readFields() throws(HTTPParserError) -> (headers: HTTPHeaders, facts: FramingFacts) {
         // Collected as an array and handed over once: `HTTPHeaders.add` per field cost ~1,300 instructions.
@@ -57,7 +64,7 @@ struct HTTPHeadReader {
     /// The range of the next line without its CRLF; a bare LF is refused (RFC 9112 §2.2 allows a recipient to
     /// accept it, llhttp does not, and neither does a proxy that must not see a different message than the next hop).
     private mutating func nextLine() throws(HTTPParserError) -> Range<Int> {
-        guard let lineFeed = HTTPRequestParser.firstIndex(of: .lf, in: self.bytes, from: self.index) else {
+        guard let lineFeed = HTTPMessageFraming.firstIndex(of: .lf, in: self.bytes, from: self.index) else {
             throw .invalidInternalState  // the caller found the blank line: unreachable
         }
         guard lineFeed > self.index, self.bytes[lineFeed - 1] == .cr else { throw .lfExpected }
@@ -70,12 +77,12 @@ struct HTTPHeadReader {
     private static func requestLine(
         _ line: UnsafeRawBufferPointer
     ) throws(HTTPParserError) -> (HTTPMethod, String, HTTPVersion) {
-        guard let methodEnd = HTTPRequestParser.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
+        guard let methodEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
             throw .invalidMethod
         }
         let method = try Self.method(UnsafeRawBufferPointer(rebasing: line[..<methodEnd]))
         let targetStart = methodEnd + 1
-        guard let targetEnd = HTTPRequestParser.firstIndex(of: .space, in: line, from: targetStart),
+        guard let targetEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: targetStart),
             targetEnd > targetStart
         else { throw .invalidURL }
         let target = UnsafeRawBufferPointer(rebasing: line[targetStart..<targetEnd])
@@ -83,15 +90,37 @@ struct HTTPHeadReader {
         for byte in target where byte <= .space || byte >= 0x7F {
             throw .invalidURL
         }
-        let version = UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...])
-        guard version.count == 8, version.starts(with: "HTTP/1.".utf8) else { throw .invalidVersion }
-        let minor: Int
-        switch version[7] {
-        case UInt8(ascii: "1"): minor = 1
-        case UInt8(ascii: "0"): minor = 0
+        let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...]))
+        return (method, String(decoding: target, as: UTF8.self), version)
+    }
+
+    /// `HTTP-version SP 3DIGIT SP [ reason-phrase ]`; llhttp also takes a line that ends after the code.
+    private static func statusLine(
+        _ line: UnsafeRawBufferPointer
+    ) throws(HTTPParserError) -> (HTTPVersion, HTTPResponseStatus) {
+        let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[..<min(8, line.count)]))
+        guard line.count >= 12, line[8] == .space else { throw .invalidStatus }
+        var code = 0
+        for byte in line[9..<12] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw .invalidStatus }
+            code = code * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        if line.count > 12 {
+            guard line[12] == .space, Self.isFieldValue(UnsafeRawBufferPointer(rebasing: line[13...])) else {
+                throw .invalidStatus
+            }
+        }
+        // The upstream's reason phrase is not kept (known codes get NIO's), as NIO's decoder did.
+        return (version, HTTPResponseStatus(statusCode: code))
+    }
+
+    private static func version(_ bytes: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPVersion {
+        guard bytes.count == 8, bytes.starts(with: "HTTP/1.".utf8) else { throw .invalidVersion }
+        switch bytes[7] {
+        case UInt8(ascii: "1"): return .http1_1
+        case UInt8(ascii: "0"): return .http1_0
         default: throw .invalidVersion
         }
-        return (method, String(decoding: target, as: UTF8.self), HTTPVersion(major: 1, minor: minor))
     }
 
     private static func method(_ token: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPMethod {
@@ -210,10 +239,14 @@ struct FramingFacts {
 
     /// The request body's framing (RFC 9112 §6.3). Transfer-Encoding with Content-Length is refused rather than
     /// resolved, and a request whose final coding is not `chunked` (or that applies it twice) has no length at all.
-    func framing() throws(HTTPParserError) -> Framing {
+    /// A response whose final coding is not `chunked` runs until the connection closes (RFC 9112 §6.3 item 4).
+    func framing(forResponse: Bool = false) throws(HTTPParserError) -> Framing {
         if self.transferCodings > 0 {
             guard self.contentLength == nil else { throw .unexpectedContentLength }
-            guard self.chunkedIsLast, !self.chunkedBeforeLast else { throw .unknown }
+            guard self.chunkedIsLast, !self.chunkedBeforeLast else {
+                if forResponse { return .none }
+                throw .unknown
+            }
             return .chunked
         }
         if let length = self.contentLength {
@@ -226,7 +259,7 @@ struct FramingFacts {
     private static func forEachElement(of list: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
         var start = 0
         while start <= list.count {
-            let end = HTTPRequestParser.firstIndex(of: .comma, in: list, from: start) ?? list.count
+            let end = HTTPMessageFraming.firstIndex(of: .comma, in: list, from: start) ?? list.count
             var first = start
             var last = end
             while first < last, list[first] == .space || list[first] == .tab { first += 1 }

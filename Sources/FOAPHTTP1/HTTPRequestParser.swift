@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOHTTP1
 
@@ -107,26 +104,33 @@ public struct HTTPRequestParser {
         case .head(let scanned):
             return try self.parseHead(from: &buffer, scanned: scanned)
         case .body(let remaining):
-            guard buffer.readableBytes > 0 else { return nil }
-            let count = Int(min(UInt64(buffer.readableBytes), remaining))
-            let slice = buffer.readSlice(length: count)!
-            self.state = remaining == UInt64(count) ? .end : .body(remaining: remaining - UInt64(count))
+            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else {
+                return nil
+            }
+            self.state = left == 0 ? .end : .body(remaining: left)
             return .body(slice)
         case .chunkLine:
-            return try self.parseChunkLine(from: &buffer)
+            guard let size = try HTTPMessageFraming.chunkSize(from: &buffer, limits: self.limits) else { return nil }
+            self.state = size == 0 ? .trailers(scanned: 0) : .chunkData(remaining: size)
+            return try self.parseNextPart(from: &buffer)
         case .chunkData(let remaining):
-            guard buffer.readableBytes > 0 else { return nil }
-            let count = Int(min(UInt64(buffer.readableBytes), remaining))
-            let slice = buffer.readSlice(length: count)!
-            self.state = remaining == UInt64(count) ? .chunkDataEnd : .chunkData(remaining: remaining - UInt64(count))
+            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else {
+                return nil
+            }
+            self.state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
             return .body(slice)
         case .chunkDataEnd:
-            guard buffer.readableBytes >= 2 else { return nil }
-            guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .invalidChunkSize }
+            guard try HTTPMessageFraming.chunkDataEnd(in: &buffer) else { return nil }
             self.state = .chunkLine
-            return try self.parseChunkLine(from: &buffer)
+            return try self.parseNextPart(from: &buffer)
         case .trailers(let scanned):
-            return try self.parseTrailers(from: &buffer, scanned: scanned)
+            guard let trailers = try HTTPMessageFraming.trailers(from: &buffer, scanned: scanned, limits: self.limits)
+            else {
+                self.state = .trailers(scanned: HTTPMessageFraming.scanned(buffer))
+                return nil
+            }
+            self.state = self.stateAfterEnd()
+            return .end(trailers)
         case .end:
             return self.pendingEnd()
         case .closed:
@@ -139,21 +143,12 @@ public struct HTTPRequestParser {
         }
     }
 
-    // MARK: Head
-
     private mutating func parseHead(from buffer: inout ByteBuffer, scanned: Int) throws(HTTPParserError) -> Part? {
-        // Empty lines before a request line are skipped (RFC 9112 §2.2), as llhttp does.
-        if scanned == 0 {
-            while let byte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), byte == .cr || byte == .lf {
-                buffer.moveReaderIndex(forwardBy: 1)
-            }
-        }
-        guard let headLength = Self.blankLineEnd(in: buffer, from: scanned) else {
-            if buffer.readableBytes > self.limits.maxHeadSize { throw .headerOverflow }
-            self.state = .head(scanned: max(0, buffer.readableBytes - 3))
+        guard let headLength = try HTTPMessageFraming.headLength(in: &buffer, scanned: scanned, limits: self.limits)
+        else {
+            self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
             return nil
         }
-        if headLength > self.limits.maxHeadSize { throw .headerOverflow }
         let parsed = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
             return try reader.readRequest()
@@ -169,92 +164,4 @@ public struct HTTPRequestParser {
         }
         return .head(parsed.head)
     }
-
-    /// The length of the head (through its blank line) if `buffer` holds all of it. `from` bytes were searched
-    /// before without finding it. A bare LF is taken as a line end here so that such a head is found (and then
-    /// refused by the line parser) rather than waited for.
-    private static func blankLineEnd(in buffer: ByteBuffer, from: Int) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes -> Int? in
-            var index = from
-            let count = bytes.count
-            while index < count {
-                guard let lineFeed = Self.firstIndex(of: .lf, in: bytes, from: index) else { return nil }
-                if lineFeed + 1 < count, bytes[lineFeed + 1] == .lf {
-                    return lineFeed + 2
-                }
-                if lineFeed + 2 < count, bytes[lineFeed + 1] == .cr, bytes[lineFeed + 2] == .lf {
-                    return lineFeed + 3
-                }
-                if lineFeed + 2 >= count {
-                    return nil
-                }
-                index = lineFeed + 1
-            }
-            return nil
-        }
-    }
-
-    static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
-        guard from < bytes.count, let base = bytes.baseAddress else { return nil }
-        guard let found = memchr(base + from, Int32(byte), bytes.count - from) else { return nil }
-        return base.distance(to: UnsafeRawPointer(found))
-    }
-
-    // MARK: Chunked body
-
-    private mutating func parseChunkLine(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
-        let line = buffer.withUnsafeReadableBytes { bytes -> (size: UInt64, length: Int)?? in
-            guard let lineFeed = Self.firstIndex(of: .lf, in: bytes, from: 0) else { return .some(nil) }
-            return ChunkLine.parse(UnsafeRawBufferPointer(rebasing: bytes[..<(lineFeed + 1)]))
-                .map { (size: $0, length: lineFeed + 1) }
-        }
-        guard let line else { throw .invalidChunkSize }
-        guard let line else {
-            if buffer.readableBytes > self.limits.maxChunkLineSize { throw .invalidChunkSize }
-            return nil
-        }
-        if line.length > self.limits.maxChunkLineSize { throw .invalidChunkSize }
-        buffer.moveReaderIndex(forwardBy: line.length)
-        if line.size == 0 {
-            self.state = .trailers(scanned: 0)
-            return try self.parseTrailers(from: &buffer, scanned: 0)
-        }
-        self.state = .chunkData(remaining: line.size)
-        return try self.parseNextPart(from: &buffer)
-    }
-
-    private mutating func parseTrailers(from buffer: inout ByteBuffer, scanned: Int) throws(HTTPParserError) -> Part? {
-        // No trailers: the last chunk's line is followed by CRLF at once.
-        if scanned == 0, buffer.readableBytes >= 2 {
-            if buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
-                buffer.moveReaderIndex(forwardBy: 2)
-                self.state = self.stateAfterEnd()
-                return .end(nil)
-            }
-        }
-        // Trailer fields: a field block like the head's, ended by a blank line.
-        guard let length = Self.blankLineEnd(in: buffer, from: scanned) else {
-            if buffer.readableBytes > self.limits.maxHeadSize { throw .headerOverflow }
-            self.state = .trailers(scanned: max(0, buffer.readableBytes - 3))
-            return nil
-        }
-        if length > self.limits.maxHeadSize { throw .headerOverflow }
-        let trailers = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
-            var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: self.limits)
-            return try reader.readFields().headers
-        }
-        buffer.moveReaderIndex(forwardBy: length)
-        self.state = self.stateAfterEnd()
-        return .end(trailers)
-    }
-}
-
-extension UInt8 {
-    static let cr: UInt8 = 0x0D
-    static let lf: UInt8 = 0x0A
-    static let space: UInt8 = 0x20
-    static let tab: UInt8 = 0x09
-    static let colon: UInt8 = 0x3A
-    static let comma: UInt8 = 0x2C
-    static let semicolon: UInt8 = 0x3B
 }

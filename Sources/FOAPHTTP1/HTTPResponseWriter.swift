@@ -47,8 +47,8 @@ struct HTTPResponseWriter {
         var size = 13 + response.status.reasonPhrase.utf8.count + 2 + 28 + 2 + 32
         for (name, value) in response.headers {
             size += name.utf8.count + value.utf8.count + 4
-            if Self.name(name, is: "content-length") { hasLength = true }
-            if Self.name(name, is: "transfer-encoding") { hasTransferEncoding = true }
+            if ByteWriter.name(name, is: "content-length") { hasLength = true }
+            if ByteWriter.name(name, is: "transfer-encoding") { hasTransferEncoding = true }
         }
         // NIO's rules (`correctlyFrameTransportHeaders`): which framing fields stay and whether to chunk.
         let dropLength = !hasBody
@@ -62,14 +62,7 @@ struct HTTPResponseWriter {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             var out = ByteWriter(bytes)
             Self.writeStatusLine(response, into: &out)
-            for (name, value) in response.headers {
-                if dropLength, Self.name(name, is: "content-length") { continue }
-                if dropTransferEncoding, Self.name(name, is: "transfer-encoding") { continue }
-                out.append(name)
-                out.append(": ")
-                out.append(value)
-                out.append("\r\n")
-            }
+            out.appendFields(response.headers, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
             if chunked {
                 out.append("transfer-encoding: chunked\r\n")
             }
@@ -88,18 +81,34 @@ struct HTTPResponseWriter {
             return .data(data)
         }
         let length = data.readableBytes
-        if case .byteBuffer(var small) = data, length <= Self.coalescedChunkLimit {
-            var buffer = allocator.buffer(capacity: length + 20)
-            Self.writeChunkSize(length, into: &buffer)
-            buffer.writeBuffer(&small)
-            buffer.writeStaticString("\r\n")
-            return .bytes(buffer)
+        if case .byteBuffer(let small) = data, length <= Self.coalescedChunkLimit {
+            return .bytes(Self.framed(length, allocator: allocator, extra: length) { $0.append(small) })
         }
-        var prefix = allocator.buffer(capacity: 20)
-        Self.writeChunkSize(length, into: &prefix)
+        let prefix = Self.framed(length, allocator: allocator, extra: 0) { _ in }
         var suffix = allocator.buffer(capacity: 2)
         suffix.writeStaticString("\r\n")
         return .chunk(prefix: prefix, data: data, suffix: suffix)
+    }
+
+    /// A chunk-size line, then what `content` appends (`extra` bytes), then CRLF when the data is in it.
+    private static func framed(
+        _ length: Int,
+        allocator: ByteBufferAllocator,
+        extra: Int,
+        content: (inout ByteWriter) -> Void
+    ) -> ByteBuffer {
+        let size = 20 + extra
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            var out = ByteWriter(bytes)
+            out.appendChunkSize(length)
+            content(&out)
+            if extra > 0 {
+                out.append("\r\n")
+            }
+            return out.count
+        }
+        return buffer
     }
 
     mutating func end(_ trailers: HTTPHeaders?, allocator: ByteBufferAllocator) -> Output {
@@ -123,81 +132,12 @@ struct HTTPResponseWriter {
         return .bytes(buffer)
     }
 
-    /// ASCII case-insensitive comparison with a lowercase field name, without lowercasing a copy.
-    private static func name(_ name: String, is lowercase: StaticString) -> Bool {
-        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        let expected = lowercase.utf8Start
-        var index = 0
-        for byte in name.utf8 {
-            if byte | 0x20 != expected[index] { return false }
-            index += 1
-        }
-        return true
-    }
-
     private static func writeStatusLine(_ response: HTTPResponseHead, into out: inout ByteWriter) {
-        if response.version == .http1_1 {
-            out.append("HTTP/1.1 ")
-        } else {
-            out.append("HTTP/")
-            out.appendDecimal(response.version.major)
-            out.append(".")
-            out.appendDecimal(response.version.minor)
-            out.append(" ")
-        }
+        out.append(response.version)
+        out.append(" ")
         out.appendDecimal(Int(response.status.code))
         out.append(" ")
         out.append(response.status.reasonPhrase)
         out.append("\r\n")
-    }
-
-    private static func writeChunkSize(_ length: Int, into buffer: inout ByteBuffer) {
-        var shift = (Int.bitWidth - length.leadingZeroBitCount + 3) / 4 * 4 - 4
-        while shift >= 0 {
-            let digit = UInt8((length >> shift) & 0xF)
-            buffer.writeInteger(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
-            shift -= 4
-        }
-        buffer.writeStaticString("\r\n")
-    }
-}
-
-/// Appends to bytes reserved in a `ByteBuffer`; the caller reserved enough for everything it appends.
-private struct ByteWriter {
-    private let bytes: UnsafeMutableRawBufferPointer
-    private(set) var count = 0
-
-    init(_ bytes: UnsafeMutableRawBufferPointer) {
-        self.bytes = bytes
-    }
-
-    mutating func append(_ text: StaticString) {
-        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
-
-    mutating func append(_ text: String) {
-        var text = text
-        text.withUTF8 { self.append(UnsafeRawBufferPointer($0)) }
-    }
-
-    mutating func appendDecimal(_ value: Int) {
-        var digits = 1
-        var rest = value / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        var remaining = value
-        for index in stride(from: self.count + digits - 1, through: self.count, by: -1) {
-            self.bytes[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-            remaining /= 10
-        }
-        self.count += digits
-    }
-
-    private mutating func append(_ source: UnsafeRawBufferPointer) {
-        precondition(self.count + source.count <= self.bytes.count, "head larger than reserved")
-        UnsafeMutableRawBufferPointer(rebasing: self.bytes[self.count...]).copyMemory(from: source)
-        self.count += source.count
     }
 }

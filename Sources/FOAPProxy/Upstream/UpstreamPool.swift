@@ -77,11 +77,7 @@ final class UpstreamPool: @unchecked Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
-                    try pipeline.addHandler(HTTPRequestEncoder())
-                    try pipeline.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(decoder)))
-                    try pipeline.addHandler(UpstreamRelayHandler(responseDecoder: decoder))
+                    try channel.pipeline.syncOperations.addHandler(UpstreamRelayHandler())
                 }
             }
             .connect(host: target.host, port: target.port)

@@ -1,28 +1,31 @@
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
-/// The last handler of a pooled upstream connection: sends the request parts of the current call and hands the
-/// response parts to it, holding upstream reads while the client has not taken the previous part yet.
+/// The pooled upstream connection's only handler: writes the current call's request and parses the response
+/// from the socket's bytes (`HTTPResponseParser`), handing the parts to the call and holding upstream reads
+/// while the client has not taken the previous part yet.
+///
+/// It stands where NIO's `HTTPRequestEncoder`, `ByteToMessageHandler<HTTPResponseDecoder>` and a relay of
+/// parts stood: no llhttp callbacks, no generic decoder loop, no `NIOAny` per part, and the request goes out as
+/// one buffer (bench/profile's numbers are in the README).
 ///
 /// Backpressure: every head and body part handed on returns the future of its client-side write; while any is
 /// pending, `read()` is held, so a slow client makes the upstream's TCP window fill instead of the worker's
-/// memory. The decoder in front may still split an already-read buffer into parts, which is bounded by one read.
+/// memory. An already-read buffer is still split into parts, which is bounded by one read.
 final class UpstreamRelayHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The call whose response this connection carries now; nil while the connection is idle in the pool.
     var call: PooledUpstreamCall?
-    /// Learns each request head from `send` (see `UpstreamResponseDecoder`).
-    private let responseDecoder: HTTPResponseDecoder
+    private var parser = HTTPResponseParser()
+    /// Bytes read and not parsed yet (a head still incomplete).
+    private var unparsed: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var pendingClientWrites = 0
     private var readPending = false
-
-    init(responseDecoder: HTTPResponseDecoder) {
-        self.responseDecoder = responseDecoder
-    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -34,40 +37,54 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
 
     /// Writes a whole request; the future succeeds once its last byte is out and fails when the connection cannot
     /// take it.
-    ///
-    /// With `Content-Length` framing the `.end` carries no bytes, and NIO's encoder writes an empty buffer down to
-    /// the socket only to complete a promise given with it (~2,000 instructions per request in bench/profile), so
-    /// the promise rides on the body's write instead, which completes at the same point.
     func send(head: HTTPRequestHead, body: ByteBuffer?) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
-        self.responseDecoder.write(data: .head(head))
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        guard let body, body.readableBytes > 0 else {
-            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
-        }
-        guard head.headers.contains(name: "content-length") else {
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
-        }
-        let written = context.write(self.wrapOutboundOut(.body(.byteBuffer(body))))
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
-        return written
+        self.parser.expectResponse(to: head.method)
+        let request = HTTPRequestWriter.request(head, body: body, allocator: context.channel.allocator)
+        return context.writeAndFlush(self.wrapOutboundOut(request))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
-        guard let call = self.call else {
-            // A response nobody asked for (or the rest of an abandoned one): the connection is not reusable.
-            context.close(promise: nil)
-            return
+        var bytes = self.unwrapInboundIn(data)
+        if self.unparsed == nil {
+            self.unparsed = bytes
+        } else {
+            self.unparsed!.writeBuffer(&bytes)
         }
-        switch part {
-        case .head(let head):
-            self.hold(until: call.received(head: head))
-        case .body(let buffer):
-            self.hold(until: call.received(body: buffer))
-        case .end:
-            call.receivedEnd()
+        while let part = self.nextPart(context: context) {
+            guard let call = self.call else {
+                // A response nobody asked for (or the rest of an abandoned one): the connection is not reusable.
+                context.close(promise: nil)
+                return
+            }
+            switch part {
+            case .head(let head):
+                self.hold(until: call.received(head: head))
+            case .body(let buffer):
+                self.hold(until: call.received(body: buffer))
+            case .end:
+                call.receivedEnd()
+            }
+        }
+    }
+
+    /// The next response part, or nil when more bytes are needed; a parse error closes the connection.
+    private func nextPart(context: ChannelHandlerContext) -> HTTPClientResponsePart? {
+        guard var buffer = self.unparsed else {
+            return self.parser.pendingEnd()
+        }
+        self.unparsed = nil  // owned here while parsing: no copy-on-write when a body slice is taken
+        defer {
+            if buffer.readableBytes > 0 {
+                self.unparsed = buffer
+            }
+        }
+        do {
+            return try self.parser.nextPart(from: &buffer) ?? self.parser.pendingEnd()
+        } catch {
+            buffer.clear()
+            self.errorCaught(context: context, error: error)
+            return nil
         }
     }
 
@@ -77,6 +94,10 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A body that runs until the upstream closes ends here; any other response was cut short.
+        if self.parser.isInsideResponse, case .end = self.parser.endOfInput() {
+            self.call?.receivedEnd()
+        }
         self.call?.connectionLost(UpstreamConnectionClosedError())
         context.fireChannelInactive()
     }

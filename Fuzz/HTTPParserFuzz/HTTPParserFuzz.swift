@@ -73,9 +73,15 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 #else
-for path in CommandLine.arguments.dropFirst() {
-    guard let data = FileManager.default.contents(atPath: path) else { fatalError("cannot read \(path)") }
-    check(Array(data))
-    print("ok \(path)")
+/// Replays the inputs named on the command line (crash reproducers, seeds) without libFuzzer.
+@main
+enum Replay {
+    static func main() {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let data = FileManager.default.contents(atPath: path) else { fatalError("cannot read \(path)") }
+            check(Array(data))
+            print("ok \(path)")
+        }
+    }
 }
 #endif

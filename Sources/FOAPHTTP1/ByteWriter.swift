@@ -1,0 +1,102 @@
+import NIOCore
+import NIOHTTP1
+
+/// Appends to bytes reserved in a `ByteBuffer`; the caller reserved enough for everything it appends.
+struct ByteWriter {
+    private let bytes: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(_ bytes: UnsafeMutableRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    mutating func append(_ text: StaticString) {
+        self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { self.append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `HTTP/1.1`, or the digits of another version.
+    mutating func append(_ version: HTTPVersion) {
+        if version == .http1_1 {
+            self.append("HTTP/1.1")
+        } else {
+            self.append("HTTP/")
+            self.appendDecimal(version.major)
+            self.append(".")
+            self.appendDecimal(version.minor)
+        }
+    }
+
+    mutating func appendDecimal(_ value: Int) {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var remaining = value
+        for index in stride(from: self.count + digits - 1, through: self.count, by: -1) {
+            self.bytes[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+            remaining /= 10
+        }
+        self.count += digits
+    }
+
+    /// The fields of a head, without the framing fields its framing replaces.
+    mutating func appendFields(
+        _ headers: HTTPHeaders,
+        droppingLength dropLength: Bool,
+        droppingTransferEncoding dropTransferEncoding: Bool
+    ) {
+        for (name, value) in headers {
+            if dropLength, Self.name(name, is: "content-length") { continue }
+            if dropTransferEncoding, Self.name(name, is: "transfer-encoding") { continue }
+            self.append(name)
+            self.append(": ")
+            self.append(value)
+            self.append("\r\n")
+        }
+    }
+
+    mutating func appendChunkSize(_ length: Int) {
+        var shift = (Int.bitWidth - length.leadingZeroBitCount + 3) / 4 * 4 - 4
+        while shift >= 0 {
+            let digit = UInt8((length >> shift) & 0xF)
+            self.append(byte: digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            shift -= 4
+        }
+        self.append("\r\n")
+    }
+
+    mutating func append(byte: UInt8) {
+        precondition(self.count < self.bytes.count, "head larger than reserved")
+        self.bytes[self.count] = byte
+        self.count += 1
+    }
+
+    mutating func append(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { self.append($0) }
+    }
+
+    private mutating func append(_ source: UnsafeRawBufferPointer) {
+        precondition(self.count + source.count <= self.bytes.count, "head larger than reserved")
+        UnsafeMutableRawBufferPointer(rebasing: self.bytes[self.count...]).copyMemory(from: source)
+        self.count += source.count
+    }
+
+    /// ASCII case-insensitive comparison with a lowercase field name, without lowercasing a copy.
+    static func name(_ name: String, is lowercase: StaticString) -> Bool {
+        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        var index = 0
+        for byte in name.utf8 {
+            if byte | 0x20 != expected[index] { return false }
+            index += 1
+        }
+        return true
+    }
+}

@@ -1,0 +1,76 @@
+import NIOCore
+import NIOHTTP1
+
+/// Encodes a whole request — head and body — into one buffer, framed by the rules of NIO's `HTTPRequestEncoder`
+/// (which the pooled upstream connection used before) so the bytes on the wire are the same: a request with
+/// `Content-Length` is sent as it is (any `Transfer-Encoding` dropped); a POST, PUT or PATCH without it is
+/// chunked on HTTP/1.1; other methods keep the framing fields they came with; TRACE carries neither.
+///
+/// One buffer, one write: NIO wrote the head, the body and the end as three parts through its encoder.
+public enum HTTPRequestWriter {
+    public static func request(_ head: HTTPRequestHead, body: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var hasLength = false
+        var hasTransferEncoding = false
+        var firstCodingIsChunked = false
+        let method = head.method.rawValue
+        // method SP target SP "HTTP/x.y" CRLF, each field + ": " + CRLF, "transfer-encoding: chunked" + CRLF, CRLF,
+        // and the body with a chunk-size line and the last chunk around it (32 spare for the version's digits).
+        let bodyLength = body?.readableBytes ?? 0
+        var size = method.utf8.count + head.uri.utf8.count + 12 + 28 + 2 + bodyLength + 20 + 5 + 32
+        for (name, value) in head.headers {
+            size += name.utf8.count + value.utf8.count + 4
+            if ByteWriter.name(name, is: "content-length") {
+                hasLength = true
+            } else if ByteWriter.name(name, is: "transfer-encoding") {
+                if !hasTransferEncoding { firstCodingIsChunked = value == "chunked" }
+                hasTransferEncoding = true
+            }
+        }
+        let http11 = head.version.major == 1 && head.version.minor >= 1
+        let dropLength: Bool
+        let dropTransferEncoding: Bool
+        let chunked: Bool
+        switch head.method {
+        case .TRACE:
+            (dropLength, dropTransferEncoding, chunked) = (true, hasTransferEncoding, false)
+        case .POST, .PUT, .PATCH:
+            // `replaceOrAdd`: any Transfer-Encoding field gives way to one `chunked` at the end.
+            chunked = !hasLength && http11
+            (dropLength, dropTransferEncoding) = (false, hasTransferEncoding && (hasLength || chunked))
+        default:
+            chunked = !hasLength && http11 && firstCodingIsChunked
+            (dropLength, dropTransferEncoding) = (false, hasTransferEncoding && hasLength)
+        }
+        let addChunked = chunked && (head.method == .POST || head.method == .PUT || head.method == .PATCH)
+
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            var out = ByteWriter(bytes)
+            out.append(method)
+            out.append(" ")
+            out.append(head.uri)
+            out.append(" ")
+            out.append(head.version)
+            out.append("\r\n")
+            out.appendFields(head.headers, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
+            if addChunked {
+                out.append("transfer-encoding: chunked\r\n")
+            }
+            out.append("\r\n")
+            if let body, bodyLength > 0 {
+                if chunked {
+                    out.appendChunkSize(bodyLength)
+                    out.append(body)
+                    out.append("\r\n")
+                } else {
+                    out.append(body)
+                }
+            }
+            if chunked {
+                out.append("0\r\n\r\n")
+            }
+            return out.count
+        }
+        return buffer
+    }
+}

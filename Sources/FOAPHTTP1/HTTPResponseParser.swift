@@ -1,0 +1,160 @@
+import NIOCore
+import NIOHTTP1
+
+/// An HTTP/1.1 response parser (RFC 9112) for a client connection that sends one request at a time: the
+/// pooled upstream connection. It replaces NIO's `HTTPResponseDecoder` (llhttp) there, as `HTTPRequestParser`
+/// does on the client side, with the same rules: one `Content-Length` of digits, never next to
+/// `Transfer-Encoding`, CRLF line ends, no obs-fold, no control bytes in values. What it delivers is compared
+/// with llhttp on a shared corpus (`HTTPResponseCorpusTests`).
+///
+/// The body's length follows RFC 9112 §6.3: none for the answer to a `HEAD` and for 1xx, 204 and 304; chunked
+/// when `chunked` is the final coding; `Content-Length`; otherwise everything until the upstream closes
+/// (`endOfInput()`). Interim 1xx heads are skipped, as NIO's decoder did; a 101 stops parsing.
+public struct HTTPResponseParser {
+    public typealias Part = HTTPClientResponsePart
+
+    private enum State {
+        case head(scanned: Int)
+        case body(remaining: UInt64)
+        case untilClose
+        case chunkLine
+        case chunkData(remaining: UInt64)
+        case chunkDataEnd
+        case trailers(scanned: Int)
+        case end
+        case upgraded
+        case failed
+    }
+
+    private var state = State.head(scanned: 0)
+    private var requestMethod = HTTPMethod.GET
+    private var upgradeAfterEnd = false
+    public let limits: HTTPRequestParser.Limits
+
+    public init(limits: HTTPRequestParser.Limits = .init()) {
+        self.limits = limits
+    }
+
+    /// The method of the request the next response answers (a `HEAD`'s answer has no body).
+    public mutating func expectResponse(to method: HTTPMethod) {
+        self.requestMethod = method
+    }
+
+    /// Whether a response is under way: its head was returned and its end was not.
+    public var isInsideResponse: Bool {
+        switch self.state {
+        case .head, .upgraded, .failed: return false
+        default: return true
+        }
+    }
+
+    /// The next part of the response stream in `buffer`, consuming its bytes; nil when more bytes are needed.
+    /// A thrown error is final.
+    public mutating func nextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
+        do {
+            return try self.parseNextPart(from: &buffer)
+        } catch {
+            self.state = .failed
+            throw error
+        }
+    }
+
+    /// The end of a response whose last byte was already consumed.
+    public mutating func pendingEnd() -> Part? {
+        guard case .end = self.state else { return nil }
+        self.state = self.upgradeAfterEnd ? .upgraded : .head(scanned: 0)
+        self.upgradeAfterEnd = false
+        return .end(nil)
+    }
+
+    /// The upstream closed its side: the end of a body delimited by the close, or nil (a response cut short is
+    /// the caller's to report; nothing is pending outside a response).
+    public mutating func endOfInput() -> Part? {
+        guard case .untilClose = self.state else { return nil }
+        self.state = .head(scanned: 0)
+        return .end(nil)
+    }
+
+    private mutating func parseNextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
+        switch self.state {
+        case .head(let scanned):
+            return try self.parseHead(from: &buffer, scanned: scanned)
+        case .body(let remaining):
+            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else { return nil }
+            self.state = left == 0 ? .end : .body(remaining: left)
+            return .body(slice)
+        case .untilClose:
+            guard buffer.readableBytes > 0 else { return nil }
+            return .body(buffer.readSlice(length: buffer.readableBytes)!)
+        case .chunkLine, .chunkData, .chunkDataEnd, .trailers:
+            return try self.parseChunked(from: &buffer)
+        case .end:
+            return self.pendingEnd()
+        case .upgraded, .failed:
+            return nil
+        }
+    }
+
+    private mutating func parseHead(from buffer: inout ByteBuffer, scanned: Int) throws(HTTPParserError) -> Part? {
+        guard let length = try HTTPMessageFraming.headLength(in: &buffer, scanned: scanned, limits: self.limits) else {
+            self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
+            return nil
+        }
+        let parsed = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+            var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: self.limits)
+            return try reader.readResponse()
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+        let code = parsed.head.status.code
+        if code >= 100 && code < 200 && code != 101 {
+            // An interim answer (100 Continue, 103 Early Hints): skipped; the final head follows.
+            self.state = .head(scanned: 0)
+            return try self.parseHead(from: &buffer, scanned: 0)
+        }
+        let framing = try parsed.facts.framing(forResponse: true)
+        if code == 101 {
+            self.upgradeAfterEnd = true
+            self.state = .end
+        } else if self.requestMethod == .HEAD || code == 204 || code == 304 {
+            self.state = .end
+        } else {
+            switch framing {
+            case .none: self.state = .untilClose
+            case .length(let length): self.state = length == 0 ? .end : .body(remaining: length)
+            case .chunked: self.state = .chunkLine
+            }
+        }
+        return .head(parsed.head)
+    }
+
+    private mutating func parseChunked(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
+        switch self.state {
+        case .chunkLine:
+            guard let size = try HTTPMessageFraming.chunkSize(from: &buffer, limits: self.limits) else { return nil }
+            if size == 0 {
+                self.state = .trailers(scanned: 0)
+                return try self.parseChunked(from: &buffer)
+            }
+            self.state = .chunkData(remaining: size)
+            return try self.parseChunked(from: &buffer)
+        case .chunkData(let remaining):
+            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else { return nil }
+            self.state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
+            return .body(slice)
+        case .chunkDataEnd:
+            guard try HTTPMessageFraming.chunkDataEnd(in: &buffer) else { return nil }
+            self.state = .chunkLine
+            return try self.parseChunked(from: &buffer)
+        case .trailers(let scanned):
+            guard let trailers = try HTTPMessageFraming.trailers(from: &buffer, scanned: scanned, limits: self.limits)
+            else {
+                self.state = .trailers(scanned: HTTPMessageFraming.scanned(buffer))
+                return nil
+            }
+            self.state = .head(scanned: 0)
+            return .end(trailers)
+        default:
+            return nil
+        }
+    }
+}
