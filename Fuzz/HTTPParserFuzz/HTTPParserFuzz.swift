@@ -67,10 +67,27 @@ func check(_ bytes: [UInt8]) {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    check(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
+/// libFuzzer's entry for a program that has its own `main` (SwiftPM links executables through their module's
+/// entry point, so libFuzzer's `main` is not the one that runs).
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@main
+enum Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(
+            runFuzzerDriver(&argc, &argv) { data, size in
+                check(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+                return 0
+            }
+        )
+    }
 }
 #else
 /// Replays the inputs named on the command line (crash reproducers, seeds) without libFuzzer.

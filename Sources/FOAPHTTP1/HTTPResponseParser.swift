@@ -30,6 +30,9 @@ public struct HTTPResponseParser {
     private var requestMethod = HTTPMethod.GET
     private var upgradeAfterEnd = false
     public let limits: HTTPRequestParser.Limits
+    /// Whether the connection stays open after the last response whose head was returned (its `Connection`
+    /// field and version), known from the same pass as the head: `HTTPHeaders.isKeepAlive` would scan again.
+    public private(set) var keepsAlive = true
 
     public init(limits: HTTPRequestParser.Limits = .init()) {
         self.limits = limits
@@ -112,6 +115,7 @@ public struct HTTPResponseParser {
             return try self.parseHead(from: &buffer, scanned: 0)
         }
         let framing = try parsed.facts.framing(forResponse: true)
+        self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor)
         if code == 101 {
             self.upgradeAfterEnd = true
             self.state = .end

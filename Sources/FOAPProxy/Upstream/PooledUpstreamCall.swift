@@ -58,10 +58,10 @@ final class PooledUpstreamCall: UpstreamCall {
 
     // MARK: From the relay handler
 
-    func received(head: HTTPResponseHead) -> EventLoopFuture<Void> {
+    func received(head: HTTPResponseHead, keepAlive: Bool) -> EventLoopFuture<Void> {
         guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
         self.responseStarted = true
-        self.upstreamKeepAlive = head.isKeepAlive
+        self.upstreamKeepAlive = keepAlive
         return sink.upstreamHead(head, attempt: self.attempt)
     }
 

@@ -59,7 +59,7 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
             }
             switch part {
             case .head(let head):
-                self.hold(until: call.received(head: head))
+                self.hold(until: call.received(head: head, keepAlive: self.parser.keepsAlive))
             case .body(let buffer):
                 self.hold(until: call.received(body: buffer))
             case .end:
