@@ -19,6 +19,7 @@ func completeMessages(of chunks: [ArraySlice<UInt8>], llhttp: Bool) -> [String] 
     }
     var complete: [String] = []
     var current = ""
+    var body = ""
     for chunk in chunks {
         let refused: Bool
         do {
@@ -30,17 +31,12 @@ func completeMessages(of chunks: [ArraySlice<UInt8>], llhttp: Bool) -> [String] 
         while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
             switch part {
             case .head(let head):
-                // Trailing whitespace is not part of a value (RFC 9110 §5.5): foap drops it, llhttp keeps it.
-                let fields = head.headers.map { field -> String in
-                    var value = Substring(field.value)
-                    while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
-                    return "\(field.name): \(value)"
-                }
-                current = "\(head.method.rawValue) \(head.uri) \(head.version) \(fields)"
+                current = "\(head.method.rawValue) \(head.uri) \(head.version) \(fields(head.headers))"
             case .body(let buffer):
-                current += " body:" + String(buffer: buffer).debugDescription
+                body += String(buffer: buffer)  // joined: how the input was cut may split it differently
             case .end(let trailers):
-                complete.append(current + " end \(trailers.map { "\($0)" } ?? "")")
+                complete.append(current + " body:\(body.debugDescription) end \(trailers.map(fields) ?? [])")
+                body = ""
             }
         }
         if refused {
@@ -49,6 +45,15 @@ func completeMessages(of chunks: [ArraySlice<UInt8>], llhttp: Bool) -> [String] 
     }
     _ = try? channel.finish()
     return complete
+}
+
+/// Fields as text. Trailing whitespace is not part of a value (RFC 9110 §5.5): foap drops it, llhttp keeps it.
+func fields(_ headers: HTTPHeaders) -> [String] {
+    headers.map { field in
+        var value = Substring(field.value)
+        while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
+        return "\(field.name): \(value)"
+    }
 }
 
 func check(_ bytes: [UInt8]) {
@@ -76,17 +81,19 @@ func runFuzzerDriver(
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
 ) -> CInt
 
+/// The input callback, under the name libFuzzer's own objects refer to.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    check(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+
 @main
 enum Fuzz {
     static func main() {
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
-        exit(
-            runFuzzerDriver(&argc, &argv) { data, size in
-                check(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-                return 0
-            }
-        )
+        exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
     }
 }
 #else

@@ -90,6 +90,7 @@ struct HTTPHeadReader {
         for byte in target where byte <= .space || byte >= 0x7F {
             throw .invalidURL
         }
+        guard Self.isRequestTargetForm(target, method: method) else { throw .invalidURL }
         let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...]))
         return (method, String(decoding: target, as: UTF8.self), version)
     }
@@ -121,6 +122,29 @@ struct HTTPHeadReader {
         case UInt8(ascii: "0"): return .http1_0
         default: throw .invalidVersion
         }
+    }
+
+    /// One of the four forms of RFC 9112 §3.2, as llhttp tells them apart: origin-form (`/…`), asterisk-form
+    /// (`*`), absolute-form (`scheme://…`, letters only in the scheme) and, for CONNECT only, authority-form.
+    private static func isRequestTargetForm(_ target: UnsafeRawBufferPointer, method: HTTPMethod) -> Bool {
+        if method == .CONNECT {
+            return !target.contains(UInt8(ascii: "/"))
+        }
+        switch target[0] {
+        case UInt8(ascii: "/"):
+            return true
+        case UInt8(ascii: "*"):
+            return target.count == 1
+        default:
+            var index = 0
+            while index < target.count, Self.isLetter(target[index]) { index += 1 }
+            return index > 0 && target.count > index + 3 && target[index] == .colon
+                && target[index + 1] == UInt8(ascii: "/") && target[index + 2] == UInt8(ascii: "/")
+        }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
     }
 
     private static func method(_ token: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPMethod {
@@ -188,6 +212,9 @@ struct FramingFacts {
     private var connectionClose = false
     private var connectionKeepAlive = false
     private var upgradeField = false
+
+    /// A `Content-Length` or `Transfer-Encoding` field was seen (refused in trailers, RFC 9110 §6.5.1).
+    var namesFraming: Bool { self.contentLength != nil || self.transferCodings > 0 }
 
     /// `Connection: upgrade` with an `Upgrade` field: after this request the connection speaks another protocol.
     var upgrades: Bool { self.connectionUpgrade && self.upgradeField }

@@ -75,7 +75,10 @@ enum HTTPMessageFraming {
         guard let length = try self.blockLength(in: buffer, scanned: scanned, limits: limits) else { return nil }
         let trailers = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: limits)
-            return try reader.readFields().headers
+            let fields = try reader.readFields()
+            // Framing fields cannot frame anything after the body (RFC 9110 §6.5.1); llhttp refuses them too.
+            if fields.facts.namesFraming { throw HTTPParserError.unexpectedContentLength }
+            return fields.headers
         }
         buffer.moveReaderIndex(forwardBy: length)
         return .some(trailers)

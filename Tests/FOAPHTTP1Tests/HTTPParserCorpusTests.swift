@@ -105,6 +105,15 @@ final class HTTPParserCorpusTests: XCTestCase {
         ("a bad trailer", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer\r\n\r\n"),
         ("a request after Connection: close", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
         ("a request after HTTP/1.0", "GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n"),
+        // Found by scripts/fuzz-http-parser: a target in none of the four forms.
+        ("a target without a slash", "GET F/v1/realtime?model=m HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("a scheme without slashes", "GET http:x HTTP/1.1\r\n\r\n"),
+        ("an asterisk and more", "OPTIONS *x HTTP/1.1\r\n\r\n"),
+        (
+            "Transfer-Encoding in trailers",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ),
+        ("Content-Length in trailers", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n"),
         ("a good request then garbage", "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\u{0}\r\n\r\n"),
         ("smuggled via a second length", "POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
     ]
@@ -112,7 +121,8 @@ final class HTTPParserCorpusTests: XCTestCase {
     /// Where foap refuses what llhttp accepts, and why.
     static let stricterThanLLHTTP: [String: String] = [
         "two spaces after the method": "one SP between the parts of the request line, RFC 9112 §3; a recipient "
-            + "should not autocorrect it, since the invalid line may be crafted to get past a filter"
+            + "should not autocorrect it, since the invalid line may be crafted to get past a filter",
+        "an asterisk and more": "asterisk-form is a lone `*` (RFC 9112 §3.2.4)",
     ]
 
     func testBothParsersReadTheCorpusTheSameWayHoweverItIsSplit() {

@@ -43,7 +43,9 @@ struct ParseOutcome: Equatable, CustomStringConvertible {
             self.messages[self.messages.count - 1].body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end(let trailers):
             self.messages[self.messages.count - 1].ended = true
-            self.messages[self.messages.count - 1].trailers = trailers.map { $0.map { "\($0.name): \($0.value)" } }
+            self.messages[self.messages.count - 1].trailers = trailers.map {
+                $0.map { "\($0.name): \($0.value.trimmingTrailingWhitespace)" }
+            }
         }
     }
 }
