@@ -242,6 +242,13 @@ struct FramingFacts {
             }
             self.contentLength = length
         case 17 where Self.equalsLowercase(name, "transfer-encoding"):
+            // Codings are tokens, with parameters of tokens or quoted strings: nothing else (no obs-text).
+            for byte in value where !HTTPHeadReader.isTokenByte(byte) {
+                switch byte {
+                case .space, .tab, .comma, .semicolon, UInt8(ascii: "="), UInt8(ascii: "\""): continue
+                default: throw .invalidHeaderToken
+                }
+            }
             Self.forEachElement(of: value) { coding in
                 self.transferCodings += 1
                 if self.chunkedIsLast { self.chunkedBeforeLast = true }
@@ -323,19 +330,16 @@ enum ChunkLine {
             index += 1
         }
         guard index > 0 else { return nil }
-        // Extensions: *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), names and values tokens or quoted.
+        // Extensions: *( ";" ext-name [ "=" ext-val ] ), names and values tokens or quoted strings. RFC 9112 allows
+        // whitespace around the separators; llhttp refuses it, and so does foap (they are dropped either way).
         while index < content.count {
-            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
-            guard index < content.count, content[index] == .semicolon else { return nil }
+            guard content[index] == .semicolon else { return nil }
             index += 1
-            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
             let nameStart = index
             while index < content.count, HTTPHeadReader.isTokenByte(content[index]) { index += 1 }
             guard index > nameStart else { return nil }
-            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
             guard index < content.count, content[index] == UInt8(ascii: "=") else { continue }
             index += 1
-            while index < content.count, content[index] == .space || content[index] == .tab { index += 1 }
             if index < content.count, content[index] == UInt8(ascii: "\"") {
                 guard let end = Self.quotedStringEnd(content, from: index) else { return nil }
                 index = end

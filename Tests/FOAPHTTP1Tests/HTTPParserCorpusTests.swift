@@ -114,6 +114,8 @@ final class HTTPParserCorpusTests: XCTestCase {
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"
         ),
         ("Content-Length in trailers", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n"),
+        ("obs-text in Transfer-Encoding", "POST / HTTP/1.1\r\nTransfer-Encoding: gzi\u{FF}p, chunked\r\n\r\n0\r\n\r\n"),
+        ("whitespace in a chunk extension", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0;a= b\r\n\r\n"),
         ("a good request then garbage", "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\u{0}\r\n\r\n"),
         ("smuggled via a second length", "POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
     ]
@@ -123,6 +125,7 @@ final class HTTPParserCorpusTests: XCTestCase {
         "two spaces after the method": "one SP between the parts of the request line, RFC 9112 §3; a recipient "
             + "should not autocorrect it, since the invalid line may be crafted to get past a filter",
         "an asterisk and more": "asterisk-form is a lone `*` (RFC 9112 §3.2.4)",
+        "obs-text in Transfer-Encoding": "transfer codings are tokens (RFC 9112 §6.1); llhttp refuses some such bytes",
     ]
 
     func testBothParsersReadTheCorpusTheSameWayHoweverItIsSplit() {
