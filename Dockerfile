@@ -22,12 +22,14 @@ WORKDIR /src
 COPY Package.* ./
 RUN swift package resolve
 COPY Sources ./Sources
-# The Swift runtime, Foundation and ICU are linked in; libc, libstdc++, zlib and libsystemd stay shared.
+# The release link's function order and libstdc++ shim (Package.swift, releaseLinking; README "Memory").
+COPY link ./link
+# The Swift runtime, Foundation, ICU and libstdc++ are linked in; libc, zlib and libsystemd stay shared.
 RUN swift build -c release --product foap --static-swift-stdlib \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/foap" /out/foap
 
 FROM ${RUNTIME_IMAGE}
-# libsystemd0, libstdc++6 and zlib1g are already part of the slim image; certificates for HTTPS upstreams and curl
+# libsystemd0 and zlib1g are already part of the slim image; certificates for HTTPS upstreams and curl
 # for the health check are all that is added (unpinned on purpose, as above).
 # hadolint ignore=DL3008
 RUN apt-get update \

@@ -1,6 +1,35 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// How the release binary is linked on Linux, so an idle worker maps few pages of it (README "Memory"; measured with
+/// bench/idle-rss). Each worker is the same binary exec'd, so every page of it a worker touches counts in that worker's
+/// RSS, and the kernel maps 16 pages around each page fault in code:
+/// - lld (it ships with the Swift toolchain): `-z pack-relative-relocs` stores the ~120,000 relative relocations as
+///   RELR (24 KB instead of a 2.9 MB `.rela.dyn` read at every start), and `--symbol-ordering-file` puts the functions
+///   a worker runs (link/foap.order, written by bench/link-order) next to each other at the start of `.text`;
+/// - `--no-export-dynamic` (after the `-export-dynamic` the static Swift runtime asks for): nothing looks the
+///   binary's own symbols up at run time, and the loader no longer reads 2.8 MB of `.dynsym`, `.dynstr` and
+///   `.gnu.hash` at start;
+/// - libstdc++ linked in (link/libstdc++.so is a linker script naming `libstdc++.a`; the static Swift runtime
+///   links libstdc++ by name): only the parts the runtime uses, instead of 1.5 MB of the shared library per worker.
+/// Debug builds and tests link as before.
+let releaseLinking = LinkerSetting.unsafeFlags(
+    [
+        "-use-ld=lld",
+        "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+        "-Xlinker", "--no-export-dynamic",
+        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/link/foap.order",
+        "-Xlinker", "--no-warn-symbol-ordering",
+        "-L\(Context.packageDirectory)/link",
+    ],
+    .when(platforms: [.linux], configuration: .release)
+)
+/// Each function in its own section in release, for the foap targets (dependencies are built as their packages say):
+/// the ordering above can then move single functions, not whole files.
+let functionSections = SwiftSetting.unsafeFlags(
+    ["-Xfrontend", "-function-sections"], .when(platforms: [.linux], configuration: .release)
+)
+
 /// foap: the Fast OpenAI API Proxy. The target graph mirrors the process model in DESIGN.md:
 /// the master (`FOAPSupervisor`) never imports the proxy or the worker's lifecycle (`FOAPWorker`), the worker never
 /// imports process management. The one thing both speak, the worker channel's packets and the descriptors a worker
@@ -131,7 +160,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            linkerSettings: [releaseLinking]
         ),
         /// A throwaway `redis-server` on loopback, for every test target that needs a real Redis.
         .target(name: "RedisTestSupport", dependencies: ["FOAPRedis"], path: "Tests/Support/RedisTestSupport"),
@@ -244,3 +274,9 @@ let package = Package(
         ),
     ]
 )
+
+for target in package.targets
+where (target.type == .regular || target.type == .executable) && (target.name == "foap" || target.name.hasPrefix("FOAP"))
+{
+    target.swiftSettings = (target.swiftSettings ?? []) + [functionSections]
+}
