@@ -4,48 +4,11 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 
-/// Differential fuzzing of foap's request parser against llhttp (NIO's `HTTPRequestDecoder`): every message foap
-/// delivers whole must be one llhttp delivers too, the same (foap may refuse more, never accept more), and
-/// cutting the input anywhere must not change what foap delivers. Built by `scripts/fuzz-http-parser` with
+/// Differential fuzzing of foap's response parser (the pooled upstream connection's) against llhttp (NIO's
+/// `HTTPResponseDecoder`): every response foap delivers whole must be one llhttp delivers too, the same (foap may
+/// refuse more, never accept more), and cutting the input anywhere must not change what foap delivers. The first
+/// input byte picks the request's method (a HEAD's answer has no body). Built by `scripts/fuzz-http-parser` with
 /// libFuzzer; without `-DFUZZING` it replays the files named on its command line (crash reproducers, seeds).
-
-/// The complete messages a parser delivered before the stream ended or was refused, as comparable text.
-func completeMessages(of chunks: [ArraySlice<UInt8>], llhttp: Bool) -> [String] {
-    let channel = EmbeddedChannel()
-    if llhttp {
-        try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
-    } else {
-        try! channel.pipeline.syncOperations.addHandler(HTTPServerCodec())
-    }
-    var complete: [String] = []
-    var current = ""
-    var body = ""
-    for chunk in chunks {
-        let refused: Bool
-        do {
-            try channel.writeInbound(ByteBuffer(bytes: chunk))
-            refused = false
-        } catch {
-            refused = true  // the parts delivered before the refusal are still read below
-        }
-        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
-            switch part {
-            case .head(let head):
-                current = "\(head.method.rawValue) \(head.uri) \(head.version) \(fields(head.headers))"
-            case .body(let buffer):
-                body += String(buffer: buffer)  // joined: how the input was cut may split it differently
-            case .end(let trailers):
-                complete.append(current + " body:\(body.debugDescription) end \(trailers.map(fields) ?? [])")
-                body = ""
-            }
-        }
-        if refused {
-            break
-        }
-    }
-    _ = try? channel.finish()
-    return complete
-}
 
 /// Fields as text. Trailing whitespace is not part of a value (RFC 9110 §5.5): foap drops it, llhttp keeps it.
 func fields(_ headers: HTTPHeaders) -> [String] {
@@ -56,18 +19,88 @@ func fields(_ headers: HTTPHeaders) -> [String] {
     }
 }
 
-func check(_ bytes: [UInt8]) {
-    let ours = completeMessages(of: [bytes[...]], llhttp: false)
-    let theirs = completeMessages(of: [bytes[...]], llhttp: true)
-    for (index, message) in ours.enumerated() {
-        guard index < theirs.count, theirs[index] == message else {
-            fatalError("foap delivered a message llhttp did not:\n  foap:   \(message)\n  llhttp: \(theirs)")
+func describe(_ head: HTTPResponseHead) -> String {
+    "\(head.version) \(head.status.code) \(fields(head.headers))"
+}
+
+/// The complete responses llhttp delivered for a request of `method`, the upstream closing after the last byte.
+func llhttpResponses(_ bytes: [UInt8], method: HTTPMethod) -> [String] {
+    let channel = EmbeddedChannel()
+    try! channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
+    try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPResponseDecoder()))
+    try! channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/")))
+    try! channel.writeOutbound(HTTPClientRequestPart.end(nil))
+    var complete: [String] = []
+    var current = ""
+    var body = ""
+    func read() {
+        while let part = try? channel.readInbound(as: HTTPClientResponsePart.self) {
+            switch part {
+            case .head(let head): current = describe(head)
+            case .body(let buffer): body += String(buffer: buffer)
+            case .end(let trailers):
+                complete.append(current + " body:\(body.debugDescription) end \(trailers.map(fields) ?? [])")
+                body = ""
+            }
+        }
+    }
+    do {
+        try channel.writeInbound(ByteBuffer(bytes: bytes))
+        read()
+        _ = try channel.finish()
+    } catch {}
+    read()
+    return complete
+}
+
+/// The complete responses foap's parser delivered, fed `chunks` one after another, the upstream closing after.
+func foapResponses(_ chunks: [ArraySlice<UInt8>], method: HTTPMethod) -> [String] {
+    var parser = HTTPResponseParser()
+    parser.expectResponse(to: method)
+    var buffer = ByteBuffer()
+    var complete: [String] = []
+    var current = ""
+    var body = ""
+    func add(_ part: HTTPClientResponsePart) {
+        switch part {
+        case .head(let head): current = describe(head)
+        case .body(let buffer): body += String(buffer: buffer)
+        case .end(let trailers):
+            complete.append(current + " body:\(body.debugDescription) end \(trailers.map(fields) ?? [])")
+            body = ""
+        }
+    }
+    for chunk in chunks {
+        buffer.writeBytes(chunk)
+        do {
+            while let part = try parser.nextPart(from: &buffer) ?? parser.pendingEnd() {
+                add(part)
+            }
+        } catch {
+            return complete
+        }
+    }
+    if let end = parser.endOfInput() {
+        add(end)
+    }
+    return complete
+}
+
+func check(_ input: [UInt8]) {
+    guard let first = input.first else { return }
+    let method: HTTPMethod = first % 4 == 0 ? .HEAD : .POST
+    let bytes = Array(input.dropFirst())
+    let ours = foapResponses([bytes[...]], method: method)
+    let theirs = llhttpResponses(bytes, method: method)
+    for (index, response) in ours.enumerated() {
+        guard index < theirs.count, theirs[index] == response else {
+            fatalError("foap delivered a response llhttp did not:\n  foap:   \(response)\n  llhttp: \(theirs)")
         }
     }
     if bytes.count > 1 {
-        let cut = Int(bytes[0]) % bytes.count
-        let split = completeMessages(of: [bytes[..<cut], bytes[cut...]], llhttp: false)
-        guard split == ours else { fatalError("cut at \(cut) changed the messages:\n  \(ours)\n  \(split)") }
+        let cut = Int(first) % bytes.count
+        let split = foapResponses([bytes[..<cut], bytes[cut...]], method: method)
+        guard split == ours else { fatalError("cut at \(cut) changed the responses:\n  \(ours)\n  \(split)") }
     }
 }
 

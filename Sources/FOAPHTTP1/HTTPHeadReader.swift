@@ -1,24 +1,17 @@
 import NIOCore
 import NIOHTTP1
 
-/// Reads one whole request head (or a trailer block) out of the bytes that hold it, through its blank line:
-/// the request line, then each field line, validated as RFC 9112 and RFC 9110 write them, with the facts that
+/// Reads one whole response head (or a trailer block) out of the bytes that hold it, through its blank line:
+/// the status line, then each field line, validated as RFC 9112 and RFC 9110 write them, with the facts that
 /// decide the body's framing collected in the same pass.
 struct HTTPHeadReader {
     private let bytes: UnsafeRawBufferPointer
-    private let limits: HTTPRequestParser.Limits
+    private let limits: HTTPParserLimits
     private var index = 0
 
-    init(bytes: UnsafeRawBufferPointer, limits: HTTPRequestParser.Limits) {
+    init(bytes: UnsafeRawBufferPointer, limits: HTTPParserLimits) {
         self.bytes = bytes
         self.limits = limits
-    }
-
-    mutating func readRequest() throws(HTTPParserError) -> (head: HTTPRequestHead, facts: FramingFacts) {
-        let line = try self.nextLine()
-        let (method, uri, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-        let fields = try self.readFields()
-        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers), fields.facts)
     }
 
     mutating func readResponse() throws(HTTPParserError) -> (head: HTTPResponseHead, facts: FramingFacts) {
@@ -73,28 +66,6 @@ struct HTTPHeadReader {
         return line
     }
 
-    /// `method SP request-target SP HTTP-version`, one space each.
-    private static func requestLine(
-        _ line: UnsafeRawBufferPointer
-    ) throws(HTTPParserError) -> (HTTPMethod, String, HTTPVersion) {
-        guard let methodEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
-            throw .invalidMethod
-        }
-        let method = try Self.method(UnsafeRawBufferPointer(rebasing: line[..<methodEnd]))
-        let targetStart = methodEnd + 1
-        guard let targetEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: targetStart),
-            targetEnd > targetStart
-        else { throw .invalidURL }
-        let target = UnsafeRawBufferPointer(rebasing: line[targetStart..<targetEnd])
-        // Visible ASCII only (RFC 9112 §3.2, RFC 3986): no control byte, no space, nothing above 0x7E.
-        for byte in target where byte <= .space || byte >= 0x7F {
-            throw .invalidURL
-        }
-        guard Self.isRequestTargetForm(target, method: method) else { throw .invalidURL }
-        let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...]))
-        return (method, String(decoding: target, as: UTF8.self), version)
-    }
-
     /// `HTTP-version SP 3DIGIT SP [ reason-phrase ]`; llhttp also takes a line that ends after the code.
     private static func statusLine(
         _ line: UnsafeRawBufferPointer
@@ -122,45 +93,6 @@ struct HTTPHeadReader {
         case UInt8(ascii: "0"): return .http1_0
         default: throw .invalidVersion
         }
-    }
-
-    /// One of the four forms of RFC 9112 §3.2, as llhttp tells them apart: origin-form (`/…`), asterisk-form
-    /// (`*`), absolute-form (`scheme://…`, letters only in the scheme) and, for CONNECT only, authority-form.
-    private static func isRequestTargetForm(_ target: UnsafeRawBufferPointer, method: HTTPMethod) -> Bool {
-        if method == .CONNECT {
-            return !target.contains(UInt8(ascii: "/"))
-        }
-        switch target[0] {
-        case UInt8(ascii: "/"):
-            return true
-        case UInt8(ascii: "*"):
-            return target.count == 1
-        default:
-            var index = 0
-            while index < target.count, Self.isLetter(target[index]) { index += 1 }
-            return index > 0 && target.count > index + 3 && target[index] == .colon
-                && target[index + 1] == UInt8(ascii: "/") && target[index + 2] == UInt8(ascii: "/")
-        }
-    }
-
-    private static func isLetter(_ byte: UInt8) -> Bool {
-        (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
-    }
-
-    private static func method(_ token: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPMethod {
-        // The methods of this API first, without building a String.
-        switch token.count {
-        case 3 where token.elementsEqual("GET".utf8): return .GET
-        case 4 where token.elementsEqual("POST".utf8): return .POST
-        case 6 where token.elementsEqual("DELETE".utf8): return .DELETE
-        case 4 where token.elementsEqual("HEAD".utf8): return .HEAD
-        default: break
-        }
-        guard token.allSatisfy(Self.isTokenByte) else { throw .invalidMethod }
-        // Methods are case-sensitive; llhttp knows a fixed list: NIO's `HTTPMethod` cases and QUERY.
-        let method = HTTPMethod(rawValue: String(decoding: token, as: UTF8.self))
-        if case .RAW(let value) = method, value != "QUERY" { throw .invalidMethod }
-        return method
     }
 
     /// The index of the colon after a field name made of token characters, if the line starts with one.
@@ -196,7 +128,7 @@ struct HTTPHeadReader {
     }
 }
 
-/// What the fields of a request say about its body and its protocol.
+/// What the fields of a message say about its body and its connection.
 struct FramingFacts {
     enum Framing: Equatable {
         case none
@@ -208,18 +140,14 @@ struct FramingFacts {
     private var transferCodings = 0
     private var chunkedIsLast = false
     private var chunkedBeforeLast = false
-    private var connectionUpgrade = false
     private var connectionClose = false
     private var connectionKeepAlive = false
-    private var upgradeField = false
 
     /// A `Content-Length` or `Transfer-Encoding` field was seen (refused in trailers, RFC 9110 §6.5.1).
     var namesFraming: Bool { self.contentLength != nil || self.transferCodings > 0 }
 
-    /// `Connection: upgrade` with an `Upgrade` field: after this request the connection speaks another protocol.
-    var upgrades: Bool { self.connectionUpgrade && self.upgradeField }
 
-    /// Whether the connection stays open after this request (RFC 9112 §9.3): HTTP/1.1 unless `close`,
+    /// Whether the connection stays open after this message (RFC 9112 §9.3): HTTP/1.1 unless `close`,
     /// HTTP/1.0 only with `keep-alive`.
     func keepsAlive(minorVersion: Int) -> Bool {
         minorVersion >= 1 ? !self.connectionClose : self.connectionKeepAlive && !self.connectionClose
@@ -258,29 +186,22 @@ struct FramingFacts {
         case 10 where Self.equalsLowercase(name, "connection"):
             Self.forEachElement(of: value) { option in
                 switch option.count {
-                case 7 where Self.equalsLowercase(option, "upgrade"): self.connectionUpgrade = true
                 case 5 where Self.equalsLowercase(option, "close"): self.connectionClose = true
                 case 10 where Self.equalsLowercase(option, "keep-alive"): self.connectionKeepAlive = true
                 default: break
                 }
             }
-        case 7 where Self.equalsLowercase(name, "upgrade"):
-            self.upgradeField = true
         default:
             break
         }
     }
 
-    /// The request body's framing (RFC 9112 §6.3). Transfer-Encoding with Content-Length is refused rather than
-    /// resolved, and a request whose final coding is not `chunked` (or that applies it twice) has no length at all.
-    /// A response whose final coding is not `chunked` runs until the connection closes (RFC 9112 §6.3 item 4).
-    func framing(forResponse: Bool = false) throws(HTTPParserError) -> Framing {
+    /// The response body's framing (RFC 9112 §6.3): Transfer-Encoding with Content-Length is refused rather than
+    /// resolved; a final coding other than `chunked` (or `chunked` applied twice) runs until the connection closes.
+    func framing() throws(HTTPParserError) -> Framing {
         if self.transferCodings > 0 {
             guard self.contentLength == nil else { throw .unexpectedContentLength }
-            guard self.chunkedIsLast, !self.chunkedBeforeLast else {
-                if forResponse { return .none }
-                throw .unknown
-            }
+            guard self.chunkedIsLast, !self.chunkedBeforeLast else { return .none }
             return .chunked
         }
         if let length = self.contentLength {

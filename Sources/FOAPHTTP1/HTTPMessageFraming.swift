@@ -4,7 +4,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 
-/// The pieces both parsers share: finding a whole head (or trailer block), body slices, chunk lines and the
+/// The pieces of message framing the response parser uses: finding a whole head (or trailer block), body slices, chunk lines and the
 /// CRLF after chunk data. Each consumes bytes only when it returns something.
 enum HTTPMessageFraming {
     /// The length of the head at the start of `buffer` (through its blank line), or nil while it is incomplete.
@@ -12,7 +12,7 @@ enum HTTPMessageFraming {
     static func headLength(
         in buffer: inout ByteBuffer,
         scanned: Int,
-        limits: HTTPRequestParser.Limits
+        limits: HTTPParserLimits
     ) throws(HTTPParserError) -> Int? {
         if scanned == 0 {
             while let byte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), byte == .cr || byte == .lf {
@@ -37,7 +37,7 @@ enum HTTPMessageFraming {
     /// The size on a whole chunk-size line (consumed), or nil while the line is incomplete.
     static func chunkSize(
         from buffer: inout ByteBuffer,
-        limits: HTTPRequestParser.Limits
+        limits: HTTPParserLimits
     ) throws(HTTPParserError) -> UInt64? {
         let line = buffer.withUnsafeReadableBytes { bytes -> (size: UInt64, length: Int)?? in
             guard let lineFeed = Self.firstIndex(of: .lf, in: bytes, from: 0) else { return .some(nil) }
@@ -66,7 +66,7 @@ enum HTTPMessageFraming {
     static func trailers(
         from buffer: inout ByteBuffer,
         scanned: Int,
-        limits: HTTPRequestParser.Limits
+        limits: HTTPParserLimits
     ) throws(HTTPParserError) -> HTTPHeaders?? {
         if scanned == 0, buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
             buffer.moveReaderIndex(forwardBy: 2)
@@ -88,7 +88,7 @@ enum HTTPMessageFraming {
     private static func blockLength(
         in buffer: ByteBuffer,
         scanned: Int,
-        limits: HTTPRequestParser.Limits
+        limits: HTTPParserLimits
     ) throws(HTTPParserError) -> Int? {
         guard let length = Self.blankLineEnd(in: buffer, from: scanned) else {
             if buffer.readableBytes > limits.maxHeadSize { throw .headerOverflow }
@@ -126,6 +126,30 @@ enum HTTPMessageFraming {
         guard from < bytes.count, let base = bytes.baseAddress else { return nil }
         guard let found = memchr(base + from, Int32(byte), bytes.count - from) else { return nil }
         return base.distance(to: UnsafeRawPointer(found))
+    }
+}
+
+/// Bounds on what a message may make a parser hold: NIO's defaults for the fields (what llhttp enforced before),
+/// and bounds on the whole head and on a chunk-size line, which llhttp does not bound.
+public struct HTTPParserLimits: Sendable {
+    /// Names and values of the header fields (and of the trailer fields), together.
+    public var maxHeaderListSize = 80 * 1024
+    public var maxHeaderFieldCount = Int(UInt16.max) - 1
+    /// The whole head: request line, fields, line ends.
+    public var maxHeadSize = 96 * 1024
+    /// A chunk-size line with its extensions.
+    public var maxChunkLineSize = 4 * 1024
+
+    public init(
+        maxHeaderListSize: Int = 80 * 1024,
+        maxHeaderFieldCount: Int = Int(UInt16.max) - 1,
+        maxHeadSize: Int = 96 * 1024,
+        maxChunkLineSize: Int = 4 * 1024
+    ) {
+        self.maxHeaderListSize = maxHeaderListSize
+        self.maxHeaderFieldCount = maxHeaderFieldCount
+        self.maxHeadSize = maxHeadSize
+        self.maxChunkLineSize = maxChunkLineSize
     }
 }
 

@@ -2,10 +2,10 @@ import NIOCore
 import NIOHTTP1
 
 /// An HTTP/1.1 response parser (RFC 9112) for a client connection that sends one request at a time: the
-/// pooled upstream connection. It replaces NIO's `HTTPResponseDecoder` (llhttp) there, as `HTTPRequestParser`
-/// does on the client side, with the same rules: one `Content-Length` of digits, never next to
-/// `Transfer-Encoding`, CRLF line ends, no obs-fold, no control bytes in values. What it delivers is compared
-/// with llhttp on a shared corpus (`HTTPResponseCorpusTests`).
+/// pooled upstream connection. It replaces NIO's `HTTPResponseDecoder` (llhttp) there, with llhttp's strict
+/// rules: one `Content-Length` of digits, never next to `Transfer-Encoding`, CRLF line ends, no obs-fold, no
+/// control bytes in values, no framing fields among trailers. What it delivers is compared with llhttp on a
+/// corpus (`HTTPResponseCorpusTests`) and by a differential fuzzer (`Fuzz/`, `scripts/fuzz-http-parser`).
 ///
 /// The body's length follows RFC 9112 §6.3: none for the answer to a `HEAD` and for 1xx, 204 and 304; chunked
 /// when `chunked` is the final coding; `Content-Length`; otherwise everything until the upstream closes
@@ -29,12 +29,12 @@ public struct HTTPResponseParser {
     private var state = State.head(scanned: 0)
     private var requestMethod = HTTPMethod.GET
     private var upgradeAfterEnd = false
-    public let limits: HTTPRequestParser.Limits
+    public let limits: HTTPParserLimits
     /// Whether the connection stays open after the last response whose head was returned (its `Connection`
     /// field and version), known from the same pass as the head: `HTTPHeaders.isKeepAlive` would scan again.
     public private(set) var keepsAlive = true
 
-    public init(limits: HTTPRequestParser.Limits = .init()) {
+    public init(limits: HTTPParserLimits = .init()) {
         self.limits = limits
     }
 
@@ -114,7 +114,7 @@ public struct HTTPResponseParser {
             self.state = .head(scanned: 0)
             return try self.parseHead(from: &buffer, scanned: 0)
         }
-        let framing = try parsed.facts.framing(forResponse: true)
+        let framing = try parsed.facts.framing()
         self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor)
         if code == 101 {
             self.upgradeAfterEnd = true

@@ -1,4 +1,3 @@
-import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
@@ -311,17 +310,19 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     func exchangeBecomesTunnel(_ handler: any ChannelHandler) throws {
         guard let context = self.context else { throw ChannelError.ioOnClosedChannel }
         let pipeline = context.pipeline.syncOperations
-        let codec = try pipeline.handler(type: HTTPServerCodec.self)
+        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        let encoder = try pipeline.handler(type: HTTPResponseEncoder.self)
         self.exchange = nil
         self.pipelined.removeAll()
         self.cancelTimeoutTimer()
         // Keep-alive and drain rules no longer apply: the tunnel lasts as long as its two ends.
         self.drain.connectionInactive()
         try pipeline.addHandler(handler)
-        // The 101 is encoded already (written, not flushed): the codec can go. Bytes the client sent after its
-        // request (frames sent before the 101 arrived) reach the tunnel when the codec leaves.
+        // The 101 is encoded already (written, not flushed): the codec can go. The client sends no frame before it
+        // has read the 101, so the decoder holds no bytes of the tunnel.
         pipeline.removeHandler(self, promise: nil)
-        pipeline.removeHandler(codec, promise: nil)
+        pipeline.removeHandler(encoder, promise: nil)
+        pipeline.removeHandler(decoder, promise: nil)
     }
 
     func exchangeNeedsTimeoutCheck(by deadline: NIODeadline) {
