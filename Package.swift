@@ -90,8 +90,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        /// The client connection's HTTP/1.1 codec: a strict request parser over `ByteBuffer` and a response
-        /// writer, in one channel handler. Only NIO below it, so the fuzzer builds it alone.
+        /// HTTP/1.1 on the pooled upstream connection's bytes: a request writer and a strict response parser.
+        /// Only NIO below it, so the fuzzer builds it alone.
         .target(
             name: "FOAPHTTP1",
             dependencies: [
@@ -177,7 +177,7 @@ let package = Package(
             ],
             path: "Tests/Support/WebSocketTestSupport"
         ),
-        /// foap's parser against llhttp (NIO's decoder) on a shared corpus, and its responses against NIO's encoder.
+        /// foap's response parser against llhttp (NIO's decoder) on a corpus, its requests against NIO's encoder.
         .testTarget(
             name: "FOAPHTTP1Tests",
             dependencies: [
@@ -187,7 +187,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        /// Differential fuzzing of the parser against llhttp (`scripts/fuzz-http-parser`, libFuzzer; not in CI).
+        /// Differential fuzzing of the response parser against llhttp (`scripts/fuzz-http-parser`, libFuzzer; not in CI).
         /// Built without the fuzzer, it replays the inputs named on its command line.
         .executableTarget(
             name: "foap-http-fuzz",
