@@ -22,6 +22,10 @@ WORKDIR /src
 COPY Package.* ./
 RUN swift package resolve
 COPY Sources ./Sources
+# Package.swift names targets under Tests/ and Fuzz/ (test support, the fuzzer); SwiftPM refuses a manifest whose
+# target paths are missing, even when building only `foap`.
+COPY Tests ./Tests
+COPY Fuzz ./Fuzz
 # The release link's function order and libstdc++ shim (Package.swift, releaseLinking; README "Memory").
 COPY link ./link
 # The Swift runtime, Foundation, ICU and libstdc++ are linked in; libc, zlib and libsystemd stay shared.
