@@ -23,6 +23,25 @@ func describe(_ head: HTTPResponseHead) -> String {
     "\(head.version) \(head.status.code) \(fields(head.headers))"
 }
 
+/// Complete responses as comparable text: head, the body joined (a cut input splits it differently), trailers.
+struct ResponseTranscript {
+    private(set) var complete: [String] = []
+    private var head = ""
+    private var body = ""
+
+    mutating func add(_ part: HTTPClientResponsePart) {
+        switch part {
+        case .head(let head):
+            self.head = describe(head)
+        case .body(let buffer):
+            self.body += String(buffer: buffer)
+        case .end(let trailers):
+            self.complete.append(self.head + " body:\(self.body.debugDescription) end \(trailers.map(fields) ?? [])")
+            self.body = ""
+        }
+    }
+}
+
 /// The complete responses llhttp delivered for a request of `method`, the upstream closing after the last byte.
 func llhttpResponses(_ bytes: [UInt8], method: HTTPMethod) -> [String] {
     let channel = EmbeddedChannel()
@@ -30,18 +49,10 @@ func llhttpResponses(_ bytes: [UInt8], method: HTTPMethod) -> [String] {
     try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPResponseDecoder()))
     try! channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/")))
     try! channel.writeOutbound(HTTPClientRequestPart.end(nil))
-    var complete: [String] = []
-    var current = ""
-    var body = ""
+    var transcript = ResponseTranscript()
     func read() {
         while let part = try? channel.readInbound(as: HTTPClientResponsePart.self) {
-            switch part {
-            case .head(let head): current = describe(head)
-            case .body(let buffer): body += String(buffer: buffer)
-            case .end(let trailers):
-                complete.append(current + " body:\(body.debugDescription) end \(trailers.map(fields) ?? [])")
-                body = ""
-            }
+            transcript.add(part)
         }
     }
     do {
@@ -50,7 +61,7 @@ func llhttpResponses(_ bytes: [UInt8], method: HTTPMethod) -> [String] {
         _ = try channel.finish()
     } catch {}
     read()
-    return complete
+    return transcript.complete
 }
 
 /// The complete responses foap's parser delivered, fed `chunks` one after another, the upstream closing after.
@@ -58,32 +69,21 @@ func foapResponses(_ chunks: [ArraySlice<UInt8>], method: HTTPMethod) -> [String
     var parser = HTTPResponseParser()
     parser.expectResponse(to: method)
     var buffer = ByteBuffer()
-    var complete: [String] = []
-    var current = ""
-    var body = ""
-    func add(_ part: HTTPClientResponsePart) {
-        switch part {
-        case .head(let head): current = describe(head)
-        case .body(let buffer): body += String(buffer: buffer)
-        case .end(let trailers):
-            complete.append(current + " body:\(body.debugDescription) end \(trailers.map(fields) ?? [])")
-            body = ""
-        }
-    }
+    var transcript = ResponseTranscript()
     for chunk in chunks {
         buffer.writeBytes(chunk)
         do {
             while let part = try parser.nextPart(from: &buffer) ?? parser.pendingEnd() {
-                add(part)
+                transcript.add(part)
             }
         } catch {
-            return complete
+            return transcript.complete
         }
     }
     if let end = parser.endOfInput() {
-        add(end)
+        transcript.add(end)
     }
-    return complete
+    return transcript.complete
 }
 
 func check(_ input: [UInt8]) {
