@@ -55,11 +55,11 @@ func llhttpResponses(_ bytes: [UInt8], method: HTTPMethod) -> [String] {
             transcript.add(part)
         }
     }
-    do {
-        try channel.writeInbound(ByteBuffer(bytes: bytes))
-        read()
-        _ = try channel.finish()
-    } catch {}
+    // A refusal throws from the write or, for a response cut short, from `finish` (the upstream closing); the channel
+    // is finished either way, or its pipeline's reference cycle leaks (LeakSanitizer found it).
+    _ = try? channel.writeInbound(ByteBuffer(bytes: bytes))
+    read()
+    _ = try? channel.finish()
     read()
     return transcript.complete
 }
@@ -90,8 +90,10 @@ func check(_ input: [UInt8]) {
     guard let first = input.first else { return }
     let method: HTTPMethod = first % 4 == 0 ? .HEAD : .POST
     let bytes = Array(input.dropFirst())
-    let ours = foapResponses([bytes[...]], method: method)
-    let theirs = llhttpResponses(bytes, method: method)
+    // One request, one response: what follows it is unsolicited (the relay closes the connection on it, and NIO's
+    // decoder, which knows of one request, refuses it), so only the first response is compared.
+    let ours = Array(foapResponses([bytes[...]], method: method).prefix(1))
+    let theirs = Array(llhttpResponses(bytes, method: method).prefix(1))
     for (index, response) in ours.enumerated() {
         guard index < theirs.count, theirs[index] == response else {
             fatalError("foap delivered a response llhttp did not:\n  foap:   \(response)\n  llhttp: \(theirs)")
@@ -99,7 +101,7 @@ func check(_ input: [UInt8]) {
     }
     if bytes.count > 1 {
         let cut = Int(first) % bytes.count
-        let split = foapResponses([bytes[..<cut], bytes[cut...]], method: method)
+        let split = Array(foapResponses([bytes[..<cut], bytes[cut...]], method: method).prefix(1))
         guard split == ours else { fatalError("cut at \(cut) changed the responses:\n  \(ours)\n  \(split)") }
     }
 }
