@@ -22,6 +22,8 @@ public struct HTTPResponseParser {
         case chunkDataEnd
         case trailers(scanned: Int)
         case end
+        /// An interim answer said the connection closes: nothing but line ends may follow (llhttp's rule).
+        case closed
         case upgraded
         case failed
     }
@@ -46,7 +48,7 @@ public struct HTTPResponseParser {
     /// Whether a response is under way: its head was returned and its end was not.
     public var isInsideResponse: Bool {
         switch self.state {
-        case .head, .upgraded, .failed: return false
+        case .head, .closed, .upgraded, .failed: return false
         default: return true
         }
     }
@@ -93,6 +95,11 @@ public struct HTTPResponseParser {
             return try self.parseChunked(from: &buffer)
         case .end:
             return self.pendingEnd()
+        case .closed:
+            while let byte = buffer.readInteger(as: UInt8.self) {
+                guard byte == .cr || byte == .lf else { throw .closedConnection }
+            }
+            return nil
         case .upgraded, .failed:
             return nil
         }
@@ -110,7 +117,12 @@ public struct HTTPResponseParser {
         buffer.moveReaderIndex(forwardBy: length)
         let code = parsed.head.status.code
         if code >= 100 && code < 200 && code != 101 {
-            // An interim answer (100 Continue, 103 Early Hints): skipped; the final head follows.
+            // An interim answer (100 Continue, 103 Early Hints): skipped; the final head follows, unless the interim
+            // one closes the connection (an HTTP/1.0 one, or `Connection: close`), after which nothing may.
+            guard parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor) else {
+                self.state = .closed
+                return try self.parseNextPart(from: &buffer)
+            }
             self.state = .head(scanned: 0)
             return try self.parseHead(from: &buffer, scanned: 0)
         }
