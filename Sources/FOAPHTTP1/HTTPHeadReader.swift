@@ -146,7 +146,6 @@ struct FramingFacts {
     /// A `Content-Length` or `Transfer-Encoding` field was seen (refused in trailers, RFC 9110 §6.5.1).
     var namesFraming: Bool { self.contentLength != nil || self.transferCodings > 0 }
 
-
     /// Whether the connection stays open after this message (RFC 9112 §9.3): HTTP/1.1 unless `close`,
     /// HTTP/1.0 only with `keep-alive`.
     func keepsAlive(minorVersion: Int) -> Bool {

@@ -165,6 +165,61 @@ final class UpstreamPoolTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(received, size)
         XCTAssertEqual(upstream.bytesSent, size)
     }
+
+    // MARK: Responses the upstream connection's own parser reads (FOAPHTTP1.HTTPResponseParser)
+
+    /// An answer without `Content-Length` or chunking runs until the upstream closes: the client gets all of it,
+    /// and the closed connection is not reused.
+    func testAnAnswerDelimitedByTheUpstreamClosingIsRelayedWhole() async throws {
+        let upstream = try RawUpstream { _ in
+            .sendThenClose("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + #"{"ok":true}"#)
+        }
+        let harness = try await self.harness(upstream)
+        for index in 0..<2 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+            XCTAssertEqual(response.body, #"{"ok":true}"#, "request \(index)")
+        }
+        XCTAssertEqual(upstream.connections, 2)
+    }
+
+    /// Interim answers (100 Continue, 103 Early Hints) are not the answer: the final one reaches the client.
+    func testInterimAnswersAreSkipped() async throws {
+        let upstream = try RawUpstream { _ in
+            .send(
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                    + RawUpstream.jsonReply(#"{"ok":true}"#)
+            )
+        }
+        let harness = try await self.harness(upstream)
+        let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.body, #"{"ok":true}"#)
+    }
+
+    /// `Connection: close` from the upstream (the parser's keep-alive, not `HTTPHeaders`'): the next request opens a
+    /// fresh connection instead of writing into one the upstream is closing.
+    func testAnUpstreamThatSaysCloseIsNotReused() async throws {
+        let upstream = try RawUpstream { _ in
+            .send(RawUpstream.jsonReply(#"{"ok":true}"#, extraHeaders: "Connection: close\r\n"))
+        }
+        let harness = try await self.harness(upstream)
+        for index in 0..<3 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(response.status, 200, "request \(index)")
+        }
+        XCTAssertEqual(upstream.connections, 3)
+        XCTAssertEqual(upstream.requests, 3)
+    }
+
+    /// Something that is not an HTTP answer is a 502, and the connection is dropped.
+    func testAnAnswerThatIsNotHTTPIsA502() async throws {
+        let upstream = try RawUpstream { _ in .send("SSH-2.0-OpenSSH_9.2\r\n\r\n") }
+        let harness = try await self.harness(upstream)
+        let response = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+        XCTAssertEqual(response.status, 502, response.body)
+        XCTAssertTrue(response.body.contains("upstream"), response.body)
+    }
 }
 
 extension UpstreamPoolTests {

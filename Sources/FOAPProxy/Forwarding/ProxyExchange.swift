@@ -100,10 +100,9 @@ final class ProxyExchange {
         // After a request that asks for an upgrade the parser reads no further request: whatever the answer,
         // the connection ends with it.
         let asksForUpgrade = if case .webSocket = self.route { true } else { false }
-        let facts = RequestHeaderFacts(head.headers)
-        // HTTP/1.1 keeps the connection unless the client sends `Connection: close`; an HTTP/1.0 answer closes it.
-        self.keepAlive = !facts.asksToClose && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
+        self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
         self.isHead = head.method == .HEAD
+        let facts = RequestHeaderFacts(head.headers)
         self.requestHeaders = facts
         self.machine = ExchangeStateMachine(
             declaredLength: facts.declaredBodyLength,

@@ -17,8 +17,6 @@ struct RequestHeaderFacts {
     private(set) var contentType: String?
     /// The first `X-Request-ID` value.
     private(set) var requestID: String?
-    /// A `Connection` field lists `close`.
-    private(set) var asksToClose = false
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
@@ -35,8 +33,6 @@ struct RequestHeaderFacts {
                 self.contentLength = value
             case 17 where Self.named(name, "transfer-encoding"):
                 self.hasTransferEncoding = true
-            case 10 where !self.asksToClose && Self.named(name, "connection"):
-                self.asksToClose = Self.listsClose(value)
             default:
                 break
             }
@@ -57,29 +53,6 @@ struct RequestHeaderFacts {
             return length
         }
         return value.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? Int.max : 0
-    }
-
-    /// Whether a `Connection` value has the `close` option (what `HTTPHeaders.isKeepAlive` looks for, without
-    /// its lower-cased copies of every field: ~7,000 instructions per request in bench/profile).
-    private static let close: StaticString = "close"
-
-    private static func listsClose(_ value: String) -> Bool {
-        var value = value
-        return value.withUTF8 { bytes in
-            var start = 0
-            while start <= bytes.count {
-                var end = start
-                while end < bytes.count, bytes[end] != UInt8(ascii: ",") { end += 1 }
-                var first = start
-                var last = end
-                while first < last, bytes[first] == 0x20 || bytes[first] == 0x09 { first += 1 }
-                while last > first, bytes[last - 1] == 0x20 || bytes[last - 1] == 0x09 { last -= 1 }
-                let option = UnsafeBufferPointer(rebasing: bytes[first..<last])
-                if Self.close.withUTF8Buffer({ HeaderPolicy.equalsIgnoringASCIICase(option, $0) }) { return true }
-                start = end + 1
-            }
-            return false
-        }
     }
 
     /// `lowercase` must be lower-case ASCII.

@@ -95,7 +95,7 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         // A body that runs until the upstream closes ends here; any other response was cut short.
-        if self.parser.isInsideResponse, case .end = self.parser.endOfInput() {
+        if case .end = self.parser.endOfInput() {
             self.call?.receivedEnd()
         }
         self.call?.connectionLost(UpstreamConnectionClosedError())
