@@ -32,7 +32,7 @@ extension ProxyExchange {
         if self.requestHeaders.expectsContinue {
             self.machine.continueSent()
             let interim = HTTPResponseHead(version: self.head.version, status: .continue)
-            self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(interim)), promise: nil)
+            self.output.writeAndFlush(.head(interim), promise: nil)
         }
         let contentType = self.requestHeaders.contentType ?? ""
         if let scanner = MultipartModelScanner(contentType: contentType) {

@@ -258,7 +258,7 @@ extension ProxyExchange: UpstreamResponseSink {
             guard kept.readableBytes > 0 else { return self.context.eventLoop.makeSucceededVoidFuture() }
         }
         self.record.bytesOut += kept.readableBytes
-        return self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(kept))))
+        return self.output.write(.body(.byteBuffer(kept)))
     }
 
     func upstreamReadComplete(attempt: ExchangeStateMachine.AttemptID) {
@@ -266,7 +266,7 @@ extension ProxyExchange: UpstreamResponseSink {
         if case .writeHead(let head) = self.machine.upstreamReadCompleted(attempt: attempt) {
             self.writeHead(head)
         }
-        self.context.flush()
+        self.output.flush()
     }
 
     func upstreamEnd(attempt: ExchangeStateMachine.AttemptID) {
@@ -282,7 +282,7 @@ extension ProxyExchange: UpstreamResponseSink {
             if var filter = self.eventFilter, let rest = filter.finish(), !self.isHead {
                 self.eventFilter = nil
                 self.record.bytesOut += rest.readableBytes
-                self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(rest))), promise: nil)
+                self.output.write(.body(.byteBuffer(rest)), promise: nil)
             }
             self.finish(close: !self.keepAlive, after: self.writeEnd(closing: !self.keepAlive))
         case .writeBuffered(var head, let held):
@@ -369,7 +369,7 @@ extension ProxyExchange: UpstreamResponseSink {
         }
         // What was relayed so far goes out before the close (an unflushed head would otherwise be dropped, and the
         // client would see an empty reply where the record says the status it was sent).
-        self.context.flush()
+        self.output.flush()
         self.finish(close: true)
     }
 }

@@ -79,20 +79,21 @@ final class ConnectionDrain {
 
     /// Writes and flushes a response's `.end`; then the connection is idle, or closes once the end is out when
     /// the response said `Connection: close` during a drain.
-    func writeEnd(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        let end = NIOAny(HTTPServerResponsePart.end(nil))
+    func writeEnd(
+        output: some ResponseEndWriting, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?
+    ) {
         self.requestsInFlight = max(0, self.requestsInFlight - 1)
         let closes = self.currentResponseCloses
         self.currentResponseCloses = false
         guard self.draining else {
-            context.writeAndFlush(end, promise: promise)
+            output.writeAndFlushEnd(promise: promise)
             if self.requestsInFlight == 0 {
                 self.becameIdle(context: context)
             }
             return
         }
         let written = promise ?? context.eventLoop.makePromise()
-        context.writeAndFlush(end, promise: written)
+        output.writeAndFlushEnd(promise: written)
         if closes {
             written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else if self.requestsInFlight == 0 {
@@ -134,3 +135,9 @@ final class ConnectionDrain {
 
 @available(*, unavailable)
 extension ConnectionDrain: Sendable {}
+
+/// Where the drain writes a response's end (the connection's `ResponseOutput`; a test's recorder).
+protocol ResponseEndWriting {
+    /// Writes the response's `.end` and flushes; `promise` completes once it is written.
+    func writeAndFlushEnd(promise: EventLoopPromise<Void>?)
+}

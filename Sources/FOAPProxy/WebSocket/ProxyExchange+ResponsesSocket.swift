@@ -20,10 +20,8 @@ extension ProxyExchange {
         headers.add(name: "Upgrade", value: "websocket")
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Sec-WebSocket-Accept", value: WebSocketFraming.acceptValue(forKey: key))
-        self.context.write(
-            NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
-                                                                headers: headers))),
-            promise: nil)
+        self.output.write(
+            .head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)), promise: nil)
         self.record.status = 101
         let reader = FirstMessageReader(limit: self.engine.configuration.maxBodySize) { [self] event in
             self.firstMessageArrived(event)

@@ -174,7 +174,7 @@ extension ProxyExchange {
         let (clientEnd, upstreamEnd) = self.makeTunnel()
         // Sec-WebSocket-Accept answers the client's own key, which the upstream got unchanged.
         let response = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: head.headers)
-        self.context.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
+        self.output.write(.head(response), promise: nil)
         do {
             guard let owner = self.owner else { throw UpstreamSocketClosedError() }
             try owner.exchangeBecomesTunnel(clientEnd)

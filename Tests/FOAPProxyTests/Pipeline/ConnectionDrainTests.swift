@@ -259,7 +259,7 @@ private final class DrainHooks: ChannelDuplexHandler {
             self.drain.prepare(&head)
             context.write(self.wrapOutboundOut(.head(head)), promise: promise)
         case .end:
-            self.drain.writeEnd(context: context, promise: promise)
+            self.drain.writeEnd(output: EndWriter(context: context), context: context, promise: promise)
         case .body:
             context.write(data, promise: promise)
         }
@@ -268,6 +268,15 @@ private final class DrainHooks: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.drain.connectionInactive()
         context.fireChannelInactive()
+    }
+}
+
+/// Writes the `.end` as a part, for the test to read back.
+private struct EndWriter: ResponseEndWriting {
+    let context: ChannelHandlerContext
+
+    func writeAndFlushEnd(promise: EventLoopPromise<Void>?) {
+        self.context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: promise)
     }
 }
 

@@ -1,0 +1,147 @@
+import FOAPHTTP1
+import NIOCore
+import NIOHTTP1
+
+/// The answers of one client connection on their way to the socket: response parts encoded straight into bytes
+/// (`HTTPResponseWriter`, NIO's framing rules) and gathered, so that a head, a small body and the end leave in one
+/// write when the exchange flushes.
+///
+/// It stands where NIO's `HTTPResponseEncoder` stood, but is called directly by the exchange and the connection
+/// handler: no `NIOAny` hop and no pending write per part, and no write future per relayed part while the bytes
+/// are only gathered (bench/profile's numbers are in the README).
+///
+/// Every write is ordered as before: gathered bytes go out before any part written on its own, and a promise
+/// given with a gathered part completes when the bytes it was gathered into are written.
+final class ResponseOutput {
+    /// A body part written for an answer that may not have one (to a HEAD request).
+    struct BodyNotAllowed: Error {}
+
+    /// Body parts up to this size are copied into the gathered bytes (the answers and stream events of model APIs
+    /// are small); larger ones are written as they are, without a copy.
+    static let copyLimit = 8192
+    /// Gathered bytes beyond this are written at once (not flushed): what a connection holds stays bounded when
+    /// many small parts arrive between two flushes.
+    static let gatherLimit = 32768
+    /// What a response's first buffer reserves: a head of a dozen fields and a small JSON answer.
+    static let answerReservation = 2048
+
+    private let context: ChannelHandlerContext
+    private var writer = HTTPResponseWriter()
+    /// Encoded bytes not handed to the channel yet.
+    private var gathered: ByteBuffer?
+    /// Completed once the gathered bytes are written (every promise given with a gathered part cascades from it).
+    private var gatheredPromise: EventLoopPromise<Void>?
+
+    init(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// A request was handed to an exchange: the answer's framing depends on its method.
+    func requestRead(_ method: HTTPMethod) {
+        self.writer.requestRead(method)
+    }
+
+    /// Encodes `part`; its bytes are written at the next flush at the latest.
+    func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
+        switch part {
+        case .head(let head):
+            // Room for a typical head and a small body behind it: one allocation for the whole answer.
+            var buffer = self.takeGathered(reserving: Self.answerReservation)
+            self.writer.writeHead(head, into: &buffer)
+            self.gather(buffer, promise: promise)
+            if head.status == .switchingProtocols {
+                // The connection changes hands after a 101: its bytes are in the channel before that.
+                self.writeGathered()
+            }
+        case .body(let data):
+            var buffer = self.takeGathered(reserving: min(data.readableBytes, Self.copyLimit) + 32)
+            switch self.writer.writeBody(data, into: &buffer, copyLimit: Self.copyLimit) {
+            case .appended:
+                self.gather(buffer, promise: promise)
+                if buffer.readableBytes > Self.gatherLimit {
+                    self.writeGathered()
+                }
+            case .refused:
+                self.gather(buffer, promise: nil)
+                promise?.fail(BodyNotAllowed())
+            case .separate(let data, let suffix):
+                self.gather(buffer, promise: nil)
+                self.writeGathered()
+                guard let suffix else {
+                    self.context.write(NIOAny(data), promise: promise)
+                    return
+                }
+                // Writes complete in order: the part's promise completes after its chunk's CRLF.
+                self.context.write(NIOAny(data), promise: nil)
+                self.context.write(NIOAny(IOData.byteBuffer(ByteBuffer(staticString: suffix))), promise: promise)
+            }
+        case .end(let trailers):
+            var buffer = self.takeGathered(reserving: 16)
+            self.writer.writeEnd(trailers, into: &buffer)
+            self.gather(buffer, promise: promise)
+        }
+    }
+
+    /// Encodes `part` and returns when it is written: at once when its bytes were gathered (the caller need not
+    /// wait for a flush of bytes the connection holds anyway), else when the channel has written them.
+    func write(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void> {
+        if case .body(let data) = part, data.readableBytes <= Self.copyLimit {
+            self.write(part, promise: nil)
+            return self.context.eventLoop.makeSucceededVoidFuture()
+        }
+        let promise = self.context.eventLoop.makePromise(of: Void.self)
+        self.write(part, promise: promise)
+        return promise.futureResult
+    }
+
+    func flush() {
+        self.writeGathered()
+        self.context.flush()
+    }
+
+    func writeAndFlush(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
+        self.write(part, promise: promise)
+        self.flush()
+    }
+
+    /// Hands the gathered bytes to the channel (without flushing).
+    func writeGathered() {
+        let promise = self.gatheredPromise
+        self.gatheredPromise = nil
+        if let buffer = self.gathered {
+            self.gathered = nil
+            self.context.write(NIOAny(IOData.byteBuffer(buffer)), promise: promise)
+        } else if let promise {
+            // Nothing to write, but the promise still completes in order with the writes before it.
+            self.context.write(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: promise)
+        }
+    }
+
+    /// The gathered bytes to append to, owned by the caller until `gather` (so appending does not copy them).
+    private func takeGathered(reserving capacity: Int) -> ByteBuffer {
+        guard let buffer = self.gathered else {
+            return self.context.channel.allocator.buffer(capacity: capacity)
+        }
+        self.gathered = nil
+        return buffer
+    }
+
+    private func gather(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        self.gathered = buffer.readableBytes > 0 ? buffer : nil
+        guard let promise else { return }
+        if let gatheredPromise = self.gatheredPromise {
+            gatheredPromise.futureResult.cascade(to: promise)
+        } else {
+            self.gatheredPromise = promise
+        }
+    }
+}
+
+extension ResponseOutput: ResponseEndWriting {
+    func writeAndFlushEnd(promise: EventLoopPromise<Void>?) {
+        self.writeAndFlush(.end(nil), promise: promise)
+    }
+}
+
+@available(*, unavailable)
+extension ResponseOutput: Sendable {}
