@@ -32,12 +32,18 @@ public struct JSONRecordWriter: Sendable {
     /// Writes one record: the fixed keys, the process metadata, then the members `fields` appends, in its order.
     /// Callers append their fields in key order to match `JSONLogHandler`, which sorts record metadata.
     public func write(level: Logger.Level, message: StaticString, fields: (inout JSONMembers) -> Void) {
-        var members = JSONMembers()
-        Self.appendFixedKeys(timestamp: self.clock(), level: level, message: message.description, to: &members.line)
-        self.fixedTail.withUnsafeBytes { members.line.append(bytes: $0) }
-        fields(&members)
-        members.line.append("}\n")
-        members.line.withUnsafeBytes { self.sink.write($0) }
+        // On the stack: room for a whole access record with its process metadata, so the common line allocates
+        // nothing (a longer one moves to the heap).
+        withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { storage in
+            var members = JSONMembers(line: LineBuffer(storage: storage))
+            defer { members.line.release() }
+            Self.appendFixedKeys(timestamp: self.clock(), level: level, to: &members.line)
+            members.line.appendJSONQuoted(message)
+            self.fixedTail.withUnsafeBytes { members.line.append(bytes: $0) }
+            fields(&members)
+            members.line.append("}\n")
+            members.line.withUnsafeBytes { self.sink.write($0) }
+        }
     }
 
     /// `{"ts":"…","level":"…","msg":"…"`: how every foap JSON line starts (shared with `JSONLogHandler`).
@@ -47,12 +53,17 @@ public struct JSONRecordWriter: Sendable {
         message: String,
         to line: inout Output
     ) {
+        Self.appendFixedKeys(timestamp: timestamp, level: level, to: &line)
+        line.appendJSONQuoted(message)
+    }
+
+    /// `{"ts":"…","level":"…","msg":` — the message follows.
+    static func appendFixedKeys<Output: ByteOutput>(timestamp: LogTimestamp, level: Logger.Level, to line: inout Output) {
         line.append(#"{"ts":""#)
         timestamp.append(to: &line)
         line.append(#"","level":"#)
         line.appendJSONQuoted(level.rawValue)
         line.append(#","msg":"#)
-        line.appendJSONQuoted(message)
     }
 }
 
@@ -61,8 +72,7 @@ public struct JSONRecordWriter: Sendable {
 /// Keys are `JSONMemberName`s the caller controls (plain snake_case, never escaped); every value is written as a
 /// JSON string, as `JSONLogHandler` writes metadata values.
 public struct JSONMembers {
-    /// Room for a whole access record with its process metadata: no growth on the common line.
-    var line = LineBuffer(capacity: 640)
+    var line: LineBuffer
 
     /// Appends `,"key":"value"` with `value` escaped.
     public mutating func append(_ key: JSONMemberName, _ value: String) {

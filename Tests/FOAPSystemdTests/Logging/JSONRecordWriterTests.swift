@@ -37,6 +37,28 @@ final class JSONRecordWriterTests: XCTestCase {
         XCTAssertEqual(direct.text.filter { $0 == "\n" }.count, 1)
     }
 
+    /// A record longer than the writer's stack storage (values of several kilobytes, escapes among them) moves to
+    /// the heap and is still written whole, byte for byte what the handler writes.
+    func testALongRecordIsWrittenWhole() throws {
+        let long = String(repeating: "a\"b\\c\n", count: 700)  // 4,200 bytes, 6,300 escaped
+        let viaHandler = try LogCapture()
+        let logger = Logger(label: "foap") { label in
+            var handler = JSONLogHandler(label: label, sink: viaHandler.sink)
+            handler.clock = { pinnedTimestamp }
+            return handler
+        }
+        logger.info("request", metadata: ["detail": "\(long)", "error": "\(long)x"])
+        let direct = try LogCapture()
+        var writer = JSONRecordWriter(label: "foap", sink: direct.sink)
+        writer.clock = { pinnedTimestamp }
+        writer.write(level: .info, message: "request") { fields in
+            fields.append("detail", long)
+            fields.append("error", long + "x")
+        }
+        XCTAssertGreaterThan(direct.text.utf8.count, 12_600)
+        XCTAssertEqual(direct.text, viaHandler.text)
+    }
+
     func testNumbersAreExactDecimalStrings() throws {
         let capture = try LogCapture()
         var writer = JSONRecordWriter(label: "l", sink: capture.sink)
