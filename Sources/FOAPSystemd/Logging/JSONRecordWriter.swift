@@ -32,6 +32,19 @@ public struct JSONRecordWriter: Sendable {
     /// Writes one record: the fixed keys, the process metadata, then the members `fields` appends, in its order.
     /// Callers append their fields in key order to match `JSONLogHandler`, which sorts record metadata.
     public func write(level: Logger.Level, message: StaticString, fields: (inout JSONMembers) -> Void) {
+        self.write(level: level, message: message, into: nil, fields: fields)
+    }
+
+    /// A batch whose records go where this writer's do.
+    public func makeBatch() -> LogBatch {
+        LogBatch(sink: self.sink)
+    }
+
+    /// Writes one record, as `write(level:message:fields:)` does, or adds it to `batch` (which writes it when it
+    /// is flushed).
+    public func write(
+        level: Logger.Level, message: StaticString, into batch: LogBatch?, fields: (inout JSONMembers) -> Void
+    ) {
         // On the stack: room for a whole access record with its process metadata, so the common line allocates
         // nothing (a longer one moves to the heap).
         withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { storage in
@@ -42,7 +55,11 @@ public struct JSONRecordWriter: Sendable {
             self.fixedTail.withUnsafeBytes { members.line.append(bytes: $0) }
             fields(&members)
             members.line.append("}\n")
-            members.line.withUnsafeBytes { self.sink.write($0) }
+            if let batch {
+                members.line.withUnsafeBytes { batch.append($0) }
+            } else {
+                members.line.withUnsafeBytes { self.sink.write($0) }
+            }
         }
     }
 

@@ -59,6 +59,34 @@ final class JSONRecordWriterTests: XCTestCase {
         XCTAssertEqual(direct.text, viaHandler.text)
     }
 
+    /// Records added to a batch reach the sink only when it is flushed, whole and in order; a batch past its
+    /// threshold writes itself.
+    func testABatchWritesItsRecordsWhenFlushed() throws {
+        let capture = try LogCapture()
+        var writer = JSONRecordWriter(label: "l", sink: capture.sink)
+        writer.clock = { pinnedTimestamp }
+        let batch = writer.makeBatch()
+        for number in 1...3 {
+            writer.write(level: .info, message: "request", into: batch) { $0.append("n", number) }
+        }
+        XCTAssertEqual(capture.text, "")
+        XCTAssertFalse(batch.isEmpty)
+        batch.flush()
+        XCTAssertTrue(batch.isEmpty)
+        let lines = capture.text.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.compactMap { $0.split(separator: "\"").dropLast().last.map(String.init) }, ["1", "2", "3"])
+
+        let value = String(repeating: "v", count: 1000)
+        var added = 0
+        while capture.text.utf8.count <= lines.joined().utf8.count + 3 {
+            writer.write(level: .info, message: "request", into: batch) { $0.append("v", value) }
+            added += 1
+            XCTAssertLessThanOrEqual(added * 1000, LogBatch.flushThreshold + 2000, "the batch never wrote itself")
+            if added * 1000 > LogBatch.flushThreshold + 2000 { break }
+        }
+        XCTAssertTrue(batch.isEmpty, "written whole when the threshold was reached")
+    }
+
     func testNumbersAreExactDecimalStrings() throws {
         let capture = try LogCapture()
         var writer = JSONRecordWriter(label: "l", sink: capture.sink)
