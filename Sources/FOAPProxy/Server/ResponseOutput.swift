@@ -82,10 +82,12 @@ final class ResponseOutput {
         }
     }
 
-    /// Encodes `part` and returns when it is written: at once when its bytes were gathered (the caller need not
-    /// wait for a flush of bytes the connection holds anyway), else when the channel has written them.
+    /// Encodes `part` and returns when the relay may read on: at once when its bytes were gathered while the
+    /// channel is writable (no future per part), else when the channel has written them. A client that reads
+    /// slowly makes the channel unwritable (NIO's write watermarks), so relayed parts then wait for it again and
+    /// the upstream's TCP window fills instead of this worker's memory.
     func write(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void> {
-        if case .body(let data) = part, data.readableBytes <= Self.copyLimit {
+        if case .body(let data) = part, data.readableBytes <= Self.copyLimit, self.context.channel.isWritable {
             self.write(part, promise: nil)
             return self.context.eventLoop.makeSucceededVoidFuture()
         }

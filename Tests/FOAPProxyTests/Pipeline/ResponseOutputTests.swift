@@ -189,6 +189,25 @@ final class ResponseOutputTests: XCTestCase {
         XCTAssertEqual(try Self.written(channel), ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"])
     }
 
+    /// A small relayed part lets the relay read on at once while the channel is writable; once a slow client
+    /// made it unwritable, the part's future waits until its bytes are written.
+    func testRelayedPartsWaitForTheClientOnceTheChannelIsUnwritable() throws {
+        let host = OutputHost()
+        let channel = EmbeddedChannel(handler: host)
+        let output = try XCTUnwrap(host.output)
+        output.requestRead(.GET)
+        output.write(Self.head(.ok, [("Content-Type", "text/event-stream")]), promise: nil)
+        var done: [String] = []
+        output.write(Self.body("data: 1\n\n")).assumeIsolated().whenSuccess { done.append("1") }
+        XCTAssertEqual(done, ["1"], "writable: no wait")
+        channel.isWritable = false
+        output.write(Self.body("data: 2\n\n")).assumeIsolated().whenSuccess { done.append("2") }
+        XCTAssertEqual(done, ["1"], "unwritable: waits for the bytes to be written")
+        output.flush()
+        XCTAssertEqual(done, ["1", "2"])
+        _ = try? channel.finish()
+    }
+
     /// Many small parts between two flushes do not pile up: past the gather limit they go to the channel.
     func testGatheredBytesAreBounded() throws {
         let host = OutputHost()
