@@ -21,15 +21,7 @@ final class AccessLogServeTests: XCTestCase {
             try await group.waitForAll()
         }
         let expected = clients * requestsPerClient
-        let records = {
-            ((try? String(contentsOf: foap.log.url, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-                line -> [String: Any]? in
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    object["msg"] as? String == "request", object["route"] as? String == "v1/chat/completions"
-                else { return nil }
-                return object
-            }
-        }
+        let records = { foap.log.accessRecords(route: "v1/chat/completions") }
         // Written when the iteration that finished the last request ends: at once, not on a timer.
         try await foap.waitFor("\(expected) chat access records") { records().count >= expected }
         let written = records()

@@ -33,16 +33,7 @@ final class PoolServeTests: XCTestCase {
         for _ in 0..<10 {
             try await ProxyClient.shared.chat(foap.baseURL, fresh: true)
         }
-        // FoapLog leaves access records out (they are most of the file); these few are read directly.
-        let chats = {
-            ((try? String(contentsOf: foap.log.url, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-                line -> [String: String]? in
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    object["msg"] as? String == "request", object["route"] as? String == "v1/chat/completions"
-                else { return nil }
-                return object.mapValues { "\($0)" }
-            }
-        }
+        let chats = { foap.log.accessRecords(route: "v1/chat/completions").map { $0.mapValues { "\($0)" } } }
         try await foap.waitFor("20 chat access records") { chats().count >= 20 }
         let records = chats()
         XCTAssertEqual(records.count, 20)

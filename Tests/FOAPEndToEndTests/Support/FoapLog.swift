@@ -53,6 +53,17 @@ final class FoapLog: Sendable {
         self.text.split(separator: "\n").map(String.init).filter { $0.contains(#""msg":"\#(message)""#) }
     }
 
+    /// The access records (`msg` = `request`) of `route`, parsed, in file order. `records` leaves access records
+    /// out (they are most of the file); tests that count them read them here.
+    func accessRecords(route: String) -> [[String: Any]] {
+        self.text.split(separator: "\n").compactMap { line -> [String: Any]? in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                object["msg"] as? String == "request", object["route"] as? String == route
+            else { return nil }
+            return object
+        }
+    }
+
     /// The last `count` lines of the file, for failure messages.
     func tail(_ count: Int = 40) -> String {
         let text = (try? String(contentsOf: self.url, encoding: .utf8)) ?? "(no log)"
