@@ -191,6 +191,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.output?.connectionClosed()
         self.pipelined.removeAll()
         self.exchange?.clientClosed()
         self.exchange = nil

@@ -119,6 +119,15 @@ final class ResponseOutput {
         }
     }
 
+    /// The connection is gone: gathered bytes will never be written, and a promise waiting on them (a relayed
+    /// part held back for a slow client) fails instead of staying pending.
+    func connectionClosed() {
+        self.gathered = nil
+        let promise = self.gatheredPromise
+        self.gatheredPromise = nil
+        promise?.fail(ChannelError.ioOnClosedChannel)
+    }
+
     /// The gathered bytes to append to, owned by the caller until `gather` (so appending does not copy them).
     private func takeGathered(reserving capacity: Int) -> ByteBuffer {
         guard let buffer = self.gathered else {

@@ -208,6 +208,25 @@ final class ResponseOutputTests: XCTestCase {
         _ = try? channel.finish()
     }
 
+    /// A client that vanishes while a relayed part waits for it: the part's future fails (the relay stops
+    /// waiting) instead of staying pending with bytes that will never be written.
+    func testAPartWaitingForAVanishedClientFails() throws {
+        let host = OutputHost()
+        let channel = EmbeddedChannel(handler: host)
+        let output = try XCTUnwrap(host.output)
+        output.requestRead(.GET)
+        output.write(Self.head(.ok, [("Content-Type", "text/event-stream")]), promise: nil)
+        channel.isWritable = false
+        var failed = false
+        output.write(Self.body("data: 1\n\n")).assumeIsolated().whenFailure { _ in failed = true }
+        XCTAssertFalse(failed)
+        output.connectionClosed()
+        XCTAssertTrue(failed)
+        output.flush()
+        XCTAssertEqual(try Self.written(channel), [], "nothing of the dropped bytes is written")
+        _ = try? channel.finish()
+    }
+
     /// Many small parts between two flushes do not pile up: past the gather limit they go to the channel.
     func testGatheredBytesAreBounded() throws {
         let host = OutputHost()
