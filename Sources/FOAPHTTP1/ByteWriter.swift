@@ -88,15 +88,11 @@ struct ByteWriter {
         self.count += source.count
     }
 
-    /// ASCII case-insensitive comparison with a lowercase field name, without lowercasing a copy.
+    /// ASCII case-insensitive comparison with a lowercase field name, without lowercasing a copy (the parser's
+    /// `FramingFacts.equalsLowercase`, on a `String`'s bytes).
     static func name(_ name: String, is lowercase: StaticString) -> Bool {
         guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        let expected = lowercase.utf8Start
-        var index = 0
-        for byte in name.utf8 {
-            if byte | 0x20 != expected[index] { return false }
-            index += 1
-        }
-        return true
+        var name = name
+        return name.withUTF8 { FramingFacts.equalsLowercase(UnsafeRawBufferPointer($0), lowercase) }
     }
 }

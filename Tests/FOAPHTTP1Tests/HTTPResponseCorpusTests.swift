@@ -163,4 +163,40 @@ final class HTTPResponseCorpusTests: XCTestCase {
             XCTAssertEqual(String(buffer: ours), theirs, "\(head.method) \(head.uri) \(head.headers)")
         }
     }
+
+    /// An upstream that sends an endless head, too many field bytes or an endless chunk-size line is refused once
+    /// it passes the limits (the pool answers the client 502), whether the bytes arrive at once or a few at a time:
+    /// the parser never holds more than the limit waiting for a line end.
+    func testAnUpstreamPastTheLimitsIsRefused() {
+        let limits = HTTPParserLimits(maxHeaderListSize: 1024, maxHeadSize: 2048, maxChunkLineSize: 64)
+        let cases: [(String, String, HTTPParserError)] = [
+            ("a head that never ends", "HTTP/1.1 200 OK\r\nX-A: " + String(repeating: "a", count: 3000),
+                .headerOverflow),
+            ("fields over the list size", "HTTP/1.1 200 OK\r\n"
+                + (0..<40).map { "X-\($0): \(String(repeating: "v", count: 30))\r\n" }.joined() + "\r\n",
+                .headerOverflow),
+            ("a chunk-size line that never ends", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x="
+                + String(repeating: "e", count: 100), .invalidChunkSize),
+        ]
+        for (name, text, expected) in cases {
+            for step in [text.utf8.count, 7] {
+                var parser = HTTPResponseParser(limits: limits)
+                parser.expectResponse(to: .GET)
+                var buffer = ByteBuffer()
+                var thrown: HTTPParserError?
+                let bytes = Array(text.utf8)
+                feeding: for start in stride(from: 0, to: bytes.count, by: step) {
+                    buffer.writeBytes(bytes[start..<min(start + step, bytes.count)])
+                    do {
+                        while try parser.nextPart(from: &buffer) != nil {}
+                    } catch {
+                        thrown = error
+                        break feeding
+                    }
+                    XCTAssertLessThanOrEqual(buffer.readableBytes, 2048 + step, "\(name): held past the limit")
+                }
+                XCTAssertEqual(thrown, expected, "\(name), \(step) bytes at a time")
+            }
+        }
+    }
 }

@@ -54,7 +54,9 @@ final class ResponseOutput {
                 self.writeGathered()
             }
         case .body(let data):
-            var buffer = self.takeGathered(reserving: min(data.readableBytes, Self.copyLimit) + 32)
+            // Room for the part when it is copied, else for a chunk-size line at most.
+            let copied = data.readableBytes <= Self.copyLimit
+            var buffer = self.takeGathered(reserving: (copied ? data.readableBytes : 0) + 32)
             switch self.writer.writeBody(data, into: &buffer, copyLimit: Self.copyLimit) {
             case .appended:
                 self.gather(buffer, promise: promise)
