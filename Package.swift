@@ -90,8 +90,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        /// HTTP/1.1 on the pooled upstream connection's bytes: a request writer and a strict response parser.
-        /// Only NIO below it, so the fuzzer builds it alone.
+        /// HTTP/1.1 as bytes: the client connection's response writer, and the pooled upstream connection's request
+        /// writer and strict response parser. Only NIO below it, so the fuzzer builds it alone.
         .target(
             name: "FOAPHTTP1",
             dependencies: [
