@@ -74,14 +74,14 @@ func foapResponses(_ chunks: [ArraySlice<UInt8>], method: HTTPMethod) -> [String
         buffer.writeBytes(chunk)
         do {
             while let part = try parser.nextPart(from: &buffer) ?? parser.pendingEnd() {
-                transcript.add(part)
+                transcript.add(part.nioPart)
             }
         } catch {
             return transcript.complete
         }
     }
     if let end = parser.endOfInput() {
-        transcript.add(end)
+        transcript.add(end.nioPart)
     }
     return transcript.complete
 }

@@ -14,7 +14,9 @@ struct ByteWriter {
         self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    mutating func append(_ text: String) {
+    /// A `String`'s bytes. (Not an overload of `append(_: StaticString)`: a literal would pick this one, the
+    /// default literal type, and pay for a `String` per call.)
+    mutating func append(string text: String) {
         var text = text
         text.withUTF8 { self.append(UnsafeRawBufferPointer($0)) }
     }
@@ -55,9 +57,9 @@ struct ByteWriter {
         for (name, value) in headers {
             if dropLength, Self.name(name, is: "content-length") { continue }
             if dropTransferEncoding, Self.name(name, is: "transfer-encoding") { continue }
-            self.append(name)
+            self.append(string: name)
             self.append(": ")
-            self.append(value)
+            self.append(string: value)
             self.append("\r\n")
         }
     }
@@ -82,7 +84,7 @@ struct ByteWriter {
         buffer.withUnsafeReadableBytes { self.append($0) }
     }
 
-    private mutating func append(_ source: UnsafeRawBufferPointer) {
+    mutating func append(_ source: UnsafeRawBufferPointer) {
         precondition(self.count + source.count <= self.bytes.count, "head larger than reserved")
         UnsafeMutableRawBufferPointer(rebasing: self.bytes[self.count...]).copyMemory(from: source)
         self.count += source.count

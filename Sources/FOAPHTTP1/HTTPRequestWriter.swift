@@ -41,14 +41,14 @@ public enum HTTPRequestWriter {
             chunked = !hasLength && http11 && firstCodingIsChunked
             (dropLength, dropTransferEncoding) = (false, hasTransferEncoding && hasLength)
         }
-        let addChunked = chunked && (head.method == .POST || head.method == .PUT || head.method == .PATCH)
+        let addChunked = chunked && head.method.sendsBody
 
         var buffer = allocator.buffer(capacity: size)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             var out = ByteWriter(bytes)
-            out.append(method)
+            out.append(string: method)
             out.append(" ")
-            out.append(head.uri)
+            out.append(string: head.uri)
             out.append(" ")
             out.append(head.version)
             out.append("\r\n")

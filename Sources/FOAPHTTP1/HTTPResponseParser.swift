@@ -11,7 +11,21 @@ import NIOHTTP1
 /// when `chunked` is the final coding; `Content-Length`; otherwise everything until the upstream closes
 /// (`endOfInput()`). Interim 1xx heads are skipped, as NIO's decoder did; a 101 stops parsing.
 public struct HTTPResponseParser {
-    public typealias Part = HTTPClientResponsePart
+    /// A part of the response stream: NIO's `HTTPClientResponsePart`, but the head keeps its fields as bytes.
+    public enum Part: Sendable {
+        case head(HTTPReceivedResponseHead)
+        case body(ByteBuffer)
+        case end(HTTPHeaders?)
+
+        /// The same part as NIO's type (the head's fields as `String`s).
+        public var nioPart: HTTPClientResponsePart {
+            switch self {
+            case .head(let head): return .head(head.httpResponseHead)
+            case .body(let buffer): return .body(buffer)
+            case .end(let trailers): return .end(trailers)
+            }
+        }
+    }
 
     private enum State {
         case head(scanned: Int)
@@ -114,12 +128,13 @@ public struct HTTPResponseParser {
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: self.limits)
             return try reader.readResponse()
         }
-        buffer.moveReaderIndex(forwardBy: length)
-        let code = parsed.head.status.code
+        // The field positions count from the head's first byte: the block shares the read buffer's storage.
+        let headBytes = buffer.readSlice(length: length)!
+        let code = parsed.status.code
         if code >= 100 && code < 200 && code != 101 {
             // An interim answer (100 Continue, 103 Early Hints): skipped; the final head follows, unless the interim
             // one closes the connection (an HTTP/1.0 one, or `Connection: close`), after which nothing may.
-            guard parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor) else {
+            guard parsed.facts.keepsAlive(minorVersion: parsed.version.minor) else {
                 self.state = .closed
                 return try self.parseNextPart(from: &buffer)
             }
@@ -127,11 +142,11 @@ public struct HTTPResponseParser {
             return try self.parseHead(from: &buffer, scanned: 0)
         }
         let framing = try parsed.facts.framing()
-        self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor)
+        self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.version.minor)
         if code == 101 {
             self.upgradeAfterEnd = true
             self.state = .end
-        } else if self.requestMethod == .HEAD || code == 204 || code == 304 {
+        } else if self.requestMethod.isHEAD || code == 204 || code == 304 {
             self.state = .end
         } else {
             switch framing {
@@ -140,7 +155,8 @@ public struct HTTPResponseParser {
             case .chunked: self.state = .chunkLine
             }
         }
-        return .head(parsed.head)
+        let fields = HTTPFieldBlock(bytes: headBytes, fields: parsed.fields)
+        return .head(HTTPReceivedResponseHead(version: parsed.version, status: parsed.status, fields: fields))
     }
 
     private mutating func parseChunked(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {

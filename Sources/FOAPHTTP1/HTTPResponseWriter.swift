@@ -34,14 +34,16 @@ public struct HTTPResponseWriter {
         self.pendingMethods.append(method)
     }
 
-    /// Appends `response`'s head to `buffer`.
-    public mutating func writeHead(_ response: HTTPResponseHead, into buffer: inout ByteBuffer) {
+    /// Appends `response`'s head to `buffer`; `relayed` fields (an upstream's, as received) come before the head's own.
+    public mutating func writeHead(
+        _ response: HTTPResponseHead, relaying relayed: HTTPFieldBlock? = nil, into buffer: inout ByteBuffer
+    ) {
         let code = response.status.code
         let interim = code >= 100 && code < 200 && code != 101
         var respondingToConnect = false
         if !interim, let method = self.pendingMethods.popFirst() {
-            self.suppressBody = method == .HEAD || method == .CONNECT
-            respondingToConnect = method == .CONNECT
+            self.suppressBody = method.isHEAD || method.isCONNECT
+            respondingToConnect = method.isCONNECT
         }
         let hasBody = !respondingToConnect && response.status.mayHaveResponseBody
         let reasonPhrase = response.status.reasonPhrase
@@ -52,6 +54,12 @@ public struct HTTPResponseWriter {
         var size = 13 + reasonPhrase.utf8.count + 2 + 28 + 2 + 32
         var hasLength = false
         var hasTransferEncoding = false
+        if let relayed {
+            let facts = relayed.encodingFacts()
+            size += facts.size
+            hasLength = facts.hasLength
+            hasTransferEncoding = facts.hasTransferEncoding
+        }
         for (name, value) in response.headers {
             size += name.utf8.count + value.utf8.count + 4
             if ByteWriter.name(name, is: "content-length") {
@@ -72,8 +80,9 @@ public struct HTTPResponseWriter {
             out.append(" ")
             out.appendDecimal(Int(response.status.code))
             out.append(" ")
-            out.append(reasonPhrase)
+            out.append(string: reasonPhrase)
             out.append("\r\n")
+            relayed?.write(into: &out, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
             out.appendFields(response.headers, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
             if chunked {
                 out.append("transfer-encoding: chunked\r\n")

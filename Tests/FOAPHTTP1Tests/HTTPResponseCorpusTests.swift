@@ -91,7 +91,7 @@ final class HTTPResponseCorpusTests: XCTestCase {
                 while true {
                     do {
                         guard let part = try parser.nextPart(from: &buffer) ?? parser.pendingEnd() else { break }
-                        add(part)
+                        add(part.nioPart)
                     } catch {
                         refused = true
                         break chunks
@@ -100,7 +100,7 @@ final class HTTPResponseCorpusTests: XCTestCase {
             }
             if !refused {
                 if let end = parser.endOfInput() {
-                    add(end)
+                    add(end.nioPart)
                 } else if parser.isInsideResponse {
                     refused = true
                 }

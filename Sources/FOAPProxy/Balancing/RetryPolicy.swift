@@ -14,8 +14,8 @@ enum RetryPolicy {
     static let defaultRetryAfter: Int64 = 1
 
     /// `retry-after` in seconds (RFC 9110 §10.2.3); an HTTP date or nonsense counts as `defaultRetryAfter`.
-    static func retryAfter(_ headers: HTTPHeaders) -> TimeAmount {
-        let seconds = headers.first(name: "retry-after").flatMap { Int64($0) }
+    static func retryAfter(_ value: String?) -> TimeAmount {
+        let seconds = value.flatMap { Int64($0) }
         return .seconds(min(max(seconds ?? Self.defaultRetryAfter, 0), Self.maximumRetryAfter))
     }
 }

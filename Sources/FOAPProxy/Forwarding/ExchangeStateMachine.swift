@@ -35,9 +35,9 @@ struct ExchangeStateMachine {
         /// The head arrived and is held: nothing of the answer reached the client, so it may still fail over or
         /// become an error. `awaitsFirstByte`: held until a body byte (`first_byte_timeout`), not only to the end of
         /// the read that brought it.
-        case holdingHead(AttemptID, HTTPResponseHead, awaitsFirstByte: Bool)
+        case holdingHead(AttemptID, ClientResponseHead, awaitsFirstByte: Bool)
         /// A JSON answer held whole to rewrite it (image URLs, the ids it hands out).
-        case bufferingWhole(AttemptID, HTTPResponseHead, ByteBuffer)
+        case bufferingWhole(AttemptID, ClientResponseHead, ByteBuffer)
         /// Bytes of the answer reached the client: a failure can only cut the connection now.
         case relaying(AttemptID)
         case finished
@@ -57,13 +57,13 @@ struct ExchangeStateMachine {
         case failAttempt(AttemptID, reason: AttemptFailure)
         /// The attempt failed before any byte reached the client: retry elsewhere or answer its error.
         case attemptFailedBeforeAnswer
-        case writeHead(HTTPResponseHead)
-        case writeHeadAndBody(HTTPResponseHead, ByteBuffer)
+        case writeHead(ClientResponseHead)
+        case writeHeadAndBody(ClientResponseHead, ByteBuffer)
         case writeBody(ByteBuffer)
         /// The answer is complete; `head` when it was still held (an answer without body).
-        case writeEnd(head: HTTPResponseHead?)
+        case writeEnd(head: ClientResponseHead?)
         /// The buffered answer is complete: rewrite and write it whole.
-        case writeBuffered(HTTPResponseHead, ByteBuffer)
+        case writeBuffered(ClientResponseHead, ByteBuffer)
         /// The client is gone: cancel the attempt in flight, if any, and finish.
         case abandonAttemptAndFinish(AttemptID?)
         /// Look at the deadlines again at this time.
@@ -254,7 +254,7 @@ struct ExchangeStateMachine {
     /// The upstream's head. `bufferWhole`: a JSON answer to hold whole (to rewrite); `holdForFirstByte`: the endpoint has
     /// a `first_byte_timeout`.
     mutating func upstreamHeadReceived(
-        _ head: HTTPResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool, now: NIODeadline
+        _ head: ClientResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool, now: NIODeadline
     ) -> Action {
         guard case .awaitingHead(attempt) = self.state else { return .none }
         if head.status.code < 200 {

@@ -1,4 +1,5 @@
 import FOAPConfig
+import FOAPHTTP1
 import NIOHTTP1
 
 /// Which headers cross the proxy, in each direction.
@@ -70,6 +71,35 @@ public enum HeaderPolicy {
     /// Headers for the client's response: the upstream's end-to-end headers.
     public static func downstreamHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
         Self.removing(Self.droppedDown, from: upstream)
+    }
+
+    /// The upstream's end-to-end fields for the client's response, as bytes: the hop-by-hop ones and those its
+    /// `Connection` field lists are dropped by position, nothing is copied.
+    public static func downstreamFields(from upstream: HTTPFieldBlock) -> HTTPFieldBlock {
+        var fields = upstream
+        var listed: Set<String> = []
+        fields.removeAll { name, value in
+            guard Self.droppedDown.contains(name) else { return false }
+            if HTTPFieldBlock.equals(name, lowercase: "connection") {
+                Self.connectionTokens(value, into: &listed)
+            }
+            return true
+        }
+        if !listed.isEmpty {
+            fields.removeAll { name, _ in listed.contains(String(decoding: name, as: UTF8.self).lowercased()) }
+        }
+        return fields
+    }
+
+    /// The header names a `Connection` value lists (lower-case), beyond the `keep-alive`/`close` options.
+    private static func connectionTokens(_ value: UnsafeRawBufferPointer, into tokens: inout Set<String>) {
+        guard !HTTPFieldBlock.equals(value, lowercase: "keep-alive"), !HTTPFieldBlock.equals(value, lowercase: "close")
+        else {
+            return
+        }
+        for token in String(decoding: value, as: UTF8.self).split(separator: ",") {
+            tokens.insert(token.trimmingSpaces().lowercased())
+        }
     }
 
     /// `headers` without the `dropped` ones and those its `Connection` header lists, order kept.
@@ -181,10 +211,14 @@ struct DroppedHeaderNames: Sendable {
         let length = name.utf8.count
         guard length < self.namesByLength.count, !self.namesByLength[length].isEmpty else { return false }
         var name = name
-        return name.withUTF8 { bytes in
-            self.namesByLength[length].contains { candidate in
-                candidate.withUnsafeBufferPointer { HeaderPolicy.equalsIgnoringASCIICase(bytes, $0) }
-            }
+        return name.withUTF8 { self.contains(UnsafeRawBufferPointer($0)) }
+    }
+
+    func contains(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard name.count < self.namesByLength.count else { return false }
+        let bytes = name.assumingMemoryBound(to: UInt8.self)
+        return self.namesByLength[name.count].contains { candidate in
+            candidate.withUnsafeBufferPointer { HeaderPolicy.equalsIgnoringASCIICase(bytes, $0) }
         }
     }
 }

@@ -48,7 +48,7 @@ extension ProxyExchange {
     /// The response head of a pooled attempt arrived. Tells the balancer what it says about the upstream, and gives
     /// the attempt up for another upstream when the status is worth a retry and one is left.
     /// - Returns: true when the attempt was given up (the head must not be relayed).
-    func retryInsteadOfRelaying(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> Bool {
+    func retryInsteadOfRelaying(_ head: ClientResponseHead, attempt: ExchangeStateMachine.AttemptID) -> Bool {
         guard let request = self.upstreamRequest, let upstream = request.current else { return false }
         let status = head.status.code
         let now = NIODeadline.now()
@@ -57,7 +57,7 @@ extension ProxyExchange {
         let hasOther = self.balancers.withBalancer(model: request.model.id, endpoint: request.endpoint) {
             balancer -> Bool in
             if status == 429 {
-                balancer.rateLimited(upstream, for: RetryPolicy.retryAfter(head.headers), now: now)
+                balancer.rateLimited(upstream, for: RetryPolicy.retryAfter(head.first(name: "retry-after")), now: now)
             } else if status >= 500 {
                 balancer.failed(upstream, now: now)
             } else {

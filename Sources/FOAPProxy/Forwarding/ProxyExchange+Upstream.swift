@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FOAPConfig
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
@@ -73,7 +74,7 @@ extension ProxyExchange {
         let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let client: HTTPClient.Request
         do {
-            if request.method == .POST, query == nil {
+            if request.method.isPOST, query == nil {
                 client = try self.engine.requestTemplates.post(url: url, headers: headers, body: body.clientBody)
             } else {
                 let target = query.map { url + $0 } ?? url
@@ -163,20 +164,35 @@ extension ProxyExchange {
 // MARK: The answer, as the upstream call delivers it
 
 extension ProxyExchange: UpstreamResponseSink {
-    func upstreamHead(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
-        self.context.eventLoop.assertInEventLoop()
+    func upstreamHead(_ head: HTTPReceivedResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
         guard self.machine.mayGiveUp(attempt) else { return self.context.eventLoop.makeSucceededVoidFuture() }
+        let clientHead = self.makeResponseHead(
+            status: head.status, headers: HTTPHeaders(), relaying: HeaderPolicy.downstreamFields(from: head.fields))
+        return self.upstreamHead(clientHead, attempt: attempt)
+    }
+
+    /// AsyncHTTPClient's head (an HTTPS upstream), its fields already `String`s.
+    func upstreamHead(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
+        guard self.machine.mayGiveUp(attempt) else { return self.context.eventLoop.makeSucceededVoidFuture() }
+        let clientHead = self.makeResponseHead(
+            status: head.status, headers: HeaderPolicy.downstreamHeaders(from: head.headers))
+        return self.upstreamHead(clientHead, attempt: attempt)
+    }
+
+    /// The upstream's head, as the client would get it (its end-to-end fields, foap's own after them).
+    private func upstreamHead(_ head: ClientResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
+        self.context.eventLoop.assertInEventLoop()
         if self.upstreamRequest?.isPooled == true, self.retryInsteadOfRelaying(head, attempt: attempt) {
             return self.context.eventLoop.makeSucceededVoidFuture()
         }
-        let contentType = head.headers.first(name: "content-type") ?? ""
+        let isEventStream = head.first(name: "content-type", hasPrefix: "text/event-stream")
         let rewrites = self.traits.rewritesImageURLs
-            || (self.traits.handsOutIDs && self.engine.idRouting != nil && !contentType.hasPrefix("text/event-stream"))
-        let bufferWhole = rewrites && contentType.contains("json") && (200..<300).contains(head.status.code)
-            && self.record.model != nil
+            || (self.traits.handsOutIDs && self.engine.idRouting != nil && !isEventStream)
+        let bufferWhole = rewrites && head.first(name: "content-type")?.contains("json") == true
+            && (200..<300).contains(head.status.code) && self.record.model != nil
         let holdForFirstByte = self.upstreamRequest?.endpoint.policy.firstByteTimeout != nil
         let action = self.machine.upstreamHeadReceived(
-            self.responseHead(for: head), attempt: attempt, bufferWhole: bufferWhole,
+            head, attempt: attempt, bufferWhole: bufferWhole,
             holdForFirstByte: holdForFirstByte, now: .now())
         guard action == .none else {
             self.perform(action)
@@ -186,10 +202,10 @@ extension ProxyExchange: UpstreamResponseSink {
         self.record.upstreamStatus = head.status.code
         self.record.status = head.status.code
         self.record.firstByteAt = .now()
-        if contentType.hasPrefix("text/event-stream") {
+        if isEventStream {
             self.record.stream = true
         }
-        if self.record.stream, !head.headers.contains(name: "content-length"), self.traits.handsOutIDs,
+        if self.record.stream, !head.contains(name: "content-length"), self.traits.handsOutIDs,
             (200..<300).contains(head.status.code), let routing = self.engine.idRouting,
             let request = self.upstreamRequest, let upstream = request.lastUpstream
         {
@@ -197,7 +213,7 @@ extension ProxyExchange: UpstreamResponseSink {
             self.eventFilter = self.eventFilter ?? StreamEventFilter([])
             self.eventFilter?.add(.tagIDs(tag: tag, trailer: routing.trailer))
         }
-        if self.eventFilter != nil, !self.record.stream || head.headers.contains(name: "content-length") {
+        if self.eventFilter != nil, !self.record.stream || head.contains(name: "content-length") {
             self.eventFilter = nil  // not a chunked event stream: relayed exactly as it comes
         }
         if (200..<300).contains(head.status.code), self.traits.reportsUsage {
@@ -219,11 +235,6 @@ extension ProxyExchange: UpstreamResponseSink {
             return IDFieldRewriter.tagOutbound(held, tag: tag, trailer: routing.trailer) ?? held
         }
         return held
-    }
-
-    /// The client's response head for the upstream's: its end-to-end headers, the client's HTTP version.
-    private func responseHead(for upstream: HTTPResponseHead) -> HTTPResponseHead {
-        self.makeResponseHead(status: upstream.status, headers: HeaderPolicy.downstreamHeaders(from: upstream.headers))
     }
 
     func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
@@ -290,7 +301,7 @@ extension ProxyExchange: UpstreamResponseSink {
             self.attemptCompleted()
             self.usageScanner?.scan(held)
             let body = self.rewrittenAnswer(held)
-            head.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+            head.setContentLength(body.readableBytes)
             self.record.status = head.status.code
             self.writeWhole(head: head, body: body, close: false)
         default:

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FOAPConfig
 import FOAPLimits
 import Logging
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
@@ -105,7 +106,7 @@ final class ProxyExchange {
         // the connection ends with it.
         let asksForUpgrade = if case .webSocket = self.route { true } else { false }
         self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
-        self.isHead = head.method == .HEAD
+        self.isHead = head.method.isHEAD
         let facts = RequestHeaderFacts(head.headers)
         self.requestHeaders = facts
         self.machine = ExchangeStateMachine(
@@ -225,7 +226,7 @@ final class ProxyExchange {
         self.writeWhole(head: head, body: body, close: close)
     }
 
-    func writeWhole(head: HTTPResponseHead, body: ByteBuffer, close: Bool) {
+    func writeWhole(head: ClientResponseHead, body: ByteBuffer, close: Bool) {
         guard !self.finished else { return }
         self.writeHead(head)
         if !self.isHead {
@@ -247,21 +248,25 @@ final class ProxyExchange {
     }
 
     /// Writes a final response head, after the connection's drain had its say (`Connection: close`).
-    func writeHead(_ head: HTTPResponseHead) {
+    func writeHead(_ head: ClientResponseHead) {
         var head = head
-        self.drain.prepare(&head)
-        self.output.write(.head(head), promise: nil)
+        self.drain.prepare(&head.head)
+        self.output.writeHead(head.head, relaying: head.relayed, promise: nil)
     }
 
-    func makeResponseHead(status: HTTPResponseStatus, headers: HTTPHeaders, close: Bool = false) -> HTTPResponseHead {
-        var headers = headers
+    /// The client's head: the client's HTTP version, `relayed` fields (an upstream's) and then `headers`.
+    func makeResponseHead(
+        status: HTTPResponseStatus, headers: HTTPHeaders, relaying relayed: HTTPFieldBlock? = nil, close: Bool = false
+    ) -> ClientResponseHead {
+        var head = ClientResponseHead(
+            HTTPResponseHead(version: self.head.version, status: status, headers: headers), relaying: relayed)
         if close || !self.keepAlive {
-            headers.replaceOrAdd(name: "Connection", value: "close")
+            head.head.headers.replaceOrAdd(name: "Connection", value: "close")
         }
         if self.hasAdmission {
-            self.applyRateLimitHeaders(to: &headers)
+            self.applyRateLimitHeaders(to: &head)
         }
-        return HTTPResponseHead(version: self.head.version, status: status, headers: headers)
+        return head
     }
 
     func finish(close: Bool, after lastWrite: EventLoopFuture<Void>? = nil) {

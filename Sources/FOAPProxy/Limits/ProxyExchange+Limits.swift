@@ -138,11 +138,11 @@ extension ProxyExchange {
     }
 
     /// The `x-ratelimit-*` headers of a limited key's answer (from its admission, local or the fleet's).
-    func applyRateLimitHeaders(to headers: inout HTTPHeaders) {
+    func applyRateLimitHeaders(to head: inout ClientResponseHead) {
         if let admission = self.admission {
-            RateLimitHeaders.apply(requests: admission.requests, tokens: admission.tokens, to: &headers)
+            RateLimitHeaders.apply(requests: admission.requests, tokens: admission.tokens, to: &head)
         } else if let lease = self.fleetLease {
-            RateLimitHeaders.apply(requests: lease.grant.requests, tokens: lease.grant.tokens, to: &headers)
+            RateLimitHeaders.apply(requests: lease.grant.requests, tokens: lease.grant.tokens, to: &head)
         }
     }
 }

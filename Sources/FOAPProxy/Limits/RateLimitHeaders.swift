@@ -9,6 +9,14 @@ public enum RateLimitHeaders {
         "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
     ]
 
+    /// Sets the key's headers on a client head: the upstream's of the same names, relayed or not, are dropped.
+    static func apply(requests: RateStatus?, tokens: RateStatus?, to head: inout ClientResponseHead) {
+        head.relayed?.removeAll { name, _ in Self.nameSet.contains(name) }
+        Self.apply(requests: requests, tokens: tokens, to: &head.head.headers)
+    }
+
+    private static let nameSet = DroppedHeaderNames(Set(Self.names))
+
     static func apply(requests: RateStatus?, tokens: RateStatus?, to headers: inout HTTPHeaders) {
         // Most heads have none: one pass over the names' first bytes instead of six lookups.
         let mayHaveSome = headers.contains { header in

@@ -1,4 +1,5 @@
 import FOAPConfig
+import FOAPHTTP1
 import NIOHTTP1
 
 /// What a request asks for, decided from its method and path alone (before any body is read).
@@ -35,10 +36,10 @@ public enum Route: Sendable, Equatable {
         // characters, which made routing ~10,000 instructions per request in bench/profile.
         let path = Self.pathPart(of: uri)
         let trimmed = path.utf8.first == UInt8(ascii: "/") ? String(Substring(path.utf8.dropFirst())) : path
-        let isGet = method == .GET || method == .HEAD
+        let isGet = method.isGET || method.isHEAD
 
         if Self.forwardedPaths.contains(trimmed) {
-            if method == .POST {
+            if method.isPOST {
                 return .forward(path: trimmed)
             }
             let listable = IDFamily(rawValue: trimmed).map(\.isListable) ?? false
@@ -48,7 +49,7 @@ public enum Route: Sendable, Equatable {
             return .notAllowed(method, path, allowed: listable ? "GET, POST" : "POST")
         }
         if trimmed == WebSocketRoute.realtime.endpointPath {
-            return method == .GET ? .webSocket(.realtime) : .notAllowed(method, path, allowed: "GET")
+            return method.isGET ? .webSocket(.realtime) : .notAllowed(method, path, allowed: "GET")
         }
         if trimmed == "v1/models" {
             return isGet ? .listModels : .notAllowed(method, path, allowed: "GET")
@@ -101,7 +102,7 @@ public enum Route: Sendable, Equatable {
             (item, call) = (String(rest), IDFamily.itemCall)
         }
         guard let methods = family.methods(after: call) else { return .rejected(.unknownRoute(path)) }
-        guard methods.contains(method == .HEAD ? .GET : method) else {
+        guard methods.contains(method.isHEAD ? .GET : method) else {
             return .notAllowed(method, path, allowed: methods.map(\.rawValue).joined(separator: ", "))
         }
         if let item {

@@ -41,18 +41,23 @@ final class ResponseOutput {
         self.writer.requestRead(method)
     }
 
+    /// Encodes a head: `relayed` fields (an upstream's, as received) and then the head's own.
+    func writeHead(_ head: HTTPResponseHead, relaying relayed: HTTPFieldBlock?, promise: EventLoopPromise<Void>?) {
+        // Room for a typical head and a small body behind it: one allocation for the whole answer.
+        var buffer = self.takeGathered(reserving: Self.answerReservation)
+        self.writer.writeHead(head, relaying: relayed, into: &buffer)
+        self.gather(buffer, promise: promise)
+        if head.status == .switchingProtocols {
+            // The connection changes hands after a 101: its bytes are in the channel before that.
+            self.writeGathered()
+        }
+    }
+
     /// Encodes `part`; its bytes are written at the next flush at the latest.
     func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>?) {
         switch part {
         case .head(let head):
-            // Room for a typical head and a small body behind it: one allocation for the whole answer.
-            var buffer = self.takeGathered(reserving: Self.answerReservation)
-            self.writer.writeHead(head, into: &buffer)
-            self.gather(buffer, promise: promise)
-            if head.status == .switchingProtocols {
-                // The connection changes hands after a 101: its bytes are in the channel before that.
-                self.writeGathered()
-            }
+            self.writeHead(head, relaying: nil, promise: promise)
         case .body(let data):
             // Room for the part when it is copied, else for a chunk-size line at most.
             let copied = data.readableBytes <= Self.copyLimit

@@ -1,3 +1,4 @@
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
@@ -58,7 +59,7 @@ final class PooledUpstreamCall: UpstreamCall {
 
     // MARK: From the relay handler
 
-    func received(head: HTTPResponseHead, keepAlive: Bool) -> EventLoopFuture<Void> {
+    func received(head: HTTPReceivedResponseHead, keepAlive: Bool) -> EventLoopFuture<Void> {
         guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
         self.responseStarted = true
         self.upstreamKeepAlive = keepAlive

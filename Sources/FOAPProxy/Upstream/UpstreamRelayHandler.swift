@@ -69,7 +69,7 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
     }
 
     /// The next response part, or nil when more bytes are needed; a parse error closes the connection.
-    private func nextPart(context: ChannelHandlerContext) -> HTTPClientResponsePart? {
+    private func nextPart(context: ChannelHandlerContext) -> HTTPResponseParser.Part? {
         guard var buffer = self.unparsed else {
             return self.parser.pendingEnd()
         }

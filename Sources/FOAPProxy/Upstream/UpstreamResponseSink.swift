@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
@@ -9,7 +10,7 @@ import NIOHTTP1
 /// by the exchange. Always on the client connection's event loop.
 protocol UpstreamResponseSink: AnyObject {
     /// The response head; the returned future completes when the client side can take more.
-    func upstreamHead(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
+    func upstreamHead(_ head: HTTPReceivedResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
     /// A body part; the returned future completes when it was written to the client (backpressure).
     func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
     /// The upstream read that brought the last parts is over: flush them (and a head that was held only to here).

@@ -11,7 +11,7 @@ final class ExchangeStateMachineTests: XCTestCase {
 
     let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
     let timeouts = Machine.AttemptTimeouts(silence: .seconds(5), firstByte: nil)
-    let ok = HTTPResponseHead(version: .http1_1, status: .ok)
+    let ok = ClientResponseHead(HTTPResponseHead(version: .http1_1, status: .ok))
     let body = ByteBuffer(string: "{\"id\":1}")
 
     func machine(declared: Int? = 0, expectsContinue: Bool = false) -> Machine {
@@ -118,7 +118,7 @@ final class ExchangeStateMachineTests: XCTestCase {
 
     func testAnUnsolicitedUpgradeFailsTheAttempt() {
         var (machine, attempt) = self.sent()
-        let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols)
+        let switching = ClientResponseHead(HTTPResponseHead(version: .http1_1, status: .switchingProtocols))
         XCTAssertEqual(
             machine.upstreamHeadReceived(switching, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0),
             .failAttempt(attempt, reason: .unsolicitedUpgrade(status: 101)))

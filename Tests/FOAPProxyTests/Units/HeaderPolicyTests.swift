@@ -1,3 +1,5 @@
+import FOAPHTTP1
+import NIOCore
 import NIOHTTP1
 import XCTest
 
@@ -10,6 +12,20 @@ final class HeaderPolicyTests: XCTestCase {
         ("Proxy-Authenticate", "Basic"), ("Proxy-Authorization", "Basic Zm9vOmJhcg=="), ("TE", "trailers"),
         ("Trailer", "X-Checksum"), ("Transfer-Encoding", "chunked"), ("Upgrade", "websocket"),
     ]
+
+    /// The downstream filter, on both forms the upstream's fields come in: `HTTPHeaders` (AsyncHTTPClient's answers)
+    /// and the bytes of a pooled connection's head (`HTTPFieldBlock`); both must keep the same fields.
+    private func downstream(_ fields: [(String, String)], file: StaticString = #filePath, line: UInt = #line)
+        -> HTTPHeaders
+    {
+        let strings = HeaderPolicy.downstreamHeaders(from: HTTPHeaders(fields))
+        let lines = fields.map { "\($0): \($1)\r\n" }.joined() + "\r\n"
+        let block = try! HTTPFieldBlock(fieldLines: ByteBuffer(string: lines))
+        let bytes = HeaderPolicy.downstreamFields(from: block).headers
+        XCTAssertEqual(
+            bytes.map { "\($0.name): \($0.value)" }, strings.map { "\($0.name): \($0.value)" }, file: file, line: line)
+        return strings
+    }
 
     func testUpstreamDropsHopByHopCredentialsAndFramingAndInjectsTheKey() {
         let client = HTTPHeaders(
@@ -48,22 +64,22 @@ final class HeaderPolicyTests: XCTestCase {
         ])
         XCTAssertEqual(
             HeaderPolicy.upstreamHeaders(from: client, apiKey: nil, contentLength: nil).map(\.name), ["X-End-To-End"])
-        let upstream = HTTPHeaders([
+        let upstream = [
             ("Connection", "X-Upstream-Hop"), ("X-Upstream-Hop", "1"), ("x-request-id", "req"), ("Content-Type", "a/b"),
-        ])
-        XCTAssertEqual(HeaderPolicy.downstreamHeaders(from: upstream).map(\.name), ["x-request-id", "Content-Type"])
+            ("connection", "keep-alive"), ("Connection", " x-other ,CLOSE"), ("X-OTHER", "2"),
+        ]
+        XCTAssertEqual(self.downstream(upstream).map(\.name), ["x-request-id", "Content-Type"])
     }
 
     func testDownstreamKeepsEndToEndHeadersInOrderAndRepeated() {
-        let upstream = HTTPHeaders(
+        let upstream =
             Self.hopByHop + [
                 ("Content-Length", "99"), ("Content-Type", "text/event-stream"), ("x-request-id", "req_1"),
                 ("openai-processing-ms", "120"), ("x-ratelimit-limit-requests", "500"),
                 ("x-ratelimit-remaining-tokens", "149000"), ("retry-after", "3"), ("Set-Cookie", "a=1"),
                 ("Set-Cookie", "b=2"), ("Cache-Control", "no-cache"), ("openai-version", "2020-10-01"),
             ]
-        )
-        let down = HeaderPolicy.downstreamHeaders(from: upstream)
+        let down = self.downstream(upstream)
         XCTAssertEqual(
             down.map { "\($0.name): \($0.value)" },
             [
@@ -76,7 +92,7 @@ final class HeaderPolicyTests: XCTestCase {
 
     func testDownstreamPassesTheUpstreamsWWWAuthenticate() {
         // An upstream's 401 challenge is end to end: the client sees why it was refused.
-        let down = HeaderPolicy.downstreamHeaders(from: HTTPHeaders([("WWW-Authenticate", "Bearer")]))
+        let down = self.downstream([("WWW-Authenticate", "Bearer")])
         XCTAssertEqual(down["www-authenticate"], ["Bearer"])
     }
 }
