@@ -6,20 +6,34 @@
 /// need nothing are handed on in runs, so the common string (a model name, an id) is one copy.
 public enum JSONStringEscaping {
     /// Calls `emit` with the escaped body of `string` (without quotes), in order, as runs of bytes.
+    ///
+    /// The scan looks at eight bytes at a time while none of them needs escaping (the access line's values are
+    /// ~250 bytes per request; byte by byte the scan cost ~13 instructions per byte in bench/profile).
     @inlinable
     public static func escape(_ string: String, _ emit: (UnsafeRawBufferPointer) -> Void) {
         var string = string
-        string.withUTF8 { bytes in
+        string.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
             var runStart = 0
-            for index in bytes.indices where Self.needsEscape(bytes[index]) {
-                if index > runStart {
-                    emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[runStart..<index])))
+            var index = 0
+            while index < bytes.count {
+                if bytes.count - index >= 8,
+                    !Self.anyNeedsEscape(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                {
+                    index += 8
+                    continue
                 }
-                Self.emitEscape(for: bytes[index], emit)
-                runStart = index + 1
+                if Self.needsEscape(bytes[index]) {
+                    if index > runStart {
+                        emit(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                    }
+                    Self.emitEscape(for: bytes[index], emit)
+                    runStart = index + 1
+                }
+                index += 1
             }
             if bytes.count > runStart {
-                emit(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[runStart...])))
+                emit(UnsafeRawBufferPointer(rebasing: bytes[runStart...]))
             }
         }
     }
@@ -27,6 +41,21 @@ public enum JSONStringEscaping {
     @inlinable
     static func needsEscape(_ byte: UInt8) -> Bool {
         byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
+    /// Whether any of the eight bytes in `word` needs escaping: a byte below 0x20, a quotation mark or a reverse
+    /// solidus. The usual bit tricks ("has a byte less than n", "has a zero byte" after an XOR) answer exactly
+    /// whether one exists (not where), which is all the scan asks.
+    @inlinable
+    static func anyNeedsEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word & highBits
+        let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+        let quote = (quotes &- ones) & ~quotes & highBits
+        let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        let backslash = (backslashes &- ones) & ~backslashes & highBits
+        return control | quote | backslash != 0
     }
 
     @usableFromInline
