@@ -55,13 +55,20 @@ struct ByteWriter {
         droppingTransferEncoding dropTransferEncoding: Bool
     ) {
         for (name, value) in headers {
-            if dropLength, Self.name(name, is: "content-length") { continue }
-            if dropTransferEncoding, Self.name(name, is: "transfer-encoding") { continue }
-            self.append(string: name)
-            self.append(": ")
-            self.append(string: value)
-            self.append("\r\n")
+            self.appendField(name, value, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
         }
+    }
+
+    /// `name: value` CRLF, unless it is a framing field the framing replaces.
+    mutating func appendField(
+        _ name: String, _ value: String, droppingLength dropLength: Bool, droppingTransferEncoding dropTransferEncoding: Bool
+    ) {
+        if dropLength, Self.name(name, is: "content-length") { return }
+        if dropTransferEncoding, Self.name(name, is: "transfer-encoding") { return }
+        self.append(string: name)
+        self.append(": ")
+        self.append(string: value)
+        self.append("\r\n")
     }
 
     mutating func appendChunkSize(_ length: Int) {

@@ -9,15 +9,29 @@ import NIOHTTP1
 /// One buffer, one write: NIO wrote the head, the body and the end as three parts through its encoder.
 public enum HTTPRequestWriter {
     public static func request(_ head: HTTPRequestHead, body: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        Self.request(
+            method: head.method, uri: head.uri, version: head.version, fields: head.headers, dropping: 0, adding: [],
+            body: body, allocator: allocator)
+    }
+
+    /// A request whose fields are another message's (`fields`, without those at the positions set in `dropped`:
+    /// bit n drops the nth field) followed by `added`.
+    ///
+    /// A proxy forwards most of a client's fields: building a filtered copy of them as `HTTPHeaders` first, adding
+    /// its own, and encoding the copy cost ~3,500 instructions per request more in bench/profile.
+    public static func request(
+        method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPHeaders, dropping dropped: UInt64,
+        adding added: [(name: String, value: String)], body: ByteBuffer?, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         var hasLength = false
         var hasTransferEncoding = false
         var firstCodingIsChunked = false
-        let method = head.method.rawValue
+        let methodName = method.rawValue
         // method SP target SP "HTTP/x.y" CRLF, each field + ": " + CRLF, "transfer-encoding: chunked" + CRLF, CRLF,
         // and the body with a chunk-size line and the last chunk around it (32 spare for the version's digits).
         let bodyLength = body?.readableBytes ?? 0
-        var size = method.utf8.count + head.uri.utf8.count + 12 + 28 + 2 + bodyLength + 20 + 5 + 32
-        for (name, value) in head.headers {
+        var size = methodName.utf8.count + uri.utf8.count + 12 + 28 + 2 + bodyLength + 20 + 5 + 32
+        func note(_ name: String, _ value: String) {
             size += name.utf8.count + value.utf8.count + 4
             if ByteWriter.name(name, is: "content-length") {
                 hasLength = true
@@ -26,11 +40,17 @@ public enum HTTPRequestWriter {
                 hasTransferEncoding = true
             }
         }
-        let http11 = head.version.major == 1 && head.version.minor >= 1
+        for (index, (name, value)) in fields.enumerated() where !Self.isDropped(index, dropped) {
+            note(name, value)
+        }
+        for (name, value) in added {
+            note(name, value)
+        }
+        let http11 = version.major == 1 && version.minor >= 1
         let dropLength: Bool
         let dropTransferEncoding: Bool
         let chunked: Bool
-        switch head.method {
+        switch method {
         case .TRACE:
             (dropLength, dropTransferEncoding, chunked) = (true, hasTransferEncoding, false)
         case .POST, .PUT, .PATCH:
@@ -41,18 +61,23 @@ public enum HTTPRequestWriter {
             chunked = !hasLength && http11 && firstCodingIsChunked
             (dropLength, dropTransferEncoding) = (false, hasTransferEncoding && hasLength)
         }
-        let addChunked = chunked && head.method.sendsBody
+        let addChunked = chunked && method.sendsBody
 
         var buffer = allocator.buffer(capacity: size)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             var out = ByteWriter(bytes)
-            out.append(string: method)
+            out.append(string: methodName)
             out.append(" ")
-            out.append(string: head.uri)
+            out.append(string: uri)
             out.append(" ")
-            out.append(head.version)
+            out.append(version)
             out.append("\r\n")
-            out.appendFields(head.headers, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
+            for (index, (name, value)) in fields.enumerated() where !Self.isDropped(index, dropped) {
+                out.appendField(name, value, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
+            }
+            for (name, value) in added {
+                out.appendField(name, value, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
+            }
             if addChunked {
                 out.append("transfer-encoding: chunked\r\n")
             }
@@ -72,5 +97,9 @@ public enum HTTPRequestWriter {
             return out.count
         }
         return buffer
+    }
+
+    private static func isDropped(_ index: Int, _ dropped: UInt64) -> Bool {
+        index < 64 && dropped & (1 << UInt64(index)) != 0
     }
 }

@@ -40,16 +40,44 @@ public enum HeaderPolicy {
         from client: HTTPHeaders, apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader = .authorization
     ) -> HTTPHeaders {
         var headers = Self.removing(Self.droppedUp, from: client)
+        for (name, value) in Self.upstreamAddedFields(
+            apiKey: apiKey, contentLength: contentLength, authHeader: authHeader, host: nil)
+        {
+            headers.add(name: name, value: value)
+        }
+        return headers
+    }
+
+    /// The client's fields to forward, for a request encoded straight into bytes (`HTTPRequestWriter`): the block
+    /// itself with the positions of those that do not cross (bit n: field n), or — when its `Connection` field
+    /// names more, or one to drop lies beyond the 64th — a filtered copy with nothing to drop.
+    static func upstreamFields(from client: HTTPHeaders) -> (fields: HTTPHeaders, dropping: UInt64) {
+        if let positions = Self.droppedPositions(Self.droppedUp, in: client) {
+            return (client, positions)
+        }
+        return (Self.removing(Self.droppedUp, from: client), 0)
+    }
+
+    /// The fields foap adds to the client's for the upstream: the provider's key (nil: none), the forwarded body's
+    /// length (nil: chunked or no body) and `Host` (nil: the HTTP client sets it), in that order.
+    static func upstreamAddedFields(
+        apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader, host: String?
+    ) -> [(name: String, value: String)] {
+        var added: [(name: String, value: String)] = []
+        added.reserveCapacity(3)
         if let apiKey {
             switch authHeader {
-            case .authorization: headers.add(name: "Authorization", value: "Bearer \(apiKey)")
-            case .xAPIKey: headers.add(name: "x-api-key", value: apiKey)
+            case .authorization: added.append(("Authorization", "Bearer \(apiKey)"))
+            case .xAPIKey: added.append(("x-api-key", apiKey))
             }
         }
         if let contentLength {
-            headers.add(name: "Content-Length", value: String(contentLength))
+            added.append(("Content-Length", String(contentLength)))
         }
-        return headers
+        if let host {
+            added.append(("Host", host))
+        }
+        return added
     }
 
     /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.
@@ -109,22 +137,9 @@ public enum HeaderPolicy {
     /// (`HTTPHeaders.remove` per name, each scanning the whole block, after lowercasing and hashing every candidate
     /// name, cost ~10,000 instructions per request in bench/profile.)
     private static func removing(_ dropped: DroppedHeaderNames, from headers: HTTPHeaders) -> HTTPHeaders {
-        // The positions of the dropped headers, so the copy does not compare names again (a block of more than 64
-        // headers takes the general copy).
-        var positions: UInt64 = 0
-        var droppedBeyondMask = false
-        for (index, (name, value)) in headers.enumerated() where dropped.contains(name) {
-            if Self.equalsIgnoringASCIICase(name, "connection"), !Self.namesNoHeader(value) {
-                return Self.removing(dropped, listedIn: Self.connectionTokens(headers), from: headers)
-            }
-            if index < 64 {
-                positions |= 1 << UInt64(index)
-            } else {
-                droppedBeyondMask = true
-            }
-        }
-        if droppedBeyondMask {
-            return Self.removing(dropped, listedIn: [], from: headers)
+        // The positions of the dropped headers, so the copy does not compare names again.
+        guard let positions = Self.droppedPositions(dropped, in: headers) else {
+            return Self.removing(dropped, listedIn: Self.connectionTokens(headers), from: headers)
         }
         guard positions != 0 else { return headers }
         var kept: [(String, String)] = []
@@ -133,6 +148,20 @@ public enum HeaderPolicy {
             kept.append((name, value))
         }
         return HTTPHeaders(kept)
+    }
+
+    /// The positions of the `dropped` headers (bit n: header n); nil when a `Connection` header names more headers
+    /// to drop, or a header to drop lies beyond the 64th (the general copy then decides).
+    private static func droppedPositions(_ dropped: DroppedHeaderNames, in headers: HTTPHeaders) -> UInt64? {
+        var positions: UInt64 = 0
+        for (index, (name, value)) in headers.enumerated() where dropped.contains(name) {
+            if Self.equalsIgnoringASCIICase(name, "connection"), !Self.namesNoHeader(value) {
+                return nil
+            }
+            guard index < 64 else { return nil }
+            positions |= 1 << UInt64(index)
+        }
+        return positions
     }
 
     /// The copy without the dropped headers and those in `tokens` (lower-case).

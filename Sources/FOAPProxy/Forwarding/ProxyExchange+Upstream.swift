@@ -51,18 +51,19 @@ extension ProxyExchange {
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
         let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
-        var headers = HeaderPolicy.upstreamHeaders(
-            from: self.head.headers, apiKey: apiKey, contentLength: contentLength,
-            authHeader: upstream.authHeader ?? model.provider.authHeader)
+        let authHeader = upstream.authHeader ?? model.provider.authHeader
         let attempt = self.machine.attemptStarted(now: .now(), timeouts: request.attemptTimeouts)
         self.callAttempt = attempt
         self.askForTimeoutCheck()
         let pooled: PooledUpstreamCall?
         switch body {
-        case .none:
-            pooled = self.pooledCall(upstream: index, query: query, headers: &headers, body: nil, attempt: attempt)
-        case .whole(let whole):
-            pooled = self.pooledCall(upstream: index, query: query, headers: &headers, body: whole, attempt: attempt)
+        case .none, .whole:
+            let whole: ByteBuffer?
+            if case .whole(let buffer) = body { whole = buffer } else { whole = nil }
+            pooled = self.pooledCall(upstream: index, query: query, body: whole, attempt: attempt) { host in
+                HeaderPolicy.upstreamAddedFields(
+                    apiKey: apiKey, contentLength: contentLength, authHeader: authHeader, host: host)
+            }
         case .streamed: pooled = nil
         }
         if let pooled {
@@ -70,6 +71,8 @@ extension ProxyExchange {
             pooled.start()
             return
         }
+        let headers = HeaderPolicy.upstreamHeaders(
+            from: self.head.headers, apiKey: apiKey, contentLength: contentLength, authHeader: authHeader)
         let base = request.endpoint.upstreamURL(index)
         let url = request.urlSuffix.isEmpty ? base : base + request.urlSuffix
         let client: HTTPClient.Request
@@ -97,20 +100,23 @@ extension ProxyExchange {
             request: client, delegate: self, eventLoop: loop, deadline: nil, logger: self.engine.upstreamLogger)
     }
 
-    /// The call over this loop's pool of plain-HTTP connections, when the upstream is plain HTTP.
+    /// The call over this loop's pool of plain-HTTP connections, when the upstream is plain HTTP. The request is
+    /// encoded once, here, straight from the client's fields (those that cross), then the fields `added` makes for
+    /// the upstream's `Host`.
     private func pooledCall(
-        upstream index: Int, query: Substring?, headers: inout HTTPHeaders, body: ByteBuffer?,
-        attempt: ExchangeStateMachine.AttemptID
+        upstream index: Int, query: Substring?, body: ByteBuffer?, attempt: ExchangeStateMachine.AttemptID,
+        adding added: (_ host: String) -> [(name: String, value: String)]
     ) -> PooledUpstreamCall? {
         guard let request = self.upstreamRequest, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
             let target = self.engine.requestTemplates.plainTarget(
                 endpoint: request.endpoint, upstream: index, suffix: request.urlSuffix)
         else { return nil }
-        headers.add(name: "Host", value: target.hostHeader)
-        let path = query.map { target.path + $0 } ?? target.path
-        let method = request.method
-        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
-        return PooledUpstreamCall(pool: pool, target: target, head: head, body: body, sink: self, attempt: attempt)
+        let (fields, dropped) = HeaderPolicy.upstreamFields(from: self.head.headers)
+        let bytes = HTTPRequestWriter.request(
+            method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
+            fields: fields, dropping: dropped, adding: added(target.hostHeader), body: body, allocator: self.context.channel.allocator)
+        return PooledUpstreamCall(
+            pool: pool, target: target, method: request.method, request: bytes, sink: self, attempt: attempt)
     }
 
     /// The one model rewrite step: the body as `upstream` must receive it, and its length.

@@ -9,9 +9,10 @@ import NIOHTTP1
 final class PooledUpstreamCall: UpstreamCall {
     private let pool: UpstreamPool
     private let target: PlainUpstreamTarget
-    private let head: HTTPRequestHead
-    /// The whole request body, kept until the response starts so the request can be replayed (see `retry`).
-    private let body: ByteBuffer?
+    private let method: HTTPMethod
+    /// The whole request, encoded (`HTTPRequestWriter`), kept until the response starts so it can be replayed on a
+    /// fresh connection (see `connectionLost`).
+    private let request: ByteBuffer
     /// Cleared when the call is over (ended, failed or cancelled), which also breaks the exchange ↔ call cycle.
     private var sink: (any UpstreamResponseSink)?
     /// The exchange's attempt this call carries, handed back with every part.
@@ -27,16 +28,16 @@ final class PooledUpstreamCall: UpstreamCall {
     init(
         pool: UpstreamPool,
         target: PlainUpstreamTarget,
-        head: HTTPRequestHead,
-        body: ByteBuffer?,
+        method: HTTPMethod,
+        request: ByteBuffer,
         sink: any UpstreamResponseSink,
         attempt: ExchangeStateMachine.AttemptID
     ) {
         self.attempt = attempt
         self.pool = pool
         self.target = target
-        self.head = head
-        self.body = body
+        self.method = method
+        self.request = request
         self.sink = sink
     }
 
@@ -99,7 +100,7 @@ final class PooledUpstreamCall: UpstreamCall {
         // safely get it twice (GET, HEAD: RFC 9110 §9.2.2). A POST that was written whole may be running upstream
         // already (a chat billed, an image made): replaying it would do it twice, so it fails like any other
         // connection lost before the answer (as nginx does for non-idempotent requests).
-        let idempotent = self.head.method == .GET || self.head.method == .HEAD
+        let idempotent = self.method.isGET || self.method.isHEAD
         if self.reused, !self.responseStarted, !self.retried, !self.requestWritten || idempotent {
             self.retried = true
             self.connectFresh()
@@ -133,7 +134,7 @@ final class PooledUpstreamCall: UpstreamCall {
         self.reused = reused
         self.requestWritten = false
         connection.relay.call = self
-        guard let written = connection.relay.send(head: self.head, body: self.body) else {
+        guard let written = connection.relay.send(self.request, answeredAs: self.method) else {
             self.connectionLost(UpstreamConnectionClosedError())
             return
         }

@@ -35,12 +35,11 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         self.context = nil
     }
 
-    /// Writes a whole request; the future succeeds once its last byte is out and fails when the connection cannot
-    /// take it.
-    func send(head: HTTPRequestHead, body: ByteBuffer?) -> EventLoopFuture<Void>? {
+    /// Writes a whole request (`HTTPRequestWriter`'s bytes) whose answer is read as one to `method` (a HEAD's has no
+    /// body); the future succeeds once its last byte is out and fails when the connection cannot take it.
+    func send(_ request: ByteBuffer, answeredAs method: HTTPMethod) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
-        self.parser.expectResponse(to: head.method)
-        let request = HTTPRequestWriter.request(head, body: body, allocator: context.channel.allocator)
+        self.parser.expectResponse(to: method)
         return context.writeAndFlush(self.wrapOutboundOut(request))
     }
 
