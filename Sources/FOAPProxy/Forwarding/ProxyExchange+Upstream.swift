@@ -170,26 +170,26 @@ extension ProxyExchange {
 // MARK: The answer, as the upstream call delivers it
 
 extension ProxyExchange: UpstreamResponseSink {
-    func upstreamHead(_ head: HTTPReceivedResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
-        guard self.machine.mayGiveUp(attempt) else { return self.context.eventLoop.makeSucceededVoidFuture() }
+    func upstreamHead(_ head: HTTPReceivedResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>? {
+        guard self.machine.mayGiveUp(attempt) else { return nil }
         let clientHead = self.makeResponseHead(
             status: head.status, headers: HTTPHeaders(), relaying: HeaderPolicy.downstreamFields(from: head.fields))
         return self.upstreamHead(clientHead, attempt: attempt)
     }
 
     /// AsyncHTTPClient's head (an HTTPS upstream), its fields already `String`s.
-    func upstreamHead(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
-        guard self.machine.mayGiveUp(attempt) else { return self.context.eventLoop.makeSucceededVoidFuture() }
+    func upstreamHead(_ head: HTTPResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>? {
+        guard self.machine.mayGiveUp(attempt) else { return nil }
         let clientHead = self.makeResponseHead(
             status: head.status, headers: HeaderPolicy.downstreamHeaders(from: head.headers))
         return self.upstreamHead(clientHead, attempt: attempt)
     }
 
     /// The upstream's head, as the client would get it (its end-to-end fields, foap's own after them).
-    private func upstreamHead(_ head: ClientResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
+    private func upstreamHead(_ head: ClientResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>? {
         self.context.eventLoop.assertInEventLoop()
         if self.upstreamRequest?.isPooled == true, self.retryInsteadOfRelaying(head, attempt: attempt) {
-            return self.context.eventLoop.makeSucceededVoidFuture()
+            return nil
         }
         let isEventStream = head.first(name: "content-type", hasPrefix: "text/event-stream")
         let rewrites = self.traits.rewritesImageURLs
@@ -202,7 +202,7 @@ extension ProxyExchange: UpstreamResponseSink {
             holdForFirstByte: holdForFirstByte, now: .now())
         guard action == .none else {
             self.perform(action)
-            return self.context.eventLoop.makeSucceededVoidFuture()
+            return nil
         }
         self.askForTimeoutCheck()
         self.record.upstreamStatus = head.status.code
@@ -225,7 +225,7 @@ extension ProxyExchange: UpstreamResponseSink {
         if (200..<300).contains(head.status.code), self.traits.reportsUsage {
             self.usageScanner = TokenUsageScanner()
         }
-        return self.context.eventLoop.makeSucceededVoidFuture()
+        return nil
     }
 
     /// A whole JSON answer as the client gets it: image URLs pointed at `/v1/images/data/…`, ids handed out with the
@@ -243,7 +243,7 @@ extension ProxyExchange: UpstreamResponseSink {
         return held
     }
 
-    func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void> {
+    func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>? {
         self.context.eventLoop.assertInEventLoop()
         let action = self.machine.upstreamBodyReceived(
             buffer, attempt: attempt, imageLimit: self.engine.configuration.maxRewrittenResponseSize, now: .now())
@@ -257,14 +257,14 @@ extension ProxyExchange: UpstreamResponseSink {
             return self.relay(body)
         default:
             self.askForTimeoutCheck()
-            return self.context.eventLoop.makeSucceededVoidFuture()
+            return nil
         }
     }
 
     /// Writes answer bytes to the client (not for HEAD), reading `usage` and dropping an injected usage chunk.
-    private func relay(_ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+    private func relay(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
         if self.isHead {
-            return self.context.eventLoop.makeSucceededVoidFuture()
+            return nil
         }
         self.usageScanner?.scan(buffer)
         var kept = buffer
@@ -272,7 +272,7 @@ extension ProxyExchange: UpstreamResponseSink {
             self.eventFilter = nil
             kept = filter.filter(buffer)
             self.eventFilter = filter
-            guard kept.readableBytes > 0 else { return self.context.eventLoop.makeSucceededVoidFuture() }
+            guard kept.readableBytes > 0 else { return nil }
         }
         self.record.bytesOut += kept.readableBytes
         return self.output.write(.body(.byteBuffer(kept)))
@@ -411,14 +411,14 @@ extension ProxyExchange: HTTPClientResponseDelegate, @unchecked Sendable {
         let future = self.upstreamHead(head, attempt: attempt)
         // AsyncHTTPClient has no "end of read" signal to batch on: every part is its own read.
         self.upstreamReadComplete(attempt: attempt)
-        return future
+        return future ?? self.context.eventLoop.makeSucceededVoidFuture()
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         let attempt = self.attempt(of: task)
         let future = self.upstreamBodyPart(buffer, attempt: attempt)
         self.upstreamReadComplete(attempt: attempt)
-        return future
+        return future ?? self.context.eventLoop.makeSucceededVoidFuture()
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {

@@ -89,14 +89,14 @@ final class ResponseOutput {
         }
     }
 
-    /// Encodes `part` and returns when the relay may read on: at once when its bytes were gathered while the
-    /// channel is writable (no future per part), else when the channel has written them. A client that reads
-    /// slowly makes the channel unwritable (NIO's write watermarks), so relayed parts then wait for it again and
-    /// the upstream's TCP window fills instead of this worker's memory.
-    func write(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void> {
+    /// Encodes `part` and returns what the relay must wait for before it reads on: nothing (nil) when its bytes were
+    /// gathered while the channel is writable (no future per part), else their write. A client that reads slowly
+    /// makes the channel unwritable (NIO's write watermarks), so relayed parts then wait for it again and the
+    /// upstream's TCP window fills instead of this worker's memory.
+    func write(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void>? {
         if case .body(let data) = part, data.readableBytes <= Self.copyLimit, self.context.channel.isWritable {
             self.write(part, promise: nil)
-            return self.context.eventLoop.makeSucceededVoidFuture()
+            return nil
         }
         let promise = self.context.eventLoop.makePromise(of: Void.self)
         self.write(part, promise: promise)

@@ -60,15 +60,16 @@ final class PooledUpstreamCall: UpstreamCall {
 
     // MARK: From the relay handler
 
-    func received(head: HTTPReceivedResponseHead, keepAlive: Bool) -> EventLoopFuture<Void> {
-        guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
+    /// Hands the head on; returns what the relay must wait for before reading on (nil: nothing).
+    func received(head: HTTPReceivedResponseHead, keepAlive: Bool) -> EventLoopFuture<Void>? {
+        guard let sink = self.sink else { return nil }
         self.responseStarted = true
         self.upstreamKeepAlive = keepAlive
         return sink.upstreamHead(head, attempt: self.attempt)
     }
 
-    func received(body: ByteBuffer) -> EventLoopFuture<Void> {
-        guard let sink = self.sink else { return self.pool.eventLoop.makeSucceededVoidFuture() }
+    func received(body: ByteBuffer) -> EventLoopFuture<Void>? {
+        guard let sink = self.sink else { return nil }
         return sink.upstreamBodyPart(body, attempt: self.attempt)
     }
 

@@ -116,7 +116,8 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         }
     }
 
-    private func hold(until clientWrite: EventLoopFuture<Void>) {
+    private func hold(until clientWrite: EventLoopFuture<Void>?) {
+        guard let clientWrite else { return }
         self.pendingClientWrites += 1
         clientWrite.assumeIsolated().whenComplete { _ in
             self.pendingClientWrites -= 1

@@ -9,10 +9,11 @@ import NIOHTTP1
 /// The pooled NIO client (`UpstreamRelayHandler`) calls it; AsyncHTTPClient's delegate callbacks are mapped onto it
 /// by the exchange. Always on the client connection's event loop.
 protocol UpstreamResponseSink: AnyObject {
-    /// The response head; the returned future completes when the client side can take more.
-    func upstreamHead(_ head: HTTPReceivedResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
-    /// A body part; the returned future completes when it was written to the client (backpressure).
-    func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>
+    /// The response head; the returned future completes when the client side can take more (nil: it can now).
+    func upstreamHead(_ head: HTTPReceivedResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>?
+    /// A body part; the returned future completes when it was written to the client (backpressure; nil: nothing to
+    /// wait for, which spares a future and a callback per part).
+    func upstreamBodyPart(_ buffer: ByteBuffer, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>?
     /// The upstream read that brought the last parts is over: flush them (and a head that was held only to here).
     func upstreamReadComplete(attempt: ExchangeStateMachine.AttemptID)
     /// The response is complete.
