@@ -35,13 +35,14 @@ public enum Route: Sendable, Equatable {
         // Byte-wise throughout: `String`'s own `hasPrefix`, `count` and `firstIndex(where:)` walk Unicode
         // characters, which made routing ~10,000 instructions per request in bench/profile.
         let path = Self.pathPart(of: uri)
-        let trimmed = path.utf8.first == UInt8(ascii: "/") ? String(Substring(path.utf8.dropFirst())) : path
+        let withoutSlash = path.utf8.first == UInt8(ascii: "/") ? Substring(path.utf8.dropFirst()) : Substring(path)
+        if method.isPOST, let forwarded = ForwardedRouteTable.shared.entry(for: withoutSlash) {
+            return .forward(path: forwarded.path)  // the table's string: nothing allocated
+        }
+        let trimmed = String(withoutSlash)
         let isGet = method.isGET || method.isHEAD
 
         if Self.forwardedPaths.contains(trimmed) {
-            if method.isPOST {
-                return .forward(path: trimmed)
-            }
             let listable = IDFamily(rawValue: trimmed).map(\.isListable) ?? false
             if listable, isGet, let family = IDFamily(rawValue: trimmed) {
                 return .list(family)

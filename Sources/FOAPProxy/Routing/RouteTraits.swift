@@ -71,7 +71,7 @@ extension Route {
     var traits: RouteTraits {
         switch self {
         case .forward(let path):
-            return RouteTraits.forwardedRoutes[path]
+            return ForwardedRouteTable.shared.entry(for: Substring(path))?.traits
                 ?? RouteTraits(needsClientKey: true, modelSource: .body, takesBody: true)
         case .listModels, .metrics:
             return RouteTraits(needsClientKey: true)

@@ -14,6 +14,23 @@ final class RouteTests: XCTestCase {
         }
     }
 
+    /// Forwarded paths are found by their bytes (no hashing, no `String` made): exactly the forwarded paths, with
+    /// their traits; a path that differs in one byte, in case or in length is not one.
+    func testTheForwardedRouteTableFindsExactlyTheForwardedPaths() {
+        let table = ForwardedRouteTable.shared
+        for path in Route.forwardedPaths {
+            XCTAssertEqual(table.entry(for: Substring(path))?.path, path)
+            XCTAssertEqual(table.entry(for: Substring(path))?.traits, RouteTraits.forwardedRoutes[path], path)
+            XCTAssertNil(table.entry(for: Substring(path.uppercased())), path)
+            XCTAssertNil(table.entry(for: path.dropLast()), path)
+            XCTAssertNil(table.entry(for: Substring(path + "x")), path)
+            XCTAssertNil(table.entry(for: Substring(String(path.dropLast()) + "_")), path)
+        }
+        for other in ["", "v1/images/data", "v1/realtime", "v1/chat/completionz", "/v1/chat/completions"] {
+            XCTAssertNil(table.entry(for: Substring(other)), other)
+        }
+    }
+
     func testWrongMethodIs405WithAllow() throws {
         let cases: [(HTTPMethod, String, String)] = [
             (.GET, "/v1/chat/completions", "POST"), (.PUT, "/v1/audio/speech", "POST"),
