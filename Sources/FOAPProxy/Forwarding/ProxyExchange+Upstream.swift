@@ -100,6 +100,10 @@ extension ProxyExchange {
             request: client, delegate: self, eventLoop: loop, deadline: nil, logger: self.engine.upstreamLogger)
     }
 
+    /// Request bodies up to this size are copied behind their head (one buffer, one write); larger ones are written
+    /// as they are, after it, without a second copy of the body held for the call's life.
+    static let copiedRequestBodyLimit = 16 * 1024
+
     /// The call over this loop's pool of plain-HTTP connections, when the upstream is plain HTTP. The request is
     /// encoded once, here, straight from the client's fields (those that cross), then the fields `added` makes for
     /// the upstream's `Host`.
@@ -112,11 +116,15 @@ extension ProxyExchange {
                 endpoint: request.endpoint, upstream: index, suffix: request.urlSuffix)
         else { return nil }
         let (fields, dropped) = HeaderPolicy.upstreamFields(from: self.head.headers)
+        // A large body is not copied behind the head: it is sent as it is, after it (it always has a length here).
+        let separateBody = body.flatMap { $0.readableBytes > Self.copiedRequestBodyLimit ? $0 : nil }
         let bytes = HTTPRequestWriter.request(
             method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
-            fields: fields, dropping: dropped, adding: added(target.hostHeader), body: body, allocator: self.context.channel.allocator)
+            fields: fields, dropping: dropped, adding: added(target.hostHeader), body: separateBody == nil ? body : nil,
+            allocator: self.context.channel.allocator)
         return PooledUpstreamCall(
-            pool: pool, target: target, method: request.method, request: bytes, sink: self, attempt: attempt)
+            pool: pool, target: target, method: request.method, request: bytes, separateBody: separateBody, sink: self,
+            attempt: attempt)
     }
 
     /// The one model rewrite step: the body as `upstream` must receive it, and its length.

@@ -10,9 +10,11 @@ final class PooledUpstreamCall: UpstreamCall {
     private let pool: UpstreamPool
     private let target: PlainUpstreamTarget
     private let method: HTTPMethod
-    /// The whole request, encoded (`HTTPRequestWriter`), kept until the response starts so it can be replayed on a
-    /// fresh connection (see `connectionLost`).
+    /// The request, encoded (`HTTPRequestWriter`): its head with a small body, or its head alone and the large body
+    /// apart (`separateBody`, written after it without a copy). Kept so it can be replayed on a fresh connection
+    /// (see `connectionLost`).
     private let request: ByteBuffer
+    private let separateBody: ByteBuffer?
     /// Cleared when the call is over (ended, failed or cancelled), which also breaks the exchange ↔ call cycle.
     private var sink: (any UpstreamResponseSink)?
     /// The exchange's attempt this call carries, handed back with every part.
@@ -30,6 +32,7 @@ final class PooledUpstreamCall: UpstreamCall {
         target: PlainUpstreamTarget,
         method: HTTPMethod,
         request: ByteBuffer,
+        separateBody: ByteBuffer?,
         sink: any UpstreamResponseSink,
         attempt: ExchangeStateMachine.AttemptID
     ) {
@@ -38,6 +41,7 @@ final class PooledUpstreamCall: UpstreamCall {
         self.target = target
         self.method = method
         self.request = request
+        self.separateBody = separateBody
         self.sink = sink
     }
 
@@ -135,7 +139,8 @@ final class PooledUpstreamCall: UpstreamCall {
         self.reused = reused
         self.requestWritten = false
         connection.relay.call = self
-        guard let written = connection.relay.send(self.request, answeredAs: self.method) else {
+        guard let written = connection.relay.send(self.request, then: self.separateBody, answeredAs: self.method)
+        else {
             self.connectionLost(UpstreamConnectionClosedError())
             return
         }

@@ -35,12 +35,18 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         self.context = nil
     }
 
-    /// Writes a whole request (`HTTPRequestWriter`'s bytes) whose answer is read as one to `method` (a HEAD's has no
-    /// body); the future succeeds once its last byte is out and fails when the connection cannot take it.
-    func send(_ request: ByteBuffer, answeredAs method: HTTPMethod) -> EventLoopFuture<Void>? {
+    /// Writes a whole request (`HTTPRequestWriter`'s bytes, then `body` when it was left apart) whose answer is read
+    /// as one to `method` (a HEAD's has no body); the future succeeds once its last byte is out and fails when the
+    /// connection cannot take it.
+    func send(_ request: ByteBuffer, then body: ByteBuffer?, answeredAs method: HTTPMethod) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
         self.parser.expectResponse(to: method)
-        return context.writeAndFlush(self.wrapOutboundOut(request))
+        guard let body else {
+            return context.writeAndFlush(self.wrapOutboundOut(request))
+        }
+        // Two buffers, one flush: the kernel gets both in one writev.
+        context.write(self.wrapOutboundOut(request), promise: nil)
+        return context.writeAndFlush(self.wrapOutboundOut(body))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -47,6 +47,26 @@ final class ForwardingEndToEndTests: XCTestCase {
         XCTAssertEqual(upstream.headers.first(name: "x-request-id"), "client-req-1")
     }
 
+    /// A body larger than the pooled client copies behind the request head goes after it as it is: the upstream
+    /// gets the same bytes, with their length, and the connection carries the next request cleanly.
+    func testALargeBodyIsForwardedWholeAfterItsHead() async throws {
+        let harness = try await ProxyHarness { _ in .json(#"{"ok":true}"#) }
+        self.addTeardownBlock { try await harness.stop() }
+        let pad = String(repeating: "0123456789abcdef", count: 4096)  // 64 KiB, over the 16 KiB copy limit
+        let big = #"{"model":"gpt-test","pad":"\#(pad)"}"#
+        let small = #"{"model":"gpt-test","n":1}"#
+        for body in [big, small, big] {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: body)
+            XCTAssertEqual(response.status, 200, response.body)
+            let upstream = try XCTUnwrap(harness.upstream.requests.last)
+            let expected = body.replacingOccurrences(of: #""model":"gpt-test""#, with: #""model":"upstream-chat""#)
+            XCTAssertEqual(upstream.bodyString, expected)
+            XCTAssertEqual(upstream.headers.first(name: "content-length"), String(expected.utf8.count))
+            XCTAssertNil(upstream.headers.first(name: "transfer-encoding"))
+        }
+        XCTAssertEqual(harness.upstream.requests.count, 3)
+    }
+
     func testEveryJSONEndpointRoutesToItsUpstreamPath() async throws {
         let harness = try await ProxyHarness { request in .json(#"{"ok":true}"#) }
         self.addTeardownBlock { try await harness.stop() }
