@@ -249,9 +249,9 @@ final class ProxyExchange {
 
     /// Writes a final response head, after the connection's drain had its say (`Connection: close`).
     func writeHead(_ head: ClientResponseHead) {
-        var head = head
-        self.drain.prepare(&head.head)
-        self.output.writeHead(head.head, relaying: head.relayed, promise: nil)
+        var own = head.head  // only foap's own part changes: the relayed fields are not copied
+        self.drain.prepare(&own)
+        self.output.writeHead(own, relaying: head.relayed, promise: nil)
     }
 
     /// The client's head: the client's HTTP version, `relayed` fields (an upstream's) and then `headers`.

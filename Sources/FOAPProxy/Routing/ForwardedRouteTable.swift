@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The forwarded routes (`Route.forwardedPaths`) with their traits, found by a path's bytes.
 ///
 /// Routing a forwarded request hashed its path twice (the set of forwarded paths, then the traits by path) and made
@@ -26,10 +30,12 @@ struct ForwardedRouteTable: Sendable {
     /// The forwarded route whose path is `path` (no leading slash), if there is one.
     func entry(for path: Substring) -> Entry? {
         let length = path.utf8.count
-        guard length < self.byLength.count, !self.byLength[length].isEmpty else { return nil }
+        guard length > 0, length < self.byLength.count, !self.byLength[length].isEmpty else { return nil }
         var path = path
         return path.withUTF8 { bytes in
-            self.byLength[length].first { $0.bytes.elementsEqual(bytes) }
+            self.byLength[length].first { entry in
+                entry.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, bytes.baseAddress!, length) == 0 }
+            }
         }
     }
 }
