@@ -106,6 +106,20 @@ public final class RequestMetrics: Sendable {
         var webSocketBytesFromUpstream: UInt64 = 0
         /// Something changed since the last `render`.
         var changed = true
+        /// The series the last finished requests counted into, held out of `routes` and `tokens` until a request
+        /// counts into others or `render` reads them (`flushRecent`).
+        var recent: RecentSeries?
+        var recentTokens: (key: TokenKey, counts: TokenCounts)?
+
+        /// Puts the recent series back where `render` reads them.
+        mutating func flushRecent() {
+            if let recent = self.recent.take() {
+                self.routes[recent.route] = recent.flushed()
+            }
+            if let tokens = self.recentTokens.take() {
+                self.tokens[tokens.key] = tokens.counts
+            }
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -214,15 +228,26 @@ public final class RequestMetrics: Sendable {
         self.state.withLockedValue { state in
             state.inFlight -= 1
             state.changed = true
-            Self.add(
-                to: &state.routes[routeKey, default: RouteStats()], requestKey, duration, firstByte, bytesIn, bytesOut)
+            if state.recent?.route != routeKey {
+                state.flushRecent()
+                let stats = state.routes.removeValue(forKey: routeKey) ?? RouteStats()
+                state.recent = RecentSeries(route: routeKey, stats: stats)
+            }
+            state.recent!.countRequest(requestKey)
+            Self.add(to: &state.recent!.stats, duration, firstByte, bytesIn, bytesOut)
             for error in errors {
                 state.upstreamErrors[error, default: 0] += 1
             }
             if hasTokens {
                 let key = TokenKey(model: model, keyName: record.keyName ?? "-")
+                if state.recentTokens?.key != key {
+                    if let previous = state.recentTokens.take() {
+                        state.tokens[previous.key] = previous.counts
+                    }
+                    state.recentTokens = (key, state.tokens.removeValue(forKey: key) ?? TokenCounts())
+                }
                 Self.add(
-                    to: &state.tokens[key, default: TokenCounts()],
+                    to: &state.recentTokens!.counts,
                     prompt: UInt64(record.promptTokens ?? 0), completion: UInt64(record.completionTokens ?? 0)
                 )
             }
@@ -235,10 +260,8 @@ public final class RequestMetrics: Sendable {
     }
 
     private static func add(
-        to stats: inout RouteStats, _ request: UpstreamStatusKey, _ duration: Int64, _ firstByte: Int64?,
-        _ bytesIn: UInt64, _ bytesOut: UInt64
+        to stats: inout RouteStats, _ duration: Int64, _ firstByte: Int64?, _ bytesIn: UInt64, _ bytesOut: UInt64
     ) {
-        stats.requests[request, default: 0] += 1
         stats.duration.observe(nanoseconds: duration)
         if let firstByte {
             stats.firstByte.observe(nanoseconds: firstByte)
@@ -293,6 +316,7 @@ public final class RequestMetrics: Sendable {
         let state: State? = self.state.withLockedValue { state in
             guard !onlyIfChanged || state.changed else { return nil }
             state.changed = false
+            state.flushRecent()
             return state
         }
         guard let state else { return nil }
