@@ -4,10 +4,11 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 
-/// Differential fuzzing of foap's response parser (the pooled upstream connection's) against llhttp (NIO's
-/// `HTTPResponseDecoder`): every response foap delivers whole must be one llhttp delivers too, the same (foap may
-/// refuse more, never accept more), and cutting the input anywhere must not change what foap delivers. The first
-/// input byte picks the request's method (a HEAD's answer has no body). Built by `scripts/fuzz-http-parser` with
+/// Differential fuzzing of foap's HTTP/1.1 parsers against llhttp: the request parser (the client connection's,
+/// against NIO's `HTTPRequestDecoder`) when the first input byte has its high bit set, else the response parser (the
+/// pooled upstream connection's, against `HTTPResponseDecoder`), the first byte picking the request's method (a
+/// HEAD's answer has no body). Every message foap delivers whole must be one llhttp delivers too, the same (foap may
+/// refuse more, never accept more), and cutting the input anywhere must not change what foap delivers. Built by `scripts/fuzz-http-parser` with
 /// libFuzzer; without `-DFUZZING` it replays the files named on its command line (crash reproducers, seeds).
 
 /// Fields as text. Trailing whitespace is not part of a value (RFC 9110 §5.5): foap drops it, llhttp keeps it.
@@ -88,8 +89,12 @@ func foapResponses(_ chunks: [ArraySlice<UInt8>], method: HTTPMethod) -> [String
 
 func check(_ input: [UInt8]) {
     guard let first = input.first else { return }
-    let method: HTTPMethod = first % 4 == 0 ? .HEAD : .POST
     let bytes = Array(input.dropFirst())
+    if first & 0x80 != 0 {
+        checkRequests(bytes, cut: Int(first))  // the client connection's parser (RequestFuzz.swift)
+        return
+    }
+    let method: HTTPMethod = first % 4 == 0 ? .HEAD : .POST
     // One request, one response: what follows it is unsolicited (the relay closes the connection on it, and NIO's
     // decoder, which knows of one request, refuses it), so only the first response is compared.
     let ours = Array(foapResponses([bytes[...]], method: method).prefix(1))

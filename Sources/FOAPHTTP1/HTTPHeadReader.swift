@@ -14,6 +14,14 @@ struct HTTPHeadReader {
         self.limits = limits
     }
 
+    /// The request line and the fields (as `String`s: the exchange reads them as `HTTPHeaders`).
+    mutating func readRequest() throws(HTTPParserError) -> (head: HTTPRequestHead, facts: FramingFacts) {
+        let line = try self.nextLine()
+        let (method, uri, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
+        let fields = try self.readFields()
+        return (HTTPRequestHead(version: version, method: method, uri: uri, headers: fields.headers), fields.facts)
+    }
+
     /// The status line and the fields, as positions in the bytes (`HTTPFieldBlock`).
     mutating func readResponse() throws(HTTPParserError) -> (
         version: HTTPVersion, status: HTTPResponseStatus, fields: [HTTPFieldBlock.Field], facts: FramingFacts
@@ -84,6 +92,67 @@ struct HTTPHeadReader {
         let line = self.index..<(lineFeed - 1)
         self.index = lineFeed + 1
         return line
+    }
+
+    /// `method SP request-target SP HTTP-version`, one space each.
+    private static func requestLine(
+        _ line: UnsafeRawBufferPointer
+    ) throws(HTTPParserError) -> (HTTPMethod, String, HTTPVersion) {
+        guard let methodEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
+            throw .invalidMethod
+        }
+        let method = try Self.method(UnsafeRawBufferPointer(rebasing: line[..<methodEnd]))
+        let targetStart = methodEnd + 1
+        guard let targetEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: targetStart),
+            targetEnd > targetStart
+        else { throw .invalidURL }
+        let target = UnsafeRawBufferPointer(rebasing: line[targetStart..<targetEnd])
+        // Visible ASCII only (RFC 9112 §3.2, RFC 3986): no control byte, no space, nothing above 0x7E.
+        for byte in target where byte <= .space || byte >= 0x7F {
+            throw .invalidURL
+        }
+        guard Self.isRequestTargetForm(target, method: method) else { throw .invalidURL }
+        let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...]))
+        return (method, String(decoding: target, as: UTF8.self), version)
+    }
+
+    /// One of the four forms of RFC 9112 §3.2, as llhttp tells them apart: origin-form (`/…`), asterisk-form
+    /// (`*`), absolute-form (`scheme://…`, letters only in the scheme) and, for CONNECT only, authority-form.
+    private static func isRequestTargetForm(_ target: UnsafeRawBufferPointer, method: HTTPMethod) -> Bool {
+        if method.isCONNECT {
+            return !target.contains(UInt8(ascii: "/"))
+        }
+        switch target[0] {
+        case UInt8(ascii: "/"):
+            return true
+        case UInt8(ascii: "*"):
+            return target.count == 1
+        default:
+            var index = 0
+            while index < target.count, Self.isLetter(target[index]) { index += 1 }
+            return index > 0 && target.count > index + 3 && target[index] == .colon
+                && target[index + 1] == UInt8(ascii: "/") && target[index + 2] == UInt8(ascii: "/")
+        }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
+    }
+
+    private static func method(_ token: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPMethod {
+        // The methods of this API first, without building a String.
+        switch token.count {
+        case 3 where token.elementsEqual("GET".utf8): return .GET
+        case 4 where token.elementsEqual("POST".utf8): return .POST
+        case 6 where token.elementsEqual("DELETE".utf8): return .DELETE
+        case 4 where token.elementsEqual("HEAD".utf8): return .HEAD
+        default: break
+        }
+        guard token.allSatisfy(Self.isTokenByte) else { throw .invalidMethod }
+        // Methods are case-sensitive; llhttp knows a fixed list: NIO's `HTTPMethod` cases and QUERY.
+        let method = HTTPMethod(rawValue: String(decoding: token, as: UTF8.self))
+        if case .RAW(let value) = method, value != "QUERY" { throw .invalidMethod }
+        return method
     }
 
     /// `HTTP-version SP 3DIGIT SP [ reason-phrase ]`; llhttp also takes a line that ends after the code.
@@ -166,6 +235,11 @@ struct FramingFacts {
     private var chunkedBeforeLast = false
     private var connectionClose = false
     private var connectionKeepAlive = false
+    private var connectionUpgrade = false
+    private var upgradeField = false
+
+    /// `Connection: upgrade` with an `Upgrade` field: after this request the connection speaks another protocol.
+    var upgrades: Bool { self.connectionUpgrade && self.upgradeField }
 
     /// A `Content-Length` or `Transfer-Encoding` field was seen (refused in trailers, RFC 9110 §6.5.1).
     var namesFraming: Bool { self.contentLength != nil || self.transferCodings > 0 }
@@ -211,9 +285,12 @@ struct FramingFacts {
                 switch option.count {
                 case 5 where Self.equalsLowercase(option, "close"): self.connectionClose = true
                 case 10 where Self.equalsLowercase(option, "keep-alive"): self.connectionKeepAlive = true
+                case 7 where Self.equalsLowercase(option, "upgrade"): self.connectionUpgrade = true
                 default: break
                 }
             }
+        case 7 where Self.equalsLowercase(name, "upgrade"):
+            self.upgradeField = true
         default:
             break
         }
@@ -231,6 +308,15 @@ struct FramingFacts {
             return .length(length)
         }
         return .none
+    }
+
+    /// The request body's framing (RFC 9112 §6.3): as a response's, except that a request whose final coding is not
+    /// `chunked` (or that applies it twice) has no length at all and is refused.
+    func requestFraming() throws(HTTPParserError) -> Framing {
+        if self.transferCodings > 0, self.contentLength == nil, !self.chunkedIsLast || self.chunkedBeforeLast {
+            throw .unknown
+        }
+        return try self.framing()
     }
 
     /// Calls `body` with each non-empty element of a comma-separated list, without its surrounding whitespace.

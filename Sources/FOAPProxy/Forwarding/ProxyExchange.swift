@@ -92,7 +92,8 @@ final class ProxyExchange {
         owner: any ExchangeOwner,
         drain: ConnectionDrain,
         head: HTTPRequestHead,
-        client: String
+        client: String,
+        clientKeepsAlive: Bool
     ) {
         self.engine = engine
         self.context = context
@@ -105,7 +106,9 @@ final class ProxyExchange {
         // After a request that asks for an upgrade the parser reads no further request: whatever the answer,
         // the connection ends with it.
         let asksForUpgrade = if case .webSocket = self.route { true } else { false }
-        self.keepAlive = head.isKeepAlive && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
+        // `clientKeepsAlive`: the parser's reading of the head's `Connection` field and version (NIO's
+        // `isKeepAlive` would lower-case and split every field of headers it did not parse itself).
+        self.keepAlive = clientKeepsAlive && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
         self.isHead = head.method.isHEAD
         let facts = RequestHeaderFacts(head.headers)
         self.requestHeaders = facts

@@ -1,8 +1,13 @@
+import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
 
-/// Owns one client connection: turns request parts into `ProxyExchange`s, one at a time, and applies read
-/// backpressure for uploads and pipelined requests.
+/// Owns one client connection: parses its bytes into requests (`HTTPRequestParser`), turns them into
+/// `ProxyExchange`s, one at a time, and applies read backpressure for uploads and pipelined requests.
+///
+/// The parser runs here, not in a decoder of its own: NIO's `ByteToMessageHandler<HTTPRequestDecoder>` (llhttp's
+/// callbacks, its buffers) and a pipeline hop with an `NIOAny` cast per part cost ~13,500 instructions per request in
+/// bench/profile. What the parser accepts and refuses is held to llhttp on a shared corpus (`HTTPParserCorpusTests`).
 ///
 /// Pipelining is handled here rather than by NIO's `HTTPServerPipelineHandler`: that handler holds the client's
 /// reads for as long as any response is pending, which is every request of a proxy, so NIO dropped and re-added
@@ -10,12 +15,15 @@ import NIOHTTP1
 /// request has actually arrived behind an unfinished one; its parts wait in order and are delivered when the
 /// previous exchange is done (bench/profile: -3.9 % instructions per request, and the two syscalls gone).
 final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, ExchangeOwner {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     /// Answers are encoded by `output` and reach this handler's context as bytes; nothing writes through it.
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
     private let engine: ProxyEngine
+    private var parser = HTTPRequestParser()
+    /// Bytes read and not parsed yet (a head still incomplete, or a pipelined request's).
+    private var unparsed: ByteBuffer?
     private var exchange: ProxyExchange?
     private var context: ChannelHandlerContext?
     /// Where the connection's answers are encoded and written (set once the handler is in the pipeline).
@@ -24,8 +32,9 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var readPaused = false
     /// NIO asked for a read while reads were held; issued when they no longer are.
     private var readPending = false
-    /// Parts of requests that arrived while an earlier request was still being answered, in arrival order.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Parts of requests that arrived while an earlier request was still being answered, in arrival order, each
+    /// with whether the connection stays open after its request (the parser's reading of the head it belongs to).
+    private var pipelined = CircularBuffer<(part: HTTPServerRequestPart, keepsAlive: Bool)>()
     /// Malformed HTTP arrived behind a request still being answered: answered with a 400 in its turn.
     private var protocolErrorPending = false
     /// Guards `deliverPipelined` against re-entry (an exchange can finish inside a delivery).
@@ -83,7 +92,39 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
+        var bytes = self.unwrapInboundIn(data)
+        if self.unparsed == nil {
+            self.unparsed = bytes
+        } else {
+            self.unparsed!.writeBuffer(&bytes)
+        }
+        while let part = self.nextPart(context: context) {
+            self.received(part, keepsAlive: self.parser.keepsAlive, context: context)
+        }
+    }
+
+    /// The next request part, or nil when more bytes are needed; malformed HTTP is answered (`errorCaught`).
+    private func nextPart(context: ChannelHandlerContext) -> HTTPServerRequestPart? {
+        guard var buffer = self.unparsed else {
+            return self.parser.pendingEnd()
+        }
+        self.unparsed = nil  // owned here while parsing: no copy-on-write when a body slice is taken
+        defer {
+            // After an upgrade the bytes are not HTTP: dropped, as NIO's decoder did (`.dropBytes`).
+            if buffer.readableBytes > 0, !self.parser.isUpgraded {
+                self.unparsed = buffer
+            }
+        }
+        do {
+            return try self.parser.nextPart(from: &buffer) ?? self.parser.pendingEnd()
+        } catch {
+            buffer.clear()
+            self.errorCaught(context: context, error: error)
+            return nil
+        }
+    }
+
+    private func received(_ part: HTTPServerRequestPart, keepsAlive: Bool, context: ChannelHandlerContext) {
         if case .head = part {
             self.drain.requestArrived()
         }
@@ -91,18 +132,18 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         if !self.pipelined.isEmpty || self.protocolErrorPending {
-            self.pipelined.append(part)
+            self.pipelined.append((part, keepsAlive))
             return
         }
         if case .head = part, self.exchange != nil {
             // A pipelined request behind one still being answered: it waits, and so do further reads.
-            self.pipelined.append(part)
+            self.pipelined.append((part, keepsAlive))
             return
         }
-        self.deliver(part, context: context)
+        self.deliver(part, keepsAlive: keepsAlive, context: context)
     }
 
-    private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    private func deliver(_ part: HTTPServerRequestPart, keepsAlive: Bool, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             guard let output = self.output else { return }
@@ -112,7 +153,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             output.requestRead(head.method)
             let exchange = ProxyExchange(
                 engine: self.engine, context: context, output: output, owner: self, drain: self.drain, head: head,
-                client: client)
+                client: client, clientKeepsAlive: keepsAlive)
             self.exchange = exchange
             exchange.start()
         case .body(let buffer):
@@ -133,11 +174,11 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.deliveringPipelined = true
         defer { self.deliveringPipelined = false }
         while let next = self.pipelined.first {
-            if case .head = next, self.exchange != nil {
+            if case .head = next.part, self.exchange != nil {
                 return
             }
             self.pipelined.removeFirst()
-            self.deliver(next, context: context)
+            self.deliver(next.part, keepsAlive: next.keepsAlive, context: context)
         }
         self.answerProtocolErrorIfItsTurn(context: context)
         self.noteBodyProgress()
@@ -319,7 +360,6 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     func exchangeBecomesTunnel(_ handler: any ChannelHandler) throws {
         guard let context = self.context else { throw ChannelError.ioOnClosedChannel }
         let pipeline = context.pipeline.syncOperations
-        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         // The 101 is in the channel already (written, not flushed): the tunnel's bytes follow it.
         self.output?.writeGathered()
         self.exchange = nil
@@ -328,9 +368,8 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         // Keep-alive and drain rules no longer apply: the tunnel lasts as long as its two ends.
         self.drain.connectionInactive()
         try pipeline.addHandler(handler)
-        // The client sends no frame before it has read the 101, so the decoder holds no bytes of the tunnel.
+        // The client sends no frame before it has read the 101, so the parser holds no bytes of the tunnel.
         pipeline.removeHandler(self, promise: nil)
-        pipeline.removeHandler(decoder, promise: nil)
     }
 
     func exchangeNeedsTimeoutCheck(by deadline: NIODeadline) {

@@ -114,13 +114,9 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    // NIO's request decoder (llhttp); answers are encoded by the connection handler's
-                    // `ResponseOutput`, which learns from it which requests were HEAD. (foap's own request parser
-                    // measured +1.6 % / +5.2 % req/s with and without the access log in bench/ab, under issue 25's
-                    // 5 % bar, and was taken out again.)
-                    try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try pipeline.addHandler(ProxyConnectionHandler(engine: engine))
+                    // One handler: it parses the requests (`HTTPRequestParser`) and encodes the answers
+                    // (`ResponseOutput`).
+                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(engine: engine))
                 }
             }
     }

@@ -9,7 +9,7 @@ import XCTest
 
 @testable import FOAPProxy
 
-/// `ProxyConnectionHandler` alone on an `EmbeddedChannel`: request parts in, response bytes out (read back through
+/// `ProxyConnectionHandler` alone on an `EmbeddedChannel`: request bytes in, response bytes out (read back through
 /// NIO's response decoder), time moved by hand — pipelining order, keep-alive, and the body timeout without
 /// waiting for it.
 final class ProxyConnectionHandlerTests: XCTestCase {
@@ -54,6 +54,20 @@ final class ProxyConnectionHandlerTests: XCTestCase {
         .head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders([("Host", "x")] + headers)))
     }
 
+    /// Writes a request part as the client's bytes (the handler parses them): a head as its lines, a body part as
+    /// it is, an end as nothing (these requests are sized or have no body).
+    private func send(_ channel: EmbeddedChannel, _ part: HTTPServerRequestPart) throws {
+        switch part {
+        case .head(let head):
+            let fields = head.headers.map { "\($0.name): \($0.value)\r\n" }.joined()
+            try channel.writeInbound(ByteBuffer(string: "\(head.method.rawValue) \(head.uri) HTTP/1.1\r\n\(fields)\r\n"))
+        case .body(let buffer):
+            try channel.writeInbound(buffer)
+        case .end:
+            break
+        }
+    }
+
     /// The next whole response written: status and body.
     private func response(_ channel: EmbeddedChannel) throws -> (status: UInt, body: String)? {
         try self.decodeWritten(channel)
@@ -83,12 +97,12 @@ final class ProxyConnectionHandlerTests: XCTestCase {
 
     func testPipelinedRequestsAreAnsweredInOrderOnOneConnection() throws {
         let channel = try self.channel()
-        try channel.writeInbound(self.head(.GET, "/health"))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
-        try channel.writeInbound(self.head(.GET, "/v1/nothing"))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
-        try channel.writeInbound(self.head(.GET, "/v1/models"))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try self.send(channel, self.head(.GET, "/health"))
+        try self.send(channel, HTTPServerRequestPart.end(nil))
+        try self.send(channel, self.head(.GET, "/v1/nothing"))
+        try self.send(channel, HTTPServerRequestPart.end(nil))
+        try self.send(channel, self.head(.GET, "/v1/models"))
+        try self.send(channel, HTTPServerRequestPart.end(nil))
         XCTAssertEqual(try self.response(channel)?.status, 200)
         XCTAssertEqual(try self.response(channel)?.status, 404)
         let models = try XCTUnwrap(try self.response(channel))
@@ -101,8 +115,8 @@ final class ProxyConnectionHandlerTests: XCTestCase {
     /// connection closes; a minute earlier nothing happens.
     func testABodyThatStopsArrivingTimesOutOnTheLoopsClock() throws {
         let channel = try self.channel()
-        try channel.writeInbound(self.head(.POST, "/v1/chat/completions", [("Content-Length", "100")]))
-        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "{\"model\":")))
+        try self.send(channel, self.head(.POST, "/v1/chat/completions", [("Content-Length", "100")]))
+        try self.send(channel, HTTPServerRequestPart.body(ByteBuffer(string: "{\"model\":")))
         channel.pipeline.fireChannelReadComplete()
         channel.embeddedEventLoop.advanceTime(by: .seconds(59))
         XCTAssertFalse(try self.decodeWritten(channel))
@@ -116,9 +130,9 @@ final class ProxyConnectionHandlerTests: XCTestCase {
     /// Bytes arriving now and then keep the body alive, however long it takes overall.
     func testEveryReadRestartsTheBodyClock() throws {
         let channel = try self.channel()
-        try channel.writeInbound(self.head(.POST, "/v1/chat/completions", [("Content-Length", "1000")]))
+        try self.send(channel, self.head(.POST, "/v1/chat/completions", [("Content-Length", "1000")]))
         for _ in 0..<5 {
-            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "x")))
+            try self.send(channel, HTTPServerRequestPart.body(ByteBuffer(string: "x")))
             channel.pipeline.fireChannelReadComplete()
             channel.embeddedEventLoop.advanceTime(by: .seconds(50))
         }

@@ -1,0 +1,146 @@
+import NIOCore
+import NIOHTTP1
+
+/// An HTTP/1.1 request parser (RFC 9112) that reads straight from the connection's `ByteBuffer`.
+///
+/// It replaces llhttp (through NIO's `HTTPRequestDecoder` and `ByteToMessageHandler`) on the client connection,
+/// inside the connection handler itself: a request head is found whole, then parsed in one pass that also collects
+/// the framing facts, so no callback per token, no second scan of the headers and no pipeline hop per part. It is strict where leniency lets requests be smuggled past or
+/// through another hop: one `Content-Length` and only digits in it, no `Content-Length` next to
+/// `Transfer-Encoding`, `chunked` last (and a request with any other final coding refused), CRLF line ends only,
+/// no obs-fold, no whitespace before a header's colon, no control characters in the target or in values. What
+/// it accepts and refuses is compared with llhttp on a shared corpus in the tests (`HTTPParserCorpusTests`).
+public struct HTTPRequestParser {
+    /// The parts NIO's decoder delivered, so the connection handler reads them as before.
+    public typealias Part = HTTPServerRequestPart
+
+    private enum State {
+        /// Before or inside a request head; `scanned` bytes of it were searched for its end already.
+        case head(scanned: Int)
+        case body(remaining: UInt64)
+        case chunkLine
+        case chunkData(remaining: UInt64)
+        case chunkDataEnd
+        case trailers(scanned: Int)
+        /// A message ends here (returned on the next call, so a head is never followed by an end in one call).
+        case end
+        /// The last request closes the connection: only line ends may follow it (llhttp's rule).
+        case closed
+        /// The request switched protocols (an upgrade or CONNECT): the bytes that follow are not HTTP.
+        case upgraded
+        case failed
+    }
+
+    private var state = State.head(scanned: 0)
+    private var upgradeAfterEnd = false
+    private var closeAfterEnd = false
+    public let limits: HTTPParserLimits
+    /// Whether the connection stays open after the request whose head was returned last (its `Connection` field
+    /// and version), known from the parser's own pass: `HTTPHeaders.isKeepAlive` would scan the fields again.
+    public private(set) var keepsAlive = true
+
+    public init(limits: HTTPParserLimits = .init()) {
+        self.limits = limits
+    }
+
+    /// Whether the bytes after the last message belong to another protocol (parsing stopped for good).
+    public var isUpgraded: Bool {
+        if case .upgraded = self.state { return true }
+        return false
+    }
+
+    /// The next part of the request stream in `buffer`, consuming its bytes; nil when more bytes are needed (or
+    /// parsing stopped after an upgrade). A thrown error is final: the stream cannot be trusted past it.
+    public mutating func nextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
+        do {
+            return try self.parseNextPart(from: &buffer)
+        } catch {
+            self.state = .failed
+            throw error
+        }
+    }
+
+    /// The end of a message whose last byte was already consumed (a request without a body), which needs no
+    /// more bytes to be returned.
+    public mutating func pendingEnd() -> Part? {
+        guard case .end = self.state else { return nil }
+        self.state = self.stateAfterEnd()
+        return .end(nil)
+    }
+
+    private mutating func stateAfterEnd() -> State {
+        defer {
+            self.upgradeAfterEnd = false
+            self.closeAfterEnd = false
+        }
+        if self.upgradeAfterEnd { return .upgraded }
+        return self.closeAfterEnd ? .closed : .head(scanned: 0)
+    }
+
+    private mutating func parseNextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
+        switch self.state {
+        case .head(let scanned):
+            return try self.parseHead(from: &buffer, scanned: scanned)
+        case .body(let remaining):
+            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else {
+                return nil
+            }
+            self.state = left == 0 ? .end : .body(remaining: left)
+            return .body(slice)
+        case .chunkLine:
+            guard let size = try HTTPMessageFraming.chunkSize(from: &buffer, limits: self.limits) else { return nil }
+            self.state = size == 0 ? .trailers(scanned: 0) : .chunkData(remaining: size)
+            return try self.parseNextPart(from: &buffer)
+        case .chunkData(let remaining):
+            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else {
+                return nil
+            }
+            self.state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
+            return .body(slice)
+        case .chunkDataEnd:
+            guard try HTTPMessageFraming.chunkDataEnd(in: &buffer) else { return nil }
+            self.state = .chunkLine
+            return try self.parseNextPart(from: &buffer)
+        case .trailers(let scanned):
+            guard let trailers = try HTTPMessageFraming.trailers(from: &buffer, scanned: scanned, limits: self.limits)
+            else {
+                self.state = .trailers(scanned: HTTPMessageFraming.scanned(buffer))
+                return nil
+            }
+            self.state = self.stateAfterEnd()
+            return .end(trailers)
+        case .end:
+            return self.pendingEnd()
+        case .closed:
+            while let byte = buffer.readInteger(as: UInt8.self) {
+                guard byte == .cr || byte == .lf else { throw .closedConnection }
+            }
+            return nil
+        case .upgraded, .failed:
+            return nil
+        }
+    }
+
+    private mutating func parseHead(from buffer: inout ByteBuffer, scanned: Int) throws(HTTPParserError) -> Part? {
+        guard let headLength = try HTTPMessageFraming.headLength(in: &buffer, scanned: scanned, limits: self.limits)
+        else {
+            self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
+            return nil
+        }
+        let parsed = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+            var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
+            return try reader.readRequest()
+        }
+        buffer.moveReaderIndex(forwardBy: headLength)
+        let framing = try parsed.facts.requestFraming()
+        self.upgradeAfterEnd = parsed.facts.upgrades || parsed.head.method.isCONNECT
+        self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor)
+        self.closeAfterEnd = !self.keepsAlive
+        switch framing {
+        case .none: self.state = .end
+        case .length(let length): self.state = length == 0 ? .end : .body(remaining: length)
+        case .chunked: self.state = .chunkLine
+        }
+        return .head(parsed.head)
+    }
+}
