@@ -43,6 +43,15 @@ public struct HTTPRequestParser {
         self.limits = limits
     }
 
+    /// Whether parsing stopped for good: the bytes after the last message belong to another protocol, or the
+    /// stream was refused. Nothing more will be read from it.
+    public var hasStopped: Bool {
+        switch self.state {
+        case .upgraded, .failed: return true
+        default: return false
+        }
+    }
+
     /// Whether the bytes after the last message belong to another protocol (parsing stopped for good).
     public var isUpgraded: Bool {
         if case .upgraded = self.state { return true }

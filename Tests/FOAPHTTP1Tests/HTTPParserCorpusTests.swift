@@ -1,3 +1,5 @@
+import FOAPHTTP1
+import NIOCore
 import XCTest
 
 /// foap's request parser against llhttp on one corpus: valid requests, pipelined ones, malformed ones and
@@ -152,5 +154,26 @@ final class HTTPParserCorpusTests: XCTestCase {
         let outcomes = Self.corpus.map { HTTPParsingHarness.outcome(of: [Array($0.1.utf8)], parser: .llhttp) }
         XCTAssertGreaterThan(outcomes.filter(\.refused).count, 30)
         XCTAssertGreaterThan(outcomes.filter { !$0.refused }.count, 20)
+    }
+
+    /// After a refusal or an upgrade the parser reads nothing more, so the connection handler drops what still
+    /// arrives instead of holding it until the connection closes.
+    func testTheParserStopsForGoodAfterARefusalOrAnUpgrade() throws {
+        var refused = HTTPRequestParser()
+        var garbage = ByteBuffer(string: "GET / HTTP/1.1\r\nHost x\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+        XCTAssertThrowsError(try refused.nextPart(from: &garbage))
+        XCTAssertTrue(refused.hasStopped)
+        var more = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertNil(try refused.nextPart(from: &more))
+
+        var upgraded = HTTPRequestParser()
+        var upgrade = ByteBuffer(
+            string: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{81}\u{80}")
+        guard case .head = try upgraded.nextPart(from: &upgrade) else { return XCTFail("no head") }
+        XCTAssertFalse(upgraded.hasStopped)
+        guard case .end = try upgraded.nextPart(from: &upgrade) ?? upgraded.pendingEnd() else { return XCTFail("no end") }
+        XCTAssertTrue(upgraded.hasStopped)
+        XCTAssertTrue(upgraded.isUpgraded)
+        XCTAssertNil(try upgraded.nextPart(from: &upgrade))
     }
 }

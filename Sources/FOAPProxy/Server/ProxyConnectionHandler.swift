@@ -110,8 +110,9 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         self.unparsed = nil  // owned here while parsing: no copy-on-write when a body slice is taken
         defer {
-            // After an upgrade the bytes are not HTTP: dropped, as NIO's decoder did (`.dropBytes`).
-            if buffer.readableBytes > 0, !self.parser.isUpgraded {
+            // After an upgrade the bytes are not HTTP, after a refusal they cannot be trusted: dropped (as NIO's
+            // decoder did with `.dropBytes`), not held while the answer goes out and the connection closes.
+            if buffer.readableBytes > 0, !self.parser.hasStopped {
                 self.unparsed = buffer
             }
         }
