@@ -18,10 +18,7 @@ public struct HTTPRequestParser {
         /// Before or inside a request head; `scanned` bytes of it were searched for its end already.
         case head(scanned: Int)
         case body(remaining: UInt64)
-        case chunkLine
-        case chunkData(remaining: UInt64)
-        case chunkDataEnd
-        case trailers(scanned: Int)
+        case chunked(ChunkedBodyReader)
         /// A message ends here (returned on the next call, so a head is never followed by an end in one call).
         case end
         /// The last request closes the connection: only line ends may follow it (llhttp's rule).
@@ -96,28 +93,19 @@ public struct HTTPRequestParser {
             }
             self.state = left == 0 ? .end : .body(remaining: left)
             return .body(slice)
-        case .chunkLine:
-            guard let size = try HTTPMessageFraming.chunkSize(from: &buffer, limits: self.limits) else { return nil }
-            self.state = size == 0 ? .trailers(scanned: 0) : .chunkData(remaining: size)
-            return try self.parseNextPart(from: &buffer)
-        case .chunkData(let remaining):
-            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else {
+        case .chunked(var reader):
+            let piece = try reader.next(from: &buffer, limits: self.limits)
+            switch piece {
+            case nil:
+                self.state = .chunked(reader)
                 return nil
+            case .data(let slice):
+                self.state = .chunked(reader)
+                return .body(slice)
+            case .end(let trailers):
+                self.state = self.stateAfterEnd()
+                return .end(trailers)
             }
-            self.state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
-            return .body(slice)
-        case .chunkDataEnd:
-            guard try HTTPMessageFraming.chunkDataEnd(in: &buffer) else { return nil }
-            self.state = .chunkLine
-            return try self.parseNextPart(from: &buffer)
-        case .trailers(let scanned):
-            guard let trailers = try HTTPMessageFraming.trailers(from: &buffer, scanned: scanned, limits: self.limits)
-            else {
-                self.state = .trailers(scanned: HTTPMessageFraming.scanned(buffer))
-                return nil
-            }
-            self.state = self.stateAfterEnd()
-            return .end(trailers)
         case .end:
             return self.pendingEnd()
         case .closed:
@@ -148,7 +136,7 @@ public struct HTTPRequestParser {
         switch framing {
         case .none: self.state = .end
         case .length(let length): self.state = length == 0 ? .end : .body(remaining: length)
-        case .chunked: self.state = .chunkLine
+        case .chunked: self.state = .chunked(ChunkedBodyReader())
         }
         return .head(parsed.head)
     }

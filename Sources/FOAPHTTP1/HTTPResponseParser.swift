@@ -31,10 +31,7 @@ public struct HTTPResponseParser {
         case head(scanned: Int)
         case body(remaining: UInt64)
         case untilClose
-        case chunkLine
-        case chunkData(remaining: UInt64)
-        case chunkDataEnd
-        case trailers(scanned: Int)
+        case chunked(ChunkedBodyReader)
         case end
         /// An interim answer said the connection closes: nothing but line ends may follow (llhttp's rule).
         case closed
@@ -105,8 +102,19 @@ public struct HTTPResponseParser {
         case .untilClose:
             guard buffer.readableBytes > 0 else { return nil }
             return .body(buffer.readSlice(length: buffer.readableBytes)!)
-        case .chunkLine, .chunkData, .chunkDataEnd, .trailers:
-            return try self.parseChunked(from: &buffer)
+        case .chunked(var reader):
+            let piece = try reader.next(from: &buffer, limits: self.limits)
+            switch piece {
+            case nil:
+                self.state = .chunked(reader)
+                return nil
+            case .data(let slice):
+                self.state = .chunked(reader)
+                return .body(slice)
+            case .end(let trailers):
+                self.state = .head(scanned: 0)
+                return .end(trailers)
+            }
         case .end:
             return self.pendingEnd()
         case .closed:
@@ -152,41 +160,10 @@ public struct HTTPResponseParser {
             switch framing {
             case .none: self.state = .untilClose
             case .length(let length): self.state = length == 0 ? .end : .body(remaining: length)
-            case .chunked: self.state = .chunkLine
+            case .chunked: self.state = .chunked(ChunkedBodyReader())
             }
         }
         let fields = HTTPFieldBlock(bytes: headBytes, fields: parsed.fields)
         return .head(HTTPReceivedResponseHead(version: parsed.version, status: parsed.status, fields: fields))
-    }
-
-    private mutating func parseChunked(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
-        switch self.state {
-        case .chunkLine:
-            guard let size = try HTTPMessageFraming.chunkSize(from: &buffer, limits: self.limits) else { return nil }
-            if size == 0 {
-                self.state = .trailers(scanned: 0)
-                return try self.parseChunked(from: &buffer)
-            }
-            self.state = .chunkData(remaining: size)
-            return try self.parseChunked(from: &buffer)
-        case .chunkData(let remaining):
-            guard let (slice, left) = HTTPMessageFraming.bodySlice(of: &buffer, remaining: remaining) else { return nil }
-            self.state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
-            return .body(slice)
-        case .chunkDataEnd:
-            guard try HTTPMessageFraming.chunkDataEnd(in: &buffer) else { return nil }
-            self.state = .chunkLine
-            return try self.parseChunked(from: &buffer)
-        case .trailers(let scanned):
-            guard let trailers = try HTTPMessageFraming.trailers(from: &buffer, scanned: scanned, limits: self.limits)
-            else {
-                self.state = .trailers(scanned: HTTPMessageFraming.scanned(buffer))
-                return nil
-            }
-            self.state = .head(scanned: 0)
-            return .end(trailers)
-        default:
-            return nil
-        }
     }
 }
