@@ -140,6 +140,26 @@ final class HTTPEdgeCaseTests: XCTestCase {
         XCTAssertFalse(connection.isClosed)
     }
 
+    /// A client's `Connection: close` belongs to its own request: a keep-alive request queued behind a slow answer
+    /// stays keep-alive although the request read after it asks to close; that one is answered with
+    /// `Connection: close`, and the connection closes after it.
+    func testAPipelinedRequestThatAsksToCloseClosesAfterItsOwnAnswerOnly() async throws {
+        let harness = try await self.makeHarness(respond: { _ in .delayed(.milliseconds(50), .json("{}")) })
+        let connection = try await self.connect(harness)
+        try await connection.send(
+            self.chat() + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        var answers: [(UInt, String?)] = []
+        for _ in 0..<3 {
+            let response = try await connection.readResponse()
+            answers.append((response.status, response.header("connection")))
+        }
+        XCTAssertEqual(answers.map(\.0), [200, 200, 200])
+        XCTAssertEqual(answers.map(\.1), [nil, nil, "close"])
+        let closed = try await connection.waitUntilClosed()
+        XCTAssertTrue(closed)
+    }
+
     func testASizedUpstreamAnswerStaysSized() async throws {
         // Relayed byte for byte, so the upstream's Content-Length holds; re-framing it as chunked would cost bytes.
         let harness = try await self.makeHarness(respond: { _ in .json(#"{"ok":true}"#) })
