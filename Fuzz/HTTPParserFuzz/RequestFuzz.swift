@@ -48,7 +48,7 @@ func foapRequests(_ chunks: [ArraySlice<UInt8>]) -> [String] {
         buffer.writeBytes(chunk)
         do {
             while let part = try parser.nextPart(from: &buffer) ?? parser.pendingEnd() {
-                transcript.add(part)
+                transcript.add(part.nioPart)
             }
         } catch {
             return transcript.complete

@@ -154,21 +154,23 @@ public struct HTTPFieldBlock: Sendable {
         return HTTPHeaders(fields)
     }
 
-    /// What the writer needs before it reserves room: the fields' encoded size and which framing fields are present.
-    func encodingFacts() -> (size: Int, hasLength: Bool, hasTransferEncoding: Bool) {
-        var size = 0
-        var hasLength = false
-        var hasTransferEncoding = false
-        self.visit { _, field, name, _ in
-            size += field.encodedSize
+    /// What a writer needs before it reserves room: the fields' encoded size and which framing fields are present.
+    func encodingFacts() -> RequestEncodingFacts {
+        var facts = RequestEncodingFacts()
+        self.visit { _, field, name, value in
+            facts.size += field.encodedSize
             switch name.count {
-            case 14: hasLength = hasLength || FramingFacts.equalsLowercase(name, "content-length")
-            case 17: hasTransferEncoding = hasTransferEncoding || FramingFacts.equalsLowercase(name, "transfer-encoding")
-            default: break
+            case 14:
+                facts.hasLength = facts.hasLength || FramingFacts.equalsLowercase(name, "content-length")
+            case 17 where FramingFacts.equalsLowercase(name, "transfer-encoding"):
+                if !facts.hasTransferEncoding { facts.firstCodingIsChunked = value.elementsEqual("chunked".utf8) }
+                facts.hasTransferEncoding = true
+            default:
+                break
             }
             return true
         }
-        return (size, hasLength, hasTransferEncoding)
+        return facts
     }
 
     /// Appends each field as `name: value` CRLF, without the framing fields its framing replaces.

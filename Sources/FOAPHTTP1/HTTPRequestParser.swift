@@ -11,8 +11,21 @@ import NIOHTTP1
 /// no obs-fold, no whitespace before a header's colon, no control characters in the target or in values. What
 /// it accepts and refuses is compared with llhttp on a shared corpus in the tests (`HTTPParserCorpusTests`).
 public struct HTTPRequestParser {
-    /// The parts NIO's decoder delivered, so the connection handler reads them as before.
-    public typealias Part = HTTPServerRequestPart
+    /// NIO's request parts, with the head's fields kept as the bytes they arrived in (`HTTPReceivedRequestHead`).
+    public enum Part {
+        case head(HTTPReceivedRequestHead)
+        case body(ByteBuffer)
+        case end(HTTPHeaders?)
+
+        /// The same part as NIO's type (the head's fields as `String`s).
+        public var nioPart: HTTPServerRequestPart {
+            switch self {
+            case .head(let head): return .head(head.httpRequestHead)
+            case .body(let buffer): return .body(buffer)
+            case .end(let trailers): return .end(trailers)
+            }
+        }
+    }
 
     private enum State {
         /// Before or inside a request head; `scanned` bytes of it were searched for its end already.
@@ -124,20 +137,25 @@ public struct HTTPRequestParser {
             self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
             return nil
         }
-        let parsed = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+        // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
+        let (method, uri, version, fields, facts) = try buffer.withUnsafeReadableBytes {
+            bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
             return try reader.readRequest()
         }
-        buffer.moveReaderIndex(forwardBy: headLength)
-        let framing = try parsed.facts.requestFraming()
-        self.upgradeAfterEnd = parsed.facts.upgrades || parsed.head.method.isCONNECT
-        self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.head.version.minor)
+        // The field positions count from the head's first byte: the block shares the read buffer's storage.
+        let headBytes = buffer.readSlice(length: headLength)!
+        let framing = try facts.requestFraming()
+        self.upgradeAfterEnd = facts.upgrades || method.isCONNECT
+        self.keepsAlive = facts.keepsAlive(minorVersion: version.minor)
         self.closeAfterEnd = !self.keepsAlive
         switch framing {
         case .none: self.state = .end
         case .length(let length): self.state = length == 0 ? .end : .body(remaining: length)
         case .chunked: self.state = .chunked(ChunkedBodyReader())
         }
-        return .head(parsed.head)
+        return .head(
+            HTTPReceivedRequestHead(
+                method: method, uri: uri, version: version, fields: HTTPFieldBlock(bytes: headBytes, fields: fields)))
     }
 }

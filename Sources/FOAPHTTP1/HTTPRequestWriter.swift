@@ -9,57 +9,57 @@ import NIOHTTP1
 /// One buffer, one write: NIO wrote the head, the body and the end as three parts through its encoder.
 public enum HTTPRequestWriter {
     public static func request(_ head: HTTPRequestHead, body: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
-        Self.request(
-            method: head.method, uri: head.uri, version: head.version, fields: head.headers, dropping: 0, adding: [],
-            body: body, allocator: allocator)
+        Self.encode(
+            method: head.method, uri: head.uri, version: head.version, fields: head.headers, adding: [], body: body,
+            allocator: allocator)
     }
 
-    /// A request whose fields are another message's (`fields`, without those at the positions set in `dropped`:
-    /// bit n drops the nth field) followed by `added`.
+    /// A request whose fields are another message's as they arrived (`fields`, less those dropped from the block),
+    /// followed by `added`.
     ///
-    /// A proxy forwards most of a client's fields: building a filtered copy of them as `HTTPHeaders` first, adding
-    /// its own, and encoding the copy cost ~3,500 instructions per request more in bench/profile.
+    /// A proxy forwards most of a client's fields: turning them into `String`s, filtering a copy as `HTTPHeaders`
+    /// and encoding that again cost ~5,000 instructions per request in bench/profile; the block's lines are copied.
     public static func request(
-        method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPHeaders, dropping dropped: UInt64,
+        method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPFieldBlock,
         adding added: [(name: String, value: String)], body: ByteBuffer?, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var hasLength = false
-        var hasTransferEncoding = false
-        var firstCodingIsChunked = false
-        let methodName = method.rawValue
-        // method SP target SP "HTTP/x.y" CRLF, each field + ": " + CRLF, "transfer-encoding: chunked" + CRLF, CRLF,
-        // and the body with a chunk-size line and the last chunk around it (32 spare for the version's digits).
-        let bodyLength = body?.readableBytes ?? 0
-        var size = methodName.utf8.count + uri.utf8.count + 12 + 28 + 2 + bodyLength + 20 + 5 + 32
-        func note(_ name: String, _ value: String) {
-            size += name.utf8.count + value.utf8.count + 4
+        Self.encode(
+            method: method, uri: uri, version: version, fields: fields, adding: added, body: body, allocator: allocator)
+    }
+
+    private static func encode<Fields: RequestFieldSource>(
+        method: HTTPMethod, uri: String, version: HTTPVersion, fields: Fields,
+        adding added: [(name: String, value: String)], body: ByteBuffer?, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        var facts = fields.requestEncodingFacts()
+        for (name, value) in added {
+            facts.size += name.utf8.count + value.utf8.count + 4
             if ByteWriter.name(name, is: "content-length") {
-                hasLength = true
+                facts.hasLength = true
             } else if ByteWriter.name(name, is: "transfer-encoding") {
-                if !hasTransferEncoding { firstCodingIsChunked = value == "chunked" }
-                hasTransferEncoding = true
+                if !facts.hasTransferEncoding { facts.firstCodingIsChunked = value == "chunked" }
+                facts.hasTransferEncoding = true
             }
         }
-        for (index, (name, value)) in fields.enumerated() where !Self.isDropped(index, dropped) {
-            note(name, value)
-        }
-        for (name, value) in added {
-            note(name, value)
-        }
+        let methodName = method.rawValue
+        // method SP target SP "HTTP/x.y" CRLF, the fields, "transfer-encoding: chunked" + CRLF, CRLF, and the body
+        // with a chunk-size line and the last chunk around it (32 spare for the version's digits).
+        let bodyLength = body?.readableBytes ?? 0
+        let size = methodName.utf8.count + uri.utf8.count + 12 + facts.size + 28 + 2 + bodyLength + 20 + 5 + 32
         let http11 = version.major == 1 && version.minor >= 1
         let dropLength: Bool
         let dropTransferEncoding: Bool
         let chunked: Bool
         switch method {
         case .TRACE:
-            (dropLength, dropTransferEncoding, chunked) = (true, hasTransferEncoding, false)
+            (dropLength, dropTransferEncoding, chunked) = (true, facts.hasTransferEncoding, false)
         case .POST, .PUT, .PATCH:
             // `replaceOrAdd`: any Transfer-Encoding field gives way to one `chunked` at the end.
-            chunked = !hasLength && http11
-            (dropLength, dropTransferEncoding) = (false, hasTransferEncoding && (hasLength || chunked))
+            chunked = !facts.hasLength && http11
+            (dropLength, dropTransferEncoding) = (false, facts.hasTransferEncoding && (facts.hasLength || chunked))
         default:
-            chunked = !hasLength && http11 && firstCodingIsChunked
-            (dropLength, dropTransferEncoding) = (false, hasTransferEncoding && hasLength)
+            chunked = !facts.hasLength && http11 && facts.firstCodingIsChunked
+            (dropLength, dropTransferEncoding) = (false, facts.hasTransferEncoding && facts.hasLength)
         }
         let addChunked = chunked && method.sendsBody
 
@@ -72,9 +72,7 @@ public enum HTTPRequestWriter {
             out.append(" ")
             out.append(version)
             out.append("\r\n")
-            for (index, (name, value)) in fields.enumerated() where !Self.isDropped(index, dropped) {
-                out.appendField(name, value, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
-            }
+            fields.write(into: &out, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
             for (name, value) in added {
                 out.appendField(name, value, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
             }
@@ -98,8 +96,46 @@ public enum HTTPRequestWriter {
         }
         return buffer
     }
+}
 
-    private static func isDropped(_ index: Int, _ dropped: UInt64) -> Bool {
-        index < 64 && dropped & (1 << UInt64(index)) != 0
+/// What a request's fields tell the writer before it reserves room, and how they are written.
+struct RequestEncodingFacts {
+    /// The fields' encoded size (`name: value` CRLF each).
+    var size = 0
+    var hasLength = false
+    var hasTransferEncoding = false
+    /// The first `Transfer-Encoding` value is `chunked` exactly (NIO's encoder keeps such a GET's framing).
+    var firstCodingIsChunked = false
+}
+
+/// The fields a request is written with: a received block's, or `HTTPHeaders`.
+protocol RequestFieldSource {
+    func requestEncodingFacts() -> RequestEncodingFacts
+    func write(into out: inout ByteWriter, droppingLength: Bool, droppingTransferEncoding: Bool)
+}
+
+extension HTTPFieldBlock: RequestFieldSource {
+    func requestEncodingFacts() -> RequestEncodingFacts {
+        self.encodingFacts()
+    }
+}
+
+extension HTTPHeaders: RequestFieldSource {
+    func requestEncodingFacts() -> RequestEncodingFacts {
+        var facts = RequestEncodingFacts()
+        for (name, value) in self {
+            facts.size += name.utf8.count + value.utf8.count + 4
+            if ByteWriter.name(name, is: "content-length") {
+                facts.hasLength = true
+            } else if ByteWriter.name(name, is: "transfer-encoding") {
+                if !facts.hasTransferEncoding { facts.firstCodingIsChunked = value == "chunked" }
+                facts.hasTransferEncoding = true
+            }
+        }
+        return facts
+    }
+
+    func write(into out: inout ByteWriter, droppingLength: Bool, droppingTransferEncoding: Bool) {
+        out.appendFields(self, droppingLength: droppingLength, droppingTransferEncoding: droppingTransferEncoding)
     }
 }

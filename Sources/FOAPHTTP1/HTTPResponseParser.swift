@@ -132,25 +132,27 @@ public struct HTTPResponseParser {
             self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
             return nil
         }
-        let parsed = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+        // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
+        let (version, status, fieldPositions, facts) = try buffer.withUnsafeReadableBytes {
+            bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: self.limits)
             return try reader.readResponse()
         }
         // The field positions count from the head's first byte: the block shares the read buffer's storage.
         let headBytes = buffer.readSlice(length: length)!
-        let code = parsed.status.code
+        let code = status.code
         if code >= 100 && code < 200 && code != 101 {
             // An interim answer (100 Continue, 103 Early Hints): skipped; the final head follows, unless the interim
             // one closes the connection (an HTTP/1.0 one, or `Connection: close`), after which nothing may.
-            guard parsed.facts.keepsAlive(minorVersion: parsed.version.minor) else {
+            guard facts.keepsAlive(minorVersion: version.minor) else {
                 self.state = .closed
                 return try self.parseNextPart(from: &buffer)
             }
             self.state = .head(scanned: 0)
             return try self.parseHead(from: &buffer, scanned: 0)
         }
-        let framing = try parsed.facts.framing()
-        self.keepsAlive = parsed.facts.keepsAlive(minorVersion: parsed.version.minor)
+        let framing = try facts.framing()
+        self.keepsAlive = facts.keepsAlive(minorVersion: version.minor)
         if code == 101 {
             self.upgradeAfterEnd = true
             self.state = .end
@@ -163,7 +165,7 @@ public struct HTTPResponseParser {
             case .chunked: self.state = .chunked(ChunkedBodyReader())
             }
         }
-        let fields = HTTPFieldBlock(bytes: headBytes, fields: parsed.fields)
-        return .head(HTTPReceivedResponseHead(version: parsed.version, status: parsed.status, fields: fields))
+        let fields = HTTPFieldBlock(bytes: headBytes, fields: fieldPositions)
+        return .head(HTTPReceivedResponseHead(version: version, status: status, fields: fields))
     }
 }

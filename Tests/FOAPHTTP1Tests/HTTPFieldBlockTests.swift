@@ -60,6 +60,33 @@ final class HTTPFieldBlockTests: XCTestCase {
         XCTAssertNotEqual(parsed, try Self.block([("a", "1"), ("B", "2")]), "names are compared byte for byte")
     }
 
+    /// The bit table the parser checks field names with says what RFC 9110's `tchar` rule says, for every byte.
+    func testTheTokenTableIsTheTokenRule() {
+        for byte in UInt8.min...UInt8.max {
+            XCTAssertEqual(HTTPHeadReader.isTokenByteInTable(byte), HTTPHeadReader.isTokenByte(byte), "byte \(byte)")
+        }
+    }
+
+    /// Values are checked eight bytes at a time: a control byte or DEL is refused wherever it lies in a value of any
+    /// length (in the first word, after a word with an allowed tab, in the tail), and tab and obs-text pass.
+    func testEveryByteOfAValueIsChecked() {
+        for length in 1...26 {
+            for position in 0..<length {
+                for (byte, allowed) in [(0x00, false), (0x01, false), (0x0B, false), (0x1F, false), (0x7F, false),
+                                        (0x09, true), (0x80, true), (0xFF, true), (0x20, true)] as [(UInt8, Bool)] {
+                    var value = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+                    value[position] = byte
+                    if position > 8 { value[1] = 0x09 }  // a tab in an earlier word
+                    var lines = ByteBuffer(string: "X-A: ")
+                    lines.writeBytes(value)
+                    lines.writeString("!\r\n\r\n")  // a last visible byte: nothing is trimmed off the end
+                    let block = try? HTTPFieldBlock(fieldLines: lines)
+                    XCTAssertEqual(block != nil, allowed, "byte \(byte) at \(position) of \(length)")
+                }
+            }
+        }
+    }
+
     func testFieldLinesAreCheckedAsAHeadsAre() {
         XCTAssertThrowsError(try HTTPFieldBlock(fieldLines: ByteBuffer(string: "A: 1\r\n")), "no blank line")
         XCTAssertThrowsError(try HTTPFieldBlock(fieldLines: ByteBuffer(string: "A: 1\r\n\r\nB: 2\r\n\r\n")))

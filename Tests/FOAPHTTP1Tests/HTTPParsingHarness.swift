@@ -83,7 +83,7 @@ enum HTTPParsingHarness {
                 while true {
                     do {
                         guard let part = try parser.nextPart(from: &buffer) ?? parser.pendingEnd() else { break }
-                        outcome.add(part)
+                        outcome.add(part.nioPart)
                     } catch {
                         outcome.refused = true
                         break chunks

@@ -42,16 +42,16 @@ public struct AccessRecord: Sendable {
 
     /// - Parameter client: the peer as `ip:port`, described once per connection.
     init(head: HTTPRequestHead, route: Route, client: String) {
-        self.init(head: head, requestID: head.headers.first(name: "x-request-id"), route: route, client: client)
+        self.init(method: head.method, requestID: head.headers.first(name: "x-request-id"), route: route, client: client)
     }
 
     /// - Parameters:
     ///   - requestID: the client's `X-Request-ID`, if it sent one (else one is made up).
     ///   - client: the peer as `ip:port`, described once per connection.
-    init(head: HTTPRequestHead, requestID: String?, route: Route, client: String) {
+    init(method: HTTPMethod, requestID: String?, route: Route, client: String) {
         self.startedAt = .now()
         self.requestID = requestID ?? RequestID.next()
-        self.method = head.method.rawValue
+        self.method = method.rawValue
         self.route = route.label
         self.client = client
     }

@@ -57,11 +57,12 @@ struct ClientAuthenticator: Sendable {
     ///   - acceptWebSocketProtocolKey: also read the `openai-insecure-api-key.<key>` token of
     ///     `Sec-WebSocket-Protocol` (WebSocket routes: what browser clients send).
     func authenticate(
-        _ headers: HTTPHeaders, acceptXAPIKey: Bool = false, acceptWebSocketProtocolKey: Bool = false
+        _ headers: @autoclosure () -> HTTPHeaders, acceptXAPIKey: Bool = false, acceptWebSocketProtocolKey: Bool = false
     ) -> Result<ClientGrant, OpenAIError> {
         guard let entries = self.entries else {
             return .success(self.openGrant)
         }
+        let headers = headers()
         let presented = Self.presentedKey(headers, acceptXAPIKey: acceptXAPIKey)
             ?? (acceptWebSocketProtocolKey ? WebSocketHandshake.protocolKey(in: headers) : nil)
         guard let presented else {

@@ -7,6 +7,7 @@ extension ProxyExchange {
     ///
     /// - Returns: whether the request may go on.
     func authenticateClient() -> Bool {
+        // `headers` builds `String`s: only when there are keys to check.
         let outcome = self.engine.authenticator.authenticate(
             self.head.headers, acceptXAPIKey: self.traits.isAnthropic,
             acceptWebSocketProtocolKey: self.traits.acceptsWebSocketProtocolKey)

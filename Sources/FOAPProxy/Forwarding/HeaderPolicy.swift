@@ -48,14 +48,10 @@ public enum HeaderPolicy {
         return headers
     }
 
-    /// The client's fields to forward, for a request encoded straight into bytes (`HTTPRequestWriter`): the block
-    /// itself with the positions of those that do not cross (bit n: field n), or — when its `Connection` field
-    /// names more, or one to drop lies beyond the 64th — a filtered copy with nothing to drop.
-    static func upstreamFields(from client: HTTPHeaders) -> (fields: HTTPHeaders, dropping: UInt64) {
-        if let positions = Self.droppedPositions(Self.droppedUp, in: client) {
-            return (client, positions)
-        }
-        return (Self.removing(Self.droppedUp, from: client), 0)
+    /// The client's fields to forward, for a request encoded straight into bytes (`HTTPRequestWriter`): those that
+    /// do not cross, and those its `Connection` field lists, dropped by position; nothing is copied.
+    static func upstreamFields(from client: HTTPFieldBlock) -> HTTPFieldBlock {
+        Self.removing(Self.droppedUp, from: client)
     }
 
     /// The fields foap adds to the client's for the upstream: the provider's key (nil: none), the forwarded body's
@@ -104,10 +100,15 @@ public enum HeaderPolicy {
     /// The upstream's end-to-end fields for the client's response, as bytes: the hop-by-hop ones and those its
     /// `Connection` field lists are dropped by position, nothing is copied.
     public static func downstreamFields(from upstream: HTTPFieldBlock) -> HTTPFieldBlock {
-        var fields = upstream
+        Self.removing(Self.droppedDown, from: upstream)
+    }
+
+    /// `block` without the `dropped` fields and those its `Connection` field lists.
+    private static func removing(_ dropped: DroppedHeaderNames, from block: HTTPFieldBlock) -> HTTPFieldBlock {
+        var fields = block
         var listed: Set<String> = []
         fields.removeAll { name, value in
-            guard Self.droppedDown.contains(name) else { return false }
+            guard dropped.contains(name) else { return false }
             if HTTPFieldBlock.equals(name, lowercase: "connection") {
                 Self.connectionTokens(value, into: &listed)
             }

@@ -34,8 +34,9 @@ extension ProxyExchange {
             let interim = HTTPResponseHead(version: self.head.version, status: .continue)
             self.output.writeAndFlush(.head(interim), promise: nil)
         }
-        let contentType = self.requestHeaders.contentType ?? ""
-        if let scanner = MultipartModelScanner(contentType: contentType) {
+        if let contentType = self.requestHeaders.multipartCandidateContentType,
+            let scanner = MultipartModelScanner(contentType: contentType)
+        {
             if case .byID(let family, let id, let suffix) = self.route {
                 self.startUploadByID(id, family: family, suffix: suffix, scanner: scanner)
                 return

@@ -115,12 +115,12 @@ extension ProxyExchange {
             let target = self.engine.requestTemplates.plainTarget(
                 endpoint: request.endpoint, upstream: index, suffix: request.urlSuffix)
         else { return nil }
-        let (fields, dropped) = HeaderPolicy.upstreamFields(from: self.head.headers)
+        let fields = HeaderPolicy.upstreamFields(from: self.head.fields)
         // A large body is not copied behind the head: it is sent as it is, after it (it always has a length here).
         let separateBody = body.flatMap { $0.readableBytes > Self.copiedRequestBodyLimit ? $0 : nil }
         let bytes = HTTPRequestWriter.request(
             method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
-            fields: fields, dropping: dropped, adding: added(target.hostHeader), body: separateBody == nil ? body : nil,
+            fields: fields, adding: added(target.hostHeader), body: separateBody == nil ? body : nil,
             allocator: self.context.channel.allocator)
         return PooledUpstreamCall(
             pool: pool, target: target, method: request.method, request: bytes, separateBody: separateBody, sink: self,

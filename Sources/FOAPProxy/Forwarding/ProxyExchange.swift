@@ -36,8 +36,10 @@ final class ProxyExchange {
     weak var owner: (any ExchangeOwner)?
     /// The connection's drain: every final response head and every `.end` goes out through it.
     let drain: ConnectionDrain
-    let head: HTTPRequestHead
-    /// What the exchange reads from `head.headers`, found once.
+    /// The client's request head, its fields as the bytes they arrived in (`head.headers` builds `String`s: not for
+    /// the path every request takes).
+    let head: HTTPReceivedRequestHead
+    /// What the exchange reads from the head's fields, found once.
     let requestHeaders: RequestHeaderFacts
     let route: Route
     let traits: RouteTraits
@@ -91,7 +93,7 @@ final class ProxyExchange {
         output: ResponseOutput,
         owner: any ExchangeOwner,
         drain: ConnectionDrain,
-        head: HTTPRequestHead,
+        head: HTTPReceivedRequestHead,
         client: String,
         clientKeepsAlive: Bool
     ) {
@@ -110,14 +112,14 @@ final class ProxyExchange {
         // `isKeepAlive` would lower-case and split every field of headers it did not parse itself).
         self.keepAlive = clientKeepsAlive && head.version.major == 1 && head.version.minor >= 1 && !asksForUpgrade
         self.isHead = head.method.isHEAD
-        let facts = RequestHeaderFacts(head.headers)
+        let facts = RequestHeaderFacts(head.fields)
         self.requestHeaders = facts
         self.machine = ExchangeStateMachine(
             declaredLength: facts.declaredBodyLength,
             maxDiscardedBodySize: engine.configuration.maxDiscardedBodySize,
             expectsContinue: facts.expectsContinue
         )
-        self.record = AccessRecord(head: head, requestID: facts.requestID, route: self.route, client: client)
+        self.record = AccessRecord(method: head.method, requestID: facts.requestID, route: self.route, client: client)
         engine.metrics.requestStarted()
     }
 

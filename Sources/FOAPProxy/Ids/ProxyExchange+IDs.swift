@@ -84,7 +84,7 @@ extension ProxyExchange {
 
     /// The model a call that carries only an id names: `?model=` or `X-Foap-Model`.
     var modelHint: String? {
-        if let header = self.head.headers.first(name: "x-foap-model"), !header.isEmpty {
+        if let header = self.head.fields.first(name: "x-foap-model"), !header.isEmpty {
             return header
         }
         guard let query = self.head.uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }

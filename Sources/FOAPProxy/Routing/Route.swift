@@ -206,11 +206,11 @@ public enum WebSocketRoute: Sendable, CaseIterable {
 
 extension Route {
     /// `Route.resolve(method:uri:)`, plus the WebSocket mode of `/v1/responses`, recognised by its handshake.
-    static func resolve(_ head: HTTPRequestHead) -> Route {
+    static func resolve(_ head: HTTPReceivedRequestHead) -> Route {
         let route = Route.resolve(method: head.method, uri: head.uri)
-        if head.method == .GET, case .rejected = route, head.headers.contains(name: "upgrade"),
+        if head.method.isGET, case .rejected = route, head.fields.contains(name: "upgrade"),
             Route.pathPart(of: head.uri) == "/" + WebSocketRoute.responses.endpointPath,
-            WebSocketHandshake.isUpgrade(head)
+            WebSocketHandshake.isUpgrade(head.httpRequestHead)
         {
             return .webSocket(.responses)
         }

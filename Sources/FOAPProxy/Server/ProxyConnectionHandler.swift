@@ -34,7 +34,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var readPending = false
     /// Parts of requests that arrived while an earlier request was still being answered, in arrival order, each
     /// with whether the connection stays open after its request (the parser's reading of the head it belongs to).
-    private var pipelined = CircularBuffer<(part: HTTPServerRequestPart, keepsAlive: Bool)>()
+    private var pipelined = CircularBuffer<(part: HTTPRequestParser.Part, keepsAlive: Bool)>()
     /// Malformed HTTP arrived behind a request still being answered: answered with a 400 in its turn.
     private var protocolErrorPending = false
     /// Guards `deliverPipelined` against re-entry (an exchange can finish inside a delivery).
@@ -104,7 +104,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     /// The next request part, or nil when more bytes are needed; malformed HTTP is answered (`errorCaught`).
-    private func nextPart(context: ChannelHandlerContext) -> HTTPServerRequestPart? {
+    private func nextPart(context: ChannelHandlerContext) -> HTTPRequestParser.Part? {
         guard var buffer = self.unparsed else {
             return self.parser.pendingEnd()
         }
@@ -125,7 +125,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    private func received(_ part: HTTPServerRequestPart, keepsAlive: Bool, context: ChannelHandlerContext) {
+    private func received(_ part: HTTPRequestParser.Part, keepsAlive: Bool, context: ChannelHandlerContext) {
         if case .head = part {
             self.drain.requestArrived()
         }
@@ -144,7 +144,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.deliver(part, keepsAlive: keepsAlive, context: context)
     }
 
-    private func deliver(_ part: HTTPServerRequestPart, keepsAlive: Bool, context: ChannelHandlerContext) {
+    private func deliver(_ part: HTTPRequestParser.Part, keepsAlive: Bool, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
             guard let output = self.output else { return }

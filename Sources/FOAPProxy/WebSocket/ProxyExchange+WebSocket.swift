@@ -34,7 +34,7 @@ extension ProxyExchange {
     }
 
     func openWebSocket(_ socket: WebSocketRoute) {
-        guard WebSocketHandshake.isUpgrade(self.head) else {
+        guard WebSocketHandshake.isUpgrade(self.head.httpRequestHead) else {
             self.respond(error: .webSocketUpgradeRequired(route: socket.endpointPath), close: true)
             return
         }
@@ -147,7 +147,7 @@ extension ProxyExchange {
         switch opening {
         case .realtime:
             return WebSocketHandshake.upstreamHead(
-                client: self.head,
+                client: self.head.httpRequestHead,
                 target: target.endpoint.path
                     + WebSocketHandshake.upstreamQuery(of: self.head.uri, targetModel: targetModel),
                 hostHeader: target.endpoint.hostHeader, apiKey: apiKey, authHeader: authHeader)
@@ -155,7 +155,7 @@ extension ProxyExchange {
             // foap answered the client's handshake: the upstream's is foap's own, with no extension or protocol
             // (frames written by foap and the client's later frames must mean the same to it).
             var head = WebSocketHandshake.upstreamHead(
-                client: self.head,
+                client: self.head.httpRequestHead,
                 target: target.endpoint.path + (HeaderPolicy.upstreamQuery(of: self.head.uri).map(String.init) ?? ""),
                 hostHeader: target.endpoint.hostHeader, apiKey: apiKey, authHeader: authHeader)
             head.headers.replaceOrAdd(name: "Sec-WebSocket-Key", value: responses.key)
