@@ -14,6 +14,13 @@ import NIOPosix
 /// the records of the iteration it died in.
 struct JSONAccessLogWriter: AccessLogWriter {
     let writer: JSONRecordWriter
+    /// `"level":"info","msg":"request"` and the process metadata, rendered once.
+    private let opening: JSONRecordWriter.Opening
+
+    init(writer: JSONRecordWriter) {
+        self.writer = writer
+        self.opening = writer.opening(level: .info, message: "request")
+    }
 
     /// The records of one event loop's current iteration, and whether their flush is queued on it.
     private final class LoopBatch {
@@ -47,7 +54,7 @@ struct JSONAccessLogWriter: AccessLogWriter {
             return
         }
         let batch = self.loopBatch()
-        self.writer.write(level: .info, message: "request", into: batch.records) { Self.render(record, into: &$0) }
+        self.writer.write(self.opening, into: batch.records) { Self.render(record, into: &$0) }
         guard !batch.flushQueued, !batch.records.isEmpty else { return }
         batch.flushQueued = true
         // Runs after the events of this iteration, in the same iteration: the loop queues no wake-up for a task

@@ -60,13 +60,6 @@ final class HTTPFieldBlockTests: XCTestCase {
         XCTAssertNotEqual(parsed, try Self.block([("a", "1"), ("B", "2")]), "names are compared byte for byte")
     }
 
-    /// The bit table the parser checks field names with says what RFC 9110's `tchar` rule says, for every byte.
-    func testTheTokenTableIsTheTokenRule() {
-        for byte in UInt8.min...UInt8.max {
-            XCTAssertEqual(HTTPHeadReader.isTokenByteInTable(byte), HTTPHeadReader.isTokenByte(byte), "byte \(byte)")
-        }
-    }
-
     /// Values are checked eight bytes at a time: a control byte or DEL is refused wherever it lies in a value of any
     /// length (in the first word, after a word with an allowed tab, in the tail), and tab and obs-text pass.
     func testEveryByteOfAValueIsChecked() {

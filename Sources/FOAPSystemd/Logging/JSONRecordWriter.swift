@@ -63,6 +63,38 @@ public struct JSONRecordWriter: Sendable {
         }
     }
 
+    /// What every record of one level and message carries between its timestamp and its own fields, rendered once.
+    public struct Opening: Sendable {
+        /// `","level":"info","msg":"request"` and the fixed tail.
+        fileprivate let bytes: [UInt8]
+    }
+
+    /// The opening of the records of `level` and `message`, for `write(_:into:fields:)`.
+    public func opening(level: Logger.Level, message: StaticString) -> Opening {
+        var bytes: [UInt8] = []
+        bytes.append(#"","level":"#)
+        bytes.appendJSONQuoted(level.rawValue)
+        bytes.append(#","msg":"#)
+        bytes.appendJSONQuoted(message)
+        bytes += self.fixedTail
+        return Opening(bytes: bytes)
+    }
+
+    /// Adds one record to `batch`, as `write(level:message:into:fields:)` does, with its opening rendered ahead and
+    /// its timestamp from the batch's cache: the access log's way, one record per request.
+    public func write(_ opening: Opening, into batch: LogBatch, fields: (inout JSONMembers) -> Void) {
+        withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { storage in
+            var members = JSONMembers(line: LineBuffer(storage: storage))
+            defer { members.line.release() }
+            members.line.append(#"{"ts":""#)
+            batch.timestamps.append(self.clock(), to: &members.line)
+            opening.bytes.withUnsafeBytes { members.line.append(bytes: $0) }
+            fields(&members)
+            members.line.append("}\n")
+            members.line.withUnsafeBytes { batch.append($0) }
+        }
+    }
+
     /// `{"ts":"…","level":"…","msg":"…"`: how every foap JSON line starts (shared with `JSONLogHandler`).
     static func appendFixedKeys<Output: ByteOutput>(
         timestamp: LogTimestamp,
@@ -100,44 +132,59 @@ public struct JSONMembers {
     /// Appends `,"key":"123"`: numbers are strings in every foap record, so parsers see one type per key.
     public mutating func append(_ key: JSONMemberName, _ value: Int) {
         self.appendKey(key)
-        self.line.append(UInt8(ascii: "\""))
-        self.appendDecimal(value)
-        self.line.append(UInt8(ascii: "\""))
+        // `"`, a sign, 19 digits, `"`.
+        self.line.append(upTo: 22) { out in
+            out.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            let end = 1 + Self.writeDecimal(value, to: out + 1)
+            (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            return end + 1
+        }
     }
 
     /// Appends `,"key":"12.345"`: thousandths as a decimal with three places (a duration in milliseconds from its
     /// microseconds, as every foap record writes durations), without a `String` in between. `value` is not negative.
     public mutating func append(_ key: JSONMemberName, thousandths value: Int) {
         self.appendKey(key)
-        self.line.append(UInt8(ascii: "\""))
-        self.appendDecimal(value / 1000)
-        self.line.append(UInt8(ascii: "."))
-        let fraction = value % 1000
-        self.line.append(UInt8(ascii: "0") + UInt8(fraction / 100))
-        self.line.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
-        self.line.append(UInt8(ascii: "0") + UInt8(fraction % 10))
-        self.line.append(UInt8(ascii: "\""))
+        self.line.append(upTo: 26) { out in
+            out.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            var end = 1 + Self.writeDecimal(value / 1000, to: out + 1)
+            let fraction = value % 1000
+            (out + end).storeBytes(of: UInt8(ascii: "."), as: UInt8.self)
+            (out + end + 1).storeBytes(of: UInt8(ascii: "0") + UInt8(fraction / 100), as: UInt8.self)
+            (out + end + 2).storeBytes(of: UInt8(ascii: "0") + UInt8(fraction / 10 % 10), as: UInt8.self)
+            (out + end + 3).storeBytes(of: UInt8(ascii: "0") + UInt8(fraction % 10), as: UInt8.self)
+            (out + end + 4).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            end += 5
+            return end
+        }
     }
 
     private mutating func appendKey(_ key: JSONMemberName) {
         key.prefix.withUnsafeBytes { self.line.append(bytes: $0) }
     }
 
-    /// Digits without a `String` in between. Concrete `Int`, not generic: called from another module, a generic
+    /// Writes the digits of `value` (and its sign) at `out`, returning how many bytes: counted first, then written
+    /// from the last, straight into the line. Concrete `Int`, not generic: called from another module, a generic
     /// version ran unspecialized (~10,000 instructions per access record in bench/profile).
-    private mutating func appendDecimal(_ value: Int) {
-        if value < 0 {
-            self.line.append(UInt8(ascii: "-"))
+    @inline(__always)
+    private static func writeDecimal(_ value: Int, to out: UnsafeMutableRawPointer) -> Int {
+        let sign = value < 0 ? 1 : 0
+        if sign == 1 {
+            out.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self)
         }
         var remaining = value.magnitude
-        var divisor: UInt = 1
-        while divisor <= remaining / 10 {
-            divisor *= 10
+        var length = 1
+        var probe = remaining
+        while probe >= 10 {
+            probe /= 10
+            length += 1
         }
-        while divisor > 0 {
-            self.line.append(UInt8(ascii: "0") + UInt8(remaining / divisor))
-            remaining %= divisor
-            divisor /= 10
-        }
+        var index = sign + length
+        repeat {
+            index -= 1
+            (out + index).storeBytes(of: UInt8(ascii: "0") + UInt8(remaining % 10), as: UInt8.self)
+            remaining /= 10
+        } while remaining > 0
+        return sign + length
     }
 }

@@ -10,6 +10,8 @@ public final class LogBatch {
 
     private let sink: LogSink
     private var bytes: [UInt8] = []
+    /// The text of the second the batch's records were last written in.
+    var timestamps = TimestampCache()
 
     init(sink: LogSink) {
         self.sink = sink

@@ -87,6 +87,35 @@ final class JSONRecordWriterTests: XCTestCase {
         XCTAssertTrue(batch.isEmpty, "written whole when the threshold was reached")
     }
 
+    /// The access log's way — the opening rendered once, the timestamp from the batch's cache of the last second —
+    /// writes the bytes the plain batch path writes, whether records share a second, a millisecond, or cross into
+    /// the next second, minute or day.
+    func testARecordWithItsOpeningRenderedAheadIsTheSameLine() throws {
+        let base = pinnedTimestamp.secondsSinceEpoch
+        let times = [
+            (base, 123), (base, 124), (base, 124), (base, 999), (base + 1, 0), (base + 1, 5), (base + 56, 7),
+            (base + 86_400, 1), (base + 86_400, 2), (0, 0), (base, 123),
+        ].map { LogTimestamp(secondsSinceEpoch: $0.0, milliseconds: $0.1) }
+        let expected = try LogCapture()
+        let actual = try LogCapture()
+        var plain = JSONRecordWriter(label: "foap", sink: expected.sink, metadata: ["pid": "7"])
+        var opened = JSONRecordWriter(label: "foap", sink: actual.sink, metadata: ["pid": "7"])
+        let plainBatch = plain.makeBatch()
+        let openedBatch = opened.makeBatch()
+        let opening = opened.opening(level: .info, message: "request")
+        for (index, time) in times.enumerated() {
+            plain.clock = { time }
+            opened.clock = { time }
+            plain.write(level: .info, message: "request", into: plainBatch) { $0.append("n", index) }
+            opened.write(opening, into: openedBatch) { $0.append("n", index) }
+        }
+        plainBatch.flush()
+        openedBatch.flush()
+        XCTAssertEqual(actual.text, expected.text)
+        XCTAssertEqual(actual.text.split(separator: "\n").count, times.count)
+        XCTAssertTrue(actual.text.contains(#"{"ts":"2026-11-26T22:13:04.002Z""#), actual.text)
+    }
+
     func testNumbersAreExactDecimalStrings() throws {
         let capture = try LogCapture()
         var writer = JSONRecordWriter(label: "l", sink: capture.sink)
@@ -95,12 +124,18 @@ final class JSONRecordWriterTests: XCTestCase {
             fields.append("zero", 0)
             fields.append("negative", -17)
             fields.append("max", Int.max)
+            fields.append("min", Int.min)
+            fields.append("nine", 9)
+            fields.append("ten", 10)
+            fields.append("ms", thousandths: 0)
+            fields.append("long_ms", thousandths: 1_000_000_123)
         }
 
         XCTAssertEqual(
             capture.text,
             #"{"ts":"2026-11-25T22:13:04.123Z","level":"warning","msg":"m","label":"l","zero":"0","negative":"-17","#
-                + #""max":"9223372036854775807"}"# + "\n"
+                + #""max":"9223372036854775807","min":"-9223372036854775808","nine":"9","ten":"10","ms":"0.000","#
+                + #""long_ms":"1000000.123"}"# + "\n"
         )
     }
 }
