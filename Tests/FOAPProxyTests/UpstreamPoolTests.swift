@@ -32,6 +32,25 @@ final class UpstreamPoolTests: XCTestCase {
         XCTAssertEqual(upstream.connections, 1)
     }
 
+    /// A request body larger than the socket takes at once goes out whole: the pooled call waits for the rest of its
+    /// bytes behind the first (an empty write's promise) instead of taking the request as written, twice in a row on
+    /// one connection.
+    func testARequestTheSocketCannotTakeAtOnceGoesOutWhole() async throws {
+        let harness = try await ProxyHarness { request in
+            .json(#"{"received":\#(request.body.readableBytes)}"#)
+        }
+        self.addTeardownBlock { try await harness.stop() }
+        let content = String(repeating: "x", count: 8 * 1024 * 1024)
+        let body = #"{"model":"gpt-test","messages":[{"role":"user","content":"\#(content)"}]}"#
+        for attempt in 0..<2 {
+            let response = try await harness.send(.POST, "/v1/chat/completions", json: body)
+            XCTAssertEqual(response.status, 200, "attempt \(attempt): \(response.body)")
+            // The upstream got the body with its model name rewritten (`gpt-test` -> the target model).
+            let received = response.body.split(separator: ":").last.flatMap { Int($0.dropLast()) }
+            XCTAssertEqual(received.map { abs($0 - body.utf8.count) < 64 }, true, response.body)
+        }
+    }
+
     /// A reused connection that the upstream closes after reading the request: the POST may already run upstream
     /// (a chat billed, an image made), so it is not replayed — the client gets a 502 and the upstream saw it once.
     /// Before the fix the mock saw every such request twice.

@@ -139,20 +139,24 @@ final class PooledUpstreamCall: UpstreamCall {
         self.reused = reused
         self.requestWritten = false
         connection.relay.call = self
-        guard let written = connection.relay.send(self.request, then: self.separateBody, answeredAs: self.method)
-        else {
-            self.connectionLost(UpstreamConnectionClosedError())
-            return
-        }
-        written.assumeIsolated().whenComplete { [weak connection] result in
-            // Only if this write's connection still carries this call (a retry may have moved on already).
-            guard let connection, connection === self.connection else { return }
-            switch result {
-            case .success:
-                self.requestWritten = true
-            case .failure(let error):
-                self.connectionLost(error)
+        switch connection.relay.send(self.request, then: self.separateBody, answeredAs: self.method) {
+        case .written:
+            self.requestWritten = true
+        case .pending(let written):
+            written.assumeIsolated().whenComplete { [weak connection] result in
+                // Only if this write's connection still carries this call (a retry may have moved on already).
+                guard let connection, connection === self.connection else { return }
+                switch result {
+                case .success:
+                    self.requestWritten = true
+                case .failure(let error):
+                    self.connectionLost(error)
+                }
             }
+        case .notSent:
+            // Unless the connection's loss was already handled (`channelInactive` reached this call first).
+            guard connection === self.connection else { return }
+            self.connectionLost(UpstreamConnectionClosedError())
         }
     }
 

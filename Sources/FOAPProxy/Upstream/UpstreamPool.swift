@@ -75,6 +75,9 @@ final class UpstreamPool: @unchecked Sendable {
             .connectTimeout(self.connectTimeout)
             // `.tcpOption`, not `.socketOption`: see ProxyServer (the latter would set SO_DEBUG).
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // Unwritable from the moment a request is queued until its last byte is with the kernel: `isWritable`
+            // then says whether the request went out whole (see `UpstreamRelayHandler.send`).
+            .channelOption(.writeBufferWaterMark, value: UpstreamRelayHandler.waterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UpstreamRelayHandler())
