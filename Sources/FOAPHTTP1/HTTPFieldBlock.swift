@@ -22,11 +22,11 @@ public struct HTTPFieldBlock: Sendable {
     }
 
     /// The bytes the ranges point into (the whole head, from its first byte).
-    private let bytes: ByteBuffer
-    private var fields: [Field]
+    let bytes: ByteBuffer
+    var fields: [Field]
     /// Fields dropped among the first 64 (bit n: `fields[n]`): marking them leaves the array shared with the parsed
     /// head instead of copying it. A later field is removed from the array itself (a head of that many is rare).
-    private var dropped: UInt64 = 0
+    var dropped: UInt64 = 0
 
     init(bytes: ByteBuffer, fields: [Field]) {
         self.bytes = bytes
@@ -57,7 +57,7 @@ public struct HTTPFieldBlock: Sendable {
     public var count: Int { self.fields.count - self.dropped.nonzeroBitCount }
     public var isEmpty: Bool { self.count == 0 }
 
-    private func isDropped(_ index: Int) -> Bool {
+    func isDropped(_ index: Int) -> Bool {
         index < 64 && self.dropped & (1 << UInt64(index)) != 0
     }
 

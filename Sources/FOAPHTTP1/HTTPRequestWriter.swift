@@ -9,9 +9,11 @@ import NIOHTTP1
 /// One buffer, one write: NIO wrote the head, the body and the end as three parts through its encoder.
 public enum HTTPRequestWriter {
     public static func request(_ head: HTTPRequestHead, body: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 512)
         Self.encode(
             method: head.method, uri: head.uri, version: head.version, fields: head.headers, adding: [], body: body,
-            allocator: allocator)
+            into: &buffer)
+        return buffer
     }
 
     /// A request whose fields are another message's as they arrived (`fields`, less those dropped from the block),
@@ -23,14 +25,24 @@ public enum HTTPRequestWriter {
         method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPFieldBlock,
         adding added: [(name: String, value: String)], body: ByteBuffer?, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 512)
         Self.encode(
-            method: method, uri: uri, version: version, fields: fields, adding: added, body: body, allocator: allocator)
+            method: method, uri: uri, version: version, fields: fields, adding: added, body: body, into: &buffer)
+        return buffer
+    }
+
+    /// The same request, appended to `buffer` (one the caller reuses).
+    public static func request(
+        method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPFieldBlock,
+        adding added: [(name: String, value: String)], body: ByteBuffer?, into buffer: inout ByteBuffer
+    ) {
+        Self.encode(method: method, uri: uri, version: version, fields: fields, adding: added, body: body, into: &buffer)
     }
 
     private static func encode<Fields: RequestFieldSource>(
         method: HTTPMethod, uri: String, version: HTTPVersion, fields: Fields,
-        adding added: [(name: String, value: String)], body: ByteBuffer?, allocator: ByteBufferAllocator
-    ) -> ByteBuffer {
+        adding added: [(name: String, value: String)], body: ByteBuffer?, into buffer: inout ByteBuffer
+    ) {
         var facts = fields.requestEncodingFacts()
         for (name, value) in added {
             facts.size += name.utf8.count + value.utf8.count + 4
@@ -63,7 +75,6 @@ public enum HTTPRequestWriter {
         }
         let addChunked = chunked && method.sendsBody
 
-        var buffer = allocator.buffer(capacity: size)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             var out = ByteWriter(bytes)
             out.append(string: methodName)
@@ -94,7 +105,6 @@ public enum HTTPRequestWriter {
             }
             return out.count
         }
-        return buffer
     }
 }
 

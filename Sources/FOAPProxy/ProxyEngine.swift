@@ -23,6 +23,7 @@ public final class ProxyEngine: Sendable {
     private let upstreamPools: [ObjectIdentifier: UpstreamPool]
     /// The balancers of pooled endpoints, one set per event loop (Balancing/).
     private let loopBalancers: [ObjectIdentifier: LoopBalancers]
+    private let loopBuffers: [ObjectIdentifier: BufferRecycler]
     let imageURLRewriter: ImageURLRewriter
     /// `GET /health`'s answer, with the config digest so a fleet of gateways can be checked for drift.
     let healthBody: ByteBuffer
@@ -88,12 +89,15 @@ public final class ProxyEngine: Sendable {
         self.socketTLS = tunnelsTLS ? try configuration.upstream.makeTLSContext() : nil
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         var loopBalancers: [ObjectIdentifier: LoopBalancers] = [:]
+        var loopBuffers: [ObjectIdentifier: BufferRecycler] = [:]
         for loop in eventLoopGroup.makeIterator() {
             pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, configuration: configuration.upstream)
             loopBalancers[ObjectIdentifier(loop)] = LoopBalancers()
+            loopBuffers[ObjectIdentifier(loop)] = BufferRecycler()
         }
         self.upstreamPools = pools
         self.loopBalancers = loopBalancers
+        self.loopBuffers = loopBuffers
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         var health = ByteBuffer()
         health.writeStaticString("{\"status\":\"ok\",\"config_digest\":")
@@ -111,6 +115,12 @@ public final class ProxyEngine: Sendable {
     /// The plain-HTTP upstream pool of `loop`; nil for a loop outside the engine's group (AsyncHTTPClient then).
     func upstreamPool(for loop: EventLoop) -> UpstreamPool? {
         self.upstreamPools[ObjectIdentifier(loop)]
+    }
+
+    /// The buffers `loop`'s connections encode into (nil for a loop outside the engine's group); only that loop may
+    /// use them.
+    func buffers(for loop: EventLoop) -> BufferRecycler? {
+        self.loopBuffers[ObjectIdentifier(loop)]
     }
 
     /// The balancers of `loop`; only that loop may use them.

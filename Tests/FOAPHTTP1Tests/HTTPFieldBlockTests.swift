@@ -60,6 +60,33 @@ final class HTTPFieldBlockTests: XCTestCase {
         XCTAssertNotEqual(parsed, try Self.block([("a", "1"), ("B", "2")]), "names are compared byte for byte")
     }
 
+    /// A name set finds its names in any case and nothing else: not a name one byte off, shorter, longer, or with a
+    /// byte that lowers to one of its bytes (`^` lowers to `~`, CR to `-`).
+    func testANameSetFindsItsNamesInAnyCase() {
+        let set = HTTPFieldNameSet(["connection", "te", "Keep-Alive", "x-ratelimit-limit-requests"])
+        for name in ["connection", "CONNECTION", "Connection", "te", "TE", "keep-alive", "KEEP-ALIVE",
+                     "X-RateLimit-Limit-Requests"] {
+            XCTAssertTrue(set.contains(name), name)
+        }
+        for name in ["connectiom", "connectio", "connections", "t", "tf", "keep\ralive", "keep_alive", "", "host",
+                     "x-ratelimit-limit-requestS2"] {
+            XCTAssertFalse(set.contains(name), name)
+        }
+    }
+
+    /// Dropping by a name set keeps the rest in order, and says when a dropped `Connection` field lists more than
+    /// its options (fields the caller must drop too).
+    func testDroppingByANameSetSaysWhenConnectionListsFields() throws {
+        let set = HTTPFieldNameSet(["connection", "keep-alive"])
+        for (connection, listsFields) in [("close", false), ("Keep-Alive", false), ("keep-alive, X-Hop", true),
+                                          ("X-Hop", true)] {
+            var block = try HTTPFieldBlock(
+                fieldLines: ByteBuffer(string: "A: 1\r\nConnection: \(connection)\r\nKeep-Alive: 5\r\nB: 2\r\n\r\n"))
+            XCTAssertEqual(block.remove(namesIn: set), listsFields, connection)
+            XCTAssertEqual(block.headers.map { "\($0.name)=\($0.value)" }, ["A=1", "B=2"], connection)
+        }
+    }
+
     /// Values are checked eight bytes at a time: a control byte or DEL is refused wherever it lies in a value of any
     /// length (in the first word, after a word with an allowed tab, in the tail), and tab and obs-text pass.
     func testEveryByteOfAValueIsChecked() {

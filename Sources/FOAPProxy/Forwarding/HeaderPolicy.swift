@@ -27,8 +27,8 @@ public enum HeaderPolicy {
     /// chunked — fewer bytes and fewer writes per response, and what the client would get from the upstream.
     static let notForwardedDown: Set<String> = hopByHop
 
-    private static let droppedUp = DroppedHeaderNames(Self.notForwardedUp)
-    private static let droppedDown = DroppedHeaderNames(Self.notForwardedDown)
+    private static let droppedUp = HTTPFieldNameSet(Self.notForwardedUp)
+    private static let droppedDown = HTTPFieldNameSet(Self.notForwardedDown)
 
     /// Headers for the upstream request.
     /// - Parameters:
@@ -104,15 +104,15 @@ public enum HeaderPolicy {
     }
 
     /// `block` without the `dropped` fields and those its `Connection` field lists.
-    private static func removing(_ dropped: DroppedHeaderNames, from block: HTTPFieldBlock) -> HTTPFieldBlock {
+    private static func removing(_ dropped: HTTPFieldNameSet, from block: HTTPFieldBlock) -> HTTPFieldBlock {
         var fields = block
+        guard fields.remove(namesIn: dropped) else { return fields }
+        // A `Connection` field names more fields (rare): those go too.
         var listed: Set<String> = []
-        fields.removeAll { name, value in
-            guard dropped.contains(name) else { return false }
+        block.forEach { name, value in
             if HTTPFieldBlock.equals(name, lowercase: "connection") {
                 Self.connectionTokens(value, into: &listed)
             }
-            return true
         }
         if !listed.isEmpty {
             fields.removeAll { name, _ in listed.contains(String(decoding: name, as: UTF8.self).lowercased()) }
@@ -137,7 +137,7 @@ public enum HeaderPolicy {
     /// names more headers. When something goes, the kept headers are copied once into a new block.
     /// (`HTTPHeaders.remove` per name, each scanning the whole block, after lowercasing and hashing every candidate
     /// name, cost ~10,000 instructions per request in bench/profile.)
-    private static func removing(_ dropped: DroppedHeaderNames, from headers: HTTPHeaders) -> HTTPHeaders {
+    private static func removing(_ dropped: HTTPFieldNameSet, from headers: HTTPHeaders) -> HTTPHeaders {
         // The positions of the dropped headers, so the copy does not compare names again.
         guard let positions = Self.droppedPositions(dropped, in: headers) else {
             return Self.removing(dropped, listedIn: Self.connectionTokens(headers), from: headers)
@@ -153,7 +153,7 @@ public enum HeaderPolicy {
 
     /// The positions of the `dropped` headers (bit n: header n); nil when a `Connection` header names more headers
     /// to drop, or a header to drop lies beyond the 64th (the general copy then decides).
-    private static func droppedPositions(_ dropped: DroppedHeaderNames, in headers: HTTPHeaders) -> UInt64? {
+    private static func droppedPositions(_ dropped: HTTPFieldNameSet, in headers: HTTPHeaders) -> UInt64? {
         var positions: UInt64 = 0
         for (index, (name, value)) in headers.enumerated() where dropped.contains(name) {
             if Self.equalsIgnoringASCIICase(name, "connection"), !Self.namesNoHeader(value) {
@@ -167,7 +167,7 @@ public enum HeaderPolicy {
 
     /// The copy without the dropped headers and those in `tokens` (lower-case).
     private static func removing(
-        _ dropped: DroppedHeaderNames, listedIn tokens: Set<String>, from headers: HTTPHeaders
+        _ dropped: HTTPFieldNameSet, listedIn tokens: Set<String>, from headers: HTTPHeaders
     ) -> HTTPHeaders {
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
@@ -220,35 +220,5 @@ public enum HeaderPolicy {
             guard actual == wanted || (isUpper && actual | 0x20 == wanted) else { return false }
         }
         return true
-    }
-}
-
-/// Header names to drop, matched byte-wise and case-insensitively: no lowercasing or hashing per header.
-struct DroppedHeaderNames: Sendable {
-    /// Lower-case UTF-8 names by length: a header is compared only with the names as long as its own, and most
-    /// (`Content-Type`, `Date`, `x-request-id`, …) have no such name at all.
-    private let namesByLength: [[[UInt8]]]
-
-    init(_ names: Set<String>) {
-        var byLength = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
-        for name in names {
-            byLength[name.utf8.count].append(Array(name.lowercased().utf8))
-        }
-        self.namesByLength = byLength
-    }
-
-    func contains(_ name: String) -> Bool {
-        let length = name.utf8.count
-        guard length < self.namesByLength.count, !self.namesByLength[length].isEmpty else { return false }
-        var name = name
-        return name.withUTF8 { self.contains(UnsafeRawBufferPointer($0)) }
-    }
-
-    func contains(_ name: UnsafeRawBufferPointer) -> Bool {
-        guard name.count < self.namesByLength.count else { return false }
-        let bytes = name.assumingMemoryBound(to: UInt8.self)
-        return self.namesByLength[name.count].contains { candidate in
-            candidate.withUnsafeBufferPointer { HeaderPolicy.equalsIgnoringASCIICase(bytes, $0) }
-        }
     }
 }

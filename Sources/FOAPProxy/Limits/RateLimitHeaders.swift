@@ -1,3 +1,4 @@
+import FOAPHTTP1
 import FOAPLimits
 import NIOHTTP1
 
@@ -11,11 +12,11 @@ public enum RateLimitHeaders {
 
     /// Sets the key's headers on a client head: the upstream's of the same names, relayed or not, are dropped.
     static func apply(requests: RateStatus?, tokens: RateStatus?, to head: inout ClientResponseHead) {
-        head.relayed?.removeAll { name, _ in Self.nameSet.contains(name) }
+        _ = head.relayed?.remove(namesIn: Self.nameSet)
         Self.apply(requests: requests, tokens: tokens, to: &head.head.headers)
     }
 
-    private static let nameSet = DroppedHeaderNames(Set(Self.names))
+    private static let nameSet = HTTPFieldNameSet(Self.names)
 
     static func apply(requests: RateStatus?, tokens: RateStatus?, to headers: inout HTTPHeaders) {
         // Most heads have none: one pass over the names' first bytes instead of six lookups.

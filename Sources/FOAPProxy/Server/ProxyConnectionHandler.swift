@@ -66,7 +66,7 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.output = ResponseOutput(context: context)
+        self.output = ResponseOutput(context: context, buffers: self.engine.buffers(for: context.eventLoop))
         if context.channel.isActive {
             self.drain.connectionActive(context: context)
         }

@@ -32,8 +32,12 @@ final class ResponseOutput {
     /// Completed once the gathered bytes are written (every promise given with a gathered part cascades from it).
     private var gatheredPromise: EventLoopPromise<Void>?
 
-    init(context: ChannelHandlerContext) {
+    /// The loop's buffers: an answer's bytes are encoded into one taken from there and put back once written.
+    let buffers: BufferRecycler?
+
+    init(context: ChannelHandlerContext, buffers: BufferRecycler?) {
         self.context = context
+        self.buffers = buffers
     }
 
     /// A request was handed to an exchange: the answer's framing depends on its method.
@@ -120,6 +124,7 @@ final class ResponseOutput {
         if let buffer = self.gathered {
             self.gathered = nil
             self.context.write(NIOAny(IOData.byteBuffer(buffer)), promise: promise)
+            self.buffers?.recycle(buffer)
         } else if let promise {
             // Nothing to write, but the promise still completes in order with the writes before it.
             self.context.write(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: promise)
@@ -138,7 +143,8 @@ final class ResponseOutput {
     /// The gathered bytes to append to, owned by the caller until `gather` (so appending does not copy them).
     private func takeGathered(reserving capacity: Int) -> ByteBuffer {
         guard let buffer = self.gathered else {
-            return self.context.channel.allocator.buffer(capacity: capacity)
+            guard let buffers = self.buffers else { return self.context.channel.allocator.buffer(capacity: capacity) }
+            return buffers.take(capacity: capacity, allocator: self.context.channel.allocator)
         }
         self.gathered = nil
         return buffer

@@ -15,6 +15,8 @@ final class PooledUpstreamCall: UpstreamCall {
     /// (see `connectionLost`).
     private let request: ByteBuffer
     private let separateBody: ByteBuffer?
+    /// Where `request`'s buffer goes back once the call is over (the loop's recycled buffers).
+    private let buffers: BufferRecycler?
     /// Cleared when the call is over (ended, failed or cancelled), which also breaks the exchange ↔ call cycle.
     private var sink: (any UpstreamResponseSink)?
     /// The exchange's attempt this call carries, handed back with every part.
@@ -33,6 +35,7 @@ final class PooledUpstreamCall: UpstreamCall {
         method: HTTPMethod,
         request: ByteBuffer,
         separateBody: ByteBuffer?,
+        buffers: BufferRecycler? = nil,
         sink: any UpstreamResponseSink,
         attempt: ExchangeStateMachine.AttemptID
     ) {
@@ -42,6 +45,7 @@ final class PooledUpstreamCall: UpstreamCall {
         self.method = method
         self.request = request
         self.separateBody = separateBody
+        self.buffers = buffers
         self.sink = sink
     }
 
@@ -84,6 +88,8 @@ final class PooledUpstreamCall: UpstreamCall {
     func receivedEnd() {
         guard let sink = self.sink else { return }
         self.sink = nil
+        // The request is not replayed any more: its buffer can carry the next one.
+        self.buffers?.recycle(self.request)
         // Released before the sink hears the end: finishing the exchange may start the client's next (pipelined)
         // request at once, and that one should find this connection idle.
         if let connection = self.detachConnection() {

@@ -98,7 +98,7 @@ final class ResponseOutputTests: XCTestCase {
         var output: ResponseOutput?
 
         func handlerAdded(context: ChannelHandlerContext) {
-            self.output = ResponseOutput(context: context)
+            self.output = ResponseOutput(context: context, buffers: BufferRecycler())
         }
     }
 
