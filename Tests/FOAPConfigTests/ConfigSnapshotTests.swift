@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import FOAPConfig
@@ -69,6 +70,24 @@ final class ConfigSnapshotTests: XCTestCase {
         XCTAssertEqual(decoded.model("none")?.provider.credential, Credential.none)
         XCTAssertEqual(decoded.model("tiny")?.provider.credential, .missing(variable: "LOCAL_KEY"))
         XCTAssertEqual(decoded.encoded(), snapshot.encoded())
+    }
+
+    /// A worker may run a newer binary than its master (a reload after an upgrade): models and endpoints, whose
+    /// fields now sit behind one reference, still encode under the names their fields always had.
+    func testModelsAndEndpointsEncodeUnderTheirFieldNames() throws {
+        let snapshot = self.sampleSnapshot()
+        let object = try JSONSerialization.jsonObject(with: Data(snapshot.encoded())) as? [String: Any]
+        let models = try XCTUnwrap(object?["models"] as? [[String: Any]])
+        XCTAssertEqual(Set(models[0].keys), ["id", "key", "provider", "endpoints", "location"])
+        let endpoint = try XCTUnwrap((models[0]["endpoints"] as? [[String: Any]])?.first)
+        XCTAssertTrue(
+            Set(endpoint.keys).isSuperset(of: [
+                "path", "upstreams", "requestTimeout", "healthTimeout", "policy", "injectStreamUsage", "defaultForRoute",
+            ]), "\(endpoint.keys.sorted())")
+        XCTAssertTrue(Set(endpoint.keys).isSubset(of: [
+            "path", "upstreams", "requestTimeout", "healthTimeout", "policy", "injectStreamUsage", "defaultForRoute",
+            "targetPath",
+        ]))
     }
 
     func testLoadedSnapshotRoundTrips() throws {

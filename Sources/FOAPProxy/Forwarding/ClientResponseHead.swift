@@ -18,9 +18,12 @@ struct ClientResponseHead: Equatable {
 
     var status: HTTPResponseStatus { self.head.status }
 
+    // A relayed head has no fields of foap's own yet (nearly every answer): its lookups skip them without making a
+    // `String` of the name for `HTTPHeaders` (~400 instructions per lookup in bench/profile).
+
     /// The first value of a field, foap's own before a relayed one.
     func first(name lowercase: StaticString) -> String? {
-        if let own = self.head.headers.first(name: lowercase.description) {
+        if !self.head.headers.isEmpty, let own = self.head.headers.first(name: lowercase.description) {
             return own
         }
         return self.relayed?.first(name: lowercase)
@@ -28,14 +31,15 @@ struct ClientResponseHead: Equatable {
 
     /// Whether the first value of a field starts with `prefix` (for a relayed one, without making a `String`).
     func first(name lowercase: StaticString, hasPrefix prefix: StaticString) -> Bool {
-        if let own = self.head.headers.first(name: lowercase.description) {
+        if !self.head.headers.isEmpty, let own = self.head.headers.first(name: lowercase.description) {
             return own.utf8.starts(with: UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
         }
         return self.relayed?.first(name: lowercase, hasPrefix: prefix) == true
     }
 
     func contains(name lowercase: StaticString) -> Bool {
-        self.head.headers.contains(name: lowercase.description) || self.relayed?.contains(name: lowercase) == true
+        (!self.head.headers.isEmpty && self.head.headers.contains(name: lowercase.description))
+            || self.relayed?.contains(name: lowercase) == true
     }
 
     /// The length of a body foap rewrote: the upstream's `Content-Length` is dropped.
