@@ -32,6 +32,21 @@ final class UpstreamPoolTests: XCTestCase {
         XCTAssertEqual(upstream.connections, 1)
     }
 
+    /// Idle connections are found by the slot a configured target has and by host and port for a target made on the
+    /// spot (image data: the file id follows the path): both ways lead to the same connections.
+    func testConfiguredAndBuiltTargetsShareTheirHostsConnections() async throws {
+        let upstream = try RawUpstream { _ in .send(RawUpstream.jsonReply(#"{"ok":true}"#)) }
+        let harness = try await self.harness(upstream)
+        for index in 0..<3 {
+            let chat = try await harness.send(.POST, "/v1/chat/completions", json: self.chat)
+            XCTAssertEqual(chat.status, 200, "chat \(index)")
+            let image = try await harness.send(.GET, "/v1/images/data/image-test/f\(index).png")
+            XCTAssertEqual(image.status, 200, "image \(index)")
+        }
+        XCTAssertEqual(upstream.requests, 6)
+        XCTAssertEqual(upstream.connections, 1)
+    }
+
     /// A request body larger than the socket takes at once goes out whole: the pooled call waits for the rest of its
     /// bytes behind the first (an empty write's promise) instead of taking the request as written, twice in a row on
     /// one connection.

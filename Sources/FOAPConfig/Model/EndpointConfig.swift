@@ -45,6 +45,10 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     /// Serves the requests of this route that name no model (`default_for_route`, e.g. llama.cpp's `tokenize`).
     public var defaultForRoute: Bool { self.storage.fields.defaultForRoute }
 
+    /// The same for every copy of this endpoint (and different for any other that exists at the same time): the
+    /// proxy finds what it precomputed for a snapshot's endpoint by it, without hashing its strings.
+    public var identity: ObjectIdentifier { ObjectIdentifier(self.storage) }
+
     public init(from decoder: any Decoder) throws {
         self.storage = Storage(try Fields(from: decoder))
     }

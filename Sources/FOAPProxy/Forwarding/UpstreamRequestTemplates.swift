@@ -13,6 +13,9 @@ struct UpstreamRequestTemplates: Sendable {
     /// without building the URL (two string appends, ~1,700 instructions per request in bench/profile).
     private let plainTargets: [PlainTargetKey: PlainUpstreamTarget]
 
+    /// The same targets by endpoint (`EndpointConfig.identity`) and upstream index: found without hashing a string.
+    private let plainTargetsByEndpoint: [ObjectIdentifier: [PlainUpstreamTarget?]]
+
     private struct PlainTargetKey: Hashable {
         var baseURL: String
         var path: String
@@ -21,14 +24,21 @@ struct UpstreamRequestTemplates: Sendable {
     init(snapshot: ConfigSnapshot) {
         var templates: [String: HTTPClient.Request] = [:]
         var plainTargets: [PlainTargetKey: PlainUpstreamTarget] = [:]
+        var byEndpoint: [ObjectIdentifier: [PlainUpstreamTarget?]] = [:]
+        var slots: [UpstreamPool.Key: Int] = [:]
         for model in snapshot.models {
             for endpoint in model.endpoints {
+                var targets: [PlainUpstreamTarget?] = []
                 for (index, upstream) in endpoint.upstreams.enumerated() {
                     let key = PlainTargetKey(baseURL: upstream.baseURL, path: endpoint.upstreamPath)
-                    if plainTargets[key] == nil, let target = PlainUpstreamTarget(url: endpoint.upstreamURL(index)) {
+                    if plainTargets[key] == nil, var target = PlainUpstreamTarget(url: endpoint.upstreamURL(index)) {
+                        target.slot = slots[target.key] ?? slots.count
+                        slots[target.key] = target.slot
                         plainTargets[key] = target
                     }
+                    targets.append(plainTargets[key])
                 }
+                byEndpoint[endpoint.identity] = targets
                 let url = endpoint.upstreamURL
                 guard templates[url] == nil, let request = try? HTTPClient.Request(url: url, method: .POST) else {
                     continue
@@ -38,11 +48,15 @@ struct UpstreamRequestTemplates: Sendable {
         }
         self.templates = templates
         self.plainTargets = plainTargets
+        self.plainTargetsByEndpoint = byEndpoint
     }
 
     /// Where upstream `index` of `endpoint` goes, followed by `suffix` (the file id of image data, the rest of a
     /// call by id): precomputed for the snapshot's endpoints, else parsed now; nil for HTTPS.
     func plainTarget(endpoint: EndpointConfig, upstream index: Int, suffix: String) -> PlainUpstreamTarget? {
+        if suffix.isEmpty, let targets = self.plainTargetsByEndpoint[endpoint.identity], index < targets.count {
+            return targets[index]
+        }
         let key = PlainTargetKey(baseURL: endpoint.upstreams[index].baseURL, path: endpoint.upstreamPath)
         if suffix.isEmpty, let target = self.plainTargets[key] {
             return target

@@ -11,6 +11,9 @@ struct PlainUpstreamTarget: Sendable, Equatable {
     var hostHeader: String
     /// The origin-form request-target (path and query), at least "/".
     var path: String
+    /// The pool's slot for this host and port, when a snapshot's templates made the target
+    /// (`UpstreamRequestTemplates`): its idle connections are found by index, not by hashing the host.
+    var slot: Int?
 
     init?(url: String) {
         guard url.utf8.count > 7, url.prefix(7).lowercased() == "http://" else { return nil }

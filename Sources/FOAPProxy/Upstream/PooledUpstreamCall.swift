@@ -50,7 +50,7 @@ final class PooledUpstreamCall: UpstreamCall {
     }
 
     func start() {
-        if let connection = self.pool.takeIdle(self.target.key) {
+        if let connection = self.pool.takeIdle(self.target) {
             self.send(on: connection, reused: true)
         } else {
             self.connectFresh()

@@ -5,13 +5,16 @@ import NIOCore
 /// Loop-bound like its pool: created, used, released and closed only on that loop.
 final class UpstreamConnection {
     let key: UpstreamPool.Key
+    /// The pool slot of its host and port (`PlainUpstreamTarget.slot`), if its target had one.
+    let slot: Int?
     let channel: Channel
     let relay: UpstreamRelayHandler
     /// When the connection was last put back into the pool (for the idle timeout).
     var idleSince: NIODeadline = .now()
 
-    init(key: UpstreamPool.Key, channel: Channel, relay: UpstreamRelayHandler) {
+    init(key: UpstreamPool.Key, slot: Int? = nil, channel: Channel, relay: UpstreamRelayHandler) {
         self.key = key
+        self.slot = slot
         self.channel = channel
         self.relay = relay
     }
