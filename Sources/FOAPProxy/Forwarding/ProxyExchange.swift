@@ -103,8 +103,7 @@ final class ProxyExchange {
         self.owner = owner
         self.drain = drain
         self.head = head
-        self.route = Route.resolve(head)
-        self.traits = self.route.traits
+        (self.route, self.traits) = Route.resolveWithTraits(head)
         // After a request that asks for an upgrade the parser reads no further request: whatever the answer,
         // the connection ends with it.
         let asksForUpgrade = if case .webSocket = self.route { true } else { false }

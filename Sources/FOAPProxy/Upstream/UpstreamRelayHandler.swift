@@ -79,13 +79,18 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = self.unwrapInboundIn(data)
-        if self.unparsed == nil {
-            self.unparsed = bytes
-        } else {
-            self.unparsed!.writeBuffer(&bytes)
+        // Parsed from a local buffer, taken from `unparsed` and put back once (see `ProxyConnectionHandler`).
+        var buffer = self.unwrapInboundIn(data)
+        if var held = self.unparsed.take() {
+            held.writeBuffer(&buffer)
+            buffer = held
         }
-        while let part = self.nextPart(context: context) {
+        defer {
+            if buffer.readableBytes > 0 {
+                self.unparsed = buffer
+            }
+        }
+        while let part = self.nextPart(from: &buffer, context: context) {
             guard let call = self.call else {
                 // A response nobody asked for (or the rest of an abandoned one): the connection is not reusable.
                 context.close(promise: nil)
@@ -102,17 +107,8 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The next response part, or nil when more bytes are needed; a parse error closes the connection.
-    private func nextPart(context: ChannelHandlerContext) -> HTTPResponseParser.Part? {
-        guard var buffer = self.unparsed else {
-            return self.parser.pendingEnd()
-        }
-        self.unparsed = nil  // owned here while parsing: no copy-on-write when a body slice is taken
-        defer {
-            if buffer.readableBytes > 0 {
-                self.unparsed = buffer
-            }
-        }
+    /// The next response part in `buffer`, or nil when more bytes are needed; a parse error closes the connection.
+    private func nextPart(from buffer: inout ByteBuffer, context: ChannelHandlerContext) -> HTTPResponseParser.Part? {
         do {
             return try self.parser.nextPart(from: &buffer) ?? self.parser.pendingEnd()
         } catch {

@@ -1,3 +1,4 @@
+import FOAPHTTP1
 import NIOHTTP1
 import XCTest
 
@@ -5,6 +6,21 @@ import XCTest
 
 /// `Route.resolve`: method and path alone decide what a request is, before any body byte is read.
 final class RouteTests: XCTestCase {
+    /// The route and traits found together are the route `resolve` finds and that route's own traits, for every
+    /// forwarded path (with and without a query) and for routes that are not forwarded.
+    func testTraitsFoundWithTheRouteAreTheRoutesOwn() {
+        var heads: [(HTTPMethod, String)] = Route.forwardedPaths.flatMap { path in
+            [(HTTPMethod.POST, "/" + path), (.POST, "/" + path + "?api-version=1"), (.GET, "/" + path)]
+        }
+        heads += [(.GET, "/v1/models"), (.GET, "/health"), (.POST, "/v1/unknown"), (.GET, "/v1/models/a%2Fb")]
+        for (method, uri) in heads {
+            let head = HTTPReceivedRequestHead(method: method, uri: uri, version: .http1_1, fields: HTTPFieldBlock())
+            let (route, traits) = Route.resolveWithTraits(head)
+            XCTAssertEqual(route, Route.resolve(head), "\(method) \(uri)")
+            XCTAssertEqual(traits, route.traits, "\(method) \(uri)")
+        }
+    }
+
     func testEveryForwardedPathIsAPostRoute() {
         XCTAssertEqual(Route.forwardedPaths.count, 30, "every config path but v1/images/data")
         for path in Route.forwardedPaths {
