@@ -254,6 +254,10 @@ extension ProxyExchange {
         let request = UpstreamRequest(
             model: model, endpoint: endpoint, method: .POST, payload: .json(body, inspection),
             pinned: pinnedUpstream != nil)
+        guard self.needsAdmission else {
+            self.forward(request, startingWith: pinnedUpstream)
+            return
+        }
         self.admit(model: model.id, body: body, bodyBytes: body.readableBytes) {
             self.forward(request, startingWith: pinnedUpstream)
         }

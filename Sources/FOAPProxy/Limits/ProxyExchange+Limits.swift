@@ -17,9 +17,7 @@ extension ProxyExchange {
     ///   - bodyBytes: the body's size, for the prompt estimate.
     func admit(model: String, body: ByteBuffer?, bodyBytes: Int, then proceed: @escaping () -> Void) {
         let fleet = self.engine.fleet
-        guard let keyName = self.record.keyName,
-            fleet?.isLimited(keyName) ?? false || self.engine.limiter?.isLimited(keyName) ?? false
-        else {
+        guard self.needsAdmission, let keyName = self.record.keyName else {
             proceed()
             return
         }
@@ -72,6 +70,14 @@ extension ProxyExchange {
                 }
             }
         }
+    }
+
+    /// Whether the client's key has limits to admit this request against (no key: none). A caller on the hot path
+    /// asks first, so that a request without limits builds no escaping closure for `admit` (an allocation and the
+    /// retains of what it captures, ~500 instructions per request in bench/profile).
+    var needsAdmission: Bool {
+        guard let keyName = self.record.keyName else { return false }
+        return self.engine.fleet?.isLimited(keyName) ?? false || self.engine.limiter?.isLimited(keyName) ?? false
     }
 
     /// The host's own decision from the shared region (the only one without a fleet backend).
