@@ -1,3 +1,5 @@
+import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import XCTest
@@ -56,5 +58,20 @@ final class AccessRecordTests: XCTestCase {
         let secondParts = second.split(separator: "-")
         XCTAssertEqual(secondParts[1], parts[1])
         XCTAssertGreaterThan(UInt64(secondParts[2]) ?? 0, UInt64(parts[2]) ?? .max)
+    }
+
+    /// Every event loop takes ids from the one counter at once: none is handed out twice.
+    func testIDsTakenFromManyThreadsAtOnceAreUnique() {
+        let ids = NIOLockedValueBox<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            var mine: [String] = []
+            for _ in 0..<2000 {
+                mine.append(RequestID.next())
+            }
+            ids.withLockedValue { $0 += mine }
+        }
+        let all = ids.withLockedValue { $0 }
+        XCTAssertEqual(all.count, 16_000)
+        XCTAssertEqual(Set(all).count, 16_000)
     }
 }
