@@ -45,13 +45,7 @@ public enum HTTPRequestWriter {
     ) {
         var facts = fields.requestEncodingFacts()
         for (name, value) in added {
-            facts.size += name.utf8.count + value.utf8.count + 4
-            if ByteWriter.name(name, is: "content-length") {
-                facts.hasLength = true
-            } else if ByteWriter.name(name, is: "transfer-encoding") {
-                if !facts.hasTransferEncoding { facts.firstCodingIsChunked = value == "chunked" }
-                facts.hasTransferEncoding = true
-            }
+            facts.note(name: name, value: value)
         }
         let methodName = method.rawValue
         // method SP target SP "HTTP/x.y" CRLF, the fields, "transfer-encoding: chunked" + CRLF, CRLF, and the body
@@ -116,6 +110,17 @@ struct RequestEncodingFacts {
     var hasTransferEncoding = false
     /// The first `Transfer-Encoding` value is `chunked` exactly (NIO's encoder keeps such a GET's framing).
     var firstCodingIsChunked = false
+
+    /// Counts a field given as `String`s.
+    mutating func note(name: String, value: String) {
+        self.size += name.utf8.count + value.utf8.count + 4
+        if ByteWriter.name(name, is: "content-length") {
+            self.hasLength = true
+        } else if ByteWriter.name(name, is: "transfer-encoding") {
+            if !self.hasTransferEncoding { self.firstCodingIsChunked = value == "chunked" }
+            self.hasTransferEncoding = true
+        }
+    }
 }
 
 /// The fields a request is written with: a received block's, or `HTTPHeaders`.
@@ -134,13 +139,7 @@ extension HTTPHeaders: RequestFieldSource {
     func requestEncodingFacts() -> RequestEncodingFacts {
         var facts = RequestEncodingFacts()
         for (name, value) in self {
-            facts.size += name.utf8.count + value.utf8.count + 4
-            if ByteWriter.name(name, is: "content-length") {
-                facts.hasLength = true
-            } else if ByteWriter.name(name, is: "transfer-encoding") {
-                if !facts.hasTransferEncoding { facts.firstCodingIsChunked = value == "chunked" }
-                facts.hasTransferEncoding = true
-            }
+            facts.note(name: name, value: value)
         }
         return facts
     }

@@ -15,15 +15,7 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
         let defaultForRoute: Bool
     }
 
-    private final class Storage: Sendable {
-        let fields: Fields
-
-        init(_ fields: Fields) {
-            self.fields = fields
-        }
-    }
-
-    private let storage: Storage
+    private let storage: FieldsBox<Fields>
 
     /// The OpenAI route, without a leading slash, e.g. `v1/chat/completions`; one of
     /// ``ConfigLoader/supportedPaths``.
@@ -50,7 +42,7 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
     public var identity: ObjectIdentifier { ObjectIdentifier(self.storage) }
 
     public init(from decoder: any Decoder) throws {
-        self.storage = Storage(try Fields(from: decoder))
+        self.storage = FieldsBox(try Fields(from: decoder))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -82,7 +74,7 @@ public struct EndpointConfig: Sendable, Equatable, Codable {
         defaultForRoute: Bool = false
     ) {
         precondition(!upstreams.isEmpty, "an endpoint needs at least one upstream")
-        self.storage = Storage(
+        self.storage = FieldsBox(
             Fields(
                 path: path, upstreams: upstreams, requestTimeout: requestTimeout, healthTimeout: healthTimeout,
                 policy: policy, injectStreamUsage: injectStreamUsage, targetPath: targetPath,

@@ -13,15 +13,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         let location: ConfigLocation
     }
 
-    private final class Storage: Sendable {
-        let fields: Fields
-
-        init(_ fields: Fields) {
-            self.fields = fields
-        }
-    }
-
-    private let storage: Storage
+    private let storage: FieldsBox<Fields>
 
     /// The exposed id, `prefix + modelKey`; may contain `/` (e.g. `meta-llama/Llama-3.1-8B`).
     public var id: String { self.storage.fields.id }
@@ -40,11 +32,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         endpoints: [EndpointConfig],
         location: ConfigLocation
     ) {
-        self.storage = Storage(Fields(id: id, key: key, provider: provider, endpoints: endpoints, location: location))
+        self.storage = FieldsBox(Fields(id: id, key: key, provider: provider, endpoints: endpoints, location: location))
     }
 
     public init(from decoder: any Decoder) throws {
-        self.storage = Storage(try Fields(from: decoder))
+        self.storage = FieldsBox(try Fields(from: decoder))
     }
 
     public func encode(to encoder: any Encoder) throws {
