@@ -123,13 +123,20 @@ extension ProxyExchange {
         HTTPRequestWriter.request(
             method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
             fields: fields, adding: added(target.hostHeader), body: copiedBody, into: &bytes)
-        if let copiedBody {
+        if let copiedBody, !Self.isClientsBody(copiedBody, of: request) {
             // Copied behind the head: the rewritten body's buffer can serve the next request.
             self.output.buffers?.recycle(copiedBody)
         }
         return PooledUpstreamCall(
             pool: pool, target: target, method: request.method, request: bytes, separateBody: separateBody,
             buffers: self.output.buffers, sink: self, attempt: attempt)
+    }
+
+    /// Whether `body` is the client's own body (its model name needed no rewrite): that buffer may be a slice of the
+    /// connection's read buffer, which is not the recycler's to keep (NIO reuses it when nothing else holds it).
+    private static func isClientsBody(_ body: ByteBuffer, of request: UpstreamRequest) -> Bool {
+        guard case .json(let original, _) = request.payload else { return false }
+        return body.withVeryUnsafeBytes { $0.baseAddress } == original.withVeryUnsafeBytes { $0.baseAddress }
     }
 
     /// The one model rewrite step: the body as `upstream` must receive it, and its length.
