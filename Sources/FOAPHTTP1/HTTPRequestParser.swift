@@ -41,6 +41,9 @@ public struct HTTPRequestParser {
         case failed
     }
 
+    /// A head arriving in a read buffer larger than this is copied out of it (see `parseHead`).
+    static let sharedReadBufferLimit = 4096
+
     private var state = State.head(scanned: 0)
     private var upgradeAfterEnd = false
     private var closeAfterEnd = false
@@ -143,8 +146,15 @@ public struct HTTPRequestParser {
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
             return try reader.readRequest()
         }
-        // The field positions count from the head's first byte: the block shares the read buffer's storage.
-        let headBytes = buffer.readSlice(length: headLength)!
+        // The field positions count from the head's first byte. The block keeps those bytes for the request's life
+        // (a stream can last minutes): a slice of a small read buffer, or a copy out of a large one, which it would
+        // otherwise keep whole (a read buffer grown for a large body is up to 64 KiB).
+        var headBytes = buffer.readSlice(length: headLength)!
+        if buffer.capacity > Self.sharedReadBufferLimit {
+            var copy = ByteBufferAllocator().buffer(capacity: headLength)
+            copy.writeImmutableBuffer(headBytes)
+            headBytes = copy
+        }
         let framing = try facts.requestFraming()
         self.upgradeAfterEnd = facts.upgrades || method.isCONNECT
         self.keepsAlive = facts.keepsAlive(minorVersion: version.minor)

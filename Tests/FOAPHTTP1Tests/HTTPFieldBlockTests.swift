@@ -87,6 +87,36 @@ final class HTTPFieldBlockTests: XCTestCase {
         }
     }
 
+    /// A request head keeps the bytes it arrived in for the request's life: a slice of a small read buffer, but a
+    /// copy out of a large one (which it would otherwise keep whole while a stream runs), the same fields either way.
+    func testARequestHeadKeepsOnlyItsOwnBytesOfALargeReadBuffer() throws {
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+        func parse(_ buffer: inout ByteBuffer) throws -> HTTPReceivedRequestHead {
+            var parser = HTTPRequestParser()
+            guard case .head(let parsed) = try parser.nextPart(from: &buffer) else {
+                throw HTTPParserError.invalidInternalState
+            }
+            return parsed
+        }
+        func storage(_ buffer: ByteBuffer) -> UnsafeRawPointer? {
+            buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
+        }
+        var small = ByteBufferAllocator().buffer(capacity: 512)
+        small.writeString(head)
+        let smallStorage = storage(small)
+        let fromSmall = try parse(&small)
+        XCTAssertEqual(storage(fromSmall.fields.bytes), smallStorage, "a slice of the read buffer")
+
+        var large = ByteBufferAllocator().buffer(capacity: HTTPRequestParser.sharedReadBufferLimit * 4)
+        large.writeString(head)
+        let largeStorage = storage(large)
+        let fromLarge = try parse(&large)
+        XCTAssertNotEqual(storage(fromLarge.fields.bytes), largeStorage, "its own bytes")
+        XCTAssertLessThanOrEqual(fromLarge.fields.bytes.capacity, 2 * head.utf8.count)
+        XCTAssertEqual(fromLarge.fields, fromSmall.fields)
+        XCTAssertEqual(fromLarge.headers.map { "\($0.name)=\($0.value)" }, ["Host=a", "Content-Length=0"])
+    }
+
     /// Values are checked eight bytes at a time: a control byte or DEL is refused wherever it lies in a value of any
     /// length (in the first word, after a word with an allowed tab, in the tail), and tab and obs-text pass.
     func testEveryByteOfAValueIsChecked() {
