@@ -130,6 +130,7 @@ public struct HTTPFieldBlock: Sendable {
     }
 
     /// Drops the fields `shouldRemove` picks by name and value; the others keep their order.
+    @inline(__always)
     public mutating func removeAll(
         where shouldRemove: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool
     ) {

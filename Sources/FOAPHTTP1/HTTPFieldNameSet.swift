@@ -69,30 +69,15 @@ extension HTTPFieldBlock {
     /// - Returns: whether a dropped `Connection` field lists more than its `keep-alive` and `close` options (the
     ///   names of more fields to drop, which the caller reads from the original block).
     public mutating func remove(namesIn names: HTTPFieldNameSet) -> Bool {
-        var dropped = self.dropped
-        var beyondMask: [Int] = []
         var connectionListsFields = false
-        self.bytes.withUnsafeReadableBytes { bytes in
-            for index in self.fields.indices where !self.isDropped(index) {
-                let field = self.fields[index]
-                let name = UnsafeRawBufferPointer(rebasing: bytes[field.nameRange])
-                guard names.contains(name) else { continue }
-                if index < 64 {
-                    dropped |= 1 << UInt64(index)
-                } else {
-                    beyondMask.append(index)
-                }
-                if FramingFacts.equalsLowercase(name, "connection") {
-                    let value = UnsafeRawBufferPointer(rebasing: bytes[field.valueRange])
-                    if !FramingFacts.equalsLowercase(value, "keep-alive"), !FramingFacts.equalsLowercase(value, "close") {
-                        connectionListsFields = true
-                    }
-                }
+        self.removeAll { name, value in
+            guard names.contains(name) else { return false }
+            if FramingFacts.equalsLowercase(name, "connection"), !FramingFacts.equalsLowercase(value, "keep-alive"),
+                !FramingFacts.equalsLowercase(value, "close")
+            {
+                connectionListsFields = true
             }
-        }
-        self.dropped = dropped
-        for index in beyondMask.reversed() {
-            self.fields.remove(at: index)
+            return true
         }
         return connectionListsFields
     }

@@ -22,6 +22,14 @@ enum HTTPMessageFraming {
         return try self.blockLength(in: buffer, scanned: scanned, limits: limits)
     }
 
+    /// After a message that closes the connection only line ends may follow (llhttp's rule): consumes them, and
+    /// refuses anything else.
+    static func skipLineEnds(in buffer: inout ByteBuffer) throws(HTTPParserError) {
+        while let byte = buffer.readInteger(as: UInt8.self) {
+            guard byte == .cr || byte == .lf else { throw .closedConnection }
+        }
+    }
+
     /// Where the next search for a head's end may start without missing it.
     static func scanned(_ buffer: ByteBuffer) -> Int {
         max(0, buffer.readableBytes - 3)

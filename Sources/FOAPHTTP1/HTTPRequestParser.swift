@@ -65,12 +65,6 @@ public struct HTTPRequestParser {
         }
     }
 
-    /// Whether the bytes after the last message belong to another protocol (parsing stopped for good).
-    public var isUpgraded: Bool {
-        if case .upgraded = self.state { return true }
-        return false
-    }
-
     /// The next part of the request stream in `buffer`, consuming its bytes; nil when more bytes are needed (or
     /// parsing stopped after an upgrade). A thrown error is final: the stream cannot be trusted past it.
     public mutating func nextPart(from buffer: inout ByteBuffer) throws(HTTPParserError) -> Part? {
@@ -125,9 +119,7 @@ public struct HTTPRequestParser {
         case .end:
             return self.pendingEnd()
         case .closed:
-            while let byte = buffer.readInteger(as: UInt8.self) {
-                guard byte == .cr || byte == .lf else { throw .closedConnection }
-            }
+            try HTTPMessageFraming.skipLineEnds(in: &buffer)
             return nil
         case .upgraded, .failed:
             return nil

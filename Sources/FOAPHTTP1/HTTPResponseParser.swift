@@ -118,9 +118,7 @@ public struct HTTPResponseParser {
         case .end:
             return self.pendingEnd()
         case .closed:
-            while let byte = buffer.readInteger(as: UInt8.self) {
-                guard byte == .cr || byte == .lf else { throw .closedConnection }
-            }
+            try HTTPMessageFraming.skipLineEnds(in: &buffer)
             return nil
         case .upgraded, .failed:
             return nil

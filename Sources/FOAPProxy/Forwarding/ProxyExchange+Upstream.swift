@@ -119,7 +119,7 @@ extension ProxyExchange {
         // A large body is not copied behind the head: it is sent as it is, after it (it always has a length here).
         let separateBody = body.flatMap { $0.readableBytes > Self.copiedRequestBodyLimit ? $0 : nil }
         let copiedBody = separateBody == nil ? body : nil
-        var bytes = self.takeBuffer(capacity: 1024 + (copiedBody?.readableBytes ?? 0))
+        var bytes = self.output.takeBuffer(capacity: 1024 + (copiedBody?.readableBytes ?? 0))
         HTTPRequestWriter.request(
             method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
             fields: fields, adding: added(target.hostHeader), body: copiedBody, into: &bytes)
@@ -154,20 +154,12 @@ extension ProxyExchange {
                 self.eventFilter = StreamEventFilter([.dropUsageChunk])
             }
             let rewritten = JSONModelRewriter.rewrite(
-                source, inspection: inspection, targetModel: upstream.targetModelName, into: self.takeBuffer)
+                source, inspection: inspection, targetModel: upstream.targetModelName, into: self.output.takeBuffer)
             return (.whole(rewritten), rewritten.readableBytes)
         case .streamed(let streamed, let length):
             // Rewritten by MultipartModelRewriter for the upstream picked before the body was read.
             return (.streamed(streamed), length)
         }
-    }
-
-    /// An empty buffer of at least `capacity` bytes, from the loop's recycled ones when it has one.
-    func takeBuffer(capacity: Int) -> ByteBuffer {
-        guard let buffers = self.output.buffers else {
-            return self.context.channel.allocator.buffer(capacity: capacity)
-        }
-        return buffers.take(capacity: capacity, allocator: self.context.channel.allocator)
     }
 
     /// The machine's deadline for the attempt in flight, to the connection's timer.

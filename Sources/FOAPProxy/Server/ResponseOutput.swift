@@ -143,11 +143,17 @@ final class ResponseOutput {
     /// The gathered bytes to append to, owned by the caller until `gather` (so appending does not copy them).
     private func takeGathered(reserving capacity: Int) -> ByteBuffer {
         guard let buffer = self.gathered else {
-            guard let buffers = self.buffers else { return self.context.channel.allocator.buffer(capacity: capacity) }
-            return buffers.take(capacity: capacity, allocator: self.context.channel.allocator)
+            return self.takeBuffer(capacity: capacity)
         }
         self.gathered = nil
         return buffer
+    }
+
+    /// An empty buffer of at least `capacity` bytes, from the loop's recycled ones when there are any (for this
+    /// connection's answers and for what its exchanges encode for the upstream).
+    func takeBuffer(capacity: Int) -> ByteBuffer {
+        guard let buffers = self.buffers else { return self.context.channel.allocator.buffer(capacity: capacity) }
+        return buffers.take(capacity: capacity, allocator: self.context.channel.allocator)
     }
 
     private func gather(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
