@@ -47,6 +47,27 @@ public enum JSONStringEscaping {
         }
     }
 
+    /// Whether `bytes` can be written between quotes as they are (nothing in them needs escaping): whole words,
+    /// the last one overlapping its predecessor, so a short value is one or two word checks and no byte loop.
+    @inlinable
+    public static func needsNoEscaping(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let count = bytes.count
+        guard count >= 8 else {
+            for byte in bytes where Self.needsEscape(byte) {
+                return false
+            }
+            return true
+        }
+        var index = 0
+        while index + 8 <= count {
+            if Self.anyNeedsEscape(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                return false
+            }
+            index += 8
+        }
+        return index == count || !Self.anyNeedsEscape(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+    }
+
     @inlinable
     static func needsEscape(_ byte: UInt8) -> Bool {
         byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
@@ -56,7 +77,15 @@ public enum JSONStringEscaping {
     /// solidus. The usual bit tricks ("has a byte less than n", "has a zero byte" after an XOR) answer exactly
     /// whether one exists (not where), which is all the scan asks.
     @inlinable
-    static func anyNeedsEscape(_ word: UInt64) -> Bool {
+    public static func anyNeedsEscape(_ word: UInt64) -> Bool {
+        Self.escapeMask(word) != 0
+    }
+
+    /// The high bit of each byte of `word` (read little-endian) that may need escaping. The lowest set bit is
+    /// exact (a borrow only carries upward, from a byte that does need it), so `trailingZeroBitCount / 8` is the
+    /// offset of the first such byte; bits above it can be false.
+    @inlinable
+    public static func escapeMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highBits: UInt64 = 0x8080_8080_8080_8080
         let control = (word &- ones &* 0x20) & ~word & highBits
@@ -64,7 +93,7 @@ public enum JSONStringEscaping {
         let quote = (quotes &- ones) & ~quotes & highBits
         let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
         let backslash = (backslashes &- ones) & ~backslashes & highBits
-        return control | quote | backslash != 0
+        return control | quote | backslash
     }
 
     @usableFromInline

@@ -1,3 +1,4 @@
+import FOAPJSON
 import NIOCore
 
 /// What the proxy needs to know about a JSON request body: the requested model and where it is written.
@@ -210,6 +211,18 @@ public struct JSONModelScanner {
         guard self.peek() == UInt8(ascii: "\"") else { throw .notJSON(offset: self.index) }
         self.index += 1
         while self.index < self.bytes.count {
+            // Eight bytes at a time to the next byte that ends the string, escapes or is a control byte (string
+            // values are most of a request's bytes; byte by byte cost ~10 instructions per byte in bench/profile).
+            while self.index + 8 <= self.bytes.count {
+                let mask = JSONStringEscaping.escapeMask(
+                    self.bytes.loadUnaligned(fromByteOffset: self.index, as: UInt64.self).littleEndian)
+                guard mask == 0 else {
+                    self.index += mask.trailingZeroBitCount >> 3
+                    break
+                }
+                self.index += 8
+            }
+            guard self.index < self.bytes.count else { break }
             let byte = self.bytes[self.index]
             switch byte {
             case UInt8(ascii: "\""):

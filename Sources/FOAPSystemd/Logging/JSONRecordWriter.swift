@@ -124,9 +124,38 @@ public struct JSONMembers {
     var line: LineBuffer
 
     /// Appends `,"key":"value"` with `value` escaped.
+    ///
+    /// A value that needs no escaping (nearly all of them: ids, names, addresses) goes in with its key in one
+    /// copy each; the escaping path cost ~240 instructions per value in bench/profile, nine times per access line.
     public mutating func append(_ key: JSONMemberName, _ value: String) {
-        self.appendKey(key)
-        self.line.appendJSONQuoted(value)
+        let done: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            guard JSONStringEscaping.needsNoEscaping(bytes) else {
+                self.appendKey(key)
+                self.line.append(UInt8(ascii: "\""))
+                JSONStringEscaping.escape(bytes) { self.line.append(bytes: $0) }
+                self.line.append(UInt8(ascii: "\""))
+                return
+            }
+            key.prefix.withUnsafeBytes { prefix in
+                self.line.append(upTo: prefix.count + bytes.count + 2) { out in
+                    out.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
+                    var end = prefix.count
+                    (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+                    end += 1
+                    if let source = bytes.baseAddress {
+                        (out + end).copyMemory(from: source, byteCount: bytes.count)
+                    }
+                    end += bytes.count
+                    (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+                    return end + 1
+                }
+            }
+        }
+        if done == nil {
+            self.appendKey(key)
+            self.line.appendJSONQuoted(value)
+        }
     }
 
     /// Appends `,"key":"123"`: numbers are strings in every foap record, so parsers see one type per key.

@@ -1,3 +1,4 @@
+import FOAPJSON
 import NIOCore
 import XCTest
 
@@ -49,6 +50,49 @@ final class JSONModelScannerTests: XCTestCase {
         let inspection = try self.inspect(json)
         XCTAssertEqual(inspection.model, "good")
         XCTAssertEqual(inspection.modelValueRanges.count, 1)
+    }
+
+    /// Strings are skipped eight bytes at a time: a quote, an escape or a control byte is found at every offset
+    /// from a word's start, and in the short tail after the last whole word.
+    func testStringsEndAndEscapeWhereverTheyFallInAWord() throws {
+        for length in 0...20 {
+            for position in 0...length {
+                var letters = Array(repeating: UInt8(ascii: "x"), count: length)
+                if position < length {
+                    letters[position] = UInt8(ascii: "y")
+                }
+                let plain = String(decoding: letters, as: UTF8.self)
+                // A string value before the model, ending (or escaping) at `position`.
+                let escaped = String(plain.prefix(position)) + #"\""# + String(plain.dropFirst(position))
+                let json = #"{"a":""# + escaped + #"","model":"m-"# + plain + #""}"#
+                let inspection = try self.inspect(json)
+                XCTAssertEqual(inspection.model, "m-" + plain, json)
+                XCTAssertEqual(self.text(json, inspection.modelValueRanges[0]), #""m-"# + plain + #"""#, json)
+                // A control byte at `position` is refused where it is.
+                if position < length {
+                    var bad = Array(#"{"a":""#.utf8) + letters + Array(#"","model":"m"}"#.utf8)
+                    let offset = #"{"a":""#.utf8.count + position
+                    bad[offset] = 0x1F
+                    XCTAssertThrowsError(try JSONModelScanner.inspect(ByteBuffer(bytes: bad))) { error in
+                        XCTAssertEqual(error as? JSONBodyError, .notJSON(offset: offset), json)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The lowest flagged byte of `escapeMask` is the first that needs escaping, for every word with one (bits above
+    /// it may be false: a borrow carries upward).
+    func testTheEscapeMasksLowestByteIsTheFirstThatNeedsEscaping() {
+        let interesting: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7F, 0x80, 0xFF]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let bytes = (0..<8).map { _ in interesting.randomElement(using: &generator)! }
+            let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+            let first = bytes.firstIndex { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+            let mask = JSONStringEscaping.escapeMask(word)
+            XCTAssertEqual(mask == 0 ? nil : mask.trailingZeroBitCount >> 3, first, "\(bytes)")
+        }
     }
 
     func testEscapesInTheModelValueAreDecoded() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import XCTest
 
@@ -114,6 +115,42 @@ final class JSONRecordWriterTests: XCTestCase {
         XCTAssertEqual(actual.text, expected.text)
         XCTAssertEqual(actual.text.split(separator: "\n").count, times.count)
         XCTAssertTrue(actual.text.contains(#"{"ts":"2026-11-26T22:13:04.002Z""#), actual.text)
+    }
+
+    /// Values written in one copy (nothing to escape) and escaped ones are the line the handler writes, whatever
+    /// the value's length and wherever in it a byte that needs escaping falls (the check reads eight bytes at a
+    /// time, the last word overlapping).
+    func testEveryValueIsTheHandlersLineWhateverItsLengthAndWhereItsEscapesFall() throws {
+        var values = [""]
+        for length in 1...20 {
+            let plain = String((0..<length).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) })
+            values.append(plain)
+            for position in 0..<length {
+                for special in ["\"", "\\", "\n", "\u{01}", "\u{1F}", "é"] {
+                    var characters = Array(plain)
+                    characters[position] = Character(special)
+                    values.append(String(characters))
+                }
+            }
+        }
+        let viaHandler = try LogCapture()
+        let logger = Logger(label: "foap") { label in
+            var handler = JSONLogHandler(label: label, sink: viaHandler.sink, metadata: [:])
+            handler.clock = { pinnedTimestamp }
+            return handler
+        }
+        let direct = try LogCapture()
+        var writer = JSONRecordWriter(label: "foap", sink: direct.sink, metadata: [:])
+        writer.clock = { pinnedTimestamp }
+        for value in values {
+            logger.info("m", metadata: ["v": "\(value)"])
+            writer.write(level: .info, message: "m") { $0.append("v", value) }
+        }
+        XCTAssertEqual(direct.text, viaHandler.text)
+        let decoded = try direct.text.split(separator: "\n").map { line in
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])["v"]
+        }
+        XCTAssertEqual(decoded, values)
     }
 
     func testNumbersAreExactDecimalStrings() throws {
