@@ -11,19 +11,19 @@ public enum HTTPRequestWriter {
     public static func request(_ head: HTTPRequestHead, body: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 512)
         Self.encode(
-            method: head.method, uri: head.uri, version: head.version, fields: head.headers, adding: [], body: body,
-            into: &buffer)
+            method: head.method, uri: head.uri, version: head.version, fields: head.headers, adding: HTTPAddedFields(),
+            body: body, into: &buffer)
         return buffer
     }
 
     /// A request whose fields are another message's as they arrived (`fields`, less those dropped from the block),
-    /// followed by `added`.
+    /// followed by the fields `added`.
     ///
     /// A proxy forwards most of a client's fields: turning them into `String`s, filtering a copy as `HTTPHeaders`
     /// and encoding that again cost ~5,000 instructions per request in bench/profile; the block's lines are copied.
     public static func request(
         method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPFieldBlock,
-        adding added: [(name: String, value: String)], body: ByteBuffer?, allocator: ByteBufferAllocator
+        adding added: HTTPAddedFields, body: ByteBuffer?, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 512)
         Self.encode(
@@ -34,19 +34,18 @@ public enum HTTPRequestWriter {
     /// The same request, appended to `buffer` (one the caller reuses).
     public static func request(
         method: HTTPMethod, uri: String, version: HTTPVersion, fields: HTTPFieldBlock,
-        adding added: [(name: String, value: String)], body: ByteBuffer?, into buffer: inout ByteBuffer
+        adding added: HTTPAddedFields, body: ByteBuffer?, into buffer: inout ByteBuffer
     ) {
         Self.encode(method: method, uri: uri, version: version, fields: fields, adding: added, body: body, into: &buffer)
     }
 
     private static func encode<Fields: RequestFieldSource>(
         method: HTTPMethod, uri: String, version: HTTPVersion, fields: Fields,
-        adding added: [(name: String, value: String)], body: ByteBuffer?, into buffer: inout ByteBuffer
+        adding added: HTTPAddedFields, body: ByteBuffer?, into buffer: inout ByteBuffer
     ) {
         var facts = fields.requestEncodingFacts()
-        for (name, value) in added {
-            facts.note(name: name, value: value)
-        }
+        facts.size += added.maximumSize
+        facts.hasLength = facts.hasLength || added.contentLength != nil
         let methodName = method.rawValue
         // method SP target SP "HTTP/x.y" CRLF, the fields, "transfer-encoding: chunked" + CRLF, CRLF, and the body
         // with a chunk-size line and the last chunk around it (32 spare for the version's digits).
@@ -78,9 +77,7 @@ public enum HTTPRequestWriter {
             out.append(version)
             out.append("\r\n")
             fields.write(into: &out, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
-            for (name, value) in added {
-                out.appendField(name, value, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
-            }
+            added.write(into: &out, droppingLength: dropLength)
             if addChunked {
                 out.append("transfer-encoding: chunked\r\n")
             }

@@ -162,9 +162,18 @@ final class HTTPResponseCorpusTests: XCTestCase {
             let ours = HTTPRequestWriter.request(head, body: body, allocator: ByteBufferAllocator())
             XCTAssertEqual(String(buffer: ours), theirs, "\(head.method) \(head.uri) \(head.headers)")
             // The same request made from another message's fields as they arrived (the proxy's way): one dropped
-            // from the block before them, the last one added after them.
+            // from the block before them, the last one added after them (a length as the added length, any other
+            // field but a transfer coding as a rendered line).
             var forwarded = [(name: "X-Dropped", value: "1")] + head.headers.map { (name: $0.name, value: $0.value) }
-            let added = forwarded.count > 1 ? [forwarded.removeLast()] : []
+            var added = HTTPAddedFields()
+            if forwarded.count > 1, let last = forwarded.last, last.name.lowercased() != "transfer-encoding" {
+                forwarded.removeLast()
+                if last.name.lowercased() == "content-length", let length = Int(last.value) {
+                    added.contentLength = length
+                } else {
+                    added.lines = Array("\(last.name): \(last.value)\r\n".utf8)
+                }
+            }
             let lines = forwarded.map { "\($0.name): \($0.value)\r\n" }.joined() + "\r\n"
             var block = try HTTPFieldBlock(fieldLines: ByteBuffer(string: lines))
             block.remove(name: "x-dropped")

@@ -40,8 +40,7 @@ public enum HeaderPolicy {
         from client: HTTPHeaders, apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader = .authorization
     ) -> HTTPHeaders {
         var headers = Self.removing(Self.droppedUp, from: client)
-        for (name, value) in Self.upstreamAddedFields(
-            apiKey: apiKey, contentLength: contentLength, authHeader: authHeader, host: nil)
+        for (name, value) in Self.upstreamAddedFields(apiKey: apiKey, contentLength: contentLength, authHeader: authHeader)
         {
             headers.add(name: name, value: value)
         }
@@ -54,13 +53,13 @@ public enum HeaderPolicy {
         Self.removing(Self.droppedUp, from: client)
     }
 
-    /// The fields foap adds to the client's for the upstream: the provider's key (nil: none), the forwarded body's
-    /// length (nil: chunked or no body) and `Host` (nil: the HTTP client sets it), in that order.
+    /// The fields foap adds to the client's for the upstream, for AsyncHTTPClient (which sets `Host` itself): the
+    /// provider's key (nil: none), then the forwarded body's length (nil: chunked or no body).
     static func upstreamAddedFields(
-        apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader, host: String?
+        apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader
     ) -> [(name: String, value: String)] {
         var added: [(name: String, value: String)] = []
-        added.reserveCapacity(3)
+        added.reserveCapacity(2)
         if let apiKey {
             switch authHeader {
             case .authorization: added.append(("Authorization", "Bearer \(apiKey)"))
@@ -70,10 +69,21 @@ public enum HeaderPolicy {
         if let contentLength {
             added.append(("Content-Length", String(contentLength)))
         }
-        if let host {
-            added.append(("Host", host))
-        }
         return added
+    }
+
+    /// The same fields for a request foap encodes itself (the pooled plain-HTTP upstreams), in the same order, then
+    /// the upstream's `Host` line.
+    static func upstreamAddedFields(
+        apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader, hostLine: [UInt8]
+    ) -> HTTPAddedFields {
+        let credential = apiKey.map { key -> (lineStart: StaticString, value: String) in
+            switch authHeader {
+            case .authorization: return ("Authorization: Bearer ", key)
+            case .xAPIKey: return ("x-api-key: ", key)
+            }
+        }
+        return HTTPAddedFields(credential: credential, contentLength: contentLength, lines: hostLine)
     }
 
     /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.

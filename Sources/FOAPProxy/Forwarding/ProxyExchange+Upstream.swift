@@ -60,9 +60,9 @@ extension ProxyExchange {
         case .none, .whole:
             let whole: ByteBuffer?
             if case .whole(let buffer) = body { whole = buffer } else { whole = nil }
-            pooled = self.pooledCall(upstream: index, query: query, body: whole, attempt: attempt) { host in
+            pooled = self.pooledCall(upstream: index, query: query, body: whole, attempt: attempt) { hostLine in
                 HeaderPolicy.upstreamAddedFields(
-                    apiKey: apiKey, contentLength: contentLength, authHeader: authHeader, host: host)
+                    apiKey: apiKey, contentLength: contentLength, authHeader: authHeader, hostLine: hostLine)
             }
         case .streamed: pooled = nil
         }
@@ -105,11 +105,11 @@ extension ProxyExchange {
     static let copiedRequestBodyLimit = 16 * 1024
 
     /// The call over this loop's pool of plain-HTTP connections, when the upstream is plain HTTP. The request is
-    /// encoded once, here, straight from the client's fields (those that cross), then the fields `added` makes for
-    /// the upstream's `Host`.
+    /// encoded once, here, straight from the client's fields (those that cross), then the fields `added` makes with
+    /// the upstream's `Host` line.
     private func pooledCall(
         upstream index: Int, query: Substring?, body: ByteBuffer?, attempt: ExchangeStateMachine.AttemptID,
-        adding added: (_ host: String) -> [(name: String, value: String)]
+        adding added: (_ hostLine: [UInt8]) -> HTTPAddedFields
     ) -> PooledUpstreamCall? {
         guard let request = self.upstreamRequest, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
             let target = self.engine.requestTemplates.plainTarget(
@@ -122,7 +122,7 @@ extension ProxyExchange {
         var bytes = self.output.takeBuffer(capacity: 1024 + (copiedBody?.readableBytes ?? 0))
         HTTPRequestWriter.request(
             method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
-            fields: fields, adding: added(target.hostHeader), body: copiedBody, into: &bytes)
+            fields: fields, adding: added(target.hostLine), body: copiedBody, into: &bytes)
         if let copiedBody, !Self.isClientsBody(copiedBody, of: request) {
             // Copied behind the head: the rewritten body's buffer can serve the next request.
             self.output.buffers?.recycle(copiedBody)

@@ -9,6 +9,8 @@ struct PlainUpstreamTarget: Sendable, Equatable {
     var port: Int
     /// The `Host` header value: the authority as written in the URL.
     var hostHeader: String
+    /// `Host: <hostHeader>` CRLF, as a pooled request writes it (rendered with the target, once per snapshot).
+    var hostLine: [UInt8]
     /// The origin-form request-target (path and query), at least "/".
     var path: String
     /// The pool's slot for this host and port, when a snapshot's templates made the target
@@ -53,6 +55,7 @@ struct PlainUpstreamTarget: Sendable, Equatable {
         self.host = String(host)
         self.port = port
         self.hostHeader = String(authority)
+        self.hostLine = Array("Host: \(authority)\r\n".utf8)
         self.path = path
     }
 

@@ -1,3 +1,4 @@
+import FOAPConfig
 import FOAPHTTP1
 import NIOCore
 import NIOHTTP1
@@ -70,9 +71,25 @@ final class HeaderPolicyTests: XCTestCase {
                 copy.map { "\($0.name): \($0.value)" })
         }
         XCTAssertEqual(
-            HeaderPolicy.upstreamAddedFields(apiKey: "k", contentLength: 5, authHeader: .xAPIKey, host: "up:8000")
+            HeaderPolicy.upstreamAddedFields(apiKey: "k", contentLength: 5, authHeader: .xAPIKey)
                 .map { "\($0.name)=\($0.value)" },
-            ["x-api-key=k", "Content-Length=5", "Host=up:8000"])
+            ["x-api-key=k", "Content-Length=5"])
+        // The pooled path's fields are the same lines, then `Host`, as the upstream receives them.
+        for (authHeader, line) in [(UpstreamAuthHeader.xAPIKey, "x-api-key: k"), (.authorization, "Authorization: Bearer k")] {
+            let added = HeaderPolicy.upstreamAddedFields(
+                apiKey: "k", contentLength: 5, authHeader: authHeader, hostLine: Array("Host: up:8000\r\n".utf8))
+            let request = HTTPRequestWriter.request(
+                method: .POST, uri: "/", version: .http1_1, fields: HTTPFieldBlock(), adding: added,
+                body: ByteBuffer(string: "12345"), allocator: ByteBufferAllocator())
+            XCTAssertEqual(
+                String(buffer: request), "POST / HTTP/1.1\r\n\(line)\r\nContent-Length: 5\r\nHost: up:8000\r\n\r\n12345")
+        }
+        let keyless = HTTPRequestWriter.request(
+            method: .GET, uri: "/", version: .http1_1, fields: HTTPFieldBlock(),
+            adding: HeaderPolicy.upstreamAddedFields(
+                apiKey: nil, contentLength: nil, authHeader: .authorization, hostLine: Array("Host: up\r\n".utf8)),
+            body: nil, allocator: ByteBufferAllocator())
+        XCTAssertEqual(String(buffer: keyless), "GET / HTTP/1.1\r\nHost: up\r\n\r\n")
     }
 
     func testWithoutAKeyNoAuthorizationReachesTheUpstream() {
