@@ -80,6 +80,8 @@ struct JSONAccessLogWriter: AccessLogWriter {
             case .text(let text): fields.append(key, text)
             case .integer(let number): fields.append(key, number)
             case .milliseconds(let amount): fields.append(key, thousandths: AccessField.microseconds(amount))
+            case .generatedRequestID(let number):
+                fields.append(key, prefix: AccessField.generatedRequestIDPrefix, number: number)
             }
         }
     }

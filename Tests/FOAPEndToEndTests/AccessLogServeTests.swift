@@ -26,7 +26,17 @@ final class AccessLogServeTests: XCTestCase {
         try await foap.waitFor("\(expected) chat access records") { records().count >= expected }
         let written = records()
         XCTAssertEqual(written.count, expected)
-        XCTAssertEqual(Set(written.compactMap { $0["request_id"] as? String }).count, expected, "one record each")
+        let ids = written.compactMap { $0["request_id"] as? String }
+        XCTAssertEqual(Set(ids).count, expected, "one record each")
+        // Made up by the worker (the client sent none) and written into the line as a prefix and a number:
+        // `foap-<8 hex digits>-<counter>`, one prefix per process.
+        let parts = ids.map { $0.split(separator: "-", omittingEmptySubsequences: false) }
+        XCTAssertTrue(
+            parts.allSatisfy { part in
+                part.count == 3 && part[0] == "foap" && part[1].count == 8 && part[1].allSatisfy(\.isHexDigit)
+                    && !part[2].isEmpty && part[2].allSatisfy(\.isNumber) && part[2].first != "0"
+            }, "\(ids.prefix(3))")
+        XCTAssertEqual(Set(parts.map { $0.count > 1 ? $0[1] : "" }).count, 1, "one prefix per worker")
         XCTAssertTrue(written.allSatisfy { $0["status"] as? String == "200" })
         XCTAssertEqual(foap.log.nonJSONLines, [], "no line cut or merged")
     }

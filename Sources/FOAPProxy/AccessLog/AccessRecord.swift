@@ -8,7 +8,10 @@ import NIOHTTP1
 /// Secrets and bodies are never part of it.
 public struct AccessRecord: Sendable {
     public let startedAt: NIODeadline
-    public let requestID: String
+    /// The client's `X-Request-ID`; nil when foap made one up (`generatedRequestID`).
+    @usableFromInline let clientRequestID: String?
+    /// The number of the id foap made up, rendered only when something reads it (with the access log off, never).
+    @usableFromInline let generatedRequestID: Int
     public let method: String
     public let route: String
     public let client: String
@@ -50,7 +53,8 @@ public struct AccessRecord: Sendable {
     ///   - client: the peer as `ip:port`, described once per connection.
     init(method: HTTPMethod, requestID: String?, route: Route, client: String) {
         self.startedAt = .now()
-        self.requestID = requestID ?? RequestID.next()
+        self.clientRequestID = requestID
+        self.generatedRequestID = requestID == nil ? RequestID.take() : 0
         self.method = method.rawValue
         self.route = route.label
         self.client = client
@@ -61,6 +65,11 @@ public struct AccessRecord: Sendable {
         guard let address else { return "-" }
         guard let ip = address.ipAddress else { return "unix" }
         return address.port.map { "\(ip):\($0)" } ?? ip
+    }
+
+    /// The client's `X-Request-ID`, or the one foap made up (`foap-1a2b3c4d-42`).
+    public var requestID: String {
+        self.clientRequestID ?? RequestID.text(self.generatedRequestID)
     }
 
     /// From the start of the request until the record was written.
@@ -88,7 +97,11 @@ public struct AccessRecord: Sendable {
         if let model = self.model { body(Key.model, .text(LoggedValue.capped(model))) }
         if let promptTokens = self.promptTokens { body(Key.promptTokens, .integer(promptTokens)) }
         if let provider = self.provider { body(Key.provider, .text(provider)) }
-        body(Key.requestID, .text(LoggedValue.capped(self.requestID)))
+        if let clientRequestID = self.clientRequestID {
+            body(Key.requestID, .text(LoggedValue.capped(clientRequestID)))
+        } else {
+            body(Key.requestID, .generatedRequestID(self.generatedRequestID))
+        }
         body(Key.route, .text(self.route))
         body(Key.status, .integer(Int(self.status)))
         body(Key.stream, .text(self.stream ? "true" : "false"))
@@ -161,6 +174,11 @@ public enum AccessField {
     case text(String)
     case integer(Int)
     case milliseconds(TimeAmount)
+    /// An id foap made up, by its number: `generatedRequestIDPrefix` and the number's digits.
+    case generatedRequestID(Int)
+
+    /// `foap-` and this process's 8 hex digits and `-`: what every id this process makes up starts with.
+    public static var generatedRequestIDPrefix: [UInt8] { RequestID.prefix }
 
     /// A duration's whole microseconds (0 for a negative one): a `.milliseconds` value is written as these
     /// thousandths of a millisecond with three decimals.
@@ -174,6 +192,7 @@ public enum AccessField {
         case .text(let text): return text
         case .integer(let number): return String(number)
         case .milliseconds(let amount): return AccessRecord.milliseconds(amount)
+        case .generatedRequestID(let number): return RequestID.text(number)
         }
     }
 }
@@ -182,30 +201,34 @@ public enum AccessField {
 /// they are unique across workers without any coordination.
 enum RequestID {
     /// `foap-` and 8 random hex digits, and the `-` before the counter.
-    private static let prefix: [UInt8] = {
+    static let prefix: [UInt8] = {
         let value = UInt32.random(in: 0...UInt32.max)
         let hex = String(value, radix: 16)
         return Array(("foap-" + String(repeating: "0", count: 8 - hex.count) + hex + "-").utf8)
     }()
-    private static let counter = NIOLockedValueBox<UInt64>(0)
+    private static let counter = NIOLockedValueBox<Int>(0)
 
-    /// `foap-1a2b3c4d-42`, written into the string's own storage: interpolation cost ~1,100 instructions per
-    /// request in bench/profile.
-    static func next() -> String {
-        let value = Self.counter.withLockedValue { counter -> UInt64 in
+    /// The next number: an id is the prefix and this number, made into text only when it is written (a record
+    /// written as a JSON line puts the digits straight into the line).
+    static func take() -> Int {
+        Self.counter.withLockedValue { counter -> Int in
             counter &+= 1
             return counter
         }
+    }
+
+    /// `foap-1a2b3c4d-42` for 42, written into the string's own storage (interpolation cost ~1,100 instructions).
+    static func text(_ number: Int) -> String {
         let prefix = Self.prefix
         return String(unsafeUninitializedCapacity: prefix.count + 20) { buffer in
             var count = prefix.count
             _ = buffer.initialize(fromContentsOf: prefix)
-            var divisor: UInt64 = 1
-            while divisor <= value / 10 {
+            var divisor = 1
+            while divisor <= number / 10 {
                 divisor *= 10
             }
             while divisor > 0 {
-                buffer[count] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
+                buffer[count] = UInt8(ascii: "0") + UInt8(number / divisor % 10)
                 divisor /= 10
                 count += 1
             }

@@ -160,9 +160,8 @@ public struct JSONMembers {
 
     /// Appends `,"key":"123"`: numbers are strings in every foap record, so parsers see one type per key.
     public mutating func append(_ key: JSONMemberName, _ value: Int) {
-        self.appendKey(key)
         // `"`, a sign, 19 digits, `"`.
-        self.line.append(upTo: 22) { out in
+        self.appendKeyed(key, upTo: 22) { out in
             out.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
             let end = 1 + Self.writeDecimal(value, to: out + 1)
             (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
@@ -170,11 +169,26 @@ public struct JSONMembers {
         }
     }
 
+    /// Appends `,"key":"<prefix><digits>"`: an id made of fixed bytes and a number (`foap-1a2b3c4d-42`) without a
+    /// `String` in between. `prefix` needs no escaping; `value` is not negative.
+    public mutating func append(_ key: JSONMemberName, prefix: [UInt8], number value: Int) {
+        prefix.withUnsafeBytes { prefix in
+            self.appendKeyed(key, upTo: prefix.count + 22) { out in
+                out.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+                if let source = prefix.baseAddress {
+                    (out + 1).copyMemory(from: source, byteCount: prefix.count)
+                }
+                let end = 1 + prefix.count + Self.writeDecimal(value, to: out + 1 + prefix.count)
+                (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+                return end + 1
+            }
+        }
+    }
+
     /// Appends `,"key":"12.345"`: thousandths as a decimal with three places (a duration in milliseconds from its
     /// microseconds, as every foap record writes durations), without a `String` in between. `value` is not negative.
     public mutating func append(_ key: JSONMemberName, thousandths value: Int) {
-        self.appendKey(key)
-        self.line.append(upTo: 26) { out in
+        self.appendKeyed(key, upTo: 26) { out in
             out.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
             var end = 1 + Self.writeDecimal(value / 1000, to: out + 1)
             let fraction = value % 1000
@@ -190,6 +204,19 @@ public struct JSONMembers {
 
     private mutating func appendKey(_ key: JSONMemberName) {
         key.prefix.withUnsafeBytes { self.line.append(bytes: $0) }
+    }
+
+    /// `key`'s prefix, then up to `maximum` bytes `write` puts after it (returning how many): one reservation.
+    @inline(__always)
+    private mutating func appendKeyed(
+        _ key: JSONMemberName, upTo maximum: Int, _ write: (UnsafeMutableRawPointer) -> Int
+    ) {
+        key.prefix.withUnsafeBytes { prefix in
+            self.line.append(upTo: prefix.count + maximum) { out in
+                out.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
+                return prefix.count + write(out + prefix.count)
+            }
+        }
     }
 
     /// Writes the digits of `value` (and its sign) at `out`, returning how many bytes: counted first, then written

@@ -48,8 +48,8 @@ final class AccessRecordTests: XCTestCase {
     }
 
     func testGeneratedRequestIDsShareTheProcessPrefixAndCount() {
-        let first = RequestID.next()
-        let second = RequestID.next()
+        let first = RequestID.text(RequestID.take())
+        let second = RequestID.text(RequestID.take())
         let parts = first.split(separator: "-")
         XCTAssertEqual(parts.count, 3)
         XCTAssertEqual(parts[0], "foap")
@@ -66,7 +66,7 @@ final class AccessRecordTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             var mine: [String] = []
             for _ in 0..<2000 {
-                mine.append(RequestID.next())
+                mine.append(RequestID.text(RequestID.take()))
             }
             ids.withLockedValue { $0 += mine }
         }
