@@ -58,6 +58,8 @@ final class ProxyExchange {
     /// The upstream call in flight (an AsyncHTTPClient task or a pooled plain-HTTP call) and its attempt.
     var call: (any UpstreamCall)?
     var callAttempt = ExchangeStateMachine.AttemptID.none
+    /// The deadline the owner was last asked to check by (`askForTimeoutCheck`), until its timer fires.
+    var timeoutCheckAskedBy: NIODeadline?
     /// A multipart upload streaming to the upstream as the client sends it.
     var upload: UploadStream?
     /// Reads `usage` out of a 2xx answer of a route that reports it (TokenUsageScanner.swift).

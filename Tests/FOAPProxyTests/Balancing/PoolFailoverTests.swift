@@ -73,6 +73,24 @@ final class PoolFailoverTests: XCTestCase {
         )
     }
 
+    /// Each attempt has its own deadline: the second silent upstream times out as the first did, though its deadline
+    /// is later than the one the connection's timer was last set for (the exchange only asks for earlier ones).
+    func testEveryAttemptOfAPoolTimesOutOnItsOwnDeadline() async throws {
+        let first = try self.makeUpstream { _ in .hang }
+        let second = try self.makeUpstream { _ in .hang }
+        let harness = try await self.makeHarness(
+            upstreams: { _ in [first.baseURL, second.baseURL] },
+            settings: #""strategy": "ordered", "first_byte_timeout": 0.3,"#
+        )
+        let response = try await harness.send(.POST, "/v1/chat/completions", json: Self.chat)
+        XCTAssertEqual(response.status, 504, response.body)
+        XCTAssertEqual(first.requests.count, 1)
+        XCTAssertEqual(second.requests.count, 1)
+        let record = try await harness.accessRecords(atLeast: 1)[0]
+        XCTAssertEqual(record["attempts"], "2")
+        XCTAssertEqual(record["attempt_errors"], "\(first.baseURL) upstream_timeout, \(second.baseURL) upstream_timeout")
+    }
+
     func testNoRetryOnceTheStreamStarted() async throws {
         let cutting = try self.makeUpstream { _ in .cutAfter(chunks: ["data: {\"n\":1}\n\n"]) }
         let harness = try await self.makeHarness(
