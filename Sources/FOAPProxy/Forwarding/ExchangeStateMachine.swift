@@ -253,6 +253,14 @@ struct ExchangeStateMachine {
 
     /// The upstream's head. `bufferWhole`: a JSON answer to hold whole (to rewrite); `holdForFirstByte`: the endpoint has
     /// a `first_byte_timeout`.
+    /// The state as it was, `next` in its place: moved, not copied (a held head's references are not retained
+    /// and released again on the way out).
+    private mutating func takeState(leaving next: State) -> State {
+        var taken = next
+        swap(&self.state, &taken)
+        return taken
+    }
+
     mutating func upstreamHeadReceived(
         _ head: ClientResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool, now: NIODeadline
     ) -> Action {
@@ -273,8 +281,9 @@ struct ExchangeStateMachine {
     /// The upstream read that brought parts of the answer is over (the pooled client), or a part arrived through
     /// AsyncHTTPClient (which has no such signal): a held head that need not wait for a body byte goes out now.
     mutating func upstreamReadCompleted(attempt: AttemptID) -> Action {
-        guard case .holdingHead(attempt, let head, awaitsFirstByte: false) = self.state else { return .none }
-        self.state = .relaying(attempt)
+        guard case .holdingHead(attempt, _, awaitsFirstByte: false) = self.state,
+            case .holdingHead(_, let head, _) = self.takeState(leaving: .relaying(attempt))
+        else { return .none }
         return .writeHead(head)
     }
 
@@ -283,9 +292,9 @@ struct ExchangeStateMachine {
         -> Action
     {
         switch self.state {
-        case .holdingHead(attempt, let head, _):
+        case .holdingHead(attempt, _, _):
             self.bodyByteArrived(now: now)
-            self.state = .relaying(attempt)
+            guard case .holdingHead(_, let head, _) = self.takeState(leaving: .relaying(attempt)) else { return .none }
             return .writeHeadAndBody(head, buffer)
         case .bufferingWhole(attempt, let head, var held):
             self.bodyByteArrived(now: now)
@@ -308,8 +317,8 @@ struct ExchangeStateMachine {
 
     mutating func upstreamEnded(attempt: AttemptID) -> Action {
         switch self.state {
-        case .holdingHead(attempt, let head, _):
-            self.state = .finished
+        case .holdingHead(attempt, _, _):
+            guard case .holdingHead(_, let head, _) = self.takeState(leaving: .finished) else { return .none }
             return .writeEnd(head: head)
         case .bufferingWhole(attempt, let head, let held):
             self.state = .finished

@@ -228,7 +228,7 @@ extension ProxyExchange: UpstreamResponseSink {
         let action = self.machine.upstreamHeadReceived(
             head, attempt: attempt, bufferWhole: bufferWhole,
             holdForFirstByte: holdForFirstByte, now: .now())
-        guard action == .none else {
+        guard case .none = action else {
             self.perform(action)
             return nil
         }
