@@ -205,16 +205,14 @@ public enum WebSocketRoute: Sendable, CaseIterable {
 }
 
 extension Route {
-    private static func withoutLeadingSlash(_ path: String) -> Substring {
+    static func withoutLeadingSlash(_ path: String) -> Substring {
         path.utf8.first == UInt8(ascii: "/") ? Substring(path.utf8.dropFirst()) : Substring(path)
     }
 
     /// `resolve(_:)` and the route's traits; a forwarded route's come from the table entry that matched (`traits`
     /// would look the path up a second time, ~500 instructions per request in bench/profile).
     static func resolveWithTraits(_ head: HTTPReceivedRequestHead) -> (Route, RouteTraits) {
-        if head.method.isPOST,
-            let forwarded = ForwardedRouteTable.shared.entry(for: Self.withoutLeadingSlash(Self.pathPart(of: head.uri)))
-        {
+        if head.method.isPOST, let forwarded = ForwardedRouteTable.shared.entry(forTarget: head.uri) {
             return (.forward(path: forwarded.path), forwarded.traits)
         }
         let route = Self.resolve(head)

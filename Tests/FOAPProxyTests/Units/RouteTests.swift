@@ -47,6 +47,25 @@ final class RouteTests: XCTestCase {
         }
     }
 
+    /// A request target is looked up in its own bytes as the path it names: before any query or fragment, less one
+    /// leading slash — the same entry as through `pathPart` and `withoutLeadingSlash`, for every kind of target.
+    func testARequestTargetFindsTheEntryOfItsPath() {
+        let table = ForwardedRouteTable.shared
+        var targets = ["", "/", "?", "#", "/?x", "//v1/chat/completions", "v1/chat/completions", "/v1/chat/completions/"]
+        for path in Route.forwardedPaths {
+            targets += [
+                "/" + path, path, "/" + path + "?api-version=1", "/" + path + "#f", "/" + path + "?a#b",
+                "/" + String(path.dropLast()) + "?" + String(path.suffix(1)), "/" + path + "x?y", "/" + path.uppercased(),
+            ]
+        }
+        for target in targets {
+            let expected = table.entry(for: Route.withoutLeadingSlash(Route.pathPart(of: target)))
+            XCTAssertEqual(table.entry(forTarget: target)?.path, expected?.path, target)
+        }
+        XCTAssertEqual(table.entry(forTarget: "/v1/chat/completions?stream=1")?.path, "v1/chat/completions")
+        XCTAssertNil(table.entry(forTarget: "/v1/chat/completions/x"))
+    }
+
     func testWrongMethodIs405WithAllow() throws {
         let cases: [(HTTPMethod, String, String)] = [
             (.GET, "/v1/chat/completions", "POST"), (.PUT, "/v1/audio/speech", "POST"),
