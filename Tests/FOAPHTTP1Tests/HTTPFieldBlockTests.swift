@@ -74,6 +74,29 @@ final class HTTPFieldBlockTests: XCTestCase {
         }
     }
 
+    /// Several names of each length, and lengths without one: every name is found in any case, and every other name
+    /// of a length the set has (or not) is not, as a `Set` of the lower-cased names says.
+    func testANameSetAgreesWithASetOfItsNames() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz-")
+        func name(_ length: Int) -> String {
+            String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+        }
+        for _ in 0..<20 {
+            let names = (0..<30).map { _ in name(Int.random(in: 1...12, using: &generator)) }
+            let set = HTTPFieldNameSet(names)
+            let reference = Set(names)
+            for member in names {
+                let mixed = String(member.map { Bool.random(using: &generator) ? Character($0.uppercased()) : $0 })
+                XCTAssertTrue(set.contains(mixed), mixed)
+            }
+            for _ in 0..<300 {
+                let other = name(Int.random(in: 1...14, using: &generator))
+                XCTAssertEqual(set.contains(other), reference.contains(other), other)
+            }
+        }
+    }
+
     /// Dropping by a name set keeps the rest in order, and says when a dropped `Connection` field lists more than
     /// its options (fields the caller must drop too).
     func testDroppingByANameSetSaysWhenConnectionListsFields() throws {
