@@ -8,10 +8,15 @@ import NIOHTTP1
 /// Secrets and bodies are never part of it.
 public struct AccessRecord: Sendable {
     public let startedAt: NIODeadline
-    /// The client's `X-Request-ID`; nil when foap made one up (`generatedRequestID`).
-    @usableFromInline let clientRequestID: String?
-    /// The number of the id foap made up, rendered only when something reads it (with the access log off, never).
-    @usableFromInline let generatedRequestID: Int
+    /// The request's id: the client's `X-Request-ID`, or the number of the one foap made up, rendered only when
+    /// something reads it (with the access log off, never).
+    @usableFromInline let requestIdentity: RequestIdentity
+
+    @usableFromInline
+    enum RequestIdentity: Sendable {
+        case sent(String)
+        case generated(Int)
+    }
     public let method: String
     public let route: String
     public let client: String
@@ -53,8 +58,7 @@ public struct AccessRecord: Sendable {
     ///   - client: the peer as `ip:port`, described once per connection.
     init(method: HTTPMethod, requestID: String?, route: Route, client: String) {
         self.startedAt = .now()
-        self.clientRequestID = requestID
-        self.generatedRequestID = requestID == nil ? RequestID.take() : 0
+        self.requestIdentity = requestID.map { .sent($0) } ?? .generated(RequestID.take())
         self.method = method.rawValue
         self.route = route.label
         self.client = client
@@ -69,7 +73,10 @@ public struct AccessRecord: Sendable {
 
     /// The client's `X-Request-ID`, or the one foap made up (`foap-1a2b3c4d-42`).
     public var requestID: String {
-        self.clientRequestID ?? RequestID.text(self.generatedRequestID)
+        switch self.requestIdentity {
+        case .sent(let id): return id
+        case .generated(let number): return RequestID.text(number)
+        }
     }
 
     /// From the start of the request until the record was written.
@@ -97,10 +104,9 @@ public struct AccessRecord: Sendable {
         if let model = self.model { body(Key.model, .text(LoggedValue.capped(model))) }
         if let promptTokens = self.promptTokens { body(Key.promptTokens, .integer(promptTokens)) }
         if let provider = self.provider { body(Key.provider, .text(provider)) }
-        if let clientRequestID = self.clientRequestID {
-            body(Key.requestID, .text(LoggedValue.capped(clientRequestID)))
-        } else {
-            body(Key.requestID, .generatedRequestID(self.generatedRequestID))
+        switch self.requestIdentity {
+        case .sent(let id): body(Key.requestID, .text(LoggedValue.capped(id)))
+        case .generated(let number): body(Key.requestID, .generatedRequestID(number))
         }
         body(Key.route, .text(self.route))
         body(Key.status, .integer(Int(self.status)))

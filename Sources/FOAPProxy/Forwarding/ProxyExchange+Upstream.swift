@@ -180,6 +180,7 @@ extension ProxyExchange {
     /// with answer bytes still waiting for the client is the client's: it is ended as such, not blamed on the
     /// upstream.
     func checkDeadlines(now: NIODeadline) -> NIODeadline? {
+        // The timer that asked has fired: until this returns a deadline (kept below), none is asked for.
         self.timeoutCheckAskedBy = nil
         guard !self.finished else { return nil }
         let unsent = (try? self.context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
@@ -188,7 +189,6 @@ extension ProxyExchange {
             self.timeoutCheckAskedBy = deadline
             return deadline
         case let action:
-            self.timeoutCheckAskedBy = nil
             self.perform(action)
             return nil
         }

@@ -34,11 +34,11 @@ public enum Route: Sendable, Equatable {
     public static func resolve(method: HTTPMethod, uri: String) -> Route {
         // Byte-wise throughout: `String`'s own `hasPrefix`, `count` and `firstIndex(where:)` walk Unicode
         // characters, which made routing ~10,000 instructions per request in bench/profile.
-        let path = Self.pathPart(of: uri)
-        let withoutSlash = Self.withoutLeadingSlash(path)
-        if method.isPOST, let forwarded = ForwardedRouteTable.shared.entry(for: withoutSlash) {
+        if method.isPOST, let forwarded = ForwardedRouteTable.shared.entry(forTarget: uri) {
             return .forward(path: forwarded.path)  // the table's string: nothing allocated
         }
+        let path = Self.pathPart(of: uri)
+        let withoutSlash = Self.withoutLeadingSlash(path)
         let trimmed = String(withoutSlash)
         let isGet = method.isGET || method.isHEAD
 

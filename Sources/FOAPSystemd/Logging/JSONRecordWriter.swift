@@ -132,24 +132,16 @@ public struct JSONMembers {
             let bytes = UnsafeRawBufferPointer(utf8)
             guard JSONStringEscaping.needsNoEscaping(bytes) else {
                 self.appendKey(key)
-                self.line.append(UInt8(ascii: "\""))
-                JSONStringEscaping.escape(bytes) { self.line.append(bytes: $0) }
-                self.line.append(UInt8(ascii: "\""))
+                self.line.appendJSONQuoted(bytes: bytes)
                 return
             }
-            key.prefix.withUnsafeBytes { prefix in
-                self.line.append(upTo: prefix.count + bytes.count + 2) { out in
-                    out.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
-                    var end = prefix.count
-                    (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
-                    end += 1
-                    if let source = bytes.baseAddress {
-                        (out + end).copyMemory(from: source, byteCount: bytes.count)
-                    }
-                    end += bytes.count
-                    (out + end).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
-                    return end + 1
+            self.appendKeyed(key, upTo: bytes.count + 2) { out in
+                out.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+                if let source = bytes.baseAddress {
+                    (out + 1).copyMemory(from: source, byteCount: bytes.count)
                 }
+                (out + 1 + bytes.count).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+                return bytes.count + 2
             }
         }
         if done == nil {

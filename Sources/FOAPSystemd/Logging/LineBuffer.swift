@@ -19,6 +19,13 @@ extension ByteOutput {
         self.append(UInt8(ascii: "\""))
     }
 
+    /// Appends UTF-8 `bytes` as a quoted JSON string.
+    mutating func appendJSONQuoted(bytes: UnsafeRawBufferPointer) {
+        self.append(UInt8(ascii: "\""))
+        JSONStringEscaping.escape(bytes) { self.append(bytes: $0) }
+        self.append(UInt8(ascii: "\""))
+    }
+
     /// Appends a message as a quoted JSON string; one that needs no escaping (every foap message) without a
     /// `String` in between.
     mutating func appendJSONQuoted(_ text: StaticString) {
