@@ -244,8 +244,10 @@ extension ProxyExchange: UpstreamResponseSink {
             let request = self.upstreamRequest, let upstream = request.lastUpstream
         {
             let tag = routing.tag(model: request.model, endpoint: request.endpoint, upstream: upstream)
-            self.eventFilter = self.eventFilter ?? StreamEventFilter([])
-            self.eventFilter?.add(.tagIDs(tag: tag, trailer: routing.trailer))
+            // Built in a local and stored once: no call inside an access to the property (see `noteAttemptError`).
+            var filter = self.eventFilter.take() ?? StreamEventFilter([])
+            filter.add(.tagIDs(tag: tag, trailer: routing.trailer))
+            self.eventFilter = filter
         }
         if self.eventFilter != nil, !self.record.stream || head.contains(name: "content-length") {
             self.eventFilter = nil  // not a chunked event stream: relayed exactly as it comes
@@ -294,7 +296,7 @@ extension ProxyExchange: UpstreamResponseSink {
         if self.isHead {
             return nil
         }
-        self.usageScanner?.scan(buffer)
+        self.scanUsage(in: buffer)
         var kept = buffer
         if var filter = self.eventFilter {
             self.eventFilter = nil
@@ -333,7 +335,7 @@ extension ProxyExchange: UpstreamResponseSink {
         case .writeBuffered(var head, let held):
             self.detachCall()
             self.attemptCompleted()
-            self.usageScanner?.scan(held)
+            self.scanUsage(in: held)
             let body = self.rewrittenAnswer(held)
             head.setContentLength(body.readableBytes)
             self.record.status = head.status.code

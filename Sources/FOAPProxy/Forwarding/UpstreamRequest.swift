@@ -86,7 +86,12 @@ final class UpstreamRequest {
     }
 
     func recordFailure(_ upstream: Int, _ kind: String) {
-        self.failures.append(self.endpoint.upstreams[upstream].baseURL + " " + kind)
+        // Moved out to grow and back: no call inside an access to the property (see `ProxyExchange.transition`).
+        let entry = self.endpoint.upstreams[upstream].baseURL + " " + kind
+        var failures: [String] = []
+        swap(&failures, &self.failures)
+        failures.append(entry)
+        swap(&failures, &self.failures)
     }
 }
 

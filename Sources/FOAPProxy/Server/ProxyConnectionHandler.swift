@@ -21,7 +21,13 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = IOData
 
     private let engine: ProxyEngine
-    private var parser = HTTPRequestParser()
+    /// In a cell (see `LoopBoundCell`): parsing calls into another module, which kept a runtime exclusivity check on
+    /// every access to it as a stored property.
+    private let parserCell = LoopBoundCell(HTTPRequestParser())
+    private var parser: HTTPRequestParser {
+        @inline(__always) _read { yield self.parserCell.value }
+        @inline(__always) _modify { yield &self.parserCell.value }
+    }
     /// Bytes read and not parsed yet (a head still incomplete, or a pipelined request's).
     private var unparsed: ByteBuffer?
     private var exchange: ProxyExchange?
@@ -34,7 +40,12 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var readPending = false
     /// Parts of requests that arrived while an earlier request was still being answered, in arrival order, each
     /// with whether the connection stays open after its request (the parser's reading of the head it belongs to).
-    private var pipelined = CircularBuffer<(part: HTTPRequestParser.Part, keepsAlive: Bool)>()
+    /// In a cell, as `parser` is.
+    private var pipelined: CircularBuffer<(part: HTTPRequestParser.Part, keepsAlive: Bool)> {
+        @inline(__always) _read { yield self.pipelinedCell.value }
+        @inline(__always) _modify { yield &self.pipelinedCell.value }
+    }
+    private let pipelinedCell = LoopBoundCell(CircularBuffer<(part: HTTPRequestParser.Part, keepsAlive: Bool)>())
     /// Malformed HTTP arrived behind a request still being answered: answered with a 400 in its turn.
     private var protocolErrorPending = false
     /// Guards `deliverPipelined` against re-entry (an exchange can finish inside a delivery).
@@ -62,6 +73,11 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
             idleGrace: engine.configuration.drainIdleGrace,
             keepAliveTimeout: engine.configuration.keepAliveTimeout
         )
+    }
+
+    deinit {
+        self.parserCell.free()
+        self.pipelinedCell.free()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -26,7 +26,13 @@ final class ResponseOutput {
     static let answerReservation = 2048
 
     private let context: ChannelHandlerContext
-    private var writer = HTTPResponseWriter()
+    /// In a cell (see `LoopBoundCell`): encoding calls into another module, which kept a runtime exclusivity check
+    /// on every access to it as a stored property.
+    private let writerCell = LoopBoundCell(HTTPResponseWriter())
+    private var writer: HTTPResponseWriter {
+        @inline(__always) _read { yield self.writerCell.value }
+        @inline(__always) _modify { yield &self.writerCell.value }
+    }
     /// Encoded bytes not handed to the channel yet.
     private var gathered: ByteBuffer?
     /// Completed once the gathered bytes are written (every promise given with a gathered part cascades from it).
@@ -38,6 +44,10 @@ final class ResponseOutput {
     init(context: ChannelHandlerContext, buffers: BufferRecycler?) {
         self.context = context
         self.buffers = buffers
+    }
+
+    deinit {
+        self.writerCell.free()
     }
 
     /// A request was handed to an exchange: the answer's framing depends on its method.

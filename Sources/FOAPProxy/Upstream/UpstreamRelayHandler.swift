@@ -20,12 +20,22 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
 
     /// The call whose response this connection carries now; nil while the connection is idle in the pool.
     var call: PooledUpstreamCall?
-    private var parser = HTTPResponseParser()
+    /// In a cell (see `LoopBoundCell`): parsing calls into another module, which kept a runtime exclusivity check on
+    /// every access to it as a stored property.
+    private let parserCell = LoopBoundCell(HTTPResponseParser())
+    private var parser: HTTPResponseParser {
+        @inline(__always) _read { yield self.parserCell.value }
+        @inline(__always) _modify { yield &self.parserCell.value }
+    }
     /// Bytes read and not parsed yet (a head still incomplete).
     private var unparsed: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var pendingClientWrites = 0
     private var readPending = false
+
+    deinit {
+        self.parserCell.free()
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context

@@ -98,7 +98,7 @@ extension ProxyExchange {
         var timedOut = false
         let timer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) {
             timedOut = true
-            self.record.attemptErrors.append(upstream.baseURL + " timeout")
+            self.noteAttemptError(upstream.baseURL + " timeout")
             self.respond(error: .upstreamTimeout(upstream.baseURL, seconds: seconds), close: true)
         }
         UpstreamSocketHandshake.open(
@@ -125,7 +125,7 @@ extension ProxyExchange {
                 self.relayRefusal(head, body: body)
             case .failure:
                 guard !self.finished, !timedOut else { return }
-                self.record.attemptErrors.append(upstream.baseURL + " upstream_unreachable")
+                self.noteAttemptError(upstream.baseURL + " upstream_unreachable")
                 let mayRetry = pinned == nil && endpoint.upstreams.count > 1
                     && attempts + 1 < endpoint.policy.maximumAttempts(upstreamCount: endpoint.upstreams.count)
                 if mayRetry {
