@@ -64,6 +64,17 @@ public struct AccessRecord: Sendable {
         self.client = client
     }
 
+    /// A record of nothing: what an exchange keeps once its own record has been written.
+    static var vacant: AccessRecord { AccessRecord() }
+
+    private init() {
+        self.startedAt = .uptimeNanoseconds(0)
+        self.requestIdentity = .sent("")
+        self.method = ""
+        self.route = ""
+        self.client = ""
+    }
+
     /// How a connection's peer appears in its records: `ip:port`, `unix` or `-`.
     static func describe(_ address: SocketAddress?) -> String {
         guard let address else { return "-" }

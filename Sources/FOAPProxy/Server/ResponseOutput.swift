@@ -162,8 +162,7 @@ final class ResponseOutput {
     /// An empty buffer of at least `capacity` bytes, from the loop's recycled ones when there are any (for this
     /// connection's answers and for what its exchanges encode for the upstream).
     func takeBuffer(capacity: Int) -> ByteBuffer {
-        guard let buffers = self.buffers else { return self.context.channel.allocator.buffer(capacity: capacity) }
-        return buffers.take(capacity: capacity, allocator: self.context.channel.allocator)
+        self.buffers?.takeKept(capacity: capacity) ?? self.context.channel.allocator.buffer(capacity: capacity)
     }
 
     private func gather(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {

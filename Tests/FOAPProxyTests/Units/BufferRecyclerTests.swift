@@ -24,6 +24,19 @@ final class BufferRecyclerTests: XCTestCase {
         XCTAssertEqual(self.address(second), storage, "the same storage, no allocation")
     }
 
+    func testTakeKeptGivesOnlyWhatWasKept() {
+        let recycler = BufferRecycler()
+        XCTAssertNil(recycler.takeKept(capacity: 10), "nothing kept yet: the caller allocates")
+        var kept = self.allocator.buffer(capacity: 64)
+        kept.writeString("old bytes")
+        recycler.recycle(kept)
+        kept = ByteBuffer()
+        let taken = recycler.takeKept(capacity: 200)
+        XCTAssertEqual(taken?.readableBytes, 0)
+        XCTAssertGreaterThanOrEqual(taken?.capacity ?? 0, 200)
+        XCTAssertNil(recycler.takeKept(capacity: 10), "the one kept buffer was taken")
+    }
+
     func testABufferStillHeldElsewhereIsNotWrittenOver() {
         let recycler = BufferRecycler()
         var written = recycler.take(capacity: 100, allocator: self.allocator)
