@@ -20,6 +20,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// The model key as written in the file.
     public var key: String { self.storage.fields.key }
     public var provider: ProviderConfig { self.storage.fields.provider }
+    /// The provider's name, read without a copy of the whole provider (every request reads it: a copy of the
+    /// provider and its release cost ~160 instructions each time in bench/profile).
+    public var providerName: String { self.storage.fields.provider.name }
+    /// The provider's auth header, read as `providerName` is.
+    public var providerAuthHeader: UpstreamAuthHeader { self.storage.fields.provider.authHeader }
     /// In file order; at most one per path.
     public var endpoints: [EndpointConfig] { self.storage.fields.endpoints }
     /// Where the model is defined, e.g. `openAI-example.json: openAI.models.gpt-4o`.
@@ -60,6 +65,6 @@ public struct ModelConfig: Sendable, Equatable, Codable {
 
     /// The key `upstream` is called with: its own, else the provider's.
     public func credential(of upstream: UpstreamConfig) -> Credential {
-        upstream.credential ?? self.provider.credential
+        upstream.credential ?? self.storage.fields.provider.credential
     }
 }

@@ -33,7 +33,7 @@ extension ProxyExchange {
         guard let request = self.upstreamRequest else { return }
         let upstream = request.endpoint.upstreams[index]
         let model = request.model
-        self.record.provider = upstream.provider ?? model.provider.name
+        self.record.provider = upstream.provider ?? model.providerName
         self.record.targetModel = upstream.targetModelName
         self.record.upstream = upstream.baseURL
         let apiKey: String?
@@ -51,7 +51,7 @@ extension ProxyExchange {
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
         let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
-        let authHeader = upstream.authHeader ?? model.provider.authHeader
+        let authHeader = upstream.authHeader ?? model.providerAuthHeader
         let attempt = self.machine.attemptStarted(now: .now(), timeouts: request.attemptTimeouts)
         self.callAttempt = attempt
         self.askForTimeoutCheck()
