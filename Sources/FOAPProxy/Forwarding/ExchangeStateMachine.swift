@@ -262,7 +262,8 @@ struct ExchangeStateMachine {
     }
 
     mutating func upstreamHeadReceived(
-        _ head: ClientResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool, now: NIODeadline
+        _ head: consuming ClientResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool,
+        now: NIODeadline
     ) -> Action {
         guard case .awaitingHead(attempt) = self.state else { return .none }
         if head.status.code < 200 {

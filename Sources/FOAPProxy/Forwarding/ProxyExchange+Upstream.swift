@@ -214,7 +214,11 @@ extension ProxyExchange: UpstreamResponseSink {
     }
 
     /// The upstream's head, as the client would get it (its end-to-end fields, foap's own after them).
-    private func upstreamHead(_ head: ClientResponseHead, attempt: ExchangeStateMachine.AttemptID) -> EventLoopFuture<Void>? {
+    ///
+    /// `head` is consumed: the machine keeps it (moved, not copied with a retain of each of its references).
+    private func upstreamHead(
+        _ head: consuming ClientResponseHead, attempt: ExchangeStateMachine.AttemptID
+    ) -> EventLoopFuture<Void>? {
         self.context.eventLoop.assertInEventLoop()
         if self.upstreamRequest?.isPooled == true, self.retryInsteadOfRelaying(head, attempt: attempt) {
             return nil
@@ -225,22 +229,24 @@ extension ProxyExchange: UpstreamResponseSink {
         let bufferWhole = rewrites && head.first(name: "content-type")?.contains("json") == true
             && (200..<300).contains(head.status.code) && self.record.model != nil
         let holdForFirstByte = self.upstreamRequest?.endpoint.policy.firstByteTimeout != nil
+        let status = head.status.code
+        let hasContentLength = head.contains(name: "content-length")
         let action = self.machine.upstreamHeadReceived(
-            head, attempt: attempt, bufferWhole: bufferWhole,
+            consume head, attempt: attempt, bufferWhole: bufferWhole,
             holdForFirstByte: holdForFirstByte, now: .now())
         guard case .none = action else {
             self.perform(action)
             return nil
         }
         self.askForTimeoutCheck()
-        self.record.upstreamStatus = head.status.code
-        self.record.status = head.status.code
+        self.record.upstreamStatus = status
+        self.record.status = status
         self.record.firstByteAt = .now()
         if isEventStream {
             self.record.stream = true
         }
-        if self.record.stream, !head.contains(name: "content-length"), self.traits.handsOutIDs,
-            (200..<300).contains(head.status.code), let routing = self.engine.idRouting,
+        if self.record.stream, !hasContentLength, self.traits.handsOutIDs,
+            (200..<300).contains(status), let routing = self.engine.idRouting,
             let request = self.upstreamRequest, let upstream = request.lastUpstream
         {
             let tag = routing.tag(model: request.model, endpoint: request.endpoint, upstream: upstream)
@@ -249,10 +255,10 @@ extension ProxyExchange: UpstreamResponseSink {
             filter.add(.tagIDs(tag: tag, trailer: routing.trailer))
             self.eventFilter = filter
         }
-        if self.eventFilter != nil, !self.record.stream || head.contains(name: "content-length") {
+        if self.eventFilter != nil, !self.record.stream || hasContentLength {
             self.eventFilter = nil  // not a chunked event stream: relayed exactly as it comes
         }
-        if (200..<300).contains(head.status.code), self.traits.reportsUsage {
+        if (200..<300).contains(status), self.traits.reportsUsage {
             self.usageScanner = TokenUsageScanner()
         }
         return nil
