@@ -119,6 +119,19 @@ final class JSONModelScannerTests: XCTestCase {
         XCTAssertEqual(String(buffer: rewritten), #"{"model":"t","x":1,"model":"t"}"#)
     }
 
+    /// Names that need no escaping are copied in one pass; any other one goes through the escaping writer.
+    func testTheTargetNameIsEscapedOnlyWhenItMustBe() throws {
+        let json = #"{"model":"a","messages":[],"model":"b"}"#
+        let inspection = try self.inspect(json)
+        let plain = JSONModelRewriter.rewrite(
+            ByteBuffer(string: json), inspection: inspection, targetModel: "meta-llama/Llama-3.1-8B-Instruct")
+        XCTAssertEqual(
+            String(buffer: plain),
+            #"{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[],"model":"meta-llama/Llama-3.1-8B-Instruct"}"#)
+        let escaped = JSONModelRewriter.rewrite(ByteBuffer(string: json), inspection: inspection, targetModel: #"q"u\o"#)
+        XCTAssertEqual(String(buffer: escaped), #"{"model":"q\"u\\o","messages":[],"model":"q\"u\\o"}"#)
+    }
+
     func testAnEscapedModelKeyIsStillTheModelKey() throws {
         // `"mod\u0065l"` is the key `model` to every JSON parser; routing by an earlier plain `model` and leaving
         // this one unrewritten would let a client reach an upstream model that no config entry allows.
