@@ -10,6 +10,9 @@ struct ByteWriter {
         self.bytes = bytes
     }
 
+    // The appends are inlined: a literal's length is then a constant and its copy a few moves (a call per piece
+    // cost ~36 instructions, ~20 pieces per request in bench/profile).
+    @inline(__always)
     mutating func append(_ text: StaticString) {
         self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
@@ -81,6 +84,7 @@ struct ByteWriter {
         self.append("\r\n")
     }
 
+    @inline(__always)
     mutating func append(byte: UInt8) {
         precondition(self.count < self.bytes.count, "head larger than reserved")
         self.bytes[self.count] = byte
@@ -91,9 +95,11 @@ struct ByteWriter {
         buffer.withUnsafeReadableBytes { self.append($0) }
     }
 
+    @inline(__always)
     mutating func append(_ source: UnsafeRawBufferPointer) {
         precondition(self.count + source.count <= self.bytes.count, "head larger than reserved")
-        UnsafeMutableRawBufferPointer(rebasing: self.bytes[self.count...]).copyMemory(from: source)
+        guard source.count > 0, let base = source.baseAddress else { return }
+        (self.bytes.baseAddress! + self.count).copyMemory(from: base, byteCount: source.count)
         self.count += source.count
     }
 
