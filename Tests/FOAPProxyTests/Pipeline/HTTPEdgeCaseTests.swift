@@ -202,6 +202,28 @@ final class HTTPEdgeCaseTests: XCTestCase {
         XCTAssertFalse(connection.isClosed)
     }
 
+    func testABodyInSeveralReadsAndOneInASingleReadAreBothForwardedWhole() async throws {
+        // The first part of a body is kept as the slice of the read it came in; later parts are appended to a copy.
+        let harness = try await self.makeHarness(respond: { request in .json(#"{"for":"\#(request.bodyString)"}"#) })
+        let connection = try await self.connect(harness)
+        let body = #"{"model":"gpt-test","messages":[{"role":"user","content":"split across reads"}]}"#
+        let bytes = Array(body.utf8)
+        try await connection.send(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(bytes.count)\r\n\r\n" + String(decoding: bytes[..<10], as: UTF8.self))
+        try await Task.sleep(for: .milliseconds(30))
+        try await connection.send(Array(bytes[10..<40]))
+        try await Task.sleep(for: .milliseconds(30))
+        try await connection.send(Array(bytes[40...]))
+        let split = try await connection.readResponse()
+        let forwarded = body.replacingOccurrences(of: "gpt-test", with: "upstream-chat")
+        XCTAssertEqual(split.bodyString, #"{"for":"\#(forwarded)"}"#)
+        try await connection.send(self.chat())
+        let whole = try await connection.readResponse()
+        XCTAssertEqual(whole.bodyString, #"{"for":"{"model":"upstream-chat"}"}"#)
+        XCTAssertEqual(harness.upstream.requests.map(\.bodyString), [forwarded, #"{"model":"upstream-chat"}"#])
+    }
+
     func testExpect100ContinueIsAnsweredBeforeTheBodyIsSent() async throws {
         let harness = try await self.makeHarness()
         let connection = try await self.connect(harness)
