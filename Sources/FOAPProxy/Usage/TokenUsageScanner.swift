@@ -33,6 +33,8 @@ struct TokenUsageScanner {
 
     /// What every key ends with; found from `_` to `_`, so a small answer costs a handful of memchr calls.
     private static let suffix: [UInt8] = Array(#"_tokens""#.utf8)
+    /// `suffix`'s eight bytes as a little-endian word: one compare per `_`, not a `memcmp` call.
+    static let suffixWord: UInt64 = 0x2273_6E65_6B6F_745F
     /// The part of each key before `suffix`, with its opening quote.
     private static let stems: [(bytes: [UInt8], isPrompt: Bool)] = [
         (Array(#""prompt"#.utf8), true),
@@ -67,12 +69,17 @@ struct TokenUsageScanner {
             else { return }
             let hit = base.distance(to: UnsafeRawPointer(found))
             index = hit + 1
-            let isSuffix = Self.suffix.withUnsafeBytes { memcmp(base + hit, $0.baseAddress!, suffixLength) == 0 }
-            guard isSuffix else { continue }
+            guard UInt64(littleEndian: (base + hit).loadUnaligned(as: UInt64.self)) == Self.suffixWord else {
+                continue
+            }
             index = hit + suffixLength
             for stem in Self.stems where hit >= stem.bytes.count {
-                let matches = stem.bytes.withUnsafeBytes {
-                    memcmp(base + hit - stem.bytes.count, $0.baseAddress!, stem.bytes.count) == 0
+                // A stem is a few bytes: compared in place (a `memcmp` call cost more than the compare).
+                let matches = stem.bytes.withUnsafeBytes { stemBytes in
+                    let start = base + hit - stemBytes.count
+                    return stemBytes.indices.allSatisfy {
+                        start.load(fromByteOffset: $0, as: UInt8.self) == stemBytes[$0]
+                    }
                 }
                 guard matches else { continue }
                 if let value = Self.number(in: bytes, after: index) {

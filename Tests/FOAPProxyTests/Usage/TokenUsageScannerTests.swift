@@ -56,6 +56,12 @@ final class TokenUsageScannerTests: XCTestCase {
         }
     }
 
+    func testTheSuffixWordIsTheSuffixsBytes() {
+        let bytes = Array(#"_tokens""#.utf8)
+        XCTAssertEqual(
+            TokenUsageScanner.suffixWord, bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+    }
+
     func testChatAnswerIgnoresTheKeyInsideContentAndTheDetailObjects() {
         self.assertEverySplit(Self.openAIChat, TokenUsage(prompt: 19, completion: 10))
     }
