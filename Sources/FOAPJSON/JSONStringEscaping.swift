@@ -77,7 +77,7 @@ public enum JSONStringEscaping {
     /// solidus. The usual bit tricks ("has a byte less than n", "has a zero byte" after an XOR) answer exactly
     /// whether one exists (not where), which is all the scan asks.
     @inlinable
-    public static func anyNeedsEscape(_ word: UInt64) -> Bool {
+    static func anyNeedsEscape(_ word: UInt64) -> Bool {
         Self.escapeMask(word) != 0
     }
 

@@ -251,8 +251,6 @@ struct ExchangeStateMachine {
         self.deadline = nil
     }
 
-    /// The upstream's head. `bufferWhole`: a JSON answer to hold whole (to rewrite); `holdForFirstByte`: the endpoint has
-    /// a `first_byte_timeout`.
     /// The state as it was, `next` in its place: moved, not copied (a held head's references are not retained
     /// and released again on the way out).
     private mutating func takeState(leaving next: State) -> State {
@@ -261,6 +259,8 @@ struct ExchangeStateMachine {
         return taken
     }
 
+    /// The upstream's head. `bufferWhole`: a JSON answer to hold whole (to rewrite); `holdForFirstByte`: the endpoint has
+    /// a `first_byte_timeout`.
     mutating func upstreamHeadReceived(
         _ head: consuming ClientResponseHead, attempt: AttemptID, bufferWhole: Bool, holdForFirstByte: Bool,
         now: NIODeadline

@@ -61,10 +61,8 @@ public enum HeaderPolicy {
         var added: [(name: String, value: String)] = []
         added.reserveCapacity(2)
         if let apiKey {
-            switch authHeader {
-            case .authorization: added.append(("Authorization", "Bearer \(apiKey)"))
-            case .xAPIKey: added.append(("x-api-key", apiKey))
-            }
+            let field = Self.credentialField(authHeader)
+            added.append((field.name.description, field.valuePrefix.description + apiKey))
         }
         if let contentLength {
             added.append(("Content-Length", String(contentLength)))
@@ -77,13 +75,20 @@ public enum HeaderPolicy {
     static func upstreamAddedFields(
         apiKey: String?, contentLength: Int?, authHeader: UpstreamAuthHeader, hostLine: [UInt8]
     ) -> HTTPAddedFields {
-        let credential = apiKey.map { key -> (lineStart: StaticString, value: String) in
-            switch authHeader {
-            case .authorization: return ("Authorization: Bearer ", key)
-            case .xAPIKey: return ("x-api-key: ", key)
-            }
+        let field = Self.credentialField(authHeader)
+        return HTTPAddedFields(
+            credential: apiKey.map { (field.name, field.valuePrefix, $0) }, contentLength: contentLength, lines: hostLine)
+    }
+
+    /// How `authHeader` carries a key: the field's name, and what comes before the key in its value. The one place
+    /// both ways of adding the fields (above) take it from.
+    private static func credentialField(
+        _ authHeader: UpstreamAuthHeader
+    ) -> (name: StaticString, valuePrefix: StaticString) {
+        switch authHeader {
+        case .authorization: return ("Authorization", "Bearer ")
+        case .xAPIKey: return ("x-api-key", "")
         }
-        return HTTPAddedFields(credential: credential, contentLength: contentLength, lines: hostLine)
     }
 
     /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.

@@ -86,7 +86,7 @@ final class UpstreamRequest {
     }
 
     func recordFailure(_ upstream: Int, _ kind: String) {
-        // Moved out to grow and back: no call inside an access to the property (see `ProxyExchange.transition`).
+        // Moved out to grow and back: no call inside an access to the property (see `ProxyExchange.noteAttemptError`).
         let entry = self.endpoint.upstreams[upstream].baseURL + " " + kind
         var failures: [String] = []
         swap(&failures, &self.failures)

@@ -196,7 +196,8 @@ final class UpstreamPool: @unchecked Sendable {
 /// stack with one dictionary lookup and changes it in place: the dictionary's `modify` accessor allocated on
 /// every take and release (~1,500 instructions per request in bench/profile).
 private final class IdleStack {
-    /// Changed only by `pop` and `push`, which move it out and back: see `UpstreamPool.changeIdle`.
+    /// Changed in place only by `pop` and `push`, which move it out and back (see `UpstreamPool.changeIdle`); the
+    /// sweep replaces it whole.
     var connections: [UpstreamConnection]
 
     /// The most recently pushed connection.

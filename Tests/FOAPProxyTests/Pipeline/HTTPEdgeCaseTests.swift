@@ -224,6 +224,25 @@ final class HTTPEdgeCaseTests: XCTestCase {
         XCTAssertEqual(harness.upstream.requests.map(\.bodyString), [forwarded, #"{"model":"upstream-chat"}"#])
     }
 
+    func testLargeBodiesAndASmallOneBehindThemOnOneConnectionAreForwardedWhole() async throws {
+        // Large requests grow the connection's reads past what a kept body may pin (`keptReadLimit`): their bodies,
+        // and the small one read into a grown buffer after them, are copied out of the read.
+        let harness = try await self.makeHarness(respond: { request in .json(#"{"got":\#(request.body.readableBytes)}"#) })
+        let connection = try await self.connect(harness)
+        let filler = String(repeating: "0123456789", count: 3_000)
+        let bodies = (0..<4).map { #"{"model":"gpt-test","messages":[{"role":"user","content":"\#($0)\#(filler)"}]}"# }
+            + [#"{"model":"gpt-test"}"#]
+        for body in bodies {
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+            let response = try await connection.readResponse()
+            XCTAssertEqual(response.status, 200)
+        }
+        let expected = bodies.map { $0.replacingOccurrences(of: "gpt-test", with: "upstream-chat") }
+        XCTAssertEqual(harness.upstream.requests.map(\.bodyString), expected)
+    }
+
     func testExpect100ContinueIsAnsweredBeforeTheBodyIsSent() async throws {
         let harness = try await self.makeHarness()
         let connection = try await self.connect(harness)

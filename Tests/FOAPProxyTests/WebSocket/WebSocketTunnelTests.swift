@@ -172,6 +172,9 @@ final class WebSocketTunnelTests: XCTestCase {
             port: harness.port, path: "/v1/realtime?model=rt-test", headers: [], test: self)
         XCTAssertEqual(response.status, 502)
         XCTAssertEqual(response.header("connection"), "close")
+        let record = try await harness.accessRecords(atLeast: 1)[0]
+        XCTAssertEqual(record["status"], "502")
+        XCTAssertEqual(record["attempt_errors"], "http://127.0.0.1:1 upstream_unreachable")
     }
 
     func testWithClientKeysTheKeyMayComeAsAProtocolToken() async throws {
