@@ -24,6 +24,7 @@ public final class ProxyEngine: Sendable {
     /// The balancers of pooled endpoints, one set per event loop (Balancing/).
     private let loopBalancers: [ObjectIdentifier: LoopBalancers]
     private let loopBuffers: [ObjectIdentifier: BufferRecycler]
+    private let loopFlushBatches: [ObjectIdentifier: LoopFlushBatch]
     let imageURLRewriter: ImageURLRewriter
     /// `GET /health`'s answer, with the config digest so a fleet of gateways can be checked for drift.
     let healthBody: ByteBuffer
@@ -90,14 +91,19 @@ public final class ProxyEngine: Sendable {
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         var loopBalancers: [ObjectIdentifier: LoopBalancers] = [:]
         var loopBuffers: [ObjectIdentifier: BufferRecycler] = [:]
+        var loopFlushBatches: [ObjectIdentifier: LoopFlushBatch] = [:]
         for loop in eventLoopGroup.makeIterator() {
-            pools[ObjectIdentifier(loop)] = UpstreamPool(eventLoop: loop, configuration: configuration.upstream)
+            let flushBatch = LoopFlushBatch(eventLoop: loop)
+            pools[ObjectIdentifier(loop)] = UpstreamPool(
+                eventLoop: loop, configuration: configuration.upstream, flushBatch: flushBatch)
             loopBalancers[ObjectIdentifier(loop)] = LoopBalancers()
             loopBuffers[ObjectIdentifier(loop)] = BufferRecycler()
+            loopFlushBatches[ObjectIdentifier(loop)] = flushBatch
         }
         self.upstreamPools = pools
         self.loopBalancers = loopBalancers
         self.loopBuffers = loopBuffers
+        self.loopFlushBatches = loopFlushBatches
         self.imageURLRewriter = ImageURLRewriter(baseURL: configuration.baseURL)
         var health = ByteBuffer()
         health.writeStaticString("{\"status\":\"ok\",\"config_digest\":")
@@ -121,6 +127,12 @@ public final class ProxyEngine: Sendable {
     /// use them.
     func buffers(for loop: EventLoop) -> BufferRecycler? {
         self.loopBuffers[ObjectIdentifier(loop)]
+    }
+
+    /// The batch that flushes `loop`'s keep-alive answers and pooled requests together (nil for a loop outside the
+    /// engine's group: each is flushed as it is written); only that loop may use it.
+    func flushBatch(for loop: EventLoop) -> LoopFlushBatch? {
+        self.loopFlushBatches[ObjectIdentifier(loop)]
     }
 
     /// The balancers of `loop`; only that loop may use them.

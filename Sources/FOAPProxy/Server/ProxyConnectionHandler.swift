@@ -82,7 +82,9 @@ final class ProxyConnectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.output = ResponseOutput(context: context, buffers: self.engine.buffers(for: context.eventLoop))
+        self.output = ResponseOutput(
+            context: context, buffers: self.engine.buffers(for: context.eventLoop),
+            flushBatch: self.engine.flushBatch(for: context.eventLoop))
         if context.channel.isActive {
             self.drain.connectionActive(context: context)
         }

@@ -40,10 +40,18 @@ final class ResponseOutput {
 
     /// The loop's buffers: an answer's bytes are encoded into one taken from there and put back once written.
     let buffers: BufferRecycler?
+    /// The loop's batch that flushes keep-alive answers together (nil: each is flushed as it ends).
+    private let flushBatch: LoopFlushBatch?
+    /// Whether this output waits in `flushBatch`.
+    private var flushAsked = false
+    /// The last buffer handed to the channel before a batched flush: recycled after that flush, when NIO has let go
+    /// of it (recycled at once, the next answer in the same batch would find it still held and allocate anew).
+    private var unflushed: ByteBuffer?
 
-    init(context: ChannelHandlerContext, buffers: BufferRecycler?) {
+    init(context: ChannelHandlerContext, buffers: BufferRecycler?, flushBatch: LoopFlushBatch? = nil) {
         self.context = context
         self.buffers = buffers
+        self.flushBatch = flushBatch
     }
 
     deinit {
@@ -127,14 +135,19 @@ final class ResponseOutput {
         self.flush()
     }
 
-    /// Hands the gathered bytes to the channel (without flushing).
-    func writeGathered() {
+    /// Hands the gathered bytes to the channel (without flushing), and their buffer to the loop's recycler unless
+    /// the flush waits for the batch (`unflushed` then keeps it until `flushBatched`).
+    func writeGathered(flushingLater: Bool = false) {
         let promise = self.gatheredPromise
         self.gatheredPromise = nil
         if let buffer = self.gathered {
             self.gathered = nil
             self.context.write(NIOAny(IOData.byteBuffer(buffer)), promise: promise)
-            self.buffers?.recycle(buffer)
+            if flushingLater {
+                self.unflushed = buffer
+            } else {
+                self.buffers?.recycle(buffer)
+            }
         } else if let promise {
             // Nothing to write, but the promise still completes in order with the writes before it.
             self.context.write(NIOAny(IOData.byteBuffer(ByteBuffer())), promise: promise)
@@ -145,6 +158,7 @@ final class ResponseOutput {
     /// part held back for a slow client) fails instead of staying pending.
     func connectionClosed() {
         self.gathered = nil
+        self.unflushed = nil
         let promise = self.gatheredPromise
         self.gatheredPromise = nil
         promise?.fail(ChannelError.ioOnClosedChannel)
@@ -177,8 +191,30 @@ final class ResponseOutput {
 }
 
 extension ResponseOutput: ResponseEndWriting {
+    /// An end nobody waits for (the connection stays open, nothing follows it) is flushed with the loop's batch;
+    /// one with a promise (a close or a lingering read waits for it) at once.
     func writeAndFlushEnd(promise: EventLoopPromise<Void>?) {
-        self.writeAndFlush(.end(nil), promise: promise)
+        guard promise == nil, let flushBatch = self.flushBatch else {
+            self.writeAndFlush(.end(nil), promise: promise)
+            return
+        }
+        self.write(.end(nil), promise: nil)
+        self.writeGathered(flushingLater: true)
+        guard !self.flushAsked else { return }  // a pipelined answer before this one asked already
+        self.flushAsked = true
+        flushBatch.flushSoon(self)
+    }
+}
+
+extension ResponseOutput: BatchedFlushing {
+    /// A connection closed meanwhile has no pipeline left: the flush goes nowhere.
+    func flushBatched() {
+        self.flushAsked = false
+        self.context.flush()
+        if let buffer = self.unflushed {
+            self.unflushed = nil
+            self.buffers?.recycle(buffer)
+        }
     }
 }
 

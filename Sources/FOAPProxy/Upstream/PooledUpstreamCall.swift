@@ -145,7 +145,18 @@ final class PooledUpstreamCall: UpstreamCall {
         self.reused = reused
         self.requestWritten = false
         connection.relay.call = self
-        switch connection.relay.send(self.request, then: self.separateBody, answeredAs: self.method) {
+        let relay = connection.relay
+        self.requestFlushed(relay.send(self.request, then: self.separateBody, answeredAs: self.method), by: relay)
+    }
+
+    /// How far the request got once `relay` flushed it (at once, or at the end of the loop's batch of events).
+    /// Only while `relay`'s connection still carries this call: its loss may have been handled, and a retry may
+    /// have moved on already, before the flush returned.
+    func requestFlushed(_ write: UpstreamRelayHandler.RequestWrite, by relay: UpstreamRelayHandler) {
+        guard let connection = self.connection, connection.relay === relay else { return }
+        switch write {
+        case .queued:
+            break
         case .written:
             self.requestWritten = true
         case .pending(let written):
@@ -160,8 +171,6 @@ final class PooledUpstreamCall: UpstreamCall {
                 }
             }
         case .notSent:
-            // Unless the connection's loss was already handled (`channelInactive` reached this call first).
-            guard connection === self.connection else { return }
             self.connectionLost(UpstreamConnectionClosedError())
         }
     }

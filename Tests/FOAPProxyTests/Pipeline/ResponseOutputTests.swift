@@ -96,9 +96,14 @@ final class ResponseOutputTests: XCTestCase {
     private final class OutputHost: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         var output: ResponseOutput?
+        private let flushBatch: LoopFlushBatch?
+
+        init(flushBatch: LoopFlushBatch? = nil) {
+            self.flushBatch = flushBatch
+        }
 
         func handlerAdded(context: ChannelHandlerContext) {
-            self.output = ResponseOutput(context: context, buffers: BufferRecycler())
+            self.output = ResponseOutput(context: context, buffers: BufferRecycler(), flushBatch: self.flushBatch)
         }
     }
 
@@ -153,6 +158,32 @@ final class ResponseOutputTests: XCTestCase {
         let large = try self.outputWrites(of: Self.exchanges[2].1)
         XCTAssertEqual(large.count, 2, "the head, then the body as it came")
         XCTAssertEqual(large.last, Self.large)
+    }
+
+    func testAnEndNobodyWaitsForIsFlushedWithTheLoopsBatchAndOneWaitedForAtOnce() throws {
+        let loop = EmbeddedEventLoop()
+        let host = OutputHost(flushBatch: LoopFlushBatch(eventLoop: loop))
+        let channel = EmbeddedChannel(handler: host, loop: loop)
+        defer { _ = try? channel.finish() }
+        let output = try XCTUnwrap(host.output)
+        let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+        for waited in [false, true] {
+            output.requestRead(.GET)
+            output.write(Self.head(.ok, [("Content-Length", "2")]), promise: nil)
+            output.write(.body(.byteBuffer(ByteBuffer(string: "{}"))), promise: nil)
+            let promise = waited ? loop.makePromise(of: Void.self) : nil
+            var written = false
+            promise?.futureResult.assumeIsolated().whenSuccess { written = true }
+            output.writeAndFlushEnd(promise: promise)
+            if waited {
+                XCTAssertEqual(try Self.written(channel), [answer], "a close waits for it: flushed at once")
+                XCTAssertTrue(written)
+            } else {
+                XCTAssertEqual(try Self.written(channel), [], "written, flushed once the loop's events are handled")
+                loop.run()
+                XCTAssertEqual(try Self.written(channel), [answer])
+            }
+        }
     }
 
     func testABodyForAHeadRequestIsRefusedAndNotWritten() throws {
