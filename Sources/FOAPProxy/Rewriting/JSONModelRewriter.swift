@@ -43,7 +43,7 @@ public enum JSONModelRewriter {
     /// nearly never do); false, with nothing written, otherwise. A slice, an escape pass and a write per piece cost
     /// ~1,300 instructions per request in bench/profile.
     private static func copy(
-        _ body: ByteBuffer, replacing ranges: [Range<Int>], with name: UnsafeRawBufferPointer, size: Int,
+        _ body: ByteBuffer, replacing ranges: ModelValueRanges, with name: UnsafeRawBufferPointer, size: Int,
         into output: inout ByteBuffer
     ) -> Bool {
         guard JSONStringEscaping.needsNoEscaping(name) else { return false }

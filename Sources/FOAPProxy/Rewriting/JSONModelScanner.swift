@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FOAPJSON
 import NIOCore
 
@@ -6,7 +9,7 @@ public struct JSONBodyInspection: Sendable, Equatable {
     /// The (unescaped) value of the top-level `model` member; the last one wins if it is repeated.
     public var model: String
     /// Byte ranges (relative to the body start) of every top-level `model` value literal, quotes included.
-    public var modelValueRanges: [Range<Int>]
+    public var modelValueRanges: ModelValueRanges
     /// Whether the top-level `stream` member is `true`.
     public var stream: Bool
     /// Whether the object has a top-level `stream_options` member.
@@ -15,6 +18,35 @@ public struct JSONBodyInspection: Sendable, Equatable {
     public var closingBrace = 0
     /// The body has a `model` member (only a route with a `default_for_route` model accepts one without).
     public var hasModel = true
+}
+
+/// The ranges of a body's `model` values, in order: nearly always one, kept inline (an array allocated per request
+/// cost ~500 instructions in bench/profile); more only when a client repeats the member.
+public struct ModelValueRanges: RandomAccessCollection, Equatable, ExpressibleByArrayLiteral, Sendable {
+    private var first: Range<Int>?
+    private var rest: [Range<Int>] = []
+
+    public init(arrayLiteral ranges: Range<Int>...) {
+        for range in ranges {
+            self.append(range)
+        }
+    }
+
+    public mutating func append(_ range: Range<Int>) {
+        if self.first == nil {
+            self.first = range
+        } else {
+            self.rest.append(range)
+        }
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { self.first == nil ? 0 : 1 + self.rest.count }
+
+    public subscript(position: Int) -> Range<Int> {
+        precondition(position >= 0 && position < self.endIndex, "index out of range")
+        return position == 0 ? self.first! : self.rest[position - 1]
+    }
 }
 
 /// Why a JSON body cannot be forwarded; each maps to a 400 the client can act on.
@@ -83,7 +115,7 @@ public struct JSONModelScanner {
         }
         var model: String?
         var modelIsString = true
-        var ranges: [Range<Int>] = []
+        var ranges = ModelValueRanges()
         var stream = false
         var hasStreamOptions = false
         self.index += 1
@@ -94,16 +126,16 @@ public struct JSONModelScanner {
             while true {
                 self.skipWhitespace()
                 let keyStart = self.index
-                try self.skipString()
+                let keyEscaped = try self.skipString()
                 let key = UnsafeRawBufferPointer(rebasing: self.bytes[keyStart..<self.index])
                 try self.expect(UInt8(ascii: ":"))
                 self.skipWhitespace()
                 let valueStart = self.index
-                if try Self.isKey(key, "\"model\"") {
+                if try Self.isKey(key, "\"model\"", escaped: keyEscaped) {
                     if self.peek() == UInt8(ascii: "\"") {
-                        try self.skipString()
+                        let valueEscaped = try self.skipString()
                         ranges.append(valueStart..<self.index)
-                        model = try Self.unescape(self.bytes, literal: valueStart..<self.index)
+                        model = try Self.unescape(self.bytes, literal: valueStart..<self.index, escaped: valueEscaped)
                         modelIsString = true
                     } else {
                         try self.skipValue(depth: 1)
@@ -111,10 +143,10 @@ public struct JSONModelScanner {
                     }
                 } else {
                     try self.skipValue(depth: 1)
-                    if try Self.isKey(key, "\"stream\"") {
+                    if try Self.isKey(key, "\"stream\"", escaped: keyEscaped) {
                         let value = UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index])
                         stream = Self.isLiteral(value, "true")
-                    } else if try Self.isKey(key, "\"stream_options\"") {
+                    } else if try Self.isKey(key, "\"stream_options\"", escaped: keyEscaped) {
                         hasStreamOptions = true
                     }
                 }
@@ -207,9 +239,12 @@ public struct JSONModelScanner {
         }
     }
 
-    fileprivate mutating func skipString() throws(JSONBodyError) {
+    /// Skips a string literal; returns whether it holds an escape (one without needs no unescaping or second look).
+    @discardableResult
+    fileprivate mutating func skipString() throws(JSONBodyError) -> Bool {
         guard self.peek() == UInt8(ascii: "\"") else { throw .notJSON(offset: self.index) }
         self.index += 1
+        var escaped = false
         while self.index < self.bytes.count {
             // Eight bytes at a time to the next byte that ends the string, escapes or is a control byte (string
             // values are most of a request's bytes; byte by byte cost ~10 instructions per byte in bench/profile).
@@ -227,8 +262,9 @@ public struct JSONModelScanner {
             switch byte {
             case UInt8(ascii: "\""):
                 self.index += 1
-                return
+                return escaped
             case UInt8(ascii: "\\"):
+                escaped = true
                 self.index += 2
             case 0x00..<0x20:
                 throw .notJSON(offset: self.index)
@@ -264,30 +300,39 @@ public struct JSONModelScanner {
     }
 
     private static func isLiteral(_ bytes: UnsafeRawBufferPointer, _ expected: StaticString) -> Bool {
-        expected.withUTF8Buffer { expected in
-            bytes.count == expected.count && zip(bytes, expected).allSatisfy { $0 == $1 }
-        }
+        guard bytes.count == expected.utf8CodeUnitCount else { return false }
+        return bytes.count == 0 || memcmp(bytes.baseAddress!, expected.utf8Start, bytes.count) == 0
     }
 
     /// Whether the key literal `bytes` (quotes included) names `expected` (quoted). An escaped spelling such as
     /// `"mod\u0065l"` is the same key to every JSON parser, so to the upstream too: it must count, or a client could
     /// route by one `model` and have the upstream read another one that no config entry allows.
+    ///
+    /// - Parameter escaped: whether the key holds an escape (`skipString`'s answer): one without is the literal or
+    ///   not the key.
     fileprivate static func isKey(
         _ bytes: UnsafeRawBufferPointer,
-        _ expected: StaticString
+        _ expected: StaticString,
+        escaped: Bool = true
     ) throws(JSONBodyError) -> Bool {
         if Self.isLiteral(bytes, expected) { return true }
-        guard bytes.contains(UInt8(ascii: "\\")) else { return false }
+        guard escaped, bytes.contains(UInt8(ascii: "\\")) else { return false }
         let name = try Self.unescape(bytes)
         return expected.withUTF8Buffer { expected in name.utf8.elementsEqual(expected.dropFirst().dropLast()) }
     }
 
     /// Unescapes the literal at `range` of `bytes`, reporting an error offset relative to `bytes` (the body), not
     /// to the literal.
+    ///
+    /// - Parameter escaped: whether the literal holds an escape (`skipString`'s answer); one without is its bytes.
     private static func unescape(
         _ bytes: UnsafeRawBufferPointer,
-        literal range: Range<Int>
+        literal range: Range<Int>,
+        escaped: Bool
     ) throws(JSONBodyError) -> String {
+        guard escaped else {
+            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]), as: UTF8.self)
+        }
         do {
             return try Self.unescape(UnsafeRawBufferPointer(rebasing: bytes[range]))
         } catch .notJSON(let offset) {
