@@ -331,7 +331,8 @@ public struct JSONModelScanner {
         escaped: Bool
     ) throws(JSONBodyError) -> String {
         guard escaped else {
-            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]), as: UTF8.self)
+            let inner = bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]
+            return String(decoding: UnsafeRawBufferPointer(rebasing: inner), as: UTF8.self)
         }
         do {
             return try Self.unescape(UnsafeRawBufferPointer(rebasing: bytes[range]))
