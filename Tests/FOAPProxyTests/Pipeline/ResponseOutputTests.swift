@@ -186,6 +186,31 @@ final class ResponseOutputTests: XCTestCase {
         }
     }
 
+    func testPipelinedAnswersEndedInOneBatchLeaveInOrderWithOneFlush() throws {
+        let loop = EmbeddedEventLoop()
+        let host = OutputHost(flushBatch: LoopFlushBatch(eventLoop: loop))
+        let channel = EmbeddedChannel(handler: host, loop: loop)
+        defer { _ = try? channel.finish() }
+        let output = try XCTUnwrap(host.output)
+        for body in ["{}", "[]"] {
+            output.requestRead(.GET)
+            output.write(Self.head(.ok, [("Content-Length", "2")]), promise: nil)
+            output.write(.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+            output.writeAndFlushEnd(promise: nil)
+        }
+        XCTAssertEqual(try Self.written(channel), [])
+        loop.run()
+        XCTAssertEqual(
+            try Self.written(channel),
+            ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"])
+        // The next answer, in a later batch, is flushed again (the output asked once per batch, not once for good).
+        output.requestRead(.GET)
+        output.write(Self.head(.noContent, []), promise: nil)
+        output.writeAndFlushEnd(promise: nil)
+        loop.run()
+        XCTAssertEqual(try Self.written(channel), ["HTTP/1.1 204 No Content\r\n\r\n"])
+    }
+
     func testABodyForAHeadRequestIsRefusedAndNotWritten() throws {
         let host = OutputHost()
         let channel = EmbeddedChannel(handler: host)
