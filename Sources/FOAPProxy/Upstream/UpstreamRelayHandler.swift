@@ -63,20 +63,13 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         /// The connection is gone (its loss was reported through `channelInactive`, if it had a call).
         case notSent
         /// Written to the channel, flushed at the end of the loop's batch of events (`LoopFlushBatch`); the call
-        /// hears how it went through `requestFlushed(_:)` then.
+        /// hears how it went through `requestFlushed(_:by:)` then.
         case queued
     }
 
     /// Writes a whole request (`HTTPRequestWriter`'s bytes, then `body` when it was left apart) whose answer is read
-    /// as one to `method` (a HEAD's has no body), and flushes it at once or, with a `flushBatch`, at the end of the
-    /// loop's batch of events.
-    ///
-    /// Written without a promise, then the channel is asked whether anything is still buffered: a promise, its
-    /// future and the callback on it cost ~3,000 instructions per request in bench/profile, and asking for the
-    /// `bufferedWritableBytes` option ~1,900 (a chain of dynamic casts). The connection's water marks (`waterMark`)
-    /// make `isWritable` that answer: a request (always more than one byte) makes the channel unwritable when it is
-    /// queued, and it is writable again only once no byte is left. Only a request the socket did not take whole gets
-    /// a promise, on an empty write behind it (writes complete in order).
+    /// as one to `method` (a HEAD's has no body), without a promise, and flushes it at once or, with a `flushBatch`,
+    /// at the end of the loop's batch of events.
     func send(_ request: ByteBuffer, then body: ByteBuffer?, answeredAs method: HTTPMethod) -> RequestWrite {
         guard let context = self.context else { return .notSent }
         self.parser.expectResponse(to: method)
@@ -92,7 +85,12 @@ final class UpstreamRelayHandler: ChannelDuplexHandler {
         return Self.flush(context)
     }
 
-    /// Flushes and tells how far the written request got.
+    /// Flushes and tells how far the written request got: the channel is asked whether anything is still buffered.
+    /// A promise per request, its future and the callback on it cost ~3,000 instructions per request in
+    /// bench/profile, and asking for the `bufferedWritableBytes` option ~1,900 (a chain of dynamic casts). The
+    /// connection's water marks (`waterMark`) make `isWritable` that answer: a request (always more than one byte)
+    /// makes the channel unwritable when it is queued, and it is writable again only once no byte is left. Only a
+    /// request the socket did not take whole gets a promise, on an empty write behind it (writes complete in order).
     private static func flush(_ context: ChannelHandlerContext) -> RequestWrite {
         context.flush()
         // A failed write closed the channel (and `channelInactive` told the call) before the flush returned.

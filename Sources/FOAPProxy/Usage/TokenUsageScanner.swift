@@ -32,10 +32,10 @@ struct TokenUsageScanner {
     static let carryLength = 64
 
     /// What every key ends with; found from `_` to `_`, so a small answer costs a handful of memchr calls.
-    private static let suffix: [UInt8] = Array(#"_tokens""#.utf8)
-    /// `suffix`'s eight bytes as a little-endian word: one compare per `_`, not a `memcmp` call.
+    /// `_tokens"`, eight bytes, as a little-endian word: one compare per `_`, not a `memcmp` call.
     static let suffixWord: UInt64 = 0x2273_6E65_6B6F_745F
-    /// The part of each key before `suffix`, with its opening quote.
+    private static let suffixLength = MemoryLayout<UInt64>.size
+    /// The part of each key before the suffix, with its opening quote.
     private static let stems: [(bytes: [UInt8], isPrompt: Bool)] = [
         (Array(#""prompt"#.utf8), true),
         (Array(#""input"#.utf8), true),
@@ -61,7 +61,7 @@ struct TokenUsageScanner {
     /// Finds each `_tokens"` and looks back for one of the stems (`"prompt`, `"input`, `"completion`, `"output`).
     private mutating func search(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress else { return }
-        let suffixLength = Self.suffix.count
+        let suffixLength = Self.suffixLength
         var index = 0
         while index + suffixLength <= bytes.count {
             // memchr to each `_` (a few per answer: finish_reason, prompt_tokens, …), then the rest of the suffix.

@@ -107,6 +107,24 @@ final class ResponseOutputTests: XCTestCase {
         }
     }
 
+    /// An output whose keep-alive ends wait for its loop's batch (`EmbeddedEventLoop.run()` flushes them).
+    private static func batchedOutput() throws -> (EmbeddedEventLoop, EmbeddedChannel, ResponseOutput) {
+        let loop = EmbeddedEventLoop()
+        let host = OutputHost(flushBatch: LoopFlushBatch(eventLoop: loop))
+        let channel = EmbeddedChannel(handler: host, loop: loop)
+        return (loop, channel, try XCTUnwrap(host.output))
+    }
+
+    /// A GET's answer of two bytes, `body`, and its end (nobody waits for it unless `endPromise`).
+    private static func writeSmallAnswer(
+        _ body: String, to output: ResponseOutput, endPromise: EventLoopPromise<Void>? = nil
+    ) {
+        output.requestRead(.GET)
+        output.write(Self.head(.ok, [("Content-Length", "2")]), promise: nil)
+        output.write(.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+        output.writeAndFlushEnd(promise: endPromise)
+    }
+
     private static func written(_ channel: EmbeddedChannel) throws -> [String] {
         var writes: [String] = []
         while let data = try channel.readOutbound(as: IOData.self) {
@@ -161,20 +179,14 @@ final class ResponseOutputTests: XCTestCase {
     }
 
     func testAnEndNobodyWaitsForIsFlushedWithTheLoopsBatchAndOneWaitedForAtOnce() throws {
-        let loop = EmbeddedEventLoop()
-        let host = OutputHost(flushBatch: LoopFlushBatch(eventLoop: loop))
-        let channel = EmbeddedChannel(handler: host, loop: loop)
+        let (loop, channel, output) = try Self.batchedOutput()
         defer { _ = try? channel.finish() }
-        let output = try XCTUnwrap(host.output)
         let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
         for waited in [false, true] {
-            output.requestRead(.GET)
-            output.write(Self.head(.ok, [("Content-Length", "2")]), promise: nil)
-            output.write(.body(.byteBuffer(ByteBuffer(string: "{}"))), promise: nil)
             let promise = waited ? loop.makePromise(of: Void.self) : nil
             var written = false
             promise?.futureResult.assumeIsolated().whenSuccess { written = true }
-            output.writeAndFlushEnd(promise: promise)
+            Self.writeSmallAnswer("{}", to: output, endPromise: promise)
             if waited {
                 XCTAssertEqual(try Self.written(channel), [answer], "a close waits for it: flushed at once")
                 XCTAssertTrue(written)
@@ -187,16 +199,10 @@ final class ResponseOutputTests: XCTestCase {
     }
 
     func testPipelinedAnswersEndedInOneBatchLeaveInOrderWithOneFlush() throws {
-        let loop = EmbeddedEventLoop()
-        let host = OutputHost(flushBatch: LoopFlushBatch(eventLoop: loop))
-        let channel = EmbeddedChannel(handler: host, loop: loop)
+        let (loop, channel, output) = try Self.batchedOutput()
         defer { _ = try? channel.finish() }
-        let output = try XCTUnwrap(host.output)
         for body in ["{}", "[]"] {
-            output.requestRead(.GET)
-            output.write(Self.head(.ok, [("Content-Length", "2")]), promise: nil)
-            output.write(.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
-            output.writeAndFlushEnd(promise: nil)
+            Self.writeSmallAnswer(body, to: output)
         }
         XCTAssertEqual(try Self.written(channel), [])
         loop.run()
@@ -209,6 +215,30 @@ final class ResponseOutputTests: XCTestCase {
         output.writeAndFlushEnd(promise: nil)
         loop.run()
         XCTAssertEqual(try Self.written(channel), ["HTTP/1.1 204 No Content\r\n\r\n"])
+    }
+
+    /// The answer's buffer goes back to the loop's recycler after the batched flush, not before (the next answer in
+    /// the same batch would find it still held by NIO); when the client is gone before that flush, the flush goes
+    /// nowhere and the buffer is not kept.
+    func testABatchedAnswersBufferIsRecycledAfterItsFlushAndAVanishedClientsIsDropped() throws {
+        for vanishes in [false, true] {
+            let (loop, channel, output) = try Self.batchedOutput()
+            defer { _ = try? channel.finish() }
+            let buffers = try XCTUnwrap(output.buffers)
+            Self.writeSmallAnswer("{}", to: output)
+            XCTAssertNil(buffers.takeKept(capacity: 1), "held until its flush")
+            if vanishes {
+                output.connectionClosed()  // what the connection handler calls on channelInactive
+                try channel.close().wait()
+            }
+            loop.run()
+            if vanishes {
+                XCTAssertNil(buffers.takeKept(capacity: 1), "a vanished client's buffer is dropped")
+            } else {
+                XCTAssertEqual(try Self.written(channel), ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"])
+                XCTAssertNotNil(buffers.takeKept(capacity: 1), "recycled once flushed")
+            }
+        }
     }
 
     func testABodyForAHeadRequestIsRefusedAndNotWritten() throws {
