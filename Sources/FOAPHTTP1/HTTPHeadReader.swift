@@ -73,11 +73,13 @@ struct HTTPHeadReader {
             if count > self.limits.maxHeaderFieldCount || size > self.limits.maxHeaderListSize {
                 throw .headerOverflow
             }
-            try facts.note(name: name, value: value)
+            let known = HTTPKnownFieldName(name)
+            try facts.note(known, value: value)
             fields.append(
                 HTTPFieldBlock.Field(
                     nameStart: UInt32(line.lowerBound), nameLength: UInt32(colon),
-                    valueStart: UInt32(line.lowerBound + valueStart), valueLength: UInt32(valueEnd - valueStart)))
+                    valueStart: UInt32(line.lowerBound + valueStart), valueLength: UInt32(valueEnd - valueStart),
+                    known: known))
         }
     }
 
@@ -277,9 +279,9 @@ struct FramingFacts {
         minorVersion >= 1 ? !self.connectionClose : self.connectionKeepAlive && !self.connectionClose
     }
 
-    mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(HTTPParserError) {
-        switch name.count {
-        case 14 where Self.equalsLowercase(name, "content-length"):
+    mutating func note(_ name: HTTPKnownFieldName, value: UnsafeRawBufferPointer) throws(HTTPParserError) {
+        switch name {
+        case .contentLength:
             // One Content-Length of digits only: "1, 1", a sign, or a second field are refused (RFC 9112 §6.3
             // lets a recipient refuse them, and accepting them is how lengths are smuggled).
             guard self.contentLength == nil else { throw .unexpectedContentLength }
@@ -293,7 +295,7 @@ struct FramingFacts {
                 length = sum
             }
             self.contentLength = length
-        case 17 where Self.equalsLowercase(name, "transfer-encoding"):
+        case .transferEncoding:
             // Codings are tokens, with parameters of tokens or quoted strings: nothing else (no obs-text).
             for byte in value where !HTTPHeadReader.isTokenByte(byte) {
                 switch byte {
@@ -307,7 +309,7 @@ struct FramingFacts {
                 self.chunkedIsLast = coding.count == 7 && Self.equalsLowercase(coding, "chunked")
             }
             if self.transferCodings == 0 { self.transferCodings = 1 }  // an empty value is still a coding field
-        case 10 where Self.equalsLowercase(name, "connection"):
+        case .connection:
             Self.forEachElement(of: value) { option in
                 switch option.count {
                 case 5 where Self.equalsLowercase(option, "close"): self.connectionClose = true
@@ -316,7 +318,7 @@ struct FramingFacts {
                 default: break
                 }
             }
-        case 7 where Self.equalsLowercase(name, "upgrade"):
+        case .upgrade:
             self.upgradeField = true
         default:
             break

@@ -97,6 +97,54 @@ final class HTTPFieldBlockTests: XCTestCase {
         }
     }
 
+    /// Every known name is recognised in any case, and nothing else is: not a name one byte off at any position, one
+    /// byte shorter or longer, or with a byte that lowers to one of its bytes (CR lowers to `-`).
+    func testKnownNamesAreRecognisedInAnyCaseAndNothingElseIs() {
+        for known in HTTPKnownFieldName.allCases where known != .other {
+            let name = known.lowercased.description
+            XCTAssertEqual(HTTPKnownFieldName(name), known, name)
+            XCTAssertEqual(HTTPKnownFieldName(name.uppercased()), known, name)
+            let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
+            XCTAssertEqual(HTTPKnownFieldName(mixed), known, mixed)
+            XCTAssertEqual(HTTPKnownFieldName(String(name.dropLast())), .other, name)
+            XCTAssertEqual(HTTPKnownFieldName(name + "s"), .other, name)
+            XCTAssertEqual(HTTPKnownFieldName(name.replacingOccurrences(of: "-", with: "\r")), name.contains("-") ? .other : known)
+            for position in name.indices {
+                var offByOne = name
+                let byte = name.utf8[position] == UInt8(ascii: "z") ? UInt8(ascii: "y") : name.utf8[position] + 1
+                offByOne.replaceSubrange(position...position, with: String(UnicodeScalar(byte)))
+                XCTAssertEqual(HTTPKnownFieldName(offByOne), .other, offByOne)
+            }
+        }
+        for name in ["", "x", "server", "date", "set-cookie", "retry-after", "x-ratelimit-limit-requests"] {
+            XCTAssertEqual(HTTPKnownFieldName(name), .other, name)
+        }
+    }
+
+    /// A name set of known names and others, on parsed blocks of both in any case: `remove(namesIn:)` (which trusts
+    /// the parser's verdict on known names) drops exactly the fields a `Set` of the lower-cased names says.
+    func testDroppingByANameSetOfKnownAndOtherNamesAgreesWithASetOfItsNames() throws {
+        var generator = SystemRandomNumberGenerator()
+        let known = HTTPKnownFieldName.allCases.filter { $0 != .other }.map { $0.lowercased.description }
+        let others = ["x-a", "x-ratelimit-limit-requests", "server", "date", "cache-control", "teh", "hosts"]
+        func anyCase(_ name: String) -> String {
+            String(name.map { Bool.random(using: &generator) ? Character($0.uppercased()) : $0 })
+        }
+        for _ in 0..<50 {
+            let members = (known + others).filter { _ in Bool.random(using: &generator) }
+            let set = HTTPFieldNameSet(members.map(anyCase))
+            let reference = Set(members)
+            // One `Content-Length` at most: the parser refuses a second.
+            let names = (0..<Int.random(in: 1...20, using: &generator)).map { _ in
+                anyCase((known + others).filter { $0 != "content-length" }.randomElement(using: &generator)!)
+            } + (Bool.random(using: &generator) ? ["Content-Length"] : [])
+            // Values that name no field, so that a dropped `Connection` lists nothing more.
+            var block = try Self.block(names.map { ($0, $0 == "Content-Length" ? "0" : "close") })
+            XCTAssertFalse(block.remove(namesIn: set))
+            XCTAssertEqual(block.headers.map(\.name), names.filter { !reference.contains($0.lowercased()) }, "\(members)")
+        }
+    }
+
     /// Dropping by a name set keeps the rest in order, and says when a dropped `Connection` field lists more than
     /// its options (fields the caller must drop too).
     func testDroppingByANameSetSaysWhenConnectionListsFields() throws {

@@ -23,23 +23,23 @@ struct RequestHeaderFacts {
     private var sawExpect = false
 
     init(_ fields: HTTPFieldBlock) {
-        fields.forEach { name, value in
-            switch name.count {
-            case 4 where HTTPFieldBlock.equals(name, lowercase: "host"):
+        fields.forEachKnown { name, value in
+            switch name {
+            case .host:
                 self.hostCount += 1
-            case 6 where !self.sawExpect && HTTPFieldBlock.equals(name, lowercase: "expect"):
+            case .expect where !self.sawExpect:
                 self.sawExpect = true
                 self.expectsContinue = HTTPFieldBlock.equals(value, lowercase: "100-continue")
-            case 12 where !self.sawContentType && HTTPFieldBlock.equals(name, lowercase: "content-type"):
+            case .contentType where !self.sawContentType:
                 self.sawContentType = true
                 if let first = value.first, first | 0x20 == UInt8(ascii: "m") {
                     self.multipartCandidateContentType = String(decoding: value, as: UTF8.self)
                 }
-            case 12 where self.requestID == nil && HTTPFieldBlock.equals(name, lowercase: "x-request-id"):
+            case .xRequestID where self.requestID == nil:
                 self.requestID = String(decoding: value, as: UTF8.self)
-            case 14 where self.contentLength == nil && HTTPFieldBlock.equals(name, lowercase: "content-length"):
+            case .contentLength where self.contentLength == nil:
                 self.contentLength = Self.length(value)
-            case 17 where HTTPFieldBlock.equals(name, lowercase: "transfer-encoding"):
+            case .transferEncoding:
                 self.hasTransferEncoding = true
             default:
                 break
