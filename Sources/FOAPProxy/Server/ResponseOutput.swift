@@ -65,11 +65,20 @@ final class ResponseOutput {
 
     /// Encodes a head: `relayed` fields (an upstream's, as received) and then the head's own.
     func writeHead(_ head: HTTPResponseHead, relaying relayed: HTTPFieldBlock?, promise: EventLoopPromise<Void>?) {
+        self.writeHead(
+            version: head.version, status: head.status, headers: head.headers, relaying: relayed, promise: promise)
+    }
+
+    /// The same for a head given in parts.
+    func writeHead(
+        version: HTTPVersion, status: HTTPResponseStatus, headers: HTTPHeaders, relaying relayed: HTTPFieldBlock?,
+        promise: EventLoopPromise<Void>?
+    ) {
         // Room for a typical head and a small body behind it: one allocation for the whole answer.
         var buffer = self.takeGathered(reserving: Self.answerReservation)
-        self.writer.writeHead(head, relaying: relayed, into: &buffer)
+        self.writer.writeHead(version: version, status: status, headers: headers, relaying: relayed, into: &buffer)
         self.gather(buffer, promise: promise)
-        if head.status == .switchingProtocols {
+        if status == .switchingProtocols {
             // The connection changes hands after a 101: its bytes are in the channel before that.
             self.writeGathered()
         }
