@@ -66,7 +66,8 @@ public struct HTTPFieldBlock: Sendable {
         }
         let fields = try lines.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: bytes, limits: limits)
-            let fields = try reader.readFieldPositions().fields
+            var fields: [Field] = []
+            _ = try reader.readFieldPositions(into: &fields)
             guard reader.isAtEnd else { throw .invalidEOFState }  // a blank line before the end
             return fields
         }

@@ -14,29 +14,30 @@ struct HTTPHeadReader {
         self.limits = limits
     }
 
-    /// The request line and the fields, as positions in the bytes (`HTTPFieldBlock`).
-    mutating func readRequest() throws(HTTPParserError) -> (
-        method: HTTPMethod, uri: String, version: HTTPVersion, fields: [HTTPFieldBlock.Field], facts: FramingFacts
-    ) {
+    /// The request line, and the fields as positions in the bytes (`HTTPFieldBlock`) appended to `fields`.
+    mutating func readRequest(
+        into fields: inout [HTTPFieldBlock.Field]
+    ) throws(HTTPParserError) -> (method: HTTPMethod, uri: String, version: HTTPVersion, facts: FramingFacts) {
         let line = try self.nextLine()
         let (method, uri, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-        let (fields, facts) = try self.readFieldPositions()
-        return (method, uri, version, fields, facts)
+        let facts = try self.readFieldPositions(into: &fields)
+        return (method, uri, version, facts)
     }
 
-    /// The status line and the fields, as positions in the bytes (`HTTPFieldBlock`).
-    mutating func readResponse() throws(HTTPParserError) -> (
-        version: HTTPVersion, status: HTTPResponseStatus, fields: [HTTPFieldBlock.Field], facts: FramingFacts
-    ) {
+    /// The status line, and the fields as positions in the bytes (`HTTPFieldBlock`) appended to `fields`.
+    mutating func readResponse(
+        into fields: inout [HTTPFieldBlock.Field]
+    ) throws(HTTPParserError) -> (version: HTTPVersion, status: HTTPResponseStatus, facts: FramingFacts) {
         let line = try self.nextLine()
         let (version, status) = try Self.statusLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-        let (fields, facts) = try self.readFieldPositions()
-        return (version, status, fields, facts)
+        let facts = try self.readFieldPositions(into: &fields)
+        return (version, status, facts)
     }
 
     /// Field lines up to the blank line, as `String`s (trailers: rare, and handed on as `HTTPHeaders`).
     mutating func readFields() throws(HTTPParserError) -> (headers: HTTPHeaders, facts: FramingFacts) {
-        let (fields, facts) = try self.readFieldPositions()
+        var fields: [HTTPFieldBlock.Field] = []
+        let facts = try self.readFieldPositions(into: &fields)
         let headers = fields.map { field in
             (String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[field.nameRange]), as: UTF8.self),
              String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[field.valueRange]), as: UTF8.self))
@@ -44,19 +45,16 @@ struct HTTPHeadReader {
         return (HTTPHeaders(headers), facts)
     }
 
-    /// Field lines up to the blank line: where each name and value is, validated, with the framing facts.
-    mutating func readFieldPositions() throws(HTTPParserError) -> (
-        fields: [HTTPFieldBlock.Field], facts: FramingFacts
-    ) {
-        var fields: [HTTPFieldBlock.Field] = []
-        fields.reserveCapacity(16)
+    /// Field lines up to the blank line: where each name and value is, validated, appended to `fields`; and the
+    /// framing facts.
+    mutating func readFieldPositions(into fields: inout [HTTPFieldBlock.Field]) throws(HTTPParserError) -> FramingFacts {
         var facts = FramingFacts()
         var count = 0
         var size = 0
         while true {
             let line = try self.nextLine()
             if line.isEmpty {
-                return (fields, facts)
+                return facts
             }
             let field = UnsafeRawBufferPointer(rebasing: self.bytes[line])
             // obs-fold (a line starting with whitespace) is refused, not unfolded (RFC 9112 §5.2).

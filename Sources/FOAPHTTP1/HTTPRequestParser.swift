@@ -47,6 +47,7 @@ public struct HTTPRequestParser {
     private var state = State.head(scanned: 0)
     private var upgradeAfterEnd = false
     private var closeAfterEnd = false
+    private var spareFields = HTTPFieldPositionsSpare()
     public let limits: HTTPParserLimits
     /// Whether the connection stays open after the request whose head was returned last (its `Connection` field
     /// and version), known from the parser's own pass: `HTTPHeaders.isKeepAlive` would scan the fields again.
@@ -133,11 +134,12 @@ public struct HTTPRequestParser {
             return nil
         }
         // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
-        let (method, uri, version, fields, facts) = try buffer.withUnsafeReadableBytes {
-            bytes throws(HTTPParserError) in
+        var fields = self.spareFields.take()
+        let (method, uri, version, facts) = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
-            return try reader.readRequest()
+            return try reader.readRequest(into: &fields)
         }
+        self.spareFields.keep(fields)
         // The field positions count from the head's first byte. The block keeps those bytes for the request's life
         // (a stream can last minutes): a slice of a small read buffer, or a copy out of a large one, which it would
         // otherwise keep whole (a read buffer grown for a large body is up to 64 KiB).

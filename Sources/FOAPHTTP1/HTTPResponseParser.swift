@@ -42,6 +42,7 @@ public struct HTTPResponseParser {
     private var state = State.head(scanned: 0)
     private var requestMethod = HTTPMethod.GET
     private var upgradeAfterEnd = false
+    private var spareFields = HTTPFieldPositionsSpare()
     public let limits: HTTPParserLimits
     /// Whether the connection stays open after the last response whose head was returned (its `Connection`
     /// field and version), known from the same pass as the head: `HTTPHeaders.isKeepAlive` would scan again.
@@ -131,11 +132,12 @@ public struct HTTPResponseParser {
             return nil
         }
         // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
-        let (version, status, fieldPositions, facts) = try buffer.withUnsafeReadableBytes {
-            bytes throws(HTTPParserError) in
+        var fieldPositions = self.spareFields.take()
+        let (version, status, facts) = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: self.limits)
-            return try reader.readResponse()
+            return try reader.readResponse(into: &fieldPositions)
         }
+        self.spareFields.keep(fieldPositions)
         // The field positions count from the head's first byte: the block shares the read buffer's storage.
         let headBytes = buffer.readSlice(length: length)!
         let code = status.code

@@ -145,6 +145,31 @@ final class HTTPFieldBlockTests: XCTestCase {
         }
     }
 
+    /// A parser writes a head's field positions into the storage of the last head's once that head is gone (its
+    /// capacity shows it), into other storage while it is still held (which keeps its own fields), and does not keep
+    /// the large storage of a head of many fields.
+    func testTheNextHeadReusesTheFieldStorageOfAHeadNoLongerHeld() throws {
+        var parser = HTTPResponseParser()
+        func head(fields count: Int) throws -> HTTPReceivedResponseHead {
+            let fields = (0..<count).map { "X-\($0): \($0)\r\n" }.joined()
+            var bytes = ByteBuffer(string: "HTTP/1.1 200 OK\r\n\(fields)Content-Length: 0\r\n\r\n")
+            parser.expectResponse(to: .GET)
+            guard case .head(let head) = try parser.nextPart(from: &bytes) else {
+                throw HTTPParserError.invalidInternalState
+            }
+            guard case .end = try parser.nextPart(from: &bytes) else { throw HTTPParserError.invalidInternalState }
+            return head
+        }
+        XCTAssertGreaterThanOrEqual(try head(fields: 40).fields.fields.capacity, 41)  // dropped at once
+        let reusing = try head(fields: 1)
+        XCTAssertGreaterThanOrEqual(reusing.fields.fields.capacity, 41, "the dropped head's storage")
+        let whileHeld = try head(fields: 2)
+        XCTAssertEqual(reusing.fields.headers.map { "\($0.name)=\($0.value)" }, ["X-0=0", "Content-Length=0"])
+        XCTAssertEqual(whileHeld.fields.headers.map(\.name), ["X-0", "X-1", "Content-Length"])
+        _ = try head(fields: 100)
+        XCTAssertLessThan(try head(fields: 1).fields.fields.capacity, 100, "a large storage is not kept")
+    }
+
     /// Dropping by a name set keeps the rest in order, and says when a dropped `Connection` field lists more than
     /// its options (fields the caller must drop too).
     func testDroppingByANameSetSaysWhenConnectionListsFields() throws {
