@@ -14,14 +14,15 @@ struct HTTPHeadReader {
         self.limits = limits
     }
 
-    /// The request line, and the fields as positions in the bytes (`HTTPFieldBlock`) appended to `fields`.
+    /// The request line (the target as its range in the bytes), and the fields as positions in the bytes
+    /// (`HTTPFieldBlock`) appended to `fields`.
     mutating func readRequest(
         into fields: inout [HTTPFieldBlock.Field]
-    ) throws(HTTPParserError) -> (method: HTTPMethod, uri: String, version: HTTPVersion, facts: FramingFacts) {
+    ) throws(HTTPParserError) -> (method: HTTPMethod, target: Range<Int>, version: HTTPVersion, facts: FramingFacts) {
         let line = try self.nextLine()
-        let (method, uri, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
+        let (method, target, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
         let facts = try self.readFieldPositions(into: &fields)
-        return (method, uri, version, facts)
+        return (method, (line.lowerBound + target.lowerBound)..<(line.lowerBound + target.upperBound), version, facts)
     }
 
     /// The status line, and the fields as positions in the bytes (`HTTPFieldBlock`) appended to `fields`.
@@ -99,7 +100,7 @@ struct HTTPHeadReader {
     /// `method SP request-target SP HTTP-version`, one space each.
     private static func requestLine(
         _ line: UnsafeRawBufferPointer
-    ) throws(HTTPParserError) -> (HTTPMethod, String, HTTPVersion) {
+    ) throws(HTTPParserError) -> (HTTPMethod, target: Range<Int>, HTTPVersion) {
         guard let methodEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
             throw .invalidMethod
         }
@@ -115,7 +116,7 @@ struct HTTPHeadReader {
         }
         guard Self.isRequestTargetForm(target, method: method) else { throw .invalidURL }
         let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...]))
-        return (method, String(decoding: target, as: UTF8.self), version)
+        return (method, targetStart..<targetEnd, version)
     }
 
     /// One of the four forms of RFC 9112 §3.2, as llhttp tells them apart: origin-form (`/…`), asterisk-form

@@ -135,7 +135,7 @@ public struct HTTPRequestParser {
         }
         // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
         var fields = self.spareFields.take()
-        let (method, uri, version, facts) = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+        let (method, target, version, facts) = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
             return try reader.readRequest(into: &fields)
         }
@@ -160,6 +160,6 @@ public struct HTTPRequestParser {
         }
         return .head(
             HTTPReceivedRequestHead(
-                method: method, uri: uri, version: version, fields: HTTPFieldBlock(bytes: headBytes, fields: fields)))
+                method: method, target: target, version: version, fields: HTTPFieldBlock(bytes: headBytes, fields: fields)))
     }
 }

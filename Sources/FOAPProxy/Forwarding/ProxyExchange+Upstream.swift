@@ -50,7 +50,7 @@ extension ProxyExchange {
             return
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
-        let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
+        let query = HeaderPolicy.upstreamQuery(of: self.head)
         let authHeader = upstream.authHeader ?? model.providerAuthHeader
         let attempt = self.machine.attemptStarted(now: .now(), timeouts: request.attemptTimeouts)
         self.callAttempt = attempt
