@@ -61,8 +61,8 @@ public struct HTTPReceivedRequestHead: Sendable {
         case .given(var uri):
             return try uri.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
         case .inHead(let start, let count):
-            return try self.fields.bytes.withUnsafeReadableBytes { bytes in
-                try body(UnsafeRawBufferPointer(rebasing: bytes[Int(start)..<Int(start + count)]))
+            return try withExtendedLifetime(self.fields) {
+                try body(UnsafeRawBufferPointer(rebasing: self.fields.headBytes[Int(start)..<Int(start + count)]))
             }
         }
     }
