@@ -52,9 +52,10 @@ public struct HTTPFieldBlock: Sendable {
     /// head instead of copying it. A later field is removed from the array itself (a head of that many is rare).
     @usableFromInline var dropped: UInt64 = 0
 
-    init(bytes: ByteBuffer, fields: [Field]) {
+    /// - Parameter start: the address of `bytes`' first readable byte when the caller has it; nil: taken here.
+    init(bytes: ByteBuffer, start: UnsafeRawPointer? = nil, fields: [Field]) {
         self.bytes = bytes
-        self.start = Address(bytes.withUnsafeReadableBytes { $0.baseAddress })
+        self.start = Address(start ?? bytes.withUnsafeReadableBytes { $0.baseAddress })
         self.fields = fields
     }
 

@@ -7,7 +7,7 @@
 /// While the last head is still held (a pipelined request, a response head kept for a retry), the next gets new
 /// storage, as before.
 struct HTTPFieldPositionsSpare {
-    private var fields: [HTTPFieldBlock.Field] = []
+    private(set) var fields: [HTTPFieldBlock.Field] = []
 
     /// Room kept for: beyond it, a head of many fields does not pin its storage to the connection.
     private static let keptCapacity = 64

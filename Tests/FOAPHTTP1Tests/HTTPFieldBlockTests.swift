@@ -171,6 +171,36 @@ final class HTTPFieldBlockTests: XCTestCase {
         XCTAssertLessThan(try head(fields: 1).fields.fields.capacity, 100, "a large storage is not kept")
     }
 
+    /// The parser is asked for the next part once more after each message, on an empty buffer (the connection
+    /// handler reads until nothing is left): that call must not trade the spare storage, still shared with the head
+    /// just returned, for new storage (an allocation per head: compared while the head is alive, so that no freed
+    /// storage can come back at the same address). Both parsers.
+    func testAskingAgainOnAnEmptyBufferKeepsTheSpareSharedWithTheLastHead() throws {
+        func address(_ fields: [HTTPFieldBlock.Field]) -> UnsafeRawPointer? {
+            fields.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        }
+        var responses = HTTPResponseParser()
+        var bytes = ByteBuffer(string: "HTTP/1.1 200 OK\r\nA: 1\r\nContent-Length: 0\r\n\r\n")
+        responses.expectResponse(to: .GET)
+        guard case .head(let response) = try responses.nextPart(from: &bytes) else {
+            throw HTTPParserError.invalidInternalState
+        }
+        guard case .end = try responses.nextPart(from: &bytes) else { throw HTTPParserError.invalidInternalState }
+        XCTAssertNil(try responses.nextPart(from: &bytes))
+        XCTAssertEqual(address(responses.spareFields.fields), address(response.fields.fields))
+
+        var requests = HTTPRequestParser()
+        bytes = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        guard case .head(let request) = try requests.nextPart(from: &bytes) else {
+            throw HTTPParserError.invalidInternalState
+        }
+        guard case .end = try requests.nextPart(from: &bytes) ?? requests.pendingEnd() else {
+            throw HTTPParserError.invalidInternalState
+        }
+        XCTAssertNil(try requests.nextPart(from: &bytes))
+        XCTAssertEqual(address(requests.spareFields.fields), address(request.fields.fields))
+    }
+
     /// Dropping by a name set keeps the rest in order, and says when a dropped `Connection` field lists more than
     /// its options (fields the caller must drop too).
     func testDroppingByANameSetSaysWhenConnectionListsFields() throws {
