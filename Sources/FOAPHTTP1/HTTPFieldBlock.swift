@@ -15,18 +15,13 @@ public struct HTTPFieldBlock: Sendable {
         @usableFromInline var nameLength: UInt32
         @usableFromInline var valueStart: UInt32
         @usableFromInline var valueLength: UInt32
-        /// The name, when it is one the proxy acts on (compared once, by the parser).
-        @usableFromInline var known: HTTPKnownFieldName
 
         @usableFromInline
-        init(
-            nameStart: UInt32, nameLength: UInt32, valueStart: UInt32, valueLength: UInt32, known: HTTPKnownFieldName
-        ) {
+        init(nameStart: UInt32, nameLength: UInt32, valueStart: UInt32, valueLength: UInt32) {
             self.nameStart = nameStart
             self.nameLength = nameLength
             self.valueStart = valueStart
             self.valueLength = valueLength
-            self.known = known
         }
 
         @usableFromInline
@@ -42,38 +37,14 @@ public struct HTTPFieldBlock: Sendable {
 
     /// The bytes the ranges point into (the whole head, from its first byte).
     @usableFromInline let bytes: ByteBuffer
-    /// Where `bytes`' readable bytes are, taken once: each `withUnsafeReadableBytes` reads the storage's address
-    /// through a class property, which costs a runtime exclusivity check (~60 instructions) per call, a dozen calls
-    /// per request. The address stays valid as long as `bytes` holds the storage, which nothing writes to while it is
-    /// shared (a writer copies first).
-    @usableFromInline let start: Address
     @usableFromInline var fields: [Field]
     /// Fields dropped among the first 64 (bit n: `fields[n]`): marking them leaves the array shared with the parsed
     /// head instead of copying it. A later field is removed from the array itself (a head of that many is rare).
     @usableFromInline var dropped: UInt64 = 0
 
-    /// - Parameter start: the address of `bytes`' first readable byte when the caller has it; nil: taken here.
-    init(bytes: ByteBuffer, start: UnsafeRawPointer? = nil, fields: [Field]) {
+    init(bytes: ByteBuffer, fields: [Field]) {
         self.bytes = bytes
-        self.start = Address(start ?? bytes.withUnsafeReadableBytes { $0.baseAddress })
         self.fields = fields
-    }
-
-    /// `Sendable`: the address is only read through, while the block's `bytes` keeps what it points to.
-    @usableFromInline
-    struct Address: @unchecked Sendable {
-        @usableFromInline let pointer: UnsafeRawPointer?
-
-        init(_ pointer: UnsafeRawPointer?) {
-            self.pointer = pointer
-        }
-    }
-
-    /// `bytes`' readable bytes, valid while this block (which holds them) is: for use inside its own methods, or
-    /// within `withExtendedLifetime` of it. A plain value, not a closure's argument: the fields' loops stay inlined.
-    @inlinable
-    var headBytes: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: self.start.pointer, count: self.bytes.readableBytes)
     }
 
     /// A block without fields.
@@ -90,8 +61,7 @@ public struct HTTPFieldBlock: Sendable {
         }
         let fields = try lines.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             var reader = HTTPHeadReader(bytes: bytes, limits: limits)
-            var fields: [Field] = []
-            _ = try reader.readFieldPositions(into: &fields)
+            let fields = try reader.readFieldPositions().fields
             guard reader.isAtEnd else { throw .invalidEOFState }  // a blank line before the end
             return fields
         }
@@ -109,11 +79,12 @@ public struct HTTPFieldBlock: Sendable {
     /// Calls `body` with the index, name and value of each field kept, in order; stops when it returns false.
     @inlinable
     func visit(_ body: (Int, Field, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) {
-        let bytes = self.headBytes
-        for index in self.fields.indices where !self.isDropped(index) {
-            let field = self.fields[index]
-            let name = UnsafeRawBufferPointer(rebasing: bytes[field.nameRange])
-            guard body(index, field, name, UnsafeRawBufferPointer(rebasing: bytes[field.valueRange])) else { return }
+        self.bytes.withUnsafeReadableBytes { bytes in
+            for index in self.fields.indices where !self.isDropped(index) {
+                let field = self.fields[index]
+                let name = UnsafeRawBufferPointer(rebasing: bytes[field.nameRange])
+                guard body(index, field, name, UnsafeRawBufferPointer(rebasing: bytes[field.valueRange])) else { return }
+            }
         }
     }
 
@@ -126,23 +97,13 @@ public struct HTTPFieldBlock: Sendable {
         }
     }
 
-    /// Calls `body` with the value of each field kept whose name is a known one, in order (a faster `forEach` for a
-    /// reader that only wants those).
-    @inlinable
-    public func forEachKnown(_ body: (_ name: HTTPKnownFieldName, _ value: UnsafeRawBufferPointer) -> Void) {
-        self.visit { _, field, _, value in
-            if field.known != .other {
-                body(field.known, value)
-            }
-            return true
-        }
-    }
-
     /// The value of the first field named `lowercase` (any case in the block), or nil.
     public func first(name lowercase: StaticString) -> String? {
         var found: String?
-        self.visitNamed(lowercase) { value in
+        self.visit { _, _, name, value in
+            guard FramingFacts.equalsLowercase(name, lowercase) else { return true }
             found = String(decoding: value, as: UTF8.self)
+            return false
         }
         return found
     }
@@ -150,8 +111,10 @@ public struct HTTPFieldBlock: Sendable {
     /// Whether the first field named `lowercase` has a value that starts with `prefix` (no `String` made).
     public func first(name lowercase: StaticString, hasPrefix prefix: StaticString) -> Bool {
         var result = false
-        self.visitNamed(lowercase) { value in
+        self.visit { _, _, name, value in
+            guard FramingFacts.equalsLowercase(name, lowercase) else { return true }
             result = value.starts(with: UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+            return false
         }
         return result
     }
@@ -159,20 +122,11 @@ public struct HTTPFieldBlock: Sendable {
     /// Whether a field is named `lowercase` (any case in the block).
     public func contains(name lowercase: StaticString) -> Bool {
         var found = false
-        self.visitNamed(lowercase) { _ in found = true }
-        return found
-    }
-
-    /// Calls `body` with the value of the first field named `lowercase`, if there is one; a known name is found by
-    /// the parser's verdict, without comparing bytes.
-    private func visitNamed(_ lowercase: StaticString, _ body: (UnsafeRawBufferPointer) -> Void) {
-        let known = HTTPKnownFieldName(UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
-        self.visit { _, field, name, value in
-            let matches = known == .other ? FramingFacts.equalsLowercase(name, lowercase) : field.known == known
-            guard matches else { return true }
-            body(value)
-            return false
+        self.visit { _, _, name, _ in
+            found = FramingFacts.equalsLowercase(name, lowercase)
+            return !found
         }
+        return found
     }
 
     /// Drops the fields `shouldRemove` picks by name and value; the others keep their order.
@@ -180,18 +134,10 @@ public struct HTTPFieldBlock: Sendable {
     public mutating func removeAll(
         where shouldRemove: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool
     ) {
-        self.removeAllFields { _, name, value in shouldRemove(name, value) }
-    }
-
-    /// Drops the fields `shouldRemove` picks; the others keep their order.
-    @inline(__always)
-    mutating func removeAllFields(
-        where shouldRemove: (_ field: Field, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool
-    ) {
         var dropped = self.dropped
         var beyondMask: [Int] = []
-        self.visit { index, field, name, value in
-            if shouldRemove(field, name, value) {
+        self.visit { index, _, name, value in
+            if shouldRemove(name, value) {
                 if index < 64 {
                     dropped |= 1 << UInt64(index)
                 } else {
@@ -229,12 +175,12 @@ public struct HTTPFieldBlock: Sendable {
     /// What a writer needs before it reserves room: the fields' encoded size and which framing fields are present.
     func encodingFacts() -> RequestEncodingFacts {
         var facts = RequestEncodingFacts()
-        self.visit { _, field, _, value in
+        self.visit { _, field, name, value in
             facts.size += field.encodedSize
-            switch field.known {
-            case .contentLength:
-                facts.hasLength = true
-            case .transferEncoding:
+            switch name.count {
+            case 14:
+                facts.hasLength = facts.hasLength || FramingFacts.equalsLowercase(name, "content-length")
+            case 17 where FramingFacts.equalsLowercase(name, "transfer-encoding"):
                 if !facts.hasTransferEncoding { facts.firstCodingIsChunked = value.elementsEqual("chunked".utf8) }
                 facts.hasTransferEncoding = true
             default:
@@ -252,33 +198,35 @@ public struct HTTPFieldBlock: Sendable {
     func write(
         into out: inout ByteWriter, droppingLength dropLength: Bool, droppingTransferEncoding dropTransferEncoding: Bool
     ) {
-        let bytes = self.headBytes
-        var run = 0..<0  // lines to copy at once
-        for index in self.fields.indices where !self.isDropped(index) {
-            let field = self.fields[index]
-            if dropLength, field.known == .contentLength { continue }
-            if dropTransferEncoding, field.known == .transferEncoding { continue }
-            let nameEnd = field.nameRange.upperBound
-            let valueEnd = field.valueRange.upperBound
-            let asWritten =
-                field.valueRange.lowerBound == nameEnd + 2 && bytes[nameEnd + 1] == .space
-                && valueEnd + 1 < bytes.count && bytes[valueEnd] == .cr
-            if asWritten, run.upperBound == field.nameRange.lowerBound, !run.isEmpty {
-                run = run.lowerBound..<(valueEnd + 2)
-                continue
+        self.bytes.withUnsafeReadableBytes { bytes in
+            var run = 0..<0  // lines to copy at once
+            for index in self.fields.indices where !self.isDropped(index) {
+                let field = self.fields[index]
+                let name = UnsafeRawBufferPointer(rebasing: bytes[field.nameRange])
+                if dropLength, FramingFacts.equalsLowercase(name, "content-length") { continue }
+                if dropTransferEncoding, FramingFacts.equalsLowercase(name, "transfer-encoding") { continue }
+                let nameEnd = field.nameRange.upperBound
+                let valueEnd = field.valueRange.upperBound
+                let asWritten =
+                    field.valueRange.lowerBound == nameEnd + 2 && bytes[nameEnd + 1] == .space
+                    && valueEnd + 1 < bytes.count && bytes[valueEnd] == .cr
+                if asWritten, run.upperBound == field.nameRange.lowerBound, !run.isEmpty {
+                    run = run.lowerBound..<(valueEnd + 2)
+                    continue
+                }
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[run]))
+                run = 0..<0
+                if asWritten {
+                    run = field.nameRange.lowerBound..<(valueEnd + 2)
+                } else {
+                    out.append(name)
+                    out.append(": ")
+                    out.append(UnsafeRawBufferPointer(rebasing: bytes[field.valueRange]))
+                    out.append("\r\n")
+                }
             }
             out.append(UnsafeRawBufferPointer(rebasing: bytes[run]))
-            run = 0..<0
-            if asWritten {
-                run = field.nameRange.lowerBound..<(valueEnd + 2)
-            } else {
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[field.nameRange]))
-                out.append(": ")
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[field.valueRange]))
-                out.append("\r\n")
-            }
         }
-        out.append(UnsafeRawBufferPointer(rebasing: bytes[run]))
     }
 }
 

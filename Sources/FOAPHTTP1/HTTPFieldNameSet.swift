@@ -2,13 +2,10 @@
 /// hashing per field.
 ///
 /// A proxy checks every field of every head it forwards against the names that must not cross; through an array of
-/// arrays per length and two closures per field that cost ~300 instructions per field in bench/profile. Known names
-/// (`HTTPKnownFieldName`) are one bit each, which a parsed field answers with the parser's verdict; the other names sit
-/// in one flat run of bytes, and a field whose length none of them has is answered by one bit.
+/// arrays per length and two closures per field that cost ~300 instructions per field in bench/profile. The names
+/// sit in one flat run of bytes, and a field whose length no name has is answered by one bit.
 public struct HTTPFieldNameSet: Sendable {
-    /// The known names in the set.
-    private let known: HTTPKnownFieldNames
-    /// The other names, lower-case, one after another, shortest first.
+    /// The names, lower-case, one after another, shortest first.
     private let bytes: [UInt8]
     /// For each byte of `bytes`: 0x20 for a letter (a field's byte is lowered before the compare), 0 for any other.
     private let caseBits: [UInt8]
@@ -19,10 +16,7 @@ public struct HTTPFieldNameSet: Sendable {
 
     /// - Parameter names: field names (any case; shorter than 64 bytes).
     public init(_ names: some Sequence<String>) {
-        let lowercased = Set(names.map { $0.lowercased() })
-        self.known = HTTPKnownFieldNames(lowercased.map { HTTPKnownFieldName($0) }.filter { $0 != .other })
-        let sorted = lowercased.filter { HTTPKnownFieldName($0) == .other }
-            .sorted { ($0.utf8.count, $0) < ($1.utf8.count, $1) }
+        let sorted = Set(names.map { $0.lowercased() }).sorted { ($0.utf8.count, $0) < ($1.utf8.count, $1) }
         var bytes: [UInt8] = []
         var entries: [(start: Int, count: Int)] = []
         var lengths: UInt64 = 0
@@ -40,14 +34,6 @@ public struct HTTPFieldNameSet: Sendable {
 
     /// Whether `name` (any case) is in the set.
     public func contains(_ name: UnsafeRawBufferPointer) -> Bool {
-        self.contains(name, known: HTTPKnownFieldName(name))
-    }
-
-    /// Whether `name` (any case), which the parser found to be `known`, is in the set.
-    func contains(_ name: UnsafeRawBufferPointer, known: HTTPKnownFieldName) -> Bool {
-        if known != .other {
-            return self.known.contains(known)
-        }
         guard name.count < 64, self.lengths >> UInt64(name.count) & 1 == 1 else { return false }
         return self.bytes.withUnsafeBufferPointer { bytes in
             self.caseBits.withUnsafeBufferPointer { caseBits in
@@ -70,6 +56,8 @@ public struct HTTPFieldNameSet: Sendable {
 
     /// Whether `name` (any case) is in the set.
     public func contains(_ name: String) -> Bool {
+        let count = name.utf8.count
+        guard count < 64, self.lengths >> UInt64(count) & 1 == 1 else { return false }
         var name = name
         return name.withUTF8 { self.contains(UnsafeRawBufferPointer($0)) }
     }
@@ -82,9 +70,9 @@ extension HTTPFieldBlock {
     ///   names of more fields to drop, which the caller reads from the original block).
     public mutating func remove(namesIn names: HTTPFieldNameSet) -> Bool {
         var connectionListsFields = false
-        self.removeAllFields { field, name, value in
-            guard names.contains(name, known: field.known) else { return false }
-            if field.known == .connection, !FramingFacts.equalsLowercase(value, "keep-alive"),
+        self.removeAll { name, value in
+            guard names.contains(name) else { return false }
+            if FramingFacts.equalsLowercase(name, "connection"), !FramingFacts.equalsLowercase(value, "keep-alive"),
                 !FramingFacts.equalsLowercase(value, "close")
             {
                 connectionListsFields = true

@@ -14,31 +14,29 @@ struct HTTPHeadReader {
         self.limits = limits
     }
 
-    /// The request line (the target as its range in the bytes), and the fields as positions in the bytes
-    /// (`HTTPFieldBlock`) appended to `fields`.
-    mutating func readRequest(
-        into fields: inout [HTTPFieldBlock.Field]
-    ) throws(HTTPParserError) -> (method: HTTPMethod, target: Range<Int>, version: HTTPVersion, facts: FramingFacts) {
+    /// The request line and the fields, as positions in the bytes (`HTTPFieldBlock`).
+    mutating func readRequest() throws(HTTPParserError) -> (
+        method: HTTPMethod, uri: String, version: HTTPVersion, fields: [HTTPFieldBlock.Field], facts: FramingFacts
+    ) {
         let line = try self.nextLine()
-        let (method, target, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-        let facts = try self.readFieldPositions(into: &fields)
-        return (method, (line.lowerBound + target.lowerBound)..<(line.lowerBound + target.upperBound), version, facts)
+        let (method, uri, version) = try Self.requestLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
+        let (fields, facts) = try self.readFieldPositions()
+        return (method, uri, version, fields, facts)
     }
 
-    /// The status line, and the fields as positions in the bytes (`HTTPFieldBlock`) appended to `fields`.
-    mutating func readResponse(
-        into fields: inout [HTTPFieldBlock.Field]
-    ) throws(HTTPParserError) -> (version: HTTPVersion, status: HTTPResponseStatus, facts: FramingFacts) {
+    /// The status line and the fields, as positions in the bytes (`HTTPFieldBlock`).
+    mutating func readResponse() throws(HTTPParserError) -> (
+        version: HTTPVersion, status: HTTPResponseStatus, fields: [HTTPFieldBlock.Field], facts: FramingFacts
+    ) {
         let line = try self.nextLine()
         let (version, status) = try Self.statusLine(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-        let facts = try self.readFieldPositions(into: &fields)
-        return (version, status, facts)
+        let (fields, facts) = try self.readFieldPositions()
+        return (version, status, fields, facts)
     }
 
     /// Field lines up to the blank line, as `String`s (trailers: rare, and handed on as `HTTPHeaders`).
     mutating func readFields() throws(HTTPParserError) -> (headers: HTTPHeaders, facts: FramingFacts) {
-        var fields: [HTTPFieldBlock.Field] = []
-        let facts = try self.readFieldPositions(into: &fields)
+        let (fields, facts) = try self.readFieldPositions()
         let headers = fields.map { field in
             (String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[field.nameRange]), as: UTF8.self),
              String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[field.valueRange]), as: UTF8.self))
@@ -46,54 +44,40 @@ struct HTTPHeadReader {
         return (HTTPHeaders(headers), facts)
     }
 
-    /// Field lines up to the blank line: where each name and value is, validated, appended to `fields`; and the
-    /// framing facts.
-    ///
-    /// Each line is read once: its name up to the colon, then its value up to the first control byte, which must be
-    /// the CR of its CRLF. (Finding the line's LF first and then checking the value's bytes again walked each
-    /// value twice: ~100 instructions per field in bench/profile.)
-    mutating func readFieldPositions(into fields: inout [HTTPFieldBlock.Field]) throws(HTTPParserError) -> FramingFacts {
+    /// Field lines up to the blank line: where each name and value is, validated, with the framing facts.
+    mutating func readFieldPositions() throws(HTTPParserError) -> (
+        fields: [HTTPFieldBlock.Field], facts: FramingFacts
+    ) {
+        var fields: [HTTPFieldBlock.Field] = []
+        fields.reserveCapacity(16)
         var facts = FramingFacts()
         var count = 0
         var size = 0
-        let bytes = self.bytes
-        var index = self.index
         while true {
-            guard index < bytes.count else { throw .invalidInternalState }  // the caller found the blank line
-            if bytes[index] == .cr || bytes[index] == .lf {
-                // The blank line, CRLF; a bare LF is refused (see `nextLine`).
-                guard bytes[index] == .cr, index + 1 < bytes.count, bytes[index + 1] == .lf else { throw .lfExpected }
-                self.index = index + 2
-                return facts
+            let line = try self.nextLine()
+            if line.isEmpty {
+                return (fields, facts)
             }
+            let field = UnsafeRawBufferPointer(rebasing: self.bytes[line])
             // obs-fold (a line starting with whitespace) is refused, not unfolded (RFC 9112 §5.2).
-            guard let nameLength = Self.nameEnd(UnsafeRawBufferPointer(rebasing: bytes[index...])) else {
-                throw .invalidHeaderToken
-            }
-            let colon = index + nameLength
+            guard let colon = Self.nameEnd(field) else { throw .invalidHeaderToken }
+            let name = UnsafeRawBufferPointer(rebasing: field[..<colon])
             var valueStart = colon + 1
-            while valueStart < bytes.count, bytes[valueStart] == .space || bytes[valueStart] == .tab { valueStart += 1 }
-            // Field values hold no control byte but tab (RFC 9110 §5.5): the first one ends the line, as its CR.
-            let lineEnd = valueStart + Self.fieldValueLength(UnsafeRawBufferPointer(rebasing: bytes[valueStart...]))
-            guard lineEnd + 1 < bytes.count, bytes[lineEnd] == .cr, bytes[lineEnd + 1] == .lf else {
-                throw lineEnd < bytes.count && bytes[lineEnd] == .lf ? .lfExpected : .invalidHeaderToken
-            }
-            var valueEnd = lineEnd
-            while valueEnd > valueStart, bytes[valueEnd - 1] == .space || bytes[valueEnd - 1] == .tab { valueEnd -= 1 }
-            let name = UnsafeRawBufferPointer(rebasing: bytes[index..<colon])
-            let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            var valueEnd = field.count
+            while valueStart < valueEnd, field[valueStart] == .space || field[valueStart] == .tab { valueStart += 1 }
+            while valueEnd > valueStart, field[valueEnd - 1] == .space || field[valueEnd - 1] == .tab { valueEnd -= 1 }
+            let value = UnsafeRawBufferPointer(rebasing: field[valueStart..<valueEnd])
+            guard Self.isFieldValue(value) else { throw .invalidHeaderToken }
             count += 1
             size += name.count + value.count
             if count > self.limits.maxHeaderFieldCount || size > self.limits.maxHeaderListSize {
                 throw .headerOverflow
             }
-            let known = HTTPKnownFieldName(name)
-            try facts.note(known, value: value)
+            try facts.note(name: name, value: value)
             fields.append(
                 HTTPFieldBlock.Field(
-                    nameStart: UInt32(index), nameLength: UInt32(nameLength),
-                    valueStart: UInt32(valueStart), valueLength: UInt32(valueEnd - valueStart), known: known))
-            index = lineEnd + 2
+                    nameStart: UInt32(line.lowerBound), nameLength: UInt32(colon),
+                    valueStart: UInt32(line.lowerBound + valueStart), valueLength: UInt32(valueEnd - valueStart)))
         }
     }
 
@@ -115,7 +99,7 @@ struct HTTPHeadReader {
     /// `method SP request-target SP HTTP-version`, one space each.
     private static func requestLine(
         _ line: UnsafeRawBufferPointer
-    ) throws(HTTPParserError) -> (HTTPMethod, target: Range<Int>, HTTPVersion) {
+    ) throws(HTTPParserError) -> (HTTPMethod, String, HTTPVersion) {
         guard let methodEnd = HTTPMessageFraming.firstIndex(of: .space, in: line, from: 0), methodEnd > 0 else {
             throw .invalidMethod
         }
@@ -131,7 +115,7 @@ struct HTTPHeadReader {
         }
         guard Self.isRequestTargetForm(target, method: method) else { throw .invalidURL }
         let version = try Self.version(UnsafeRawBufferPointer(rebasing: line[(targetEnd + 1)...]))
-        return (method, targetStart..<targetEnd, version)
+        return (method, String(decoding: target, as: UTF8.self), version)
     }
 
     /// One of the four forms of RFC 9112 §3.2, as llhttp tells them apart: origin-form (`/…`), asterisk-form
@@ -192,8 +176,7 @@ struct HTTPHeadReader {
             code = code * 10 + Int(byte - UInt8(ascii: "0"))
         }
         if line.count > 12 {
-            let reason = UnsafeRawBufferPointer(rebasing: line[13...])
-            guard line[12] == .space, Self.fieldValueLength(reason) == reason.count else {
+            guard line[12] == .space, Self.isFieldValue(UnsafeRawBufferPointer(rebasing: line[13...])) else {
                 throw .invalidStatus
             }
         }
@@ -241,15 +224,14 @@ struct HTTPHeadReader {
         }
     }
 
-    /// How many bytes at the start of `bytes` are `field-value` characters: visible ASCII, obs-text, space and tab
-    /// (RFC 9110 §5.5), up to the first other control byte or DEL (or the end).
+    /// `field-value` characters: visible ASCII, obs-text, space and tab (RFC 9110 §5.5); no other control byte.
     ///
     /// Eight bytes at a time while none of them is a control byte or DEL (SWAR: a byte below 0x20 or equal to 0x7F
-    /// sets its high bit in `flagged`); a word with one, a tab perhaps, and the rest go byte by byte.
-    private static func fieldValueLength(_ bytes: UnsafeRawBufferPointer) -> Int {
+    /// sets its high bit in `flagged`); a word with one, a tab perhaps, and the rest of the value go byte by byte.
+    private static func isFieldValue(_ value: UnsafeRawBufferPointer) -> Bool {
         var index = 0
-        while index + 8 <= bytes.count {
-            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+        while index + 8 <= value.count {
+            let word = value.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             let belowSpace = (word &- 0x2020_2020_2020_2020) & ~word
             let delete = word ^ 0x7F7F_7F7F_7F7F_7F7F
             let isDelete = (delete &- 0x0101_0101_0101_0101) & ~delete
@@ -257,12 +239,12 @@ struct HTTPHeadReader {
             if flagged != 0 { break }
             index += 8
         }
-        while index < bytes.count {
-            let byte = bytes[index]
-            if (byte < .space && byte != .tab) || byte == 0x7F { return index }
+        while index < value.count {
+            let byte = value[index]
+            if (byte < .space && byte != .tab) || byte == 0x7F { return false }
             index += 1
         }
-        return index
+        return true
     }
 }
 
@@ -295,9 +277,9 @@ struct FramingFacts {
         minorVersion >= 1 ? !self.connectionClose : self.connectionKeepAlive && !self.connectionClose
     }
 
-    mutating func note(_ name: HTTPKnownFieldName, value: UnsafeRawBufferPointer) throws(HTTPParserError) {
-        switch name {
-        case .contentLength:
+    mutating func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(HTTPParserError) {
+        switch name.count {
+        case 14 where Self.equalsLowercase(name, "content-length"):
             // One Content-Length of digits only: "1, 1", a sign, or a second field are refused (RFC 9112 §6.3
             // lets a recipient refuse them, and accepting them is how lengths are smuggled).
             guard self.contentLength == nil else { throw .unexpectedContentLength }
@@ -311,7 +293,7 @@ struct FramingFacts {
                 length = sum
             }
             self.contentLength = length
-        case .transferEncoding:
+        case 17 where Self.equalsLowercase(name, "transfer-encoding"):
             // Codings are tokens, with parameters of tokens or quoted strings: nothing else (no obs-text).
             for byte in value where !HTTPHeadReader.isTokenByte(byte) {
                 switch byte {
@@ -325,7 +307,7 @@ struct FramingFacts {
                 self.chunkedIsLast = coding.count == 7 && Self.equalsLowercase(coding, "chunked")
             }
             if self.transferCodings == 0 { self.transferCodings = 1 }  // an empty value is still a coding field
-        case .connection:
+        case 10 where Self.equalsLowercase(name, "connection"):
             Self.forEachElement(of: value) { option in
                 switch option.count {
                 case 5 where Self.equalsLowercase(option, "close"): self.connectionClose = true
@@ -334,7 +316,7 @@ struct FramingFacts {
                 default: break
                 }
             }
-        case .upgrade:
+        case 7 where Self.equalsLowercase(name, "upgrade"):
             self.upgradeField = true
         default:
             break

@@ -7,35 +7,19 @@ import NIOHTTP1
 /// The pieces of message framing the response parser uses: finding a whole head (or trailer block), body slices, chunk lines and the
 /// CRLF after chunk data. Each consumes bytes only when it returns something.
 enum HTTPMessageFraming {
-    /// A head found and read in one look at `buffer`'s bytes: the empty lines before it dropped when nothing was
-    /// `scanned` yet (RFC 9112 §2.2, as llhttp does), its end found through the blank line within the head limit,
-    /// and `read` given its bytes; nil while it is incomplete. The head's bytes stay in
-    /// `buffer`, which is returned with `length` (through the blank line) and the address of its first byte.
-    ///
-    /// One `withUnsafeReadableBytes` instead of three: each reads the storage through a class property, with a
-    /// runtime exclusivity check (~60 instructions) per call, twice per proxied request.
-    static func readHead<Result>(
+    /// The length of the head at the start of `buffer` (through its blank line), or nil while it is incomplete.
+    /// Empty lines before it are dropped first (RFC 9112 §2.2, as llhttp does) when nothing was `scanned` yet.
+    static func headLength(
         in buffer: inout ByteBuffer,
         scanned: Int,
-        limits: HTTPParserLimits,
-        _ read: (UnsafeRawBufferPointer) throws(HTTPParserError) -> Result
-    ) throws(HTTPParserError) -> (result: Result, length: Int, start: UnsafeRawPointer?)? {
-        let (skipped, found) = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
-            var skipped = 0
-            if scanned == 0 {
-                while skipped < bytes.count, bytes[skipped] == .cr || bytes[skipped] == .lf { skipped += 1 }
+        limits: HTTPParserLimits
+    ) throws(HTTPParserError) -> Int? {
+        if scanned == 0 {
+            while let byte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), byte == .cr || byte == .lf {
+                buffer.moveReaderIndex(forwardBy: 1)
             }
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[skipped...])
-            guard let length = Self.blankLineEnd(in: rest, from: scanned) else {
-                return (skipped, (result: Result, length: Int, start: UnsafeRawPointer?)?.none)
-            }
-            if length > limits.maxHeadSize { throw .headerOverflow }
-            let head = UnsafeRawBufferPointer(rebasing: rest[..<length])
-            return (skipped, (try read(head), length, head.baseAddress))
         }
-        buffer.moveReaderIndex(forwardBy: skipped)
-        if found == nil, buffer.readableBytes > limits.maxHeadSize { throw .headerOverflow }
-        return found
+        return try self.blockLength(in: buffer, scanned: scanned, limits: limits)
     }
 
     /// After a message that closes the connection only line ends may follow (llhttp's rule): consumes them, and
@@ -126,26 +110,24 @@ enum HTTPMessageFraming {
     /// finding it. A bare LF is taken as a line end here so that such a block is found (and then refused by the
     /// line reader) rather than waited for.
     private static func blankLineEnd(in buffer: ByteBuffer, from: Int) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes in Self.blankLineEnd(in: bytes, from: from) }
-    }
-
-    private static func blankLineEnd(in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
-        var index = from
-        let count = bytes.count
-        while index < count {
-            guard let lineFeed = Self.firstIndex(of: .lf, in: bytes, from: index) else { return nil }
-            if lineFeed + 1 < count, bytes[lineFeed + 1] == .lf {
-                return lineFeed + 2
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            var index = from
+            let count = bytes.count
+            while index < count {
+                guard let lineFeed = Self.firstIndex(of: .lf, in: bytes, from: index) else { return nil }
+                if lineFeed + 1 < count, bytes[lineFeed + 1] == .lf {
+                    return lineFeed + 2
+                }
+                if lineFeed + 2 < count, bytes[lineFeed + 1] == .cr, bytes[lineFeed + 2] == .lf {
+                    return lineFeed + 3
+                }
+                if lineFeed + 2 >= count {
+                    return nil
+                }
+                index = lineFeed + 1
             }
-            if lineFeed + 2 < count, bytes[lineFeed + 1] == .cr, bytes[lineFeed + 2] == .lf {
-                return lineFeed + 3
-            }
-            if lineFeed + 2 >= count {
-                return nil
-            }
-            index = lineFeed + 1
+            return nil
         }
-        return nil
     }
 
     static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {

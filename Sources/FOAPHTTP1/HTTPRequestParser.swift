@@ -47,7 +47,6 @@ public struct HTTPRequestParser {
     private var state = State.head(scanned: 0)
     private var upgradeAfterEnd = false
     private var closeAfterEnd = false
-    private(set) var spareFields = HTTPFieldPositionsSpare()
     public let limits: HTTPParserLimits
     /// Whether the connection stays open after the request whose head was returned last (its `Connection` field
     /// and version), known from the parser's own pass: `HTTPHeaders.isKeepAlive` would scan the fields again.
@@ -128,33 +127,25 @@ public struct HTTPRequestParser {
     }
 
     private mutating func parseHead(from buffer: inout ByteBuffer, scanned: Int) throws(HTTPParserError) -> Part? {
-        // The spare is taken only for a whole head: the call that finds the buffer empty after each request would
-        // find it still shared with that request's head, and allocate.
-        var fields: [HTTPFieldBlock.Field] = []
-        let limits = self.limits
-        let found = try HTTPMessageFraming.readHead(in: &buffer, scanned: scanned, limits: limits) {
-            bytes throws(HTTPParserError) in
-            fields = self.spareFields.take()
-            var reader = HTTPHeadReader(bytes: bytes, limits: limits)
-            defer { self.spareFields.keep(fields) }
-            return try reader.readRequest(into: &fields)
-        }
-        guard let found else {
+        guard let headLength = try HTTPMessageFraming.headLength(in: &buffer, scanned: scanned, limits: self.limits)
+        else {
             self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
             return nil
         }
         // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
-        let ((method, target, version, facts), headLength, start) = found
+        let (method, uri, version, fields, facts) = try buffer.withUnsafeReadableBytes {
+            bytes throws(HTTPParserError) in
+            var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]), limits: self.limits)
+            return try reader.readRequest()
+        }
         // The field positions count from the head's first byte. The block keeps those bytes for the request's life
         // (a stream can last minutes): a slice of a small read buffer, or a copy out of a large one, which it would
         // otherwise keep whole (a read buffer grown for a large body is up to 64 KiB).
         var headBytes = buffer.readSlice(length: headLength)!
-        var headStart = start
         if buffer.capacity > Self.sharedReadBufferLimit {
             var copy = ByteBufferAllocator().buffer(capacity: headLength)
             copy.writeImmutableBuffer(headBytes)
             headBytes = copy
-            headStart = nil  // the block finds the copy's
         }
         let framing = try facts.requestFraming()
         self.upgradeAfterEnd = facts.upgrades || method.isCONNECT
@@ -167,7 +158,6 @@ public struct HTTPRequestParser {
         }
         return .head(
             HTTPReceivedRequestHead(
-                method: method, target: target, version: version,
-                fields: HTTPFieldBlock(bytes: headBytes, start: headStart, fields: fields)))
+                method: method, uri: uri, version: version, fields: HTTPFieldBlock(bytes: headBytes, fields: fields)))
     }
 }

@@ -42,7 +42,6 @@ public struct HTTPResponseParser {
     private var state = State.head(scanned: 0)
     private var requestMethod = HTTPMethod.GET
     private var upgradeAfterEnd = false
-    private(set) var spareFields = HTTPFieldPositionsSpare()
     public let limits: HTTPParserLimits
     /// Whether the connection stays open after the last response whose head was returned (its `Connection`
     /// field and version), known from the same pass as the head: `HTTPHeaders.isKeepAlive` would scan again.
@@ -127,22 +126,16 @@ public struct HTTPResponseParser {
     }
 
     private mutating func parseHead(from buffer: inout ByteBuffer, scanned: Int) throws(HTTPParserError) -> Part? {
-        // The spare is taken only for a whole head (see `HTTPRequestParser.parseHead`).
-        var fieldPositions: [HTTPFieldBlock.Field] = []
-        let limits = self.limits
-        let found = try HTTPMessageFraming.readHead(in: &buffer, scanned: scanned, limits: limits) {
-            bytes throws(HTTPParserError) in
-            fieldPositions = self.spareFields.take()
-            var reader = HTTPHeadReader(bytes: bytes, limits: limits)
-            defer { self.spareFields.keep(fieldPositions) }
-            return try reader.readResponse(into: &fieldPositions)
-        }
-        guard let found else {
+        guard let length = try HTTPMessageFraming.headLength(in: &buffer, scanned: scanned, limits: self.limits) else {
             self.state = .head(scanned: HTTPMessageFraming.scanned(buffer))
             return nil
         }
         // Taken apart at once: reading the members of the returned tuple one by one copied it whole each time.
-        let ((version, status, facts), length, start) = found
+        let (version, status, fieldPositions, facts) = try buffer.withUnsafeReadableBytes {
+            bytes throws(HTTPParserError) in
+            var reader = HTTPHeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<length]), limits: self.limits)
+            return try reader.readResponse()
+        }
         // The field positions count from the head's first byte: the block shares the read buffer's storage.
         let headBytes = buffer.readSlice(length: length)!
         let code = status.code
@@ -170,7 +163,7 @@ public struct HTTPResponseParser {
             case .chunked: self.state = .chunked(ChunkedBodyReader())
             }
         }
-        let fields = HTTPFieldBlock(bytes: headBytes, start: start, fields: fieldPositions)
+        let fields = HTTPFieldBlock(bytes: headBytes, fields: fieldPositions)
         return .head(HTTPReceivedResponseHead(version: version, status: status, fields: fields))
     }
 }

@@ -38,25 +38,15 @@ public struct HTTPResponseWriter {
     public mutating func writeHead(
         _ response: HTTPResponseHead, relaying relayed: HTTPFieldBlock? = nil, into buffer: inout ByteBuffer
     ) {
-        self.writeHead(
-            version: response.version, status: response.status, headers: response.headers, relaying: relayed,
-            into: &buffer)
-    }
-
-    /// The same for a head given in parts (no `HTTPResponseHead`, whose storage is allocated per head).
-    public mutating func writeHead(
-        version: HTTPVersion, status: HTTPResponseStatus, headers: HTTPHeaders, relaying relayed: HTTPFieldBlock? = nil,
-        into buffer: inout ByteBuffer
-    ) {
-        let code = status.code
+        let code = response.status.code
         let interim = code >= 100 && code < 200 && code != 101
         var respondingToConnect = false
         if !interim, let method = self.pendingMethods.popFirst() {
             self.suppressBody = method.isHEAD || method.isCONNECT
             respondingToConnect = method.isCONNECT
         }
-        let hasBody = !respondingToConnect && status.mayHaveResponseBody
-        let reasonPhrase = status.reasonPhrase
+        let hasBody = !respondingToConnect && response.status.mayHaveResponseBody
+        let reasonPhrase = response.status.reasonPhrase
         // One pass over the fields for their size and the framing fields among them: each visit of an
         // `HTTPHeaders` entry costs a copy of its two strings.
         // "HTTP/x.y NNN " + reason + CRLF, each field + ": " + CRLF, "transfer-encoding: chunked" + CRLF, CRLF
@@ -70,7 +60,7 @@ public struct HTTPResponseWriter {
             hasLength = facts.hasLength
             hasTransferEncoding = facts.hasTransferEncoding
         }
-        for (name, value) in headers {
+        for (name, value) in response.headers {
             size += name.utf8.count + value.utf8.count + 4
             if ByteWriter.name(name, is: "content-length") {
                 hasLength = true
@@ -80,20 +70,20 @@ public struct HTTPResponseWriter {
         }
         // NIO's rules (`correctlyFrameTransportHeaders`): which framing fields stay and whether to chunk.
         let dropLength = !hasBody
-        let dropTransferEncoding = hasTransferEncoding && (!hasBody || hasLength || version.minor >= 1)
-        let chunked = hasBody && !hasLength && version.major == 1 && version.minor >= 1
+        let dropTransferEncoding = hasTransferEncoding && (!hasBody || hasLength || response.version.minor >= 1)
+        let chunked = hasBody && !hasLength && response.version.major == 1 && response.version.minor >= 1
         self.isChunked = chunked && !self.suppressBody
 
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             var out = ByteWriter(bytes)
-            out.append(version)
+            out.append(response.version)
             out.append(" ")
-            out.appendDecimal(Int(status.code))
+            out.appendDecimal(Int(response.status.code))
             out.append(" ")
             out.append(string: reasonPhrase)
             out.append("\r\n")
             relayed?.write(into: &out, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
-            out.appendFields(headers, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
+            out.appendFields(response.headers, droppingLength: dropLength, droppingTransferEncoding: dropTransferEncoding)
             if chunked {
                 out.append("transfer-encoding: chunked\r\n")
             }

@@ -31,10 +31,8 @@ public final class ProxyEngine: Sendable {
     /// Every upstream `POST` URL of the snapshot, parsed once.
     let requestTemplates: UpstreamRequestTemplates
     let logger: Logger
-    /// One record per request; nil when nothing would be written (the default writer and a logger above `info`),
-    /// so that a quiet worker does not hand every record to a writer that drops it (~300 instructions per request in
-    /// bench/profile).
-    let accessLog: (any AccessLogWriter)?
+    /// One record per request.
+    let accessLog: any AccessLogWriter
     /// This worker's request series, reported to the master (Metrics/).
     public let metrics: RequestMetrics
     /// Where `GET /metrics` gets its text: the master's sum over every worker; nil: this process's own.
@@ -114,7 +112,7 @@ public final class ProxyEngine: Sendable {
         self.healthBody = health
         self.requestTemplates = UpstreamRequestTemplates(snapshot: snapshot)
         self.logger = logger
-        self.accessLog = accessLog ?? (logger.logLevel <= .info ? LoggerAccessLogWriter(logger: logger) : nil)
+        self.accessLog = accessLog ?? LoggerAccessLogWriter(logger: logger)
         var upstreamLogger = logger
         upstreamLogger.logLevel = max(logger.logLevel, .warning)
         self.upstreamLogger = upstreamLogger

@@ -91,13 +91,6 @@ public enum HeaderPolicy {
         }
     }
 
-    /// The query part of `head`'s target for the upstream (`?` included), without credential parameters; nil for
-    /// none. Most targets have no query: their bytes say so without a `String` made of them.
-    static func upstreamQuery(of head: HTTPReceivedRequestHead) -> Substring? {
-        guard head.withTarget({ $0.contains(UInt8(ascii: "?")) }) else { return nil }
-        return Self.upstreamQuery(of: head.uri)
-    }
-
     /// The query part of `uri` for the upstream (`?` included), without credential parameters; nil for none.
     static func upstreamQuery(of uri: String) -> Substring? {
         // Byte-wise: `String.firstIndex(of:)` walks characters (~7,600 instructions per request in bench/profile).

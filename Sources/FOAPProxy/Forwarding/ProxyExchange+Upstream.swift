@@ -9,16 +9,15 @@ extension ProxyExchange {
     /// What the upstream request carries.
     enum UpstreamBody {
         case none
-        /// Held whole (rewritten JSON): replayable, so it may take the pooled plain-HTTP client. `madeHere`: a buffer
-        /// foap wrote (a rewrite), not the client's own (which may be a slice of the connection's read buffer).
-        case whole(ByteBuffer, madeHere: Bool)
+        /// Held whole (rewritten JSON): replayable, so it may take the pooled plain-HTTP client.
+        case whole(ByteBuffer)
         /// Streamed as the client sends it (multipart uploads): AsyncHTTPClient only.
         case streamed(HTTPClient.Body)
 
         var clientBody: HTTPClient.Body? {
             switch self {
             case .none: return nil
-            case .whole(let buffer, _): return .byteBuffer(buffer)
+            case .whole(let buffer): return .byteBuffer(buffer)
             case .streamed(let streamed): return streamed
             }
         }
@@ -51,7 +50,7 @@ extension ProxyExchange {
             return
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
-        let query = HeaderPolicy.upstreamQuery(of: self.head)
+        let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
         let authHeader = upstream.authHeader ?? model.providerAuthHeader
         let attempt = self.machine.attemptStarted(now: .now(), timeouts: request.attemptTimeouts)
         self.callAttempt = attempt
@@ -59,8 +58,8 @@ extension ProxyExchange {
         let pooled: PooledUpstreamCall?
         switch body {
         case .none, .whole:
-            var whole: (buffer: ByteBuffer, madeHere: Bool)?
-            if case .whole(let buffer, let madeHere) = body { whole = (buffer, madeHere) }
+            let whole: ByteBuffer?
+            if case .whole(let buffer) = body { whole = buffer } else { whole = nil }
             pooled = self.pooledCall(upstream: index, query: query, body: whole, attempt: attempt) { hostLine in
                 HeaderPolicy.upstreamAddedFields(
                     apiKey: apiKey, contentLength: contentLength, authHeader: authHeader, hostLine: hostLine)
@@ -109,8 +108,7 @@ extension ProxyExchange {
     /// encoded once, here, straight from the client's fields (those that cross), then the fields `added` makes with
     /// the upstream's `Host` line.
     private func pooledCall(
-        upstream index: Int, query: Substring?, body whole: (buffer: ByteBuffer, madeHere: Bool)?,
-        attempt: ExchangeStateMachine.AttemptID,
+        upstream index: Int, query: Substring?, body: ByteBuffer?, attempt: ExchangeStateMachine.AttemptID,
         adding added: (_ hostLine: [UInt8]) -> HTTPAddedFields
     ) -> PooledUpstreamCall? {
         guard let request = self.upstreamRequest, let pool = self.engine.upstreamPool(for: self.context.eventLoop),
@@ -118,7 +116,6 @@ extension ProxyExchange {
                 endpoint: request.endpoint, upstream: index, suffix: request.urlSuffix)
         else { return nil }
         let fields = HeaderPolicy.upstreamFields(from: self.head.fields)
-        let body = whole?.buffer
         // A large body is not copied behind the head: it is sent as it is, after it (it always has a length here).
         let separateBody = body.flatMap { $0.readableBytes > Self.copiedRequestBodyLimit ? $0 : nil }
         let copiedBody = separateBody == nil ? body : nil
@@ -126,15 +123,20 @@ extension ProxyExchange {
         HTTPRequestWriter.request(
             method: request.method, uri: query.map { target.path + $0 } ?? target.path, version: .http1_1,
             fields: fields, adding: added(target.hostLine), body: copiedBody, into: &bytes)
-        if let copiedBody, whole?.madeHere == true {
-            // Copied behind the head: the rewritten body's buffer can serve the next request. (Not the client's own
-            // body: that buffer may be a slice of the connection's read buffer, which is not the recycler's to keep;
-            // NIO reuses it when nothing else holds it.)
+        if let copiedBody, !Self.isClientsBody(copiedBody, of: request) {
+            // Copied behind the head: the rewritten body's buffer can serve the next request.
             self.output.buffers?.recycle(copiedBody)
         }
         return PooledUpstreamCall(
             pool: pool, target: target, method: request.method, request: bytes, separateBody: separateBody,
             buffers: self.output.buffers, sink: self, attempt: attempt)
+    }
+
+    /// Whether `body` is the client's own body (its model name needed no rewrite): that buffer may be a slice of the
+    /// connection's read buffer, which is not the recycler's to keep (NIO reuses it when nothing else holds it).
+    private static func isClientsBody(_ body: ByteBuffer, of request: UpstreamRequest) -> Bool {
+        guard case .json(let original, _) = request.payload else { return false }
+        return body.withVeryUnsafeBytes { $0.baseAddress } == original.withVeryUnsafeBytes { $0.baseAddress }
     }
 
     /// The one model rewrite step: the body as `upstream` must receive it, and its length.
@@ -144,19 +146,16 @@ extension ProxyExchange {
             return (.none, nil)
         case .json(let original, let inspection):
             var source = original
-            var madeHere = false
             self.eventFilter = nil
             if request.endpoint.injectStreamUsage, self.traits.mayInjectStreamUsage,
                 StreamUsageInjection.applies(to: inspection)
             {
                 source = StreamUsageInjection.inject(into: original, closingBrace: inspection.closingBrace)
-                madeHere = true
                 self.eventFilter = StreamEventFilter([.dropUsageChunk])
             }
             let rewritten = JSONModelRewriter.rewrite(
                 source, inspection: inspection, targetModel: upstream.targetModelName, into: self.output.takeBuffer)
-            madeHere = madeHere || JSONModelRewriter.rewrites(inspection, to: upstream.targetModelName)
-            return (.whole(rewritten, madeHere: madeHere), rewritten.readableBytes)
+            return (.whole(rewritten), rewritten.readableBytes)
         case .streamed(let streamed, let length):
             // Rewritten by MultipartModelRewriter for the upstream picked before the body was read.
             return (.streamed(streamed), length)

@@ -76,14 +76,7 @@ final class ProxyExchange {
     /// client did not), tags the ids a Responses stream hands out (Rewriting/StreamEventFilter.swift).
     var eventFilter: StreamEventFilter?
     /// The admission of a key with limits: settled and released when the exchange finishes (Limits/).
-    var admission: Admission? {
-        get { self.admissionBox?.admission }
-        set { self.admissionBox = newValue.map(AdmissionBox.init) }
-    }
-    /// Boxed: an `Admission` is ~180 bytes that most exchanges never hold, and without them the exchange stays small
-    /// enough for malloc's per-thread cache (1,032 bytes) instead of its slower bins (~400 instructions per request
-    /// in bench/profile).
-    private var admissionBox: AdmissionBox?
+    var admission: Admission?
     /// The same, when Redis/Valkey admitted the request for the fleet (Limits/Fleet/).
     var fleetLease: FleetLease?
     /// The client has a `101` from foap itself (the Responses WebSocket mode): errors go as an `error` event.
@@ -142,14 +135,6 @@ final class ProxyExchange {
 
     deinit {
         self.machineCell.free()
-    }
-
-    private final class AdmissionBox {
-        let admission: Admission
-
-        init(_ admission: Admission) {
-            self.admission = admission
-        }
     }
 
     /// Adds a failed attempt to the record: the list is moved out to grow and moved back, so no call runs
@@ -301,19 +286,19 @@ final class ProxyExchange {
 
     /// Writes a final response head, after the connection's drain had its say (`Connection: close`).
     func writeHead(_ head: ClientResponseHead) {
-        var own = head.headers  // only foap's own part changes: the relayed fields are not copied
-        self.drain.prepare(status: head.status, headers: &own)
-        self.output.writeHead(
-            version: head.version, status: head.status, headers: own, relaying: head.relayed, promise: nil)
+        var own = head.head  // only foap's own part changes: the relayed fields are not copied
+        self.drain.prepare(&own)
+        self.output.writeHead(own, relaying: head.relayed, promise: nil)
     }
 
     /// The client's head: the client's HTTP version, `relayed` fields (an upstream's) and then `headers`.
     func makeResponseHead(
         status: HTTPResponseStatus, headers: HTTPHeaders, relaying relayed: HTTPFieldBlock? = nil, close: Bool = false
     ) -> ClientResponseHead {
-        var head = ClientResponseHead(version: self.head.version, status: status, headers: headers, relaying: relayed)
+        var head = ClientResponseHead(
+            HTTPResponseHead(version: self.head.version, status: status, headers: headers), relaying: relayed)
         if close || !self.keepAlive {
-            head.headers.replaceOrAdd(name: "Connection", value: "close")
+            head.head.headers.replaceOrAdd(name: "Connection", value: "close")
         }
         if self.hasAdmission {
             self.applyRateLimitHeaders(to: &head)
@@ -339,7 +324,7 @@ final class ProxyExchange {
         // bench/profile. Complete now; nothing reads it once the exchange is finished.
         var record = AccessRecord.vacant
         swap(&record, &self.record)
-        self.engine.accessLog?.write(record)
+        self.engine.accessLog.write(record)
         let modelIsConfigured =
             self.upstreamRequest != nil || record.model.map { self.engine.snapshot.model($0) != nil } ?? false
         self.engine.metrics.requestFinished(record, modelIsConfigured: modelIsConfigured)

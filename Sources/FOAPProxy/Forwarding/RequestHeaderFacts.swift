@@ -23,23 +23,23 @@ struct RequestHeaderFacts {
     private var sawExpect = false
 
     init(_ fields: HTTPFieldBlock) {
-        fields.forEachKnown { name, value in
-            switch name {
-            case .host:
+        fields.forEach { name, value in
+            switch name.count {
+            case 4 where HTTPFieldBlock.equals(name, lowercase: "host"):
                 self.hostCount += 1
-            case .expect where !self.sawExpect:
+            case 6 where !self.sawExpect && HTTPFieldBlock.equals(name, lowercase: "expect"):
                 self.sawExpect = true
                 self.expectsContinue = HTTPFieldBlock.equals(value, lowercase: "100-continue")
-            case .contentType where !self.sawContentType:
+            case 12 where !self.sawContentType && HTTPFieldBlock.equals(name, lowercase: "content-type"):
                 self.sawContentType = true
                 if let first = value.first, first | 0x20 == UInt8(ascii: "m") {
                     self.multipartCandidateContentType = String(decoding: value, as: UTF8.self)
                 }
-            case .xRequestID where self.requestID == nil:
+            case 12 where self.requestID == nil && HTTPFieldBlock.equals(name, lowercase: "x-request-id"):
                 self.requestID = String(decoding: value, as: UTF8.self)
-            case .contentLength where self.contentLength == nil:
+            case 14 where self.contentLength == nil && HTTPFieldBlock.equals(name, lowercase: "content-length"):
                 self.contentLength = Self.length(value)
-            case .transferEncoding:
+            case 17 where HTTPFieldBlock.equals(name, lowercase: "transfer-encoding"):
                 self.hasTransferEncoding = true
             default:
                 break

@@ -13,7 +13,7 @@ public enum RateLimitHeaders {
     /// Sets the key's headers on a client head: the upstream's of the same names, relayed or not, are dropped.
     static func apply(requests: RateStatus?, tokens: RateStatus?, to head: inout ClientResponseHead) {
         _ = head.relayed?.remove(namesIn: Self.nameSet)
-        Self.apply(requests: requests, tokens: tokens, to: &head.headers)
+        Self.apply(requests: requests, tokens: tokens, to: &head.head.headers)
     }
 
     private static let nameSet = HTTPFieldNameSet(Self.names)

@@ -3,11 +3,6 @@ import NIOCore
 
 /// Replaces the top-level `model` value(s) of a JSON body, copying every other byte unchanged.
 public enum JSONModelRewriter {
-    /// Whether `rewrite` makes a new body for `targetModel`, rather than handing back the one it was given.
-    public static func rewrites(_ inspection: JSONBodyInspection, to targetModel: String) -> Bool {
-        inspection.model != targetModel || inspection.modelValueRanges.count != 1
-    }
-
     /// - Parameters:
     ///   - body: the original body (readable bytes).
     ///   - inspection: the result of `JSONModelScanner.inspect(body)`.
@@ -19,7 +14,7 @@ public enum JSONModelRewriter {
         _ body: ByteBuffer, inspection: JSONBodyInspection, targetModel: String,
         into makeBuffer: (_ capacity: Int) -> ByteBuffer = { ByteBufferAllocator().buffer(capacity: $0) }
     ) -> ByteBuffer {
-        guard Self.rewrites(inspection, to: targetModel) else {
+        if inspection.model == targetModel && inspection.modelValueRanges.count == 1 {
             return body
         }
         // Room for the escaped name in the common case (nothing to escape); escapes only grow the buffer. Allocated

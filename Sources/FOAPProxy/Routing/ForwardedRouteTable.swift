@@ -38,19 +38,15 @@ struct ForwardedRouteTable: Sendable {
     /// `String` and then a `Substring` for `entry(for:)` cost ~500 instructions per request in bench/profile.
     func entry(forTarget uri: String) -> Entry? {
         let found: Entry?? = uri.utf8.withContiguousStorageIfAvailable { target in
-            self.entry(forTarget: UnsafeRawBufferPointer(target))
+            let bytes = UnsafeRawBufferPointer(target)
+            let start = bytes.first == UInt8(ascii: "/") ? 1 : 0
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") {
+                end += 1
+            }
+            return self.entry(path: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
         }
         return found ?? self.entry(for: Route.withoutLeadingSlash(Route.pathPart(of: uri)))
-    }
-
-    /// The same, for a target given as its bytes (a parsed head's: no `String` made).
-    func entry(forTarget bytes: UnsafeRawBufferPointer) -> Entry? {
-        let start = bytes.first == UInt8(ascii: "/") ? 1 : 0
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") {
-            end += 1
-        }
-        return self.entry(path: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
     }
 
     private func entry(path bytes: UnsafeRawBufferPointer) -> Entry? {

@@ -212,7 +212,7 @@ extension Route {
     /// `resolve(_:)` and the route's traits; a forwarded route's come from the table entry that matched (`traits`
     /// would look the path up a second time, ~500 instructions per request in bench/profile).
     static func resolveWithTraits(_ head: HTTPReceivedRequestHead) -> (Route, RouteTraits) {
-        if head.method.isPOST, let forwarded = head.withTarget({ ForwardedRouteTable.shared.entry(forTarget: $0) }) {
+        if head.method.isPOST, let forwarded = ForwardedRouteTable.shared.entry(forTarget: head.uri) {
             return (.forward(path: forwarded.path), forwarded.traits)
         }
         let route = Self.resolve(head)

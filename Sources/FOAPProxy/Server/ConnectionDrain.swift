@@ -66,20 +66,15 @@ final class ConnectionDrain {
     /// A response head about to be written: while draining, the last answer owed says `Connection: close`.
     /// Informational (1xx) heads are left alone.
     func prepare(_ head: inout HTTPResponseHead) {
-        self.prepare(status: head.status, headers: &head.headers)
-    }
-
-    /// The same for a head given in parts: its status and its fields (foap's own).
-    func prepare(status: HTTPResponseStatus, headers: inout HTTPHeaders) {
-        guard status.code >= 200 else { return }
+        guard head.status.code >= 200 else { return }
         if self.draining && self.requestsInFlight <= 1 {
-            headers.replaceOrAdd(name: "Connection", value: "close")
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
         }
         // Checked for presence first: most responses carry no `Connection` header, and the canonical form
         // splits values into new strings.
         self.currentResponseCloses =
-            headers.contains(name: "connection")
-            && headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+            head.headers.contains(name: "connection")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
     }
 
     /// Writes and flushes a response's `.end`; then the connection is idle, or closes once the end is out when

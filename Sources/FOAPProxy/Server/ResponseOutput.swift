@@ -65,20 +65,11 @@ final class ResponseOutput {
 
     /// Encodes a head: `relayed` fields (an upstream's, as received) and then the head's own.
     func writeHead(_ head: HTTPResponseHead, relaying relayed: HTTPFieldBlock?, promise: EventLoopPromise<Void>?) {
-        self.writeHead(
-            version: head.version, status: head.status, headers: head.headers, relaying: relayed, promise: promise)
-    }
-
-    /// The same for a head given in parts.
-    func writeHead(
-        version: HTTPVersion, status: HTTPResponseStatus, headers: HTTPHeaders, relaying relayed: HTTPFieldBlock?,
-        promise: EventLoopPromise<Void>?
-    ) {
         // Room for a typical head and a small body behind it: one allocation for the whole answer.
         var buffer = self.takeGathered(reserving: Self.answerReservation)
-        self.writer.writeHead(version: version, status: status, headers: headers, relaying: relayed, into: &buffer)
+        self.writer.writeHead(head, relaying: relayed, into: &buffer)
         self.gather(buffer, promise: promise)
-        if status == .switchingProtocols {
+        if head.status == .switchingProtocols {
             // The connection changes hands after a 101: its bytes are in the channel before that.
             self.writeGathered()
         }
