@@ -22,11 +22,13 @@ struct HealthProbe {
         var poolState: UpstreamBalancer.State? = nil
     }
 
-    /// One upstream to ask: its base URL, timeout and key; plus its pool state when it belongs to a pool.
+    /// One upstream to ask: its base URL, timeout, key and how the key is sent; plus its pool state when it belongs
+    /// to a pool.
     private struct Target {
         var endpoint: EndpointConfig
         var baseURL: String
         var credential: Credential
+        var authHeader: UpstreamAuthHeader
         var poolState: UpstreamBalancer.State?
     }
 
@@ -44,13 +46,17 @@ struct HealthProbe {
                         endpoint: endpoint,
                         baseURL: upstream.baseURL,
                         credential: model.credential(of: upstream),
+                        authHeader: upstream.authHeader ?? model.providerAuthHeader,
                         poolState: states?[index]
                     )
                 )
             }
         }
         let probes = targets.map { target in
-            self.probe(endpoint: target.endpoint, baseURL: target.baseURL, credential: target.credential).map {
+            self.probe(
+                endpoint: target.endpoint, baseURL: target.baseURL, credential: target.credential,
+                authHeader: target.authHeader
+            ).map {
                 var result = $0
                 result.poolState = target.poolState
                 return result
@@ -62,12 +68,18 @@ struct HealthProbe {
         }
     }
 
-    private func probe(endpoint: EndpointConfig, baseURL: String, credential: Credential) -> EventLoopFuture<Result> {
+    /// - Parameter authHeader: how the upstream takes its key: the probe sends it as a forwarded request would
+    ///   (`Authorization: Bearer` was sent to every provider, and an `x-api-key` one answered 401: unhealthy).
+    private func probe(
+        endpoint: EndpointConfig, baseURL: String, credential: Credential, authHeader: UpstreamAuthHeader
+    ) -> EventLoopFuture<Result> {
         let started = NIODeadline.now()
         var headers = HTTPHeaders()
         switch credential {
         case .none: break
-        case .key(let key): headers.add(name: "Authorization", value: "Bearer \(key)")
+        case .key(let key):
+            headers.add(
+                contentsOf: HeaderPolicy.upstreamAddedFields(apiKey: key, contentLength: nil, authHeader: authHeader))
         case .missing(let variable):
             return self.eventLoop.makeSucceededFuture(
                 Result(
