@@ -22,6 +22,9 @@ struct HealthProbe {
         var poolState: UpstreamBalancer.State? = nil
     }
 
+    /// The `anthropic-version` a probe of an `x-api-key` (Anthropic-style) provider sends.
+    static let anthropicVersion = "2023-06-01"
+
     /// One upstream to ask: its base URL, timeout, key and how the key is sent; plus its pool state when it belongs
     /// to a pool.
     private struct Target {
@@ -80,6 +83,11 @@ struct HealthProbe {
         case .key(let key):
             headers.add(
                 contentsOf: HeaderPolicy.upstreamAddedFields(apiKey: key, contentLength: nil, authHeader: authHeader))
+            if authHeader == .xAPIKey {
+                // Anthropic's API refuses a request without its version (a client's passes up with its request; the
+                // probe has none): the one its API reference names.
+                headers.add(name: "anthropic-version", value: Self.anthropicVersion)
+            }
         case .missing(let variable):
             return self.eventLoop.makeSucceededFuture(
                 Result(

@@ -91,9 +91,9 @@ final class ModelRoutedAPITests: XCTestCase {
         XCTAssertEqual(unknown.status, 404)
     }
 
-    /// `/health/{model}` asks each upstream with its key sent as its provider's `auth_header` says: `x-api-key` for
-    /// an Anthropic-style provider (a `Bearer` token there is refused: the model would read unhealthy), `Bearer` for
-    /// the others.
+    /// `/health/{model}` asks each upstream with its key sent as its provider's `auth_header` says: `x-api-key` (and
+    /// the `anthropic-version` Anthropic's API requires) for an Anthropic-style provider (a `Bearer` token there is
+    /// refused: the model would read unhealthy), `Bearer` for the others.
     func testModelHealthSendsTheKeyAsTheProvidersAuthHeaderSays() async throws {
         let harness = try await self.makeHarness()
         let claude = try await harness.send(.GET, "/health/claude")
@@ -101,12 +101,14 @@ final class ModelRoutedAPITests: XCTestCase {
         let probe = try XCTUnwrap(harness.upstream.requests.last)
         XCTAssertEqual(probe.uri, "/v1/models")
         XCTAssertEqual(probe.headers["x-api-key"], ["sk-upstream-secret"])
+        XCTAssertEqual(probe.headers["anthropic-version"], ["2023-06-01"], "Anthropic's API wants its version")
         XCTAssertFalse(probe.headers.contains(name: "authorization"))
         let qwen = try await harness.send(.GET, "/health/qwen")
         XCTAssertEqual(qwen.status, 200, qwen.body)
         let bearer = try XCTUnwrap(harness.upstream.requests.last)
         XCTAssertEqual(bearer.headers["authorization"], ["Bearer sk-upstream-secret"])
         XCTAssertFalse(bearer.headers.contains(name: "x-api-key"))
+        XCTAssertFalse(bearer.headers.contains(name: "anthropic-version"))
     }
 
     /// An Anthropic SDK's request: its key as `x-api-key` (never forwarded), the provider's key sent the way its
