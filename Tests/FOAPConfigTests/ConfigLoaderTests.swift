@@ -196,7 +196,7 @@ final class ConfigLoaderTests: XCTestCase {
                           "models": { "gpt": { "endpoints": [{ "path": "v1/chat/completions", "target_model_name": "gpt-4o" }] } } } }
             """)
         try directory.write("b.json", """
-            { "azure": { "api_key_variable": "AZURE_KEY", "target_base_url": "http://127.0.0.1:10",
+            { "azure": { "api_key_variable": "AZURE_KEY", "target_base_url": "http://127.0.0.1:10", "auth_header": "x-api-key",
                          "models": { "gpt": { "endpoints": [
                              { "path": "v1/chat/completions", "target_model_name": "gpt4o-deployment" },
                              { "path": "v1/embeddings", "target_model_name": "embed" } ] } } } }
@@ -209,6 +209,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(chat.upstreams.map(\.baseURL), ["http://127.0.0.1:9", "http://127.0.0.1:10"])
         XCTAssertEqual(chat.upstreams.map(\.targetModelName), ["gpt-4o", "gpt4o-deployment"])
         XCTAssertEqual(chat.upstreams.map { model.credential(of: $0) }, [.key("sk-openai"), .key("sk-azure")])
+        XCTAssertEqual(chat.upstreams.map { model.authHeader(of: $0) }, [.authorization, .xAPIKey], "each its provider's way")
         XCTAssertEqual(chat.upstreams[1].provider, "azure")
         XCTAssertEqual(chat.policy.strategy, .ordered, "the first definition's pool settings govern")
         XCTAssertEqual(chat.policy.maximumAttempts(upstreamCount: chat.upstreams.count), 2)

@@ -23,8 +23,6 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// The provider's name, read without a copy of the whole provider (every request reads it: a copy of the
     /// provider and its release cost ~160 instructions each time in bench/profile).
     public var providerName: String { self.storage.fields.provider.name }
-    /// The provider's auth header, read as `providerName` is.
-    public var providerAuthHeader: UpstreamAuthHeader { self.storage.fields.provider.authHeader }
     /// In file order; at most one per path.
     public var endpoints: [EndpointConfig] { self.storage.fields.endpoints }
     /// Where the model is defined, e.g. `openAI-example.json: openAI.models.gpt-4o`.
@@ -66,5 +64,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// The key `upstream` is called with: its own, else the provider's.
     public func credential(of upstream: UpstreamConfig) -> Credential {
         upstream.credential ?? self.storage.fields.provider.credential
+    }
+
+    /// How `upstream` takes its key: its own provider's way (a model defined in several files), else the model's
+    /// (read as `providerName` is, without a copy of the provider).
+    public func authHeader(of upstream: UpstreamConfig) -> UpstreamAuthHeader {
+        upstream.authHeader ?? self.storage.fields.provider.authHeader
     }
 }

@@ -51,7 +51,7 @@ extension ProxyExchange {
         }
         let (body, contentLength) = self.upstreamBody(for: upstream, of: request)
         let query = HeaderPolicy.upstreamQuery(of: self.head.uri)
-        let authHeader = upstream.authHeader ?? model.providerAuthHeader
+        let authHeader = model.authHeader(of: upstream)
         let attempt = self.machine.attemptStarted(now: .now(), timeouts: request.attemptTimeouts)
         self.callAttempt = attempt
         self.askForTimeoutCheck()

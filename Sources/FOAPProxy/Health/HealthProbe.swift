@@ -23,7 +23,7 @@ struct HealthProbe {
     }
 
     /// The `anthropic-version` a probe of an `x-api-key` (Anthropic-style) provider sends.
-    static let anthropicVersion = "2023-06-01"
+    private static let anthropicVersion = "2023-06-01"
 
     /// One upstream to ask: its base URL, timeout, key and how the key is sent; plus its pool state when it belongs
     /// to a pool.
@@ -49,7 +49,7 @@ struct HealthProbe {
                         endpoint: endpoint,
                         baseURL: upstream.baseURL,
                         credential: model.credential(of: upstream),
-                        authHeader: upstream.authHeader ?? model.providerAuthHeader,
+                        authHeader: model.authHeader(of: upstream),
                         poolState: states?[index]
                     )
                 )

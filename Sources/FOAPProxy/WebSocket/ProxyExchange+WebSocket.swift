@@ -90,7 +90,7 @@ extension ProxyExchange {
         }
         let request = self.upstreamHandshake(
             opening, target: target, targetModel: upstream.targetModelName, apiKey: apiKey,
-            authHeader: upstream.authHeader ?? model.provider.authHeader)
+            authHeader: model.authHeader(of: upstream))
         let tls = target.usesTLS ? self.engine.socketTLS.map { ($0, serverName: target.serverName) } : nil
         let eventLoop = self.context.eventLoop
         // The handshake (connect, TLS, the upstream's answer) is bounded by the endpoint's request timeout.
