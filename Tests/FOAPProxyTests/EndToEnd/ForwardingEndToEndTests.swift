@@ -226,6 +226,10 @@ final class ForwardingEndToEndTests: XCTestCase {
         XCTAssertEqual(response.status, 503)
         XCTAssertTrue(response.body.contains("MOCK_KEY"))
         XCTAssertTrue(response.body.contains("upstream_key_missing"))
+        // The model's health says the same, without asking the upstream.
+        let health = try await harness.send(.GET, "/health/gpt-test")
+        XCTAssertEqual(health.status, 503)
+        XCTAssertTrue(health.body.contains("API key variable MOCK_KEY is not set"), health.body)
         XCTAssertTrue(harness.upstream.requests.isEmpty)
     }
 
