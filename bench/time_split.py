@@ -34,6 +34,10 @@ LINE = re.compile(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*\S)")
 
 def main() -> None:
     top = int(sys.argv[1]) if len(sys.argv) > 1 else 25
+    # The worker's user and system µs per request in a load without perf, when given: each user-space kind's share
+    # of the sampled user time is turned into µs of that (perf's own cost lands in the kernel, not in these).
+    user_us = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    system_us = float(sys.argv[3]) if len(sys.argv) > 3 else None
     rows = []
     for line in sys.stdin:
         match = LINE.match(line)
@@ -43,12 +47,19 @@ def main() -> None:
     for percent, dso, symbol in rows:
         shares[next(name for name, test in KINDS if test(dso, symbol))] += percent
     user = sum(share for name, share in shares.items() if name != "kernel")
-    print("| kind of code | % of the process's samples | % of its user time |")
-    print("|---|---:|---:|")
+    timed = user_us is not None and system_us is not None
+    print("| kind of code | % of the process's samples | % of its user time |" + (" µs per request |" if timed else ""))
+    print("|---|---:|---:|" + ("---:|" if timed else ""))
     for name, _ in KINDS:
         if shares[name] >= 0.05:
             of_user = "–" if name == "kernel" else f"{100 * shares[name] / user:.1f}"
-            print(f"| {name} | {shares[name]:.1f} | {of_user} |")
+            row = f"| {name} | {shares[name]:.1f} | {of_user} |"
+            if timed:
+                micros = system_us if name == "kernel" else user_us * shares[name] / user
+                row += f" {micros:.2f} |"
+            print(row)
+    if timed:
+        print(f"| (user time, without perf) | | 100 | {user_us:.2f} |")
     print()
     users = [row for row in rows if not row[1].startswith("[kernel")][:top]
     names = subprocess.run(
