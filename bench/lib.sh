@@ -77,6 +77,36 @@ CONF
     PIDS+=($!)
 }
 
+# The small chat completion every load sends (bench/post.lua reads it from the file named by BENCH_BODY).
+SMALL_BODY='{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}'
+
+use_small_body() {  # writes SMALL_BODY to $WORK/small.json and points BENCH_BODY at it
+    printf '%s' "$SMALL_BODY" >"$WORK/small.json"
+    export BENCH_BODY="$WORK/small.json"
+}
+
+write_bench_config() {  # write_bench_config MOCK_PORT: foap's one-model config dir, $WORK/configs
+    mkdir -p "$WORK/configs"
+    cat >"$WORK/configs/bench.json" <<CONF
+{ "mock": { "target_base_url": "http://127.0.0.1:$1",
+  "models": { "bench-model": { "endpoints": [ { "path": "v1/chat/completions", "target_model_name": "mock-model" } ] } } } }
+CONF
+}
+
+expect_ok() {  # expect_ok PORT…: each answers SMALL_BODY with 200, or the script stops before measuring anything
+    local port code
+    for port in "$@"; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
+            -d "$SMALL_BODY" "http://127.0.0.1:$port/v1/chat/completions")
+        [[ "$code" == 200 ]] || { echo "port $port answered $code" >&2; exit 1; }
+    done
+}
+
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+cpu_us() {  # cpu_us PID: the user and system CPU µs PID has used so far (/proc/PID/stat; no spaces in its comm)
+    awk -v tick="$TICK_US" '{ print $14 * tick, $15 * tick }' "/proc/$1/stat"
+}
+
 machine_line() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
