@@ -28,9 +28,11 @@ COPY Tests ./Tests
 COPY Fuzz ./Fuzz
 # The release link's function order and libstdc++ shim (Package.swift, releaseLinking; README "Memory").
 COPY link ./link
-# The Swift runtime, Foundation, ICU and libstdc++ are linked in; libc, zlib and libsystemd stay shared.
-RUN swift build -c release --product foap --static-swift-stdlib \
-    && install -D -m 0755 "$(swift build -c release --show-bin-path)/foap" /out/foap
+# Built as everywhere else (scripts/build-release: the Swift runtime, Foundation, ICU and libstdc++ linked in, libc,
+# zlib and libsystemd shared; optimized across modules at the link).
+COPY scripts/build-release ./scripts/build-release
+RUN scripts/build-release \
+    && install -D -m 0755 "$(scripts/build-release --show-bin-path)/foap" /out/foap
 
 FROM ${RUNTIME_IMAGE}
 # libsystemd0 and zlib1g are already part of the slim image; certificates for HTTPS upstreams and curl
