@@ -31,8 +31,9 @@ COPY link ./link
 # Built as everywhere else (scripts/build-release: the Swift runtime, Foundation, ICU and libstdc++ linked in, libc,
 # zlib and libsystemd shared; optimized across modules at the link).
 COPY scripts/build-release ./scripts/build-release
-RUN scripts/build-release \
-    && install -D -m 0755 "$(scripts/build-release --show-bin-path)/foap" /out/foap
+# In .build, where `swift package resolve` put the dependencies (.build-release, its default, would fetch them again).
+RUN scripts/build-release --scratch-path .build \
+    && install -D -m 0755 "$(scripts/build-release --scratch-path .build --show-bin-path)/foap" /out/foap
 
 FROM ${RUNTIME_IMAGE}
 # libsystemd0 and zlib1g are already part of the slim image; certificates for HTTPS upstreams and curl
