@@ -1,4 +1,4 @@
-# bench/lib.sh — what bench/run and bench/limits share; sourced, never run. Needs ROOT, BENCH, WORK and OUT set.
+# bench/lib.sh — what the bench scripts share; sourced, never run. Needs ROOT, BENCH, WORK and OUT set.
 #
 # Every process a script starts goes into PIDS and is stopped by its PID on exit (TERM, then KILL after 10 s);
 # every load is bounded in time; everything listens on 127.0.0.1 only.
@@ -105,6 +105,12 @@ expect_ok() {  # expect_ok PORT…: each answers SMALL_BODY with 200, or the scr
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 cpu_us() {  # cpu_us PID: the user and system CPU µs PID has used so far (/proc/PID/stat; no spaces in its comm)
     awk -v tick="$TICK_US" '{ print $14 * tick, $15 * tick }' "/proc/$1/stat"
+}
+
+# bench/floor's nio-floor-relay (README "The floor"), built as foap is (scripts/build-release --floor).
+RELAY="$BENCH/floor/.build/release/nio-floor-relay"
+build_relay() {
+    timeout 1500 "$ROOT/scripts/build-release" --floor >&2
 }
 
 machine_line() {
