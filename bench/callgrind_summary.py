@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Per-request figures from one callgrind.out: the functions with the most instructions of their own, and how often
-the runtime calls that cost more than their instructions were made (reference counting, exclusivity checks, malloc).
+"""Per-request figures from one callgrind.out: the functions with the most instructions of their own, how often the
+runtime calls that cost more than their instructions were made (reference counting, exclusivity checks, malloc), and
+which functions make the most of them.
 
     callgrind_summary.py CALLGRIND_OUT REQUESTS [TOP]
 
@@ -19,6 +20,10 @@ COUNTED = [
     ("exclusivity checks", r"swift_beginAccess"),
     ("allocations", r"(malloc|posix_memalign|calloc|realloc)"),
 ]
+# The callers listed for each kind of call above; an allocation's are looked for one level up, above the runtime's
+# wrappers (every Swift object and array comes through swift_allocObject / swift_slowAlloc to malloc).
+CALLERS_SHOWN = 6
+CALLERS_OF = {"allocations": r"(swift_allocObject|swift_slowAlloc|malloc|posix_memalign|_mid_memalign.*)"}
 
 
 def read(path):
@@ -55,22 +60,41 @@ def read(path):
     return own, calls
 
 
+def demangle(names):
+    """Swift's readable names for `names`, in order (`swift demangle`; C names come back as they are)."""
+    lines = subprocess.run(
+        ["swift", "demangle", "--simplified", "--compact"], input="\n".join(names),
+        capture_output=True, text=True, check=False).stdout.split("\n")
+    return lines[:len(names)]
+
+
 def main() -> None:
     path, requests = sys.argv[1], float(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
     own, calls = read(path)
-    counts = []
+    counts, makers = [], []
     for label, pattern in COUNTED:
         rule = re.compile(pattern + r"$")
         # Calls from outside the family only: swift_bridgeObjectRetain calls swift_retain, a release's deinit more.
         total = sum(n for (caller, callee), n in calls.items()
                     if rule.match(callee) and not rule.match(caller or ""))
         counts.append(f"{label} {total / requests:.0f}")
+        above = re.compile(CALLERS_OF.get(label, pattern) + r"$")
+        callers = collections.Counter()
+        for (caller, callee), n in calls.items():
+            if above.match(callee) and not above.match(caller or ""):
+                callers[caller] += n
+        makers.append((label, callers.most_common(CALLERS_SHOWN)))
     print("per request: " + ", ".join(counts))
+    # Who makes them: where a stage that cuts them would look (the callers after inlining, so a caller is often a
+    # function that others were inlined into; the callgrind.out files have the whole call graph).
+    for label, top_callers in makers:
+        names = demangle([caller or "?" for caller, _ in top_callers])
+        print(f"{label} by caller (per request):")
+        for (_, n), name in zip(top_callers, names):
+            print(f"{n / requests:9.1f}  {name[:170]}")
     ranked = own.most_common(top)
-    demangled = subprocess.run(
-        ["swift", "demangle", "--simplified", "--compact"], input="\n".join(n for n, _ in ranked),
-        capture_output=True, text=True, check=False).stdout.split("\n")
+    demangled = demangle([n for n, _ in ranked])
     print("top exclusive (instructions per request, own):")
     for (_, cost), label in zip(ranked, demangled):
         print(f"{cost / requests:9.0f}  {label[:170]}")

@@ -8,8 +8,9 @@ symbol name, so that instruction counts (bench/profile) can be set against time:
 atomic operation and a cold object's cache line, a byte loop a fraction of a cycle per instruction.
 """
 import re
-import subprocess
 import sys
+
+from callgrind_summary import demangle  # the same directory: Python puts it on the path
 
 KINDS = [
     # (name, test on (dso, symbol)); the first that matches wins.
@@ -62,9 +63,7 @@ def main() -> None:
         print(f"| (user time, without perf) | | 100 | {user_us:.2f} |")
     print()
     users = [row for row in rows if not row[1].startswith("[kernel")][:top]
-    names = subprocess.run(
-        ["swift", "demangle", "--simplified", "--compact"], input="\n".join(row[2] for row in users),
-        capture_output=True, text=True, check=False).stdout.split("\n")
+    names = demangle([row[2] for row in users])
     print(f"top {len(users)} user-space functions (% of the process's samples, self):")
     for (percent, dso, _), name in zip(users, names):
         print(f"{percent:6.2f}  {name[:150]}  [{dso}]")
