@@ -128,6 +128,24 @@ def main(out):
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
 
+    def own_ratios(reference, ours):
+        """foap's req/s over nginx's in each run, as bench/ab's rounds' own B/A: a run loads the two within half a
+        minute, so a drift of the machine's speed between runs cancels out of each (the medians above mix runs)."""
+        found = []
+        for run in runs:
+            paths = [os.path.join(out, run, f"{target}.c64.txt") for target in (reference, ours)]
+            if all(os.path.exists(path) for path in paths):
+                theirs, foap = (parse_wrk(path)["rps"] for path in paths)
+                if theirs and foap is not None:
+                    found.append(foap / theirs)
+        if not found:
+            return "–"
+        return ", ".join(f"{r:.2f}" for r in found) + f" (median {statistics.median(found):.2f})"
+
+    print()
+    print(f"foap/nginx req/s at 64 conns, each run's own: {own_ratios('nginx', 'foap')}; "
+          f"no log: {own_ratios('nginx-nolog', 'foap-nolog')}")
+
     def comparison(title, first, second, first_label, second_label):
         """A table of `second` next to `first` (same build, same run), with the errors of `second`."""
         if not values(second, "c64.txt", "rps"):
