@@ -72,19 +72,21 @@ def main() -> None:
     path, requests = sys.argv[1], float(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
     own, calls = read(path)
-    counts, makers = [], []
-    for label, pattern in COUNTED:
+
+    def callers_of(pattern):
+        """The calls into functions matching `pattern`, by caller, from outside that family only: a
+        swift_bridgeObjectRetain calls swift_retain, a release's deinit releases more."""
         rule = re.compile(pattern + r"$")
-        # Calls from outside the family only: swift_bridgeObjectRetain calls swift_retain, a release's deinit more.
-        total = sum(n for (caller, callee), n in calls.items()
-                    if rule.match(callee) and not rule.match(caller or ""))
-        counts.append(f"{label} {total / requests:.0f}")
-        above = re.compile(CALLERS_OF.get(label, pattern) + r"$")
         callers = collections.Counter()
         for (caller, callee), n in calls.items():
-            if above.match(callee) and not above.match(caller or ""):
+            if rule.match(callee) and not rule.match(caller or ""):
                 callers[caller] += n
-        makers.append((label, callers.most_common(CALLERS_SHOWN)))
+        return callers
+
+    counts, makers = [], []
+    for label, pattern in COUNTED:
+        counts.append(f"{label} {sum(callers_of(pattern).values()) / requests:.0f}")
+        makers.append((label, callers_of(CALLERS_OF.get(label, pattern)).most_common(CALLERS_SHOWN)))
     print("per request: " + ", ".join(counts))
     # Who makes them: where a stage that cuts them would look (the callers after inlining, so a caller is often a
     # function that others were inlined into; the callgrind.out files have the whole call graph).
