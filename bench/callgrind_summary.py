@@ -85,8 +85,11 @@ def main() -> None:
 
     counts, makers = [], []
     for label, pattern in COUNTED:
-        counts.append(f"{label} {sum(callers_of(pattern).values()) / requests:.0f}")
-        makers.append((label, callers_of(CALLERS_OF.get(label, pattern)).most_common(CALLERS_SHOWN)))
+        callers = callers_of(pattern)
+        counts.append(f"{label} {sum(callers.values()) / requests:.0f}")
+        if label in CALLERS_OF:
+            callers = callers_of(CALLERS_OF[label])
+        makers.append((label, callers.most_common(CALLERS_SHOWN)))
     print("per request: " + ", ".join(counts))
     # Who makes them: where a stage that cuts them would look (the callers after inlining, so a caller is often a
     # function that others were inlined into; the callgrind.out files have the whole call graph).

@@ -24,8 +24,8 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
 
-wait_port() {  # wait_port PORT: until something accepts on 127.0.0.1:PORT (30 s at most)
-    for _ in $(seq 300); do
+wait_port() {  # wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT (30 s unless told)
+    for _ in $(seq $((${2:-30} * 10))); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
         sleep 0.1
     done
