@@ -107,7 +107,7 @@ cpu_us() {  # cpu_us PID: the user and system CPU µs PID has used so far (/proc
     awk -v tick="$TICK_US" '{ print $14 * tick, $15 * tick }' "/proc/$1/stat"
 }
 
-# bench/floor's nio-floor-relay (README "The floor"), built as foap is (scripts/build-release --floor).
+# bench/floor's nio-floor-relay (docs/performance.md, "The floor"), built as foap is (scripts/build-release --floor).
 RELAY="$BENCH/floor/.build/release/nio-floor-relay"
 build_relay() {
     timeout 1500 "$ROOT/scripts/build-release" --floor >&2

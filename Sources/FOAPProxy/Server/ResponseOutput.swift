@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// It stands where NIO's `HTTPResponseEncoder` stood, but is called directly by the exchange and the connection
 /// handler: no `NIOAny` hop and no pending write per part, and no write future per relayed part while the bytes
-/// are only gathered (bench/profile's numbers are in the README).
+/// are only gathered (bench/profile's numbers are in docs/performance.md).
 ///
 /// Every write is ordered as before: gathered bytes go out before any part written on its own, and a promise
 /// given with a gathered part completes when the bytes it was gathered into are written.

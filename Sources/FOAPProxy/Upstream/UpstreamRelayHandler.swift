@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// It stands where NIO's `HTTPRequestEncoder`, `ByteToMessageHandler<HTTPResponseDecoder>` and a relay of
 /// parts stood: no llhttp callbacks, no generic decoder loop, no `NIOAny` per part, and the request goes out as
-/// one buffer (bench/profile's numbers are in the README).
+/// one buffer (bench/profile's numbers are in docs/performance.md).
 ///
 /// Backpressure: every head and body part handed on returns the future of its client-side write; while any is
 /// pending, `read()` is held, so a slow client makes the upstream's TCP window fill instead of the worker's
