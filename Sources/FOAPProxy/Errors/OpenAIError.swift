@@ -218,6 +218,19 @@ extension OpenAIError {
     static let duplicateMultipartModel = OpenAIError.invalidMultipart(
         "The multipart body has more than one 'model' field.")
 
+    static let malformedMultipart = OpenAIError.invalidMultipart("The multipart request body is malformed.")
+
+    static let ambiguousMultipartBoundary = OpenAIError.invalidMultipart(
+        "A multipart/form-data Content-Type must name exactly one boundary, of 1 to "
+            + "\(MultipartHeaderReading.maximumBoundaryLength) characters, without backslash escapes.")
+
+    static let ambiguousMultipartPart = OpenAIError.invalidMultipart(
+        "A multipart part's Content-Disposition must be one unfolded header line with at most one 'name' parameter "
+            + "(no 'name*', no backslash escapes).")
+
+    static let repeatedContentType = OpenAIError.invalidRequest(
+        "The request carries more than one Content-Type header.", code: .badHTTPRequest)
+
     static func multipartModelTooLate(limit: Int) -> OpenAIError {
         .invalidMultipart(
             "The 'model' field must come before the file parts (within the first \(limit) bytes of the body).")

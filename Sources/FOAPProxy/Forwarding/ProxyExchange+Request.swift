@@ -11,6 +11,11 @@ extension ProxyExchange {
             self.abortRequest(.invalidHost)
             return
         }
+        // Routed by the first, parsed upstream perhaps by the last: a multipart body's boundary must be one.
+        if self.requestHeaders.contentTypeCount > 1 {
+            self.abortRequest(.repeatedContentType)
+            return
+        }
         // Client keys: a missing or wrong key is answered with a 401 (after the body if it is small, else at once).
         if self.traits.needsClientKey, !self.authenticateClient() {
             return
@@ -34,9 +39,13 @@ extension ProxyExchange {
             let interim = HTTPResponseHead(version: self.head.version, status: .continue)
             self.output.writeAndFlush(.head(interim), promise: nil)
         }
-        if let contentType = self.requestHeaders.multipartCandidateContentType,
-            let scanner = MultipartModelScanner(contentType: contentType)
-        {
+        let contentType = self.requestHeaders.multipartCandidateContentType.map(MultipartHeaderReading.contentType)
+        if contentType == .ambiguous {
+            self.abortRequest(.ambiguousMultipartBoundary)
+            return
+        }
+        if case .boundary(let boundary) = contentType {
+            let scanner = MultipartModelScanner(boundary: boundary)
             if case .byID(let family, let id, let suffix) = self.route {
                 self.startUploadByID(id, family: family, suffix: suffix, scanner: scanner)
                 return
@@ -84,27 +93,19 @@ extension ProxyExchange {
             self.scanMultipart(held, scanner: &scanner)
         case .admitting(var held, var detector):
             self.bodyMode = .none
-            switch detector.inspect(buffer) {
-            case .clean:
-                held.writeImmutableBuffer(buffer)
-                self.bodyMode = .admitting(held, detector)
-            case .duplicateModel:
-                self.abortRequest(.duplicateMultipartModel)
-            case .malformed:
-                self.abortRequest(.invalidMultipart("The multipart request body is malformed."))
+            if let refusal = detector.inspect(buffer).refusal {
+                self.abortRequest(refusal)
+                return
             }
+            held.writeImmutableBuffer(buffer)
+            self.bodyMode = .admitting(held, detector)
         case .streaming(var detector):
             self.bodyMode = .none
-            switch detector.inspect(buffer) {
-            case .clean:
-                self.bodyMode = .streaming(detector)
-            case .duplicateModel:
-                self.abortRequest(.duplicateMultipartModel)
-                return
-            case .malformed:
-                self.abortRequest(.invalidMultipart("The multipart request body is malformed."))
+            if let refusal = detector.inspect(buffer).refusal {
+                self.abortRequest(refusal)
                 return
             }
+            self.bodyMode = .streaming(detector)
             self.upload?.append(buffer)
             self.machine.uploadProgressed(now: .now())
             self.askForTimeoutCheck()
@@ -282,7 +283,9 @@ extension ProxyExchange {
         case .noModelField:
             self.refuse(JSONBodyError.missingModel.openAIError)
         case .malformed:
-            self.refuse(.invalidMultipart("The multipart request body is malformed."))
+            self.refuse(.malformedMultipart)
+        case .ambiguousPart:
+            self.refuse(.ambiguousMultipartPart)
         case .modelTooLate:
             self.refuse(.multipartModelTooLate(limit: MultipartModelScanner.maximumHeldBytes))
         case .found(let field):
@@ -296,14 +299,8 @@ extension ProxyExchange {
     ) {
         // Every part after `model` streams upstream unread: first make sure the held rest has no second one.
         var detector = detector
-        switch detector.inspect(MultipartModelRewriter.rest(of: held, after: field)) {
-        case .clean:
-            break
-        case .duplicateModel:
-            self.refuse(.duplicateMultipartModel)
-            return
-        case .malformed:
-            self.refuse(.invalidMultipart("The multipart request body is malformed."))
+        if let refusal = detector.inspect(MultipartModelRewriter.rest(of: held, after: field)).refusal {
+            self.refuse(refusal)
             return
         }
         guard let (model, endpoint) = self.resolve(model: field.model) else {

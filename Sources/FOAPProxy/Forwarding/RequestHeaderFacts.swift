@@ -17,7 +17,8 @@ struct RequestHeaderFacts {
     /// The first `Content-Type` value when it may name a multipart body (it starts with `m` or `M`); nil for every
     /// other type, `application/json` above all, which needs no `String`.
     private(set) var multipartCandidateContentType: String?
-    private var sawContentType = false
+    /// How many `Content-Type` fields (a request may carry one).
+    private(set) var contentTypeCount = 0
     /// The first `X-Request-ID` value.
     private(set) var requestID: String?
     private var sawExpect = false
@@ -30,9 +31,9 @@ struct RequestHeaderFacts {
             case 6 where !self.sawExpect && HTTPFieldBlock.equals(name, lowercase: "expect"):
                 self.sawExpect = true
                 self.expectsContinue = HTTPFieldBlock.equals(value, lowercase: "100-continue")
-            case 12 where !self.sawContentType && HTTPFieldBlock.equals(name, lowercase: "content-type"):
-                self.sawContentType = true
-                if let first = value.first, first | 0x20 == UInt8(ascii: "m") {
+            case 12 where HTTPFieldBlock.equals(name, lowercase: "content-type"):
+                self.contentTypeCount += 1
+                if self.contentTypeCount == 1, let first = value.first, first | 0x20 == UInt8(ascii: "m") {
                     self.multipartCandidateContentType = String(decoding: value, as: UTF8.self)
                 }
             case 12 where self.requestID == nil && HTTPFieldBlock.equals(name, lowercase: "x-request-id"):

@@ -17,6 +17,18 @@ struct MultipartDuplicateModelDetector {
         case duplicateModel
         /// A part's header block longer than `MultipartModelScanner.maximumPartHeaderBytes`.
         case malformed
+        /// A part's `Content-Disposition` that form parsers could read differently (`MultipartHeaderReading`).
+        case ambiguousPart
+
+        /// The answer to a body this verdict stops; nil when it may go on.
+        var refusal: OpenAIError? {
+            switch self {
+            case .clean: nil
+            case .duplicateModel: .duplicateMultipartModel
+            case .malformed: .malformedMultipart
+            case .ambiguousPart: .ambiguousMultipartPart
+            }
+        }
     }
 
     /// `CRLF--boundary`: the start of every part after the first.
@@ -61,8 +73,10 @@ struct MultipartDuplicateModelDetector {
                     return .clean
                 }
                 let headers = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
-                if MultipartModelScanner.fieldName(inHeaders: headers) == "model" {
-                    return .duplicateModel
+                switch MultipartHeaderReading.partName(inHeaders: headers) {
+                case .named("model"): return .duplicateModel
+                case .ambiguous: return .ambiguousPart
+                case .named, .unnamed: break
                 }
                 self.inHeaders = false
                 position = end + crlfcrlf.count

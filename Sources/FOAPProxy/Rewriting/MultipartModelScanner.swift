@@ -25,6 +25,8 @@ public struct MultipartModelScanner: Sendable {
         /// The closing delimiter came before any `model` field.
         case noModelField
         case malformed
+        /// A part's `Content-Disposition` that form parsers could read differently (`MultipartHeaderReading`).
+        case ambiguousPart
         /// More than `maximumHeldBytes` arrived before a `model` part: the model must come before the files.
         case modelTooLate
     }
@@ -52,9 +54,14 @@ public struct MultipartModelScanner: Sendable {
         case partValue(valueStart: Int, isModel: Bool)
     }
 
-    /// - Parameter contentType: the request's `Content-Type`; nil unless it is multipart/form-data with a boundary.
+    /// - Parameter contentType: the request's `Content-Type`; nil unless it is multipart/form-data with one usable
+    ///   boundary (`MultipartHeaderReading.contentType` tells an ambiguous one apart).
     public init?(contentType: String) {
         guard let boundary = Self.boundary(fromContentType: contentType) else { return nil }
+        self.init(boundary: boundary)
+    }
+
+    init(boundary: String) {
         self.delimiter = Array("--\(boundary)".utf8)
         self.valueTerminator = crlf + self.delimiter
     }
@@ -65,29 +72,8 @@ public struct MultipartModelScanner: Sendable {
     }
 
     static func boundary(fromContentType contentType: String) -> String? {
-        // Every JSON request asks too: answer "not multipart" without splitting the header into strings (that
-        // cost ~7,000 instructions per request in bench/profile). Case-insensitive `multipart/` (ASCII).
-        // The first byte settles it for nearly every request (`application/json`): the walk below costs ~700.
-        guard let first = contentType.utf8.first,
-            first | 0x20 == UInt8(ascii: "m") || first == UInt8(ascii: " ") || first == UInt8(ascii: "\t")
-        else { return nil }
-        let prefix = "multipart/".utf8
-        let leading = contentType.utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-        guard leading.count >= prefix.count,
-            zip(leading, prefix).allSatisfy({ $0 | 0x20 == $1 || $0 == $1 })
-        else { return nil }
-        let parts = contentType.split(separator: ";").map { $0.trimmingSpaces() }
-        guard let type = parts.first, type.lowercased() == "multipart/form-data" else { return nil }
-        for parameter in parts.dropFirst() {
-            guard let equals = parameter.firstIndex(of: "=") else { continue }
-            guard parameter[..<equals].trimmingSpaces().lowercased() == "boundary" else { continue }
-            var value = parameter[parameter.index(after: equals)...].trimmingSpaces()
-            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
-                value = String(value.dropFirst().dropLast())
-            }
-            return value.isEmpty || value.utf8.count > 200 ? nil : value
-        }
-        return nil
+        guard case .boundary(let boundary) = MultipartHeaderReading.contentType(contentType) else { return nil }
+        return boundary
     }
 
     /// Scans `body` (the bytes received so far, from the start of the body) for a complete `model` part.
@@ -137,8 +123,10 @@ public struct MultipartModelScanner: Sendable {
                     return .needMoreData
                 }
                 let headers = UnsafeRawBufferPointer(rebasing: bytes[afterDelimiter..<headersEnd])
+                let name = MultipartHeaderReading.partName(inHeaders: headers)
+                guard name != .ambiguous else { return .ambiguousPart }
                 let valueStart = headersEnd + 4
-                self.phase = .partValue(valueStart: valueStart, isModel: Self.fieldName(inHeaders: headers) == "model")
+                self.phase = .partValue(valueStart: valueStart, isModel: name == .named("model"))
                 self.searchFrom = valueStart - 2
             case .partValue(let valueStart, let isModel):
                 guard let next = find(self.valueTerminator, in: bytes, from: max(valueStart - 2, self.searchFrom))
@@ -156,25 +144,6 @@ public struct MultipartModelScanner: Sendable {
                 self.searchFrom = 0
             }
         }
-    }
-
-    /// The `name` parameter of the part's Content-Disposition header, if any.
-    static func fieldName(inHeaders headers: UnsafeRawBufferPointer) -> String? {
-        let text = String(decoding: headers, as: UTF8.self)
-        for line in text.split(separator: "\r\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            guard line[..<colon].trimmingSpaces().lowercased() == "content-disposition" else { continue }
-            for parameter in line[line.index(after: colon)...].split(separator: ";").dropFirst() {
-                let pair = parameter.trimmingSpaces()
-                guard pair.lowercased().hasPrefix("name=") else { continue }
-                var value = pair.dropFirst(5)
-                if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
-                    value = value.dropFirst().dropLast()
-                }
-                return String(value)
-            }
-        }
-        return nil
     }
 }
 

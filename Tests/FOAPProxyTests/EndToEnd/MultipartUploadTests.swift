@@ -128,8 +128,8 @@ final class MultipartUploadTests: XCTestCase {
             (wrongRoute.buffer, wrongRoute.contentType, 404, "unsupported_route_for_model"),
             (ByteBuffer(bytes: truncated.bytes.prefix(50)), truncated.contentType, 400, "invalid_multipart"),
             (ByteBuffer(string: "junk--b\r\n"), "multipart/form-data; boundary=b", 400, "invalid_multipart"),
-            // Without a usable boundary the body is treated as JSON, which it is not.
-            (noModel.buffer, "multipart/form-data", 400, "invalid_json"),
+            // Without one usable boundary there is no telling which parts an upstream would read.
+            (noModel.buffer, "multipart/form-data", 400, "invalid_multipart"),
         ]
         for (body, contentType, status, code) in cases {
             let response = try await harness.send(

@@ -10,6 +10,8 @@ struct MultipartBody {
         var value: [UInt8]
         /// Raw extra header lines (without CRLF), e.g. `Content-Transfer-Encoding: binary`.
         var extraHeaders: [String] = []
+        /// A raw `Content-Disposition` line (without CRLF) in place of the one made from `name` and `filename`.
+        var disposition: String?
     }
 
     var boundary: String
@@ -34,8 +36,13 @@ struct MultipartBody {
     var bytes: [UInt8] {
         var out: [UInt8] = Array(self.preamble.utf8)
         for part in self.parts {
-            var head = "--\(self.boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\""
-            if let filename = part.filename { head += "; filename=\"\(filename)\"" }
+            var head = "--\(self.boundary)\r\n"
+            if let disposition = part.disposition {
+                head += disposition
+            } else {
+                head += "Content-Disposition: form-data; name=\"\(part.name)\""
+                if let filename = part.filename { head += "; filename=\"\(filename)\"" }
+            }
             head += "\r\n"
             if let contentType = part.contentType { head += "Content-Type: \(contentType)\r\n" }
             for line in part.extraHeaders { head += line + "\r\n" }

@@ -44,7 +44,24 @@ final class MultipartDuplicateModelDetectorTests: XCTestCase {
         var modelAsAFile = MultipartBody(boundary: "----WebKitFormBoundaryAbC")
         modelAsAFile.field("model", "cheap")
         modelAsAFile.file("model", filename: "m.txt", contentType: "text/plain", bytes: Array("premium".utf8))
-        return [(duplicate, .duplicateModel), (filenameOnly, .clean), (modelAsAFile, .duplicateModel)]
+        var spacedName = MultipartBody(boundary: "xYz")
+        spacedName.field("model", "cheap")
+        spacedName.field("model", "premium")
+        spacedName.parts[1].disposition = "Content-Disposition: form-data; name = \"model\""
+
+        var repeatedName = MultipartBody(boundary: "xYz")
+        repeatedName.field("model", "cheap")
+        repeatedName.field("x", "premium")
+        repeatedName.parts[1].disposition = "Content-Disposition: form-data; name=\"x\"; name=\"model\""
+
+        var encodedName = MultipartBody(boundary: "xYz")
+        encodedName.field("model", "cheap")
+        encodedName.field("x", "premium")
+        encodedName.parts[1].disposition = "Content-Disposition: form-data; name*=UTF-8''model"
+        return [
+            (duplicate, .duplicateModel), (filenameOnly, .clean), (modelAsAFile, .duplicateModel),
+            (spacedName, .duplicateModel), (repeatedName, .ambiguousPart), (encodedName, .ambiguousPart),
+        ]
     }
 
     func testWholeBody() throws {

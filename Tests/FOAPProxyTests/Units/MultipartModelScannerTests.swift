@@ -31,11 +31,34 @@ final class MultipartModelScannerTests: XCTestCase {
         }
     }
 
-    func testQuotedBoundaryWithASemicolonInsideIsNotSupportedButNotMisparsed() {
-        // `;` splits parameters before quotes are looked at: such a boundary is refused (nil) or cut, never
-        // silently mismatched against the body.
+    func testQuotedBoundaryWithASemicolonInsideIsReadWhole() {
+        // A `;` inside quotes does not end the parameter (RFC 9110 §5.6.6), as form parsers read it.
         let boundary = MultipartModelScanner.boundary(fromContentType: "multipart/form-data; boundary=\"a;b\"")
-        XCTAssertNotEqual(boundary, "a;b")
+        XCTAssertEqual(boundary, "a;b")
+    }
+
+    /// Whatever form parsers could read as another boundary is refused, not guessed: foap would find one `model`
+    /// part and the upstream another.
+    func testAmbiguousBoundariesAreToldApartFromOtherTypes() {
+        let cases: [(String, MultipartHeaderReading.ContentType)] = [
+            ("multipart/form-data; boundary=BB; boundary=AA", .ambiguous),
+            ("multipart/form-data; boundary=BB; BOUNDARY=\"AA\"", .ambiguous),
+            ("multipart/form-data; boundary*=UTF-8''AA; boundary=BB", .ambiguous),
+            ("multipart/form-data; boundary=\"a\\\"b\"", .ambiguous),
+            ("multipart/form-data; boundary=\"open", .ambiguous),
+            ("multipart/form-data; boundary=a\"b", .ambiguous),
+            ("multipart/form-data; boundary=abc junk", .ambiguous),
+            ("multipart/form-data; boundary", .ambiguous),
+            ("multipart/form-data", .ambiguous),
+            ("multipart/form-data; boundary=", .ambiguous),
+            ("multipart/form-data; boundary=abc;", .boundary("abc")),
+            ("multipart/form-data; charset=\"x;boundary=y\"; boundary=abc", .boundary("abc")),
+            ("multipart/mixed; boundary=abc; boundary=def", .notMultipart),
+            ("application/json", .notMultipart),
+        ]
+        for (contentType, expected) in cases {
+            XCTAssertEqual(MultipartHeaderReading.contentType(contentType), expected, contentType)
+        }
     }
 
     func testFindsTheModelFieldAndItsValueRange() throws {
@@ -115,20 +138,43 @@ final class MultipartModelScannerTests: XCTestCase {
     }
 
     func testFieldNameParsing() {
-        let cases: [(String, String?)] = [
-            ("Content-Disposition: form-data; name=\"model\"", "model"),
-            ("content-disposition:form-data;name=model", "model"),
-            ("CONTENT-DISPOSITION:  form-data ;  name=\"model\" ; filename=\"x\"", "model"),
-            ("Content-Type: text/plain\r\nContent-Disposition: form-data; name=\"model\"", "model"),
-            ("Content-Disposition: form-data; filename=\"model\"; name=\"file\"", "file"),
-            ("Content-Disposition: form-data; filename=\"model\"", nil),
-            ("Content-Type: text/plain", nil),
-            ("", nil),
+        let cases: [(String, MultipartHeaderReading.PartName)] = [
+            ("Content-Disposition: form-data; name=\"model\"", .named("model")),
+            ("content-disposition:form-data;name=model", .named("model")),
+            ("CONTENT-DISPOSITION:  form-data ;  name=\"model\" ; filename=\"x\"", .named("model")),
+            ("Content-Type: text/plain\r\nContent-Disposition: form-data; name=\"model\"", .named("model")),
+            ("Content-Disposition: form-data; filename=\"model\"; name=\"file\"", .named("file")),
+            ("Content-Disposition: form-data; filename=\"a;name=model.wav\"; name=\"file\"", .named("file")),
+            ("Content-Disposition: form-data; name = \"model\"", .named("model")),
+            ("Content-Disposition: form-data; filename=\"model\"", .unnamed),
+            ("Content-Type: text/plain", .unnamed),
+            ("", .unnamed),
+            // What one form parser reads as `model` and another does not.
+            ("Content-Disposition: form-data; name=\"x\"; name=\"model\"", .ambiguous),
+            ("Content-Disposition: form-data; NAME=\"x\"; name=model", .ambiguous),
+            ("Content-Disposition: form-data; name*=UTF-8''model", .ambiguous),
+            ("Content-Disposition: form-data; name=\"x\"; name*=UTF-8''model", .ambiguous),
+            ("Content-Disposition: form-data; name=\"x\"\r\nContent-Disposition: form-data; name=\"model\"", .ambiguous),
+            ("Content-Disposition: form-data;\r\n name=\"model\"", .ambiguous),
+            ("Content-Disposition: form-data; name=\"mo\\del\"", .ambiguous),
+            ("Content-Disposition: form-data; name=\"model", .ambiguous),
+            ("Content-Disposition: form-data; name", .ambiguous),
+            ("Content-Disposition: form-data; name=\"model\"x", .ambiguous),
         ]
         for (headers, expected) in cases {
-            let name = Array(headers.utf8).withUnsafeBytes { MultipartModelScanner.fieldName(inHeaders: $0) }
+            let name = Array(headers.utf8).withUnsafeBytes { MultipartHeaderReading.partName(inHeaders: $0) }
             XCTAssertEqual(name, expected, headers)
         }
+    }
+
+    /// A part the scanner cannot name one way only stops the scan, before or instead of the `model` part.
+    func testAnAmbiguousPartBeforeTheModelStopsTheScan() throws {
+        var form = MultipartBody()
+        form.field("x", "premium")
+        form.parts[0].disposition = "Content-Disposition: form-data; name=\"x\"; name=\"model\""
+        form.field("model", "cheap")
+        var scanner = try XCTUnwrap(MultipartModelScanner(contentType: form.contentType))
+        XCTAssertEqual(scanner.scan(form.buffer, isComplete: true), .ambiguousPart)
     }
 
     func testAFilenameCalledModelDoesNotMakeAPartTheModel() throws {
