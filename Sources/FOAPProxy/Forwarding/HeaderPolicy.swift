@@ -14,9 +14,11 @@ public enum HeaderPolicy {
         "transfer-encoding", "upgrade",
     ]
 
-    /// Request headers the proxy sets itself or must not forward.
+    /// Request headers the proxy sets itself or must not forward. `Sec-WebSocket-Protocol` carries a client key as
+    /// `openai-insecure-api-key.<key>` (browsers cannot set `Authorization` on a socket); a WebSocket's upstream
+    /// handshake is foap's own, and on any other request the field means nothing.
     static let notForwardedUp: Set<String> = hopByHop.union([
-        "host", "content-length", "authorization", "api-key", "x-api-key", "expect",
+        "host", "content-length", "authorization", "api-key", "x-api-key", "expect", "sec-websocket-protocol",
     ])
 
     /// Query parameters that carry a client's credential in some SDKs and tools; never forwarded upstream.
@@ -99,7 +101,9 @@ public enum HeaderPolicy {
         let parameters = query.split(separator: "&", omittingEmptySubsequences: false)
         let kept = parameters.filter { parameter in
             let name = parameter.prefix { $0 != "=" }
-            return !Self.credentialQueryParameters.contains(name.lowercased())
+            // `ke%79` is `key` to the upstream's query parser.
+            let decoded = name.contains("%") ? (name.removingPercentEncoding ?? String(name)) : String(name)
+            return !Self.credentialQueryParameters.contains(decoded.lowercased())
         }
         if kept.count == parameters.count {
             return uri[mark...]

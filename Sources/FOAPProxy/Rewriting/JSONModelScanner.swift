@@ -55,6 +55,9 @@ public enum JSONBodyError: Error, Sendable, Equatable {
     case notAnObject
     case missingModel
     case modelNotString
+    /// A top-level member named `model` in other letter case (`Model`, `MODEL`): Go's `encoding/json` (Ollama and
+    /// other Go servers) reads it as the model, so it could run a model foap never checked.
+    case modelInOtherCase
 
     var openAIError: OpenAIError {
         switch self {
@@ -73,6 +76,11 @@ public enum JSONBodyError: Error, Sendable, Equatable {
             )
         case .modelNotString:
             return .invalidRequest("'model' must be a string.", code: .invalidModel, param: "model")
+        case .modelInOtherCase:
+            return .invalidRequest(
+                "The request body has a member named 'model' in other letter case; some upstreams read it as the "
+                    + "model, so it is refused.",
+                code: .invalidModel, param: "model")
         }
     }
 }
@@ -114,7 +122,7 @@ public struct JSONModelScanner {
             throw .notAnObject
         }
         var model: String?
-        var modelIsString = true
+        var everyModelIsString = true
         var ranges = ModelValueRanges()
         var stream = false
         var hasStreamOptions = false
@@ -136,12 +144,13 @@ public struct JSONModelScanner {
                         let valueEscaped = try self.skipString()
                         ranges.append(valueStart..<self.index)
                         model = try Self.unescape(self.bytes, literal: valueStart..<self.index, escaped: valueEscaped)
-                        modelIsString = true
                     } else {
+                        // Any one of them: parsers that keep the first would read this one.
                         try self.skipValue(depth: 1)
-                        modelIsString = false
+                        everyModelIsString = false
                     }
                 } else {
+                    if try Self.isKeyInOtherCase(key, "model", escaped: keyEscaped) { throw .modelInOtherCase }
                     try self.skipValue(depth: 1)
                     if try Self.isKey(key, "\"stream\"", escaped: keyEscaped) {
                         let value = UnsafeRawBufferPointer(rebasing: self.bytes[valueStart..<self.index])
@@ -160,7 +169,7 @@ public struct JSONModelScanner {
         let closingBrace = self.index - 1
         self.skipWhitespace()
         guard self.index == self.bytes.count else { throw .notJSON(offset: self.index) }
-        guard modelIsString else { throw .modelNotString }
+        guard everyModelIsString else { throw .modelNotString }
         guard let model else {
             guard !requireModel else { throw .missingModel }
             return JSONBodyInspection(
@@ -319,6 +328,23 @@ public struct JSONModelScanner {
         guard escaped, bytes.contains(UInt8(ascii: "\\")) else { return false }
         let name = try Self.unescape(bytes)
         return expected.withUTF8Buffer { expected in name.utf8.elementsEqual(expected.dropFirst().dropLast()) }
+    }
+
+    /// Whether the key literal `bytes` (quotes included) names `lowercase` in other ASCII letter case. Only a key of
+    /// the same length is looked at (or the unescaped name of an escaped one), so a request pays a length
+    /// comparison per member.
+    fileprivate static func isKeyInOtherCase(
+        _ bytes: UnsafeRawBufferPointer,
+        _ lowercase: String,
+        escaped: Bool
+    ) throws(JSONBodyError) -> Bool {
+        func sameLetters<Name: Collection<UInt8>>(_ name: Name) -> Bool {
+            name.count == lowercase.utf8.count && !name.elementsEqual(lowercase.utf8)
+                && zip(name, lowercase.utf8).allSatisfy { $0 | 0x20 == $1 && $1 >= UInt8(ascii: "a") }
+        }
+        if bytes.count == lowercase.utf8.count + 2 { return sameLetters(bytes.dropFirst().dropLast()) }
+        guard escaped, bytes.contains(UInt8(ascii: "\\")) else { return false }
+        return sameLetters(try Self.unescape(bytes).utf8)
     }
 
     /// Unescapes the literal at `range` of `bytes`, reporting an error offset relative to `bytes` (the body), not

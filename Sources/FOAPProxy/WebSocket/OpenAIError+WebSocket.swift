@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 extension OpenAIError {
@@ -23,6 +24,32 @@ extension OpenAIError {
     /// A Responses socket's message foap cannot route (not `response.create`, a broken frame).
     static func invalidSocketMessage(_ reason: String) -> OpenAIError {
         .invalidRequest("Invalid WebSocket message: \(reason).", code: .invalidJSON)
+    }
+
+    /// This error as a Responses socket tells it: an `error` event like the API's own, then a close frame (1008 for
+    /// the client's mistakes, 1011 for the upstream's).
+    func socketFrames(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var event = ByteBuffer()
+        event.writeStaticString("{\"type\":\"error\",\"status\":")
+        event.writeString(String(self.status.code))
+        event.writeStaticString(",")
+        var body = self.body(allocator: allocator)
+        body.moveReaderIndex(forwardBy: 1)  // the body's own `{`: its members follow the event's
+        event.writeBuffer(&body)
+        let code: UInt16 = self.status.code >= 500 ? 1011 : 1008
+        var frames = WebSocketFraming.serverFrame(.text, payload: event, allocator: allocator)
+        var close = WebSocketFraming.serverFrame(
+            .close, payload: WebSocketFraming.closePayload(code: code, reason: self.code.rawValue), allocator: allocator)
+        frames.writeBuffer(&close)
+        return frames
+    }
+
+    /// A later message of a Responses socket names another model than its first: the key was checked for that one,
+    /// and the socket's upstream serves that one.
+    static func socketModelChanged(socketModel: String) -> OpenAIError {
+        .invalidRequest(
+            "This socket serves model '\(LoggedValue.capped(socketModel))'; open another socket for another model.",
+            code: .invalidModel, param: "model")
     }
 
     /// The upstream refused foap's handshake after the client had its `101`.

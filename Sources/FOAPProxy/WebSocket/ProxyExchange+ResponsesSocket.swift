@@ -7,8 +7,8 @@ import NIOHTTP1
 /// client's first `response.create` message, so foap answers the handshake itself, reads that message, opens the
 /// upstream's socket with a handshake of its own, sends the message with its `model` rewritten (and the trailer of
 /// a `previous_response_id` foap tagged removed, which pins the socket to that upstream), then tunnels the rest:
-/// every later whole text message naming the same model gets the upstream's name for it too and loses the
-/// trailers of ids foap handed out, the ids the upstream's events hand out get its trailer (``SocketMessageRewriter``),
+/// every later whole text message naming the same model gets the upstream's name for it too (one naming another
+/// model, or one foap cannot read whole, is refused) and loses the trailers of ids foap handed out, the ids the upstream's events hand out get its trailer (``SocketMessageRewriter``),
 /// and everything else passes byte for byte.
 /// Failures after the `101` are an `error` event and a close frame.
 extension ProxyExchange {
@@ -168,17 +168,7 @@ extension ProxyExchange {
         self.record.status = error.status.code
         self.record.error = self.record.error ?? error.code.rawValue
         let channel = self.context.channel
-        var event = ByteBuffer()
-        event.writeStaticString("{\"type\":\"error\",\"status\":")
-        event.writeString(String(error.status.code))
-        event.writeStaticString(",")
-        var body = error.body(allocator: channel.allocator)
-        body.moveReaderIndex(forwardBy: 1)  // the body's own `{`: its members follow the event's
-        event.writeBuffer(&body)
-        let code: UInt16 = error.status.code >= 500 ? 1011 : 1008
-        channel.write(WebSocketFraming.serverFrame(.text, payload: event, allocator: channel.allocator), promise: nil)
-        let close = WebSocketFraming.closePayload(code: code, reason: error.code.rawValue)
-        channel.writeAndFlush(WebSocketFraming.serverFrame(.close, payload: close, allocator: channel.allocator))
+        channel.writeAndFlush(error.socketFrames(allocator: channel.allocator))
             .assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
         self.finish(close: true)
     }

@@ -234,7 +234,9 @@ extension ProxyExchange {
     private func socketEnded(_ tunnel: SocketTunnel) {
         self.record.bytesIn += tunnel.clientBytes
         self.record.bytesOut += tunnel.upstreamBytes
-        if tunnel.error != nil {
+        if let refusal = tunnel.error as? SocketMessageRewriter.Refusal {
+            self.record.error = self.record.error ?? refusal.error.code.rawValue
+        } else if tunnel.error != nil {
             self.record.error = self.record.error ?? (tunnel.endedBy == .upstream ? "upstream_reset" : "client_reset")
         }
         self.finish(close: true)

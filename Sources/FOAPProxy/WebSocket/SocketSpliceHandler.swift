@@ -21,6 +21,8 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Rewrites what this side reads before the partner writes it (a Responses socket's client side); nil passes
     /// bytes as read.
     var rewriter: SocketMessageRewriter?
+    /// The rewriter refused a message: nothing more this side reads goes anywhere.
+    private var refused = false
 
     private init(tunnel: SocketTunnel, side: SocketTunnel.Side) {
         self.tunnel = tunnel
@@ -48,6 +50,7 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = self.unwrapInboundIn(data)
         self.unreported += bytes.readableBytes
+        guard !self.refused else { return }
         guard var rewriter = self.rewriter else {
             self.partner?.partnerWrite(data)
             return
@@ -58,6 +61,14 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.rewriter = rewriter
             if output.readableBytes > 0 {
                 self.partner?.partnerWrite(self.wrapInboundOut(output))
+            }
+        } catch let refusal as SocketMessageRewriter.Refusal {
+            // The client hears why, as the Responses API says it (an `error` event, then a close frame).
+            self.refused = true
+            self.tunnel.failed(self.side, refusal)
+            let frames = refusal.error.socketFrames(allocator: context.channel.allocator)
+            context.writeAndFlush(self.wrapOutboundOut(frames)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
             }
         } catch {
             self.tunnel.failed(self.side, error)

@@ -64,6 +64,17 @@ final class ModelAgreementTests: XCTestCase {
         try await self.refusesUpload(form)
     }
 
+    /// Go's `encoding/json` (Ollama) reads `Model` as the model too, in any letter case, the last one winning.
+    func testAJSONModelMemberInOtherLetterCaseIsRefused() async throws {
+        let harness = try await self.startHardeningHarness()
+        let response = try await harness.send(
+            .POST, "/v1/chat/completions", body: ByteBuffer(string: #"{"model":"gpt-test","Model":"secret"}"#),
+            headers: [("Content-Type", "application/json")])
+        XCTAssertEqual(response.status, 400, response.body)
+        XCTAssertTrue(response.body.contains(#""code":"invalid_model""#), response.body)
+        XCTAssertTrue(harness.upstream.requests.isEmpty)
+    }
+
     /// foap read the first `Content-Type`; an upstream may read the last (another boundary, another `model`).
     func testARepeatedContentTypeIsRefused() async throws {
         let harness = try await self.startHardeningHarness()

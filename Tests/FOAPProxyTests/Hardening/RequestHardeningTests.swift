@@ -272,15 +272,22 @@ extension RequestHardeningTests {
             ("/v1/chat/completions?api-version=2024-10-21&api-key=sk-client&key=k2", "?api-version=2024-10-21"),
             ("/v1/chat/completions?API_KEY=sk-client", ""),
             ("/v1/chat/completions?access_token=t&keyword=stays", "?keyword=stays"),
+            // Percent-encoded names are the same names to the upstream's query parser.
+            ("/v1/chat/completions?ke%79=k&%61pi-key=k2&x=%6By", "?x=%6By"),
         ]
         for (target, expectedQuery) in cases {
+            // A browser's socket carries its key as a subprotocol; on any request that field stays here too.
             let response = try await harness.send(
                 .POST, target, json: #"{"model":"gpt-test"}"#,
-                headers: [("x-api-key", "sk-client-anthropic"), ("X-Api-Key", "sk-client-2")])
+                headers: [
+                    ("x-api-key", "sk-client-anthropic"), ("X-Api-Key", "sk-client-2"),
+                    ("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.sk-client-3"),
+                ])
             XCTAssertEqual(response.status, 200)
             let upstream = try XCTUnwrap(harness.upstream.requests.last)
             XCTAssertEqual(upstream.uri, "/v1/chat/completions" + expectedQuery, target)
             XCTAssertFalse(upstream.headers.contains(name: "x-api-key"), target)
+            XCTAssertFalse(upstream.headers.contains(name: "sec-websocket-protocol"), target)
             XCTAssertEqual(upstream.headers["authorization"], ["Bearer sk-upstream-secret"])
         }
     }

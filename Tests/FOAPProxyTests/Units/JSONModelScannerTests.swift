@@ -202,9 +202,24 @@ final class JSONModelScannerTests: XCTestCase {
         self.assertError(#"{"model":42}"#, .modelNotString)
         self.assertError(#"{"model":null}"#, .modelNotString)
         self.assertError(#"{"model":["a"]}"#, .modelNotString)
-        // The last `model` decides, as for the value itself.
+        // Any one that is not a string: a parser that keeps the first `model` would read that one.
         self.assertError(#"{"model":"a","model":{}}"#, .modelNotString)
-        XCTAssertEqual(try? self.inspect(#"{"model":{},"model":"a"}"#).model, "a")
+        self.assertError(#"{"model":{},"model":"a"}"#, .modelNotString)
+        self.assertError(#"{"model":1,"model":"a"}"#, .modelNotString)
+    }
+
+    /// Go's `encoding/json` matches member names to fields in any letter case, and the last match wins: an Ollama
+    /// upstream would run `Model`'s value, which foap never checked.
+    func testAModelMemberInOtherLetterCaseIsRefused() throws {
+        self.assertError(#"{"model":"a","Model":"secret"}"#, .modelInOtherCase)
+        self.assertError(#"{"MODEL":"secret","model":"a"}"#, .modelInOtherCase)
+        self.assertError(#"{"model":"a","mOdEl":"secret"}"#, .modelInOtherCase)
+        self.assertError(#"{"model":"a","\u004dodel":"secret"}"#, .modelInOtherCase)
+        self.assertError(#"{"Model":"secret"}"#, .modelInOtherCase)
+        // Other members of the same length, nested ones and values are not members named `model`.
+        XCTAssertEqual(try self.inspect(#"{"input":"x","tools":[],"store":true,"model":"a"}"#).model, "a")
+        XCTAssertEqual(try self.inspect(#"{"model":"a","meta":{"Model":"x"},"note":"Model"}"#).model, "a")
+        XCTAssertEqual(try self.inspect(#"{"model":"a","mode1":"x","m0del":"y"}"#).model, "a")
     }
 
     func testDeepNestingIsRejectedWithoutExhaustingTheStack() {

@@ -17,16 +17,14 @@ final class SocketMessageRewriterTests: XCTestCase {
         let input: [[UInt8]] = [
             self.frame(0x1, #"{"type":"response.create","model":"alias","input":"a"}"#),
             self.frame(0x9, "ping"),
-            self.frame(0x2, #"{"model":"alias"}"#),
-            self.frame(0x1, #"{"model":"alias","#, fin: false),
-            self.frame(0x0, #""input":"b"}"#),
-            self.frame(0x1, #"{"type":"response.create","model":"other"}"#),
+            self.frame(0x1, #"{"type":"response.create","model":"upstream-name"}"#),
+            self.frame(0x1, #"{"type":"response.cancel"}"#),
             self.frame(0x1, #"{"type":"response.create","model":"alias","input":"\#(long)"}"#),
             self.frame(0x1, "not json"),
         ]
         var expected = input
         expected[0] = self.frame(0x1, #"{"type":"response.create","model":"upstream-name","input":"a"}"#)
-        expected[6] = self.frame(0x1, #"{"type":"response.create","model":"upstream-name","input":"\#(long)"}"#)
+        expected[4] = self.frame(0x1, #"{"type":"response.create","model":"upstream-name","input":"\#(long)"}"#)
         let whole = input.flatMap { $0 }
         for cut in [whole.count, 1, 7, 4096] {
             var rewriter = SocketMessageRewriter([.model("alias", targetModel: "upstream-name")], limit: 1 << 20)
@@ -40,6 +38,34 @@ final class SocketMessageRewriterTests: XCTestCase {
             }
             XCTAssertTrue(output == expected.flatMap { $0 }, "reads of \(cut) bytes")
         }
+    }
+
+    /// The key was checked for the socket's model, and the upstream runs what a message names: a client's message
+    /// naming another model, or one foap cannot read whole, never goes up.
+    func testTheClientsMessagesAreHeldToTheSocketsModel() {
+        var compressed = self.frame(0x1, #"{"model":"alias"}"#)
+        compressed[0] |= 0x40
+        let refused: [(String, [UInt8])] = [
+            ("another model", self.frame(0x1, #"{"type":"response.create","model":"other"}"#)),
+            ("the last of two", self.frame(0x1, #"{"model":"alias","model":"other"}"#)),
+            ("other letter case", self.frame(0x1, #"{"model":"alias","Model":"other"}"#)),
+            ("not a string", self.frame(0x1, #"{"model":1,"model":"alias"}"#)),
+            ("binary", self.frame(0x2, #"{"model":"other"}"#)),
+            ("fragmented", self.frame(0x1, #"{"model":"oth"#, fin: false) + self.frame(0x0, #"er"}"#)),
+            ("a reserved bit", compressed),
+        ]
+        for (name, bytes) in refused {
+            var rewriter = SocketMessageRewriter([.model("alias", targetModel: "up")], limit: 1 << 20)
+            let ping = self.frame(0x9, "ping")
+            XCTAssertEqual(Array(try rewriter.feed(ByteBuffer(bytes: ping)).readableBytesView), ping, name)
+            XCTAssertThrowsError(try rewriter.feed(ByteBuffer(bytes: bytes)), name) { error in
+                XCTAssertEqual((error as? SocketMessageRewriter.Refusal)?.error.status.code, 400, name)
+            }
+        }
+        // The upstream's side carries what it sends, binary and fragments included.
+        var down = SocketMessageRewriter([], limit: 1 << 20)
+        let binary = WebSocketTestClient.maskedFrame(opcode: 0x2, payload: Array("x".utf8))
+        XCTAssertEqual(Array((try? down.feed(ByteBuffer(bytes: binary)))?.readableBytesView ?? []), binary)
     }
 
     func testIdsGetThisUpstreamsTrailerOnTheWayOutAndLoseItOnTheWayIn() throws {

@@ -224,17 +224,23 @@ final class WebSocketTunnelTests: XCTestCase {
         XCTAssertEqual(first.text, #"echo:{"type":"response.create","model":"resp-up","input":"hi"}"#)
         let second = try await socket.readFrame()
         XCTAssertEqual(second.text, #"echo:{"type":"response.create","model":"resp-up","previous_response_id":"resp_1"}"#)
-        // Another model's name, binary frames and large messages pass byte for byte (only the model value changes).
-        try await socket.send(text: #"{"type":"response.create","model":"other"}"#)
-        let other = try await socket.readFrame()
-        XCTAssertEqual(other.text, #"echo:{"type":"response.create","model":"other"}"#)
-        try await socket.send(binary: [0, 1, 2, 255])
-        let binary = try await socket.readFrame()
-        XCTAssertEqual(binary.payload, Array("echo:".utf8) + [0, 1, 2, 255])
+        // Large messages pass byte for byte (only the model value changes); the upstream's own name for it passes.
         let input = String(repeating: "x", count: 100_000)
         try await socket.send(text: #"{"type":"response.create","model":"resp-test","input":"\#(input)"}"#)
         let large = try await socket.readFrame()
         XCTAssertEqual(large.text, #"echo:{"type":"response.create","model":"resp-up","input":"\#(input)"}"#)
+        try await socket.send(text: #"{"type":"response.create","model":"resp-up"}"#)
+        let upstreamName = try await socket.readFrame()
+        XCTAssertEqual(upstreamName.text, #"echo:{"type":"response.create","model":"resp-up"}"#)
+        // Another model's name never goes up (the key was checked for this one): an error event, then a close.
+        try await socket.send(text: #"{"type":"response.create","model":"other"}"#)
+        let refused = try await socket.readFrame()
+        XCTAssertTrue(refused.text.hasPrefix(#"{"type":"error","status":400,"#), refused.text)
+        XCTAssertTrue(refused.text.contains(#""code":"invalid_model""#), refused.text)
+        let close = try await socket.readFrame()
+        XCTAssertEqual(close.opcode, 0x8)
+        XCTAssertEqual(Array(close.payload.prefix(2)), [0x03, 0xF0])  // 1008
+        XCTAssertFalse(upstream.seen.frames.contains { $0.contains(#""model":"other""#) })
 
         let handshake = try XCTUnwrap(upstream.seen.handshakes.first)
         XCTAssertEqual(handshake.uri, "/v1/responses")
@@ -247,6 +253,7 @@ final class WebSocketTunnelTests: XCTestCase {
         XCTAssertEqual(record["route"], "v1/responses (websocket)")
         XCTAssertEqual(record["model"], "resp-test")
         XCTAssertEqual(record["target_model"], "resp-up")
+        XCTAssertEqual(record["error"], "invalid_model")
     }
 
     /// With `FOAP_ID_SECRET`, ids handed out over the socket carry the upstream's trailer, and come back without it.
