@@ -136,7 +136,7 @@ extension OpenAIError {
 
     static func modelNotFound(_ model: String) -> OpenAIError {
         .invalidRequest(
-            "The model '\(model)' does not exist or you do not have access to it.",
+            "The model '\(LoggedValue.capped(model))' does not exist or you do not have access to it.",
             code: .modelNotFound,
             status: .notFound,
             param: "model"
@@ -145,7 +145,7 @@ extension OpenAIError {
 
     static func routeNotServed(model: String, route: String) -> OpenAIError {
         .invalidRequest(
-            "The model '\(model)' is not configured for /\(route).",
+            "The model '\(LoggedValue.capped(model))' is not configured for /\(route).",
             code: .unsupportedRouteForModel,
             status: .notFound,
             param: "model"
@@ -153,7 +153,7 @@ extension OpenAIError {
     }
 
     static func unknownRoute(_ path: String) -> OpenAIError {
-        .invalidRequest("Unknown request URL: \(path).", code: .unknownURL, status: .notFound)
+        .invalidRequest("Unknown request URL: \(LoggedValue.capped(path)).", code: .unknownURL, status: .notFound)
     }
 
     static func methodNotAllowed(method: String, path: String, allowed: String) -> OpenAIError {
@@ -161,7 +161,7 @@ extension OpenAIError {
             status: .methodNotAllowed,
             type: "invalid_request_error",
             code: .methodNotAllowed,
-            message: "Method \(method) is not allowed for \(path); use \(allowed).",
+            message: "Method \(method) is not allowed for \(LoggedValue.capped(path)); use \(allowed).",
             headers: [("Allow", allowed)]
         )
     }
@@ -237,7 +237,7 @@ extension OpenAIError {
     }
 
     static func invalidFileID(_ id: String) -> OpenAIError {
-        .invalidRequest("'\(id)' is not a valid file id.", code: .invalidFileID, param: "file_id")
+        .invalidRequest("'\(LoggedValue.capped(id))' is not a valid file id.", code: .invalidFileID, param: "file_id")
     }
 
     static func upstreamUnreachable(_ upstream: String) -> OpenAIError {

@@ -479,9 +479,9 @@ extension JSONModelScanner {
             let isMaxCompletion = try Self.isKey(key, "\"max_completion_tokens\"")
             let isMaxOutput = try Self.isKey(key, "\"max_output_tokens\"")
             if isMaxTokens || isMaxCompletion || isMaxOutput {
-                fields.maxOutputTokens = Self.integer(value) ?? fields.maxOutputTokens
+                fields.maxOutputTokens = Self.count(value) ?? fields.maxOutputTokens
             } else if try Self.isKey(key, "\"n\"") {
-                fields.choices = Self.integer(value) ?? fields.choices
+                fields.choices = Self.count(value) ?? fields.choices
             }
             self.skipWhitespace()
             guard let next = self.peek() else { return fields }
@@ -490,14 +490,21 @@ extension JSONModelScanner {
         }
     }
 
-    /// A non-negative integer literal (at most 18 digits); nil for anything else.
-    private static func integer(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
-        var value = 0
-        for byte in bytes {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+    /// A count as the upstream's server reads it: a JSON number in any form (`5000`, `5000.0`, `5e3`; a fraction
+    /// counts as the next whole number) or a string holding one (`"5000"`: pydantic's lax mode, so vLLM, takes it);
+    /// nil for anything else or a negative one. A limit reserves by it, so `5e3` must not reserve less than `5000`.
+    private static func count(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let first = bytes.first else { return nil }
+        var text: String
+        if first == UInt8(ascii: "\"") {
+            guard let unescaped = try? Self.unescape(bytes) else { return nil }
+            text = unescaped
+            while let head = text.first, head == " " || head == "\t" || head == "\n" || head == "\r" { text.removeFirst() }
+            while let tail = text.last, tail == " " || tail == "\t" || tail == "\n" || tail == "\r" { text.removeLast() }
+        } else {
+            text = String(decoding: bytes, as: UTF8.self)
         }
-        return value
+        guard let value = Double(text), value.isFinite, value >= 0 else { return nil }
+        return Int(min(value.rounded(.up), 1e15))
     }
 }

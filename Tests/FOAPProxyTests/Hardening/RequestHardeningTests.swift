@@ -265,6 +265,21 @@ final class RequestHardeningTests: XCTestCase {
 extension RequestHardeningTests {
     // MARK: 6. Client credentials never reach the upstream
 
+    /// A client's own text comes back in an error capped, as in the logs: a megabyte of model name is not a
+    /// megabyte of answer.
+    func testAHugeUnknownModelOrPathIsNotEchoedWhole() async throws {
+        let harness = try await self.startHardeningHarness()
+        let name = String(repeating: "m", count: 1_000_000)
+        let unknown = try await harness.send(.POST, "/v1/chat/completions", json: #"{"model":"\#(name)"}"#)
+        XCTAssertEqual(unknown.status, 404)
+        XCTAssertLessThan(unknown.body.utf8.count, 1024)
+        XCTAssertTrue(unknown.body.contains(#""code":"model_not_found""#), unknown.body)
+        let path = "/v1/" + String(repeating: "p", count: 20_000)
+        let unknownPath = try await harness.send(.GET, path)
+        XCTAssertEqual(unknownPath.status, 404)
+        XCTAssertLessThan(unknownPath.body.utf8.count, 1024)
+    }
+
     /// `x-api-key` (Anthropic SDKs) and keys in the query string are the client's, not for the upstream.
     func testClientCredentialsInXAPIKeyAndTheQueryStringAreNotForwarded() async throws {
         let harness = try await self.startHardeningHarness()

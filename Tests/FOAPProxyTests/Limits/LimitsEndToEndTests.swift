@@ -94,6 +94,15 @@ final class LimitsEndToEndTests: XCTestCase {
         XCTAssertEqual(refused.headers.first(name: "x-should-retry"), "false")
         XCTAssertEqual(Self.error(refused.body)["type"] as? String, "tokens")
         XCTAssertTrue(harness.upstream.requests.isEmpty)
+        // The same bound as the upstream's server reads it (pydantic takes each of these as 500, or 2 × 300).
+        for spelling in [#""max_tokens":500.0"#, #""max_tokens":5e2"#, #""max_tokens":" 500""#,
+                         #""max_completion_tokens":499.5"#, #""max_tokens":30,"n":"2.0","max_output_tokens":300"#] {
+            let body = #"{"model":"gpt-test",\#(spelling)}"#
+            let alike = try await self.chat(harness, body: body)
+            XCTAssertEqual(alike.status, 429, body)
+            XCTAssertEqual(alike.headers.first(name: "x-should-retry"), "false", body)
+        }
+        XCTAssertTrue(harness.upstream.requests.isEmpty)
         let fits = try await self.chat(harness, body: #"{"model":"gpt-test","max_tokens":20}"#)
         XCTAssertEqual(fits.status, 200, "the refusal took nothing")
         XCTAssertEqual(fits.headers.first(name: "x-ratelimit-limit-tokens"), "100")

@@ -213,6 +213,12 @@ final class RouteTests: XCTestCase {
             }
             XCTAssertEqual(error.status, .notFound, uri)
         }
+        // `.` and `..` are path steps to the upstream, not ids: no object is ever reached through them.
+        for uri in ["/v1/responses/..", "/v1/responses/%2E%2E", "/v1/responses/./cancel", "/v1/files/%2e/content",
+                    "/v1/conversations/c/items/..", "/v1/conversations/c/items/%2E%2e"] {
+            let method: HTTPMethod = uri.hasSuffix("cancel") ? .POST : .GET
+            XCTAssertEqual(Route.resolve(method: method, uri: uri), .rejected(.unknownID), uri)
+        }
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/batches/batch_1").label, "v1/batches/{id}")
         XCTAssertEqual(Route.resolve(method: .GET, uri: "/v1/files?limit=5"), .list(.files))
         XCTAssertEqual(
