@@ -162,6 +162,22 @@ final class ConfigLoaderTests: XCTestCase {
         )
     }
 
+    /// A runaway file (a dump saved as `.json`) is refused by its size, before the master spends its time parsing it.
+    func testAFileOverTheSizeLimitIsAnErrorBeforeItIsRead() throws {
+        let directory = try self.makeConfigDirectory([
+            "a.json": providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
+        ])
+        let path = directory.path + "/huge.json"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: UInt64(ConfigDirectory.maximumFileBytes + 1))
+        try handle.close()
+        XCTAssertEqual(
+            try self.load(directory).failureValue?.errors.map(\.description),
+            ["huge.json: is \(ConfigDirectory.maximumFileBytes + 1) bytes, over the 8 MiB a config file may have"]
+        )
+    }
+
     func testEmptyDirectoryGivesEmptySnapshotWithWarning() throws {
         let directory = try self.makeConfigDirectory(["readme.txt": "nothing here"])
         let snapshot = try self.load(directory).get()

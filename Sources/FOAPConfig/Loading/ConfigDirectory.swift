@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The config directory on disk: which files make up the config, and reading them.
 ///
 /// Files are every `*.json` directly inside (not recursive), hidden files skipped, in byte order of their
@@ -9,6 +13,10 @@ import Foundation
 /// entry that is a directory is listed like a file and fails to read (see ``contents(of:)``).
 struct ConfigDirectory: Sendable {
     let path: String
+
+    /// The largest config file read. Real ones are kilobytes; a runaway one (a log or a dump saved as `.json`)
+    /// would hold the master in one parse — no control socket, no watchdog ping — for as long as it takes.
+    static let maximumFileBytes = 8 * 1024 * 1024
 
     /// The config file names, sorted.
     ///
@@ -47,6 +55,14 @@ struct ConfigDirectory: Sendable {
             throw ConfigError(
                 file: name,
                 message: "is a directory, not a config file (a volume mount of a host file that does not exist?)"
+            )
+        }
+        var status = stat()
+        if stat(url.path, &status) == 0, status.st_size > Self.maximumFileBytes {
+            throw ConfigError(
+                file: name,
+                message: "is \(status.st_size) bytes, over the \(Self.maximumFileBytes / 1024 / 1024) MiB a config file "
+                    + "may have"
             )
         }
         do {

@@ -59,6 +59,9 @@ struct ListenerSet {
         if let first = stored.first {
             chosenPort = try SocketAddress.local(of: first).port
         }
+        if origin == .opened, port != 0 {
+            try Self.ensureNobodyListens(host: host, port: port)
+        }
         // Extra stored sockets (fewer slots than last time) stay open but unused: closing them would reset their
         // queued connections.
         var perSlot: [[Int32]] = []
@@ -75,6 +78,38 @@ struct ListenerSet {
         }
         let address = try SocketAddress.local(of: perSlot[0][0])
         return ListenerSet(perSlot: perSlot, origin: origin, boundAddress: address.description, port: address.port)
+    }
+
+    /// Another process listens on the address: with SO_REUSEPORT this master would join its group without a word
+    /// and take a share of its connections (another `foap serve` with another config answering some requests).
+    struct AddressInUse: Error, CustomStringConvertible {
+        let address: String
+        var description: String {
+            "bind \(self.address): another process already listens there (another foap serve?); stop it or choose "
+                + "another --port"
+        }
+    }
+
+    /// Binds host:port without SO_REUSEPORT, which fails while any socket listens there, and lets the socket go (it
+    /// never listened: nothing is queued on it, nothing is reset). SO_REUSEADDR keeps a previous run's closed
+    /// connections (TIME_WAIT) from counting.
+    static func ensureNobodyListens(host: String, port: Int) throws {
+        let address = try SocketAddress.resolve(host: host, port: port)
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            throw SystemCallError("socket", context: address.description)
+        }
+        defer { close(fd) }
+        var one: Int32 = 1
+        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw SystemCallError("setsockopt", context: address.description)
+        }
+        guard address.withSockaddr({ bind(fd, $0, $1) }) == 0 else {
+            if errno == EADDRINUSE {
+                throw AddressInUse(address: address.description)
+            }
+            throw SystemCallError("bind", context: address.description)
+        }
     }
 
     /// One SO_REUSEADDR + SO_REUSEPORT TCP listener on host:port.

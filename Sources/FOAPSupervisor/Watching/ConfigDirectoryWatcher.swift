@@ -11,6 +11,10 @@ import FOAPWorkerChannel
 /// the config directory itself being replaced, deleted or created later is seen. An event never says enough on its
 /// own: the caller debounces and rescans the whole config, comparing digests. When the kernel drops the watch or the
 /// event queue overflows, `rewatch()` re-creates every watch; the caller rescans as well.
+///
+/// A config file that is a symlink to a file elsewhere (`/etc/foap/conf.d/a.json -> /srv/shared/a.json`) changes
+/// where the target lives, so the target's directory is watched too, filtered by the target's name; when a symlink
+/// is added, removed or pointed elsewhere, the watches follow it.
 final class ConfigDirectoryWatcher {
     /// What a batch of events means to the master.
     struct Change: Equatable {
@@ -33,6 +37,8 @@ final class ConfigDirectoryWatcher {
     private let directory: String
     private let extraPaths: [String]
     private var watches: [Int32: Watch] = [:]
+    /// The resolved targets of the config files that are symlinks, as watched now.
+    private var symlinkTargets: Set<String> = []
 
     private static let directoryMask: UInt32 =
         UInt32(IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
@@ -66,7 +72,8 @@ final class ConfigDirectoryWatcher {
         }
         self.watches = [:]
         var parents: [String: Set<String>] = [:]
-        for path in [self.directory] + self.extraPaths {
+        self.symlinkTargets = self.currentSymlinkTargets()
+        for path in [self.directory] + self.extraPaths + self.symlinkTargets.sorted() {
             let (parent, name) = Self.split(path)
             parents[parent, default: []].insert(name)
         }
@@ -84,15 +91,44 @@ final class ConfigDirectoryWatcher {
         }
     }
 
+    /// The resolved targets of the directory's visible `*.json` entries that are symlinks to files outside it.
+    private func currentSymlinkTargets() -> Set<String> {
+        guard let stream = opendir(self.directory) else { return [] }
+        defer { closedir(stream) }
+        var targets: Set<String> = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.hasSuffix(".json"), !name.hasPrefix(".") else { continue }
+            let path = self.directory + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK,
+                let resolved = realpath(path, nil)
+            else { continue }
+            let target = String(cString: resolved)
+            free(resolved)
+            if !target.hasPrefix(self.directory + "/") {
+                targets.insert(target)
+            }
+        }
+        return targets
+    }
+
     /// Reads every queued event (non-blocking) and sums up what they mean.
     func readEvents() -> Change {
         var change = Change()
+        var directoryChanged = false
         let capacity = 64 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
         defer { buffer.deallocate() }
         while true {
             let count = retryingOnInterrupt { read(self.fd, buffer, capacity) }
             guard count > 0 else {
+                // An entry added, removed or re-pointed may be a symlink whose target must be watched (or no longer).
+                if directoryChanged, !change.needsRewatch, self.currentSymlinkTargets() != self.symlinkTargets {
+                    change.needsRewatch = true
+                }
                 return change
             }
             var offset = 0
@@ -101,6 +137,9 @@ final class ConfigDirectoryWatcher {
                 let nameStart = buffer + offset + MemoryLayout<inotify_event>.size
                 let name = event.len > 0 ? Self.string(nameStart, maximumLength: Int(event.len)) : ""
                 self.classify(descriptor: event.wd, mask: event.mask, name: name, into: &change)
+                if case .directory = self.watches[event.wd] {
+                    directoryChanged = true
+                }
                 offset += MemoryLayout<inotify_event>.size + Int(event.len)
             }
         }

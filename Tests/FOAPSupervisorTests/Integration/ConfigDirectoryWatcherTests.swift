@@ -77,6 +77,40 @@ final class ConfigDirectoryWatcherTests: XCTestCase {
         XCTAssertTrue(self.nextChange(watcher).relevant)
     }
 
+    /// `conf.d/a.json -> ../shared/a.json`: an edit of the target (in place, or `sed -i`'s rename over it) is seen,
+    /// though nothing changes inside the config directory; a symlink pointed elsewhere moves the watch.
+    func testATargetOfASymlinkedConfigFileIsWatched() throws {
+        let root = TemporaryDirectory()
+        let config = root.path + "/conf.d"
+        let shared = root.path + "/shared"
+        let other = root.path + "/other"
+        for directory in [config, shared, other] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        }
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: shared + "/a.json"))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: other + "/a.json"))
+        XCTAssertEqual(symlink("../shared/a.json", config + "/a.json"), 0)
+        let watcher = try ConfigDirectoryWatcher(directory: config, extraPaths: [])
+        try Data(#"{"x":{}}"#.utf8).write(to: URL(fileURLWithPath: shared + "/a.json"))
+        XCTAssertEqual(self.nextChange(watcher), .init(relevant: true, needsRewatch: false))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: shared + "/.a.json.tmp"))
+        XCTAssertEqual(rename(shared + "/.a.json.tmp", shared + "/a.json"), 0)
+        XCTAssertTrue(self.nextChange(watcher).relevant)
+        // Another file next to the target is nothing to the config (inotify queues events as the write returns).
+        try Data("x".utf8).write(to: URL(fileURLWithPath: shared + "/unrelated.txt"))
+        XCTAssertFalse(watcher.readEvents().relevant)
+        // Re-pointed: the old target no longer matters, the new one does.
+        XCTAssertEqual(unlink(config + "/a.json"), 0)
+        XCTAssertEqual(symlink("../other/a.json", config + "/a.json"), 0)
+        XCTAssertEqual(self.nextChange(watcher), .init(relevant: true, needsRewatch: true))
+        watcher.rewatch()
+        _ = watcher.readEvents()
+        try Data(#"{"y":{}}"#.utf8).write(to: URL(fileURLWithPath: other + "/a.json"))
+        XCTAssertTrue(self.nextChange(watcher).relevant)
+        try Data(#"{"z":{}}"#.utf8).write(to: URL(fileURLWithPath: shared + "/a.json"))
+        XCTAssertFalse(watcher.readEvents().relevant)
+    }
+
     func testSplitPath() {
         XCTAssertEqual(ConfigDirectoryWatcher.split("/etc/foap/").parent, "/etc")
         XCTAssertEqual(ConfigDirectoryWatcher.split("/etc/foap").name, "foap")

@@ -56,6 +56,20 @@ final class ListenerSetTests: XCTestCase {
         XCTAssertEqual(try SocketAddress.local(of: adopted.perSlot[1][0]).port, previous.port)
     }
 
+    /// SO_REUSEPORT would let a second master share the port with the first, each answering some requests with its
+    /// own config: it is refused instead, and the port is free again once the first is gone.
+    func testAPortAnotherProcessListensOnIsRefused() throws {
+        let first = try ListenerSet.make(host: "127.0.0.1", port: 0, slots: 2)
+        XCTAssertThrowsError(try ListenerSet.make(host: "127.0.0.1", port: first.port, slots: 2)) { error in
+            XCTAssertTrue(error is ListenerSet.AddressInUse, "\(error)")
+            XCTAssertTrue("\(error)".contains("127.0.0.1:\(first.port)"), "\(error)")
+        }
+        XCTAssertThrowsError(try ListenerSet.make(host: "0.0.0.0", port: first.port, slots: 1))
+        first.allDescriptors.forEach { close($0) }
+        let second = try ListenerSet.make(host: "127.0.0.1", port: first.port, slots: 2)
+        second.allDescriptors.forEach { close($0) }
+    }
+
     func testUnresolvableHostThrows() {
         XCTAssertThrowsError(try ListenerSet.make(host: "not a host", port: 0, slots: 1))
     }
