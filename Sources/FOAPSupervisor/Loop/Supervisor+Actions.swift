@@ -42,6 +42,9 @@ extension Supervisor {
         case .notifyStopping(let status):
             self.notifier?.stopping(status: status)
             return []
+        case .refuseNewConnections:
+            self.refuseNewConnections()
+            return []
         case .notifyStatus(let status):
             self.notifier?.status(status)
             return []
@@ -55,6 +58,21 @@ extension Supervisor {
             self.exitCode = code
             return []
         }
+    }
+
+    /// Without systemd nothing keeps the listeners for a next start: connections queued on them while the workers
+    /// drain would wait out the whole drain and then be reset when the master exits. Shutting the listeners down
+    /// now refuses them at once (as nginx's graceful stop does), so clients and load balancers retry elsewhere;
+    /// what the workers already accepted finishes. Under systemd the socket (activation) or the fd store keeps them
+    /// for the next master, and shutting them down would close them for it too.
+    private func refuseNewConnections() {
+        guard self.notifier == nil, let listeners = self.listeners, listeners.origin == .opened else { return }
+        for fd in listeners.allDescriptors {
+            shutdown(fd, Int32(SHUT_RD))
+        }
+        self.logger.info(
+            "listeners shut",
+            metadata: ["address": "\(listeners.boundAddress)", "reason": "stopping without systemd to keep them"])
     }
 
     private func spawnWorker(_ id: WorkerID, slot: Int, generation: Int, now: ContinuousClock.Instant)

@@ -49,6 +49,9 @@ enum SupervisorAction: Equatable {
     case notifyReloading(status: String)
     /// sd_notify STOPPING=1 with a status line.
     case notifyStopping(status: String)
+    /// The master is stopping for good: the listeners stop taking connections nobody would accept, where nothing
+    /// outside this process keeps them for the next start (systemd's socket or fd store does).
+    case refuseNewConnections
     /// sd_notify STATUS= only.
     case notifyStatus(String)
     /// Write one lifecycle log record.

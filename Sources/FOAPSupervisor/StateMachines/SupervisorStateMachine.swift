@@ -15,6 +15,8 @@ struct SupervisorStateMachine {
     let workerCount: Int
     let timeouts: Timeouts
     private(set) var phase: Phase = .notStarted
+    /// `.refuseNewConnections` was asked for (once per life).
+    private var refusedNewConnections = false
     private(set) var reload: Reload = .idle
     private(set) var queuedReload: QueuedReload?
     private(set) var workers: [WorkerID: WorkerRecord] = [:]
@@ -86,7 +88,20 @@ struct SupervisorStateMachine {
         let log = SupervisorAction.log(
             .workerSpawnFailed(id, slot: record.slot, generation: record.generation, reason: reason)
         )
-        return [log] + self.workerGone(record, now: now)
+        return [log] + self.workerGone(record, now: now) + self.refuseNewConnectionsOnceNobodyAccepts()
+    }
+
+    /// Stopping, and no worker takes connections from the listeners any more (each closed its copy, or is gone):
+    /// the listeners may stop queueing connections nobody will accept. Not before: a worker's listener shut under
+    /// its accept fails, and its server channel closes with the connections it holds.
+    private mutating func refuseNewConnectionsOnceNobodyAccepts() -> [SupervisorAction] {
+        guard case .stopping = self.phase, !self.refusedNewConnections,
+            !self.workers.values.contains(where: { $0.accepting && $0.pid != nil })
+        else {
+            return []
+        }
+        self.refusedNewConnections = true
+        return [.refuseNewConnections]
     }
 
     /// A lifecycle word arrived from a worker over its worker channel.
@@ -121,6 +136,7 @@ struct SupervisorStateMachine {
             }
             return [.log(.workerDraining(id, slot: record.slot, generation: record.generation))]
                 + self.admitToListener(slot: record.slot) + self.oldWorkerStoppedAccepting(id, now: now)
+                + self.refuseNewConnectionsOnceNobodyAccepts()
         }
     }
 
@@ -142,7 +158,7 @@ struct SupervisorStateMachine {
                 id, slot: record.slot, generation: record.generation, pid: pid, status: status, expected: expected
             )
         )
-        return [log] + self.workerGone(record, now: now)
+        return [log] + self.workerGone(record, now: now) + self.refuseNewConnectionsOnceNobodyAccepts()
     }
 
     // MARK: - Time
@@ -585,6 +601,7 @@ struct SupervisorStateMachine {
                     actions += self.drain(id, now: now)
                 }
             }
+            actions += self.refuseNewConnectionsOnceNobodyAccepts()
             if self.workers.isEmpty {
                 actions += self.exit(code: 0)
             }

@@ -265,6 +265,9 @@ final class SupervisorStateMachineTests: XCTestCase, SupervisorMachineFixture {
                 .send(.drain, to: self.id(2)),
             ]
         )
+        // The listeners stop queueing connections once no worker takes them any more, not before.
+        XCTAssertFalse(machine.messageReceived(.draining, from: self.id(1), now: self.t0).contains(.refuseNewConnections))
+        XCTAssertEqual(machine.messageReceived(.draining, from: self.id(2), now: self.t0).last, .refuseNewConnections)
         XCTAssertEqual(machine.reloadRequested(forced: true), [])
         XCTAssertEqual(machine.workerExited(pid: 101, status: .exited(code: 0), now: self.t0).count, 1)
         XCTAssertEqual(machine.workerExited(pid: 102, status: .exited(code: 0), now: self.t0).last, .exit(code: 0))
