@@ -20,10 +20,11 @@ struct CheckCommand: ParsableCommand {
         do {
             snapshot = try ConfigLoader(directory: directory, environment: environment).load()
         } catch {
-            for line in error.errors {
+            for line in error.lines {
                 FileHandle.standardError.write(Data("\(line)\n".utf8))
             }
-            FileHandle.standardError.write(Data("\(directory): invalid (\(error.errors.count) error(s))\n".utf8))
+            FileHandle.standardError.write(
+                Data("\(directory): invalid (\(error.errors.count) error(s), \(error.warnings.count) warning(s))\n".utf8))
             throw ExitCode(1)
         }
         print(ModelTable(snapshot: snapshot).render(), terminator: "")
@@ -38,7 +39,8 @@ struct CheckCommand: ParsableCommand {
         } else {
             FileHandle.standardError.write(Data("warning: \(KeylessMode.warning)\n".utf8))
         }
-        print("\(directory): OK, \(snapshot.models.count) model(s), \(snapshot.warnings.count) warning(s)")
+        let warnings = snapshot.warnings.count + (snapshot.clientKeys == nil ? 1 : 0)  // the keyless one too
+        print("\(directory): OK, \(snapshot.models.count) model(s), \(warnings) warning(s)")
     }
 }
 

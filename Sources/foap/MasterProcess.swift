@@ -70,7 +70,7 @@ struct MasterProcess {
                 warnings: snapshot.warnings.map(\.description)
             )
         case .failure(let error):
-            return .failed(errors: error.errors.map(\.description))
+            return .failed(errors: error.lines)
         }
     }
 }

@@ -29,8 +29,8 @@ struct SingleProcessServer {
         case .success(let loaded):
             snapshot = loaded
         case .failure(let error):
-            for line in error.errors {
-                logger.critical("invalid config", metadata: ["detail": .string(line.description)])
+            for line in error.lines {
+                logger.critical("invalid config", metadata: ["detail": .string(line)])
             }
             throw SettingsError("invalid config in \(self.settings.configDirectory)")
         }

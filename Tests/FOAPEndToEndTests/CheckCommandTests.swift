@@ -11,6 +11,9 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("m/1"), result.stdout)
         XCTAssertTrue(result.stdout.contains("http://127.0.0.1:9/v1/embeddings"), result.stdout)
+        // Keyless: the warning printed is the warning counted.
+        XCTAssertTrue(result.stderr.contains("the gateway is OPEN"), result.stderr)
+        XCTAssertTrue(result.stdout.contains("OK, 1 model(s), 1 warning(s)"), result.stdout)
     }
 
     func testInvalidDirectoryPrintsFileAndKeyPathAndExitsNonZero() throws {
@@ -23,6 +26,19 @@ final class CheckCommandTests: XCTestCase {
             result.stderr.contains("bad.json: p.models.m.endpoints[0].target_model_name"),
             result.stderr
         )
+    }
+
+    /// A misspelt key is an unknown key (a warning) that leaves a required one missing (an error): both are printed,
+    /// so the operator sees the typo, not only the key it left out.
+    func testAnInvalidDirectoryStillListsItsUnknownKeys() throws {
+        let directory = try temporaryDirectory()
+        try #"{"p":{"target_base_url":"http://127.0.0.1:9","models":{"m":{"endpoints":[{"path":"v1/embeddings","target_model_nam":"up"}]}}}}"#
+            .write(to: directory.appendingPathComponent("typo.json"), atomically: true, encoding: .utf8)
+        let result = try runFoap(["check", "--config-dir", directory.path])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("typo.json: p.models.m.endpoints[0].target_model_name"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("warning: typo.json: p.models.m.endpoints[0].target_model_nam"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("invalid (1 error(s), 1 warning(s))"), result.stderr)
     }
 
     /// What `docker run -v "$PWD/models.json:/configs/models.json"` leaves when the host file is missing.

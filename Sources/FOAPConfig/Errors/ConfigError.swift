@@ -37,14 +37,22 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 public struct ConfigLoadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// In the order found: sorted file names, then position in the file. Never empty.
     public let errors: [ConfigError]
+    /// What the same load found suspicious: a misspelt key is listed here as an unknown one while the error names
+    /// the key it left missing, so the two are shown together.
+    public let warnings: [ConfigWarning]
 
-    public init(errors: [ConfigError]) {
+    public init(errors: [ConfigError], warnings: [ConfigWarning] = []) {
         precondition(!errors.isEmpty, "a ConfigLoadError needs at least one error")
         self.errors = errors
+        self.warnings = warnings
     }
 
-    /// One error per line.
+    /// One error per line, then one `warning: …` line per warning.
+    public var lines: [String] {
+        self.errors.map(\.description) + self.warnings.map { "warning: \($0)" }
+    }
+
     public var description: String {
-        self.errors.map(\.description).joined(separator: "\n")
+        self.lines.joined(separator: "\n")
     }
 }

@@ -110,7 +110,7 @@ public struct ConfigLoader: Sendable {
         Self.checkRouteDefaults(of: models, diagnostics: &diagnostics)
         let clientKeys = self.loadClientKeys(models: models, diagnostics: &diagnostics, digest: &digest)
         guard diagnostics.errors.isEmpty else {
-            throw ConfigLoadError(errors: diagnostics.errors)
+            throw ConfigLoadError(errors: diagnostics.errors, warnings: diagnostics.warnings)
         }
         return ConfigSnapshot(
             models: models,
