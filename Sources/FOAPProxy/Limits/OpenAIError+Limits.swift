@@ -53,7 +53,9 @@ extension OpenAIError {
             return "\(subject) on \(refusal.label) (\(refusal.scope)): \(numbers) "
                 + "The request asks for more than the limit allows and can never fit; lower max_tokens."
         }
-        let seconds = wait.map { String(format: "%.1f", Double($0.milliseconds) / 1000) } ?? "1.0"
+        // Rounded up to a tenth, never "0.0s": a wait under 50 ms read as "now" beside a `retry-after: 1`.
+        let tenths = wait.map { max(1, ($0.milliseconds + 99) / 100) } ?? 10
+        let seconds = "\(tenths / 10).\(tenths % 10)"
         return "\(subject) on \(refusal.label) (\(refusal.scope)): \(numbers) Please try again in \(seconds)s."
     }
 
