@@ -231,6 +231,22 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(chat.policy.maximumAttempts(upstreamCount: chat.upstreams.count), 2)
         let embeddings = try XCTUnwrap(model.endpoint(for: "v1/embeddings"))
         XCTAssertEqual(embeddings.upstreams.map { model.credential(of: $0) }, [.key("sk-azure")])
+        XCTAssertEqual(snapshot.warnings.map(\.description), [], "a pool across files is no mistake")
+    }
+
+    /// `cp a.json a-old.json` makes one pool with every upstream twice: served, but said.
+    func testACopiedFileJoinsThePoolWithAWarning() throws {
+        let directory = try self.makeConfigDirectory()
+        let file = providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#)
+        try directory.write("a.json", file)
+        try directory.write("a-old.json", file)
+        let snapshot = try self.load(directory).get()
+        XCTAssertEqual(snapshot.models.first?.endpoints.first?.upstreams.count, 2)
+        XCTAssertEqual(snapshot.warnings.count, 1)
+        XCTAssertTrue(
+            snapshot.warnings.first?.description.contains("that upstream is in its pool twice (a copied file?)") ?? false,
+            snapshot.warnings.map(\.description).joined())
+        XCTAssertTrue(snapshot.warnings.first?.description.hasPrefix("a.json: ") ?? false, "named where it joins")
     }
 
     func testDuplicateModelIDAcrossProvidersAfterPrefixing() throws {

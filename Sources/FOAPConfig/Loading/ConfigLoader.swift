@@ -181,6 +181,8 @@ public struct ConfigLoader: Sendable {
                         )
                         continue
                     }
+                    Self.warnAboutRepeatedUpstreams(
+                        endpoint, of: model, to: endpoints[existing], of: first, diagnostics: &diagnostics)
                     endpoints[existing] = endpoints[existing].adding(upstreams: joining)
                 } else {
                     endpoints.append(endpoint.replacingUpstreams(with: joining))
@@ -189,5 +191,23 @@ public struct ConfigLoader: Sendable {
             merged[index] = first.replacingEndpoints(with: endpoints)
         }
         return merged
+    }
+
+    /// A definition in another file joins the first one's pool by design (its timeouts and pool settings are the
+    /// first's, as documented); an upstream it brings that is already in the pool cannot be meant: a copied file
+    /// (`cp a.json a-old.json`) would send that upstream twice its share without a word.
+    private static func warnAboutRepeatedUpstreams(
+        _ endpoint: EndpointConfig, of model: ModelConfig, to existing: EndpointConfig, of first: ModelConfig,
+        diagnostics: inout ConfigDiagnostics
+    ) {
+        for upstream in endpoint.upstreams
+        where existing.upstreams.contains(where: {
+            $0.baseURL == upstream.baseURL && $0.targetModelName == upstream.targetModelName
+        }) {
+            diagnostics.warning(
+                "model \"\(model.id)\" sends \(endpoint.path) to \(upstream.baseURL) (\(upstream.targetModelName)) here "
+                    + "and in \(first.location.file) too: that upstream is in its pool twice (a copied file?)",
+                file: model.location.file, at: ConfigKeyPath(model.location.keyPath))
+        }
     }
 }
