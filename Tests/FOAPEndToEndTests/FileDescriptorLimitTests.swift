@@ -22,7 +22,7 @@ final class FileDescriptorLimitTests: XCTestCase {
         var sockets: [CInt] = []
         defer { sockets.forEach { _ = close($0) } }
         for _ in 0..<40 {
-            sockets.append(try Self.connect(port: foap.port))
+            sockets.append(try connectLoopback(port: foap.port).get())
         }
         try await foap.waitFor("the accept failure logged") {
             !foap.log.records("accepting connections failed; pausing accepts", where: ["error": "EMFILE"]).isEmpty
@@ -43,26 +43,6 @@ final class FileDescriptorLimitTests: XCTestCase {
         XCTAssertLessThanOrEqual(
             foap.log.records("accepting connections failed; pausing accepts").count, 2, "one line per interval")
         try await ProxyClient.shared.chat(foap.baseURL, fresh: true)
-    }
-
-    /// A blocking TCP connect to 127.0.0.1: the handshake completes in the kernel whether or not foap accepts.
-    private static func connect(port: Int) throws -> CInt {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else {
-            close(descriptor)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        return descriptor
     }
 }
 

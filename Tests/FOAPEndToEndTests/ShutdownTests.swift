@@ -22,7 +22,13 @@ final class ShutdownTests: XCTestCase {
         // Nothing outside this master keeps its listeners (no systemd): a connection made while it drains is
         // refused at once, instead of waiting out the drain to be reset.
         try await foap.waitFor("the listeners shut") { !foap.log.records("listeners shut").isEmpty }
-        XCTAssertEqual(Self.connect(port: foap.port), ECONNREFUSED, foap.log.tail())
+        switch connectLoopback(port: foap.port) {
+        case .success(let descriptor):
+            close(descriptor)
+            XCTFail("a connection made while draining was taken: \(foap.log.tail())")
+        case .failure(let error):
+            XCTAssertEqual(error.code, .ECONNREFUSED, foap.log.tail())
+        }
         let stream = await recorder.finish()
         XCTAssertNil(stream.error)
         XCTAssertEqual(stream.text, StreamingUpstream.expectedStream(chunks: chunks))
@@ -34,21 +40,5 @@ final class ShutdownTests: XCTestCase {
         XCTAssertEqual(foap.log.records("worker exited").count, 3, foap.log.tail())
         XCTAssertEqual(foap.log.records("killing remaining workers").count, 0)
         XCTAssertTrue(foap.log.records.filter { $0["level"] == "error" }.isEmpty, foap.log.tail())
-    }
-
-    /// errno of a TCP connect to 127.0.0.1:`port`, 0 when it connected.
-    private static func connect(port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result == 0 ? 0 : errno
     }
 }
