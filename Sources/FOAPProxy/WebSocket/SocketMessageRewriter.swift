@@ -30,6 +30,9 @@ struct SocketMessageRewriter {
     /// The client's side: every data frame must be a whole text message foap can read.
     private let readsEveryMessage: Bool
     private var pending = ByteBuffer()
+    /// A client's message was refused: what `feed` returned with it (the frames before it) still goes on, and
+    /// nothing after it is read.
+    private(set) var refusal: Refusal?
 
     init(_ jobs: [Job], limit: Int) {
         self.jobs = jobs
@@ -38,7 +41,9 @@ struct SocketMessageRewriter {
     }
 
     /// Takes bytes read from one side; returns those to write to the other now (whole frames, rewritten or not).
+    /// A refused message ends the output and sets `refusal`.
     mutating func feed(_ bytes: ByteBuffer) throws -> ByteBuffer {
+        guard self.refusal == nil else { return ByteBuffer() }
         if self.pending.readableBytes == 0 {
             self.pending = bytes
         } else {
@@ -46,8 +51,13 @@ struct SocketMessageRewriter {
             self.pending.writeBuffer(&bytes)
         }
         var output = ByteBuffer()
-        while let frame = try self.nextFrame() {
-            output.writeImmutableBuffer(frame)
+        do {
+            while let frame = try self.nextFrame() {
+                output.writeImmutableBuffer(frame)
+            }
+        } catch let refusal as Refusal {
+            self.refusal = refusal
+            self.pending = ByteBuffer()
         }
         if self.pending.readableBytes == 0 {
             self.pending = ByteBuffer()

@@ -62,13 +62,16 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if output.readableBytes > 0 {
                 self.partner?.partnerWrite(self.wrapInboundOut(output))
             }
-        } catch let refusal as SocketMessageRewriter.Refusal {
-            // The client hears why, as the Responses API says it (an `error` event, then a close frame).
-            self.refused = true
-            self.tunnel.failed(self.side, refusal)
-            let frames = refusal.error.socketFrames(allocator: context.channel.allocator)
-            context.writeAndFlush(self.wrapOutboundOut(frames)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+            if let refusal = rewriter.refusal {
+                // What came before it goes on; the client hears why, as the Responses API says it (an `error`
+                // event, then a close frame), and the tunnel closes.
+                self.refused = true
+                self.partner?.partnerFlush()
+                self.tunnel.failed(self.side, refusal)
+                let frames = refusal.error.socketFrames(allocator: context.channel.allocator)
+                context.writeAndFlush(self.wrapOutboundOut(frames)).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
             }
         } catch {
             self.tunnel.failed(self.side, error)

@@ -93,6 +93,9 @@ final class ConfigDirectoryWatcher {
 
     /// The resolved targets of the directory's visible `*.json` entries that are symlinks to files outside it.
     private func currentSymlinkTargets() -> Set<String> {
+        guard let resolvedDirectory = realpath(self.directory, nil) else { return [] }
+        let inside = String(cString: resolvedDirectory) + "/"
+        free(resolvedDirectory)
         guard let stream = opendir(self.directory) else { return [] }
         defer { closedir(stream) }
         var targets: Set<String> = []
@@ -108,7 +111,7 @@ final class ConfigDirectoryWatcher {
             else { continue }
             let target = String(cString: resolved)
             free(resolved)
-            if !target.hasPrefix(self.directory + "/") {
+            if !target.hasPrefix(inside) {
                 targets.insert(target)
             }
         }

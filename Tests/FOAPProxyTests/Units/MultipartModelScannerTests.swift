@@ -54,6 +54,7 @@ final class MultipartModelScannerTests: XCTestCase {
             ("multipart/form-data; boundary=abc;", .boundary("abc")),
             ("multipart/form-data; charset=\"x;boundary=y\"; boundary=abc", .boundary("abc")),
             ("multipart/mixed; boundary=abc; boundary=def", .notMultipart),
+            ("multipart/form\rdata; boundary=abc", .notMultipart),
             ("application/json", .notMultipart),
         ]
         for (contentType, expected) in cases {
