@@ -412,12 +412,14 @@ struct SupervisorStateMachine {
             return [.log(.configInvalid(errors: errors))]
                 + self.endReload(run, .failed(errors), quietly: .notifyStatus(self.statusLine))
         case .loaded(let snapshot, let digest, let summary, let models, let warnings):
-            var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             if digest == self.activeConfig.digest && !forced {
-                actions.append(.log(.configUnchanged))
+                // The serving config's warnings were logged when it loaded: an editor's swap file or a touched
+                // README in the directory must not log them all again.
                 let cleared = self.clearFailure()
-                return actions + self.endReload(run, .served(generation: self.activeGeneration), quietly: cleared)
+                return [.log(.configUnchanged)]
+                    + self.endReload(run, .served(generation: self.activeGeneration), quietly: cleared)
             }
+            var actions: [SupervisorAction] = warnings.isEmpty ? [] : [.log(.configWarnings(warnings))]
             if models == 0 && self.activeConfig.models > 0 && !allowingNoModels {
                 let active = self.activeConfig.models
                 self.lastReloadResult = .refusedNoModels

@@ -81,6 +81,11 @@ final class SupervisorStateMachineTests: XCTestCase, SupervisorMachineFixture {
         var machine = self.makeRunning()
         XCTAssertEqual(machine.reloadRequested(forced: false), [.loadConfig(forced: false)])
         XCTAssertEqual(machine.configLoaded(self.loaded("a"), forced: false, now: self.t0), [.log(.configUnchanged)])
+        // The serving config's warnings were logged when it loaded; a rescan that finds it unchanged says no more.
+        _ = machine.reloadRequested(forced: false)
+        let warned = ConfigLoadOutcome.loaded(
+            snapshot: Array("a".utf8), digest: "a", summary: "2 models", models: 2, warnings: ["a.json: x: unknown key"])
+        XCTAssertEqual(machine.configLoaded(warned, forced: false, now: self.t0), [.log(.configUnchanged)])
         XCTAssertEqual(
             machine.reloadRequested(forced: true),
             [.notifyReloading(status: "reloading: loading configuration"), .loadConfig(forced: true)],
