@@ -178,6 +178,19 @@ final class ConfigLoaderTests: XCTestCase {
         )
     }
 
+    /// `a.JSON` is not read (names are matched as `ls *.json` would), but it is named, not passed over in silence.
+    func testAFileEndingInJSONInOtherCaseIsNamedInAWarning() throws {
+        let directory = try self.makeConfigDirectory([
+            "a.json": providerFile(endpoints: #"{"path": "v1/embeddings", "target_model_name": "t"}"#),
+            "b.JSON": "not read",
+            "c.json~": "an editor's backup: not named",
+        ])
+        let snapshot = try self.load(directory).get()
+        XCTAssertEqual(
+            snapshot.warnings.map(\.description),
+            ["b.JSON: not read: only names ending in '.json' (lower case) are config files"])
+    }
+
     func testEmptyDirectoryGivesEmptySnapshotWithWarning() throws {
         let directory = try self.makeConfigDirectory(["readme.txt": "nothing here"])
         let snapshot = try self.load(directory).get()

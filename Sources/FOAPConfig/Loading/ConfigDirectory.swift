@@ -41,6 +41,14 @@ struct ConfigDirectory: Sendable {
             .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// Visible names that end in `.json` in other letter case (`a.JSON`): never read, so named in a warning rather
+    /// than left out without a word.
+    func otherCaseJSONNames() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".json") && $0.lowercased().hasSuffix(".json") }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
     /// The bytes of config file `name`.
     ///
     /// A directory named `x.json` is an error, not a file to skip: it is what

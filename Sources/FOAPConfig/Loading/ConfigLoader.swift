@@ -81,6 +81,9 @@ public struct ConfigLoader: Sendable {
         if names.isEmpty {
             diagnostics.warning("no *.json files in the config directory", file: self.directory, at: nil)
         }
+        for name in directory.otherCaseJSONNames() {
+            diagnostics.warning("not read: only names ending in '.json' (lower case) are config files", file: name, at: nil)
+        }
         let credentials = CredentialResolver(environment: self.environment, configDirectory: self.directory)
         for name in names {
             let bytes: [UInt8]
