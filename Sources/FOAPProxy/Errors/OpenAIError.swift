@@ -183,10 +183,11 @@ extension OpenAIError {
         code: .unknownID, status: .notFound)
 
     /// The upstream an id belongs to cannot be reached: the request is not sent elsewhere (the state is there).
-    static func pinnedUpstreamUnavailable(_ upstream: String) -> OpenAIError {
+    static func pinnedUpstreamUnavailable(model: String) -> OpenAIError {
         OpenAIError(
             status: .serviceUnavailable, type: "server_error", code: .pinnedUpstreamUnavailable,
-            message: "The upstream \(upstream) that holds this id cannot be reached; retry shortly.",
+            message: "The upstream of model '\(LoggedValue.capped(model))' that holds this id cannot be reached; "
+                + "retry shortly.",
             headers: [("x-should-retry", "true"), ("retry-after", "1")])
     }
 
@@ -240,30 +241,34 @@ extension OpenAIError {
         .invalidRequest("'\(LoggedValue.capped(id))' is not a valid file id.", code: .invalidFileID, param: "file_id")
     }
 
-    static func upstreamUnreachable(_ upstream: String) -> OpenAIError {
+    // The upstream failures name the model the client asked for, never the upstream's address: that is the
+    // operator's network, and the access record and the log line carry it.
+
+    static func upstreamUnreachable(model: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway,
             type: "server_error",
             code: .upstreamUnreachable,
-            message: "The upstream \(upstream) could not be reached."
+            message: "The upstream of model '\(LoggedValue.capped(model))' could not be reached."
         )
     }
 
-    static func upstreamFailed(_ upstream: String) -> OpenAIError {
+    static func upstreamFailed(model: String) -> OpenAIError {
         OpenAIError(
             status: .badGateway,
             type: "server_error",
             code: .upstreamError,
-            message: "The upstream \(upstream) failed before answering."
+            message: "The upstream of model '\(LoggedValue.capped(model))' failed or did not answer with valid HTTP."
         )
     }
 
-    static func upstreamTimeout(_ upstream: String, seconds: Double) -> OpenAIError {
+    static func upstreamTimeout(model: String, seconds: Double) -> OpenAIError {
         OpenAIError(
             status: .gatewayTimeout,
             type: "server_error",
             code: .upstreamTimeout,
-            message: "The upstream \(upstream) did not answer within \(formatSeconds(seconds)) s."
+            message: "The upstream of model '\(LoggedValue.capped(model))' did not answer within "
+                + "\(formatSeconds(seconds)) s."
         )
     }
 

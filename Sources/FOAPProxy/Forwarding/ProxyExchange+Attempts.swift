@@ -96,7 +96,7 @@ extension ProxyExchange {
             error is UpstreamKeyMissingError
             ? "upstream_key_missing"
             : UpstreamFailure.openAIError(
-                for: error, upstream: request.endpoint.upstreams[upstream].baseURL,
+                for: error, model: request.model.id,
                 timeout: Double(self.machine.currentTimeout.nanoseconds) / 1_000_000_000
             ).code.rawValue
         request.recordFailure(upstream, code)

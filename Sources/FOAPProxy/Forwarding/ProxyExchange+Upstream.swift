@@ -88,7 +88,7 @@ extension ProxyExchange {
             self.callAttempt = .none
             _ = self.machine.upstreamFailed(attempt: attempt)
             self.attemptEndedWithoutAnswer()
-            self.refuse(.upstreamFailed(upstream.baseURL))
+            self.refuse(.upstreamFailed(model: self.record.model ?? "-"))
             return
         }
         // `.delegate(on:)`, not `.delegateAndChannel(on:)`: AsyncHTTPClient closes a connection it opened for a
@@ -380,10 +380,11 @@ extension ProxyExchange: UpstreamResponseSink {
     private func answerFailure(_ error: Error) {
         let upstream = self.record.upstream ?? "-"
         let timeout = Double(self.machine.currentTimeout.nanoseconds) / 1_000_000_000
-        var failure = UpstreamFailure.openAIError(for: error, upstream: upstream, timeout: timeout)
+        let model = self.record.model ?? "-"
+        var failure = UpstreamFailure.openAIError(for: error, model: model, timeout: timeout)
         if self.upstreamRequest?.pinned == true, failure.status.code != 504 {
             // The state the id refers to is on that box only: another upstream cannot answer, later this one may.
-            failure = .pinnedUpstreamUnavailable(upstream)
+            failure = .pinnedUpstreamUnavailable(model: model)
         }
         self.record.error = failure.code.rawValue
         self.engine.logger.warning(

@@ -21,14 +21,14 @@ struct UnsolicitedUpgradeError: Error, CustomStringConvertible {
 
 /// Maps what AsyncHTTPClient reports to the error the client sees (502 or 504) and a bounded log code.
 enum UpstreamFailure {
-    static func openAIError(for error: Error, upstream: String, timeout: Double) -> OpenAIError {
+    static func openAIError(for error: Error, model: String, timeout: Double) -> OpenAIError {
         if error is UpstreamTimeoutError {
-            return .upstreamTimeout(upstream, seconds: timeout)
+            return .upstreamTimeout(model: model, seconds: timeout)
         }
         if Self.isUnreachable(error) {
-            return .upstreamUnreachable(upstream)
+            return .upstreamUnreachable(model: model)
         }
-        return .upstreamFailed(upstream)
+        return .upstreamFailed(model: model)
     }
 
     static func isUnreachable(_ error: Error) -> Bool {

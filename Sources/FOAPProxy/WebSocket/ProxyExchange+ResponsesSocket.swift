@@ -115,7 +115,7 @@ extension ProxyExchange {
             let upstream = handshake.channel
         else {
             handshake.close()
-            self.respond(error: .upstreamFailed(self.record.upstream ?? "-"), close: true)
+            self.respond(error: .upstreamFailed(model: self.record.model ?? "-"), close: true)
             return
         }
         self.machine.answeredLocally()

@@ -85,7 +85,7 @@ extension ProxyExchange {
         guard let target = SocketTarget(url: endpoint.upstreamURL(index)),
             !target.usesTLS || self.engine.socketTLS != nil
         else {
-            self.respond(error: .upstreamFailed(upstream.baseURL), close: true)
+            self.respond(error: .upstreamFailed(model: self.record.model ?? "-"), close: true)
             return
         }
         let request = self.upstreamHandshake(
@@ -99,7 +99,7 @@ extension ProxyExchange {
         let timer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) {
             timedOut = true
             self.noteAttemptError(upstream.baseURL + " timeout")
-            self.respond(error: .upstreamTimeout(upstream.baseURL, seconds: seconds), close: true)
+            self.respond(error: .upstreamTimeout(model: self.record.model ?? "-", seconds: seconds), close: true)
         }
         UpstreamSocketHandshake.open(
             host: target.endpoint.host, port: target.endpoint.port, tls: tls, request: request,
@@ -132,9 +132,9 @@ extension ProxyExchange {
                     self.connectWebSocket(
                         model: model, endpoint: endpoint, opening: opening, tried: tried, attempts: attempts + 1)
                 } else if pinned != nil {
-                    self.respond(error: .pinnedUpstreamUnavailable(upstream.baseURL), close: true)
+                    self.respond(error: .pinnedUpstreamUnavailable(model: self.record.model ?? "-"), close: true)
                 } else {
-                    self.respond(error: .upstreamUnreachable(upstream.baseURL), close: true)
+                    self.respond(error: .upstreamUnreachable(model: self.record.model ?? "-"), close: true)
                 }
             }
         }

@@ -171,7 +171,11 @@ final class UpstreamFailureTests: XCTestCase {
             let response = try await harness.send(.POST, path, json: #"{"model":"\#(model)"}"#)
             XCTAssertEqual(response.status, 502, model)
             XCTAssertTrue(response.body.contains(#""code":"upstream_unreachable""#), response.body)
-            XCTAssertTrue(response.body.contains("http://127.0.0.1:9"))
+            // The client learns which model failed, not where the operator's upstream lives (the record has that).
+            XCTAssertFalse(response.body.contains("127.0.0.1:9"), response.body)
+            XCTAssertTrue(response.body.contains("model '\(model)'"), response.body)
         }
+        let records = try await harness.accessRecords(atLeast: 2)
+        XCTAssertEqual(records.map { $0["upstream"] }, ["http://127.0.0.1:9", "http://127.0.0.1:9"])
     }
 }

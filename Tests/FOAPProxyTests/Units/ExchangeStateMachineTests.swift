@@ -99,7 +99,7 @@ final class ExchangeStateMachineTests: XCTestCase {
         var (machine, attempt) = self.sent()
         _ = machine.upstreamHeadReceived(self.ok, attempt: attempt, bufferWhole: false, holdForFirstByte: false, now: self.t0)
         XCTAssertEqual(machine.upstreamFailed(attempt: attempt), .attemptFailedBeforeAnswer)
-        XCTAssertEqual(machine.refused(.upstreamFailed("u")), .answer(.upstreamFailed("u"), close: false))
+        XCTAssertEqual(machine.refused(.upstreamFailed(model: "u")), .answer(.upstreamFailed(model: "u"), close: false))
     }
 
     func testAFailureAfterBytesWereRelayedCutsTheConnection() {

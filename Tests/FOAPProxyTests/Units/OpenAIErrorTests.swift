@@ -65,9 +65,9 @@ final class OpenAIErrorTests: XCTestCase {
             ),
             (.bodyTooLarge(limit: 10), 413, "invalid_request_error", "request_too_large"),
             (.malformedHTTP, 400, "invalid_request_error", "bad_http_request"),
-            (.upstreamUnreachable("http://u"), 502, "server_error", "upstream_unreachable"),
-            (.upstreamFailed("http://u"), 502, "server_error", "upstream_error"),
-            (.upstreamTimeout("http://u", seconds: 1.5), 504, "server_error", "upstream_timeout"),
+            (.upstreamUnreachable(model: "http://u"), 502, "server_error", "upstream_unreachable"),
+            (.upstreamFailed(model: "http://u"), 502, "server_error", "upstream_error"),
+            (.upstreamTimeout(model: "http://u", seconds: 1.5), 504, "server_error", "upstream_timeout"),
             (.credentialMissing(provider: "p", variable: "VAR"), 503, "server_error", "upstream_key_missing"),
             (.shuttingDown, 503, "server_error", "shutting_down"),
             (JSONBodyError.notJSON(offset: 3).openAIError, 400, "invalid_request_error", "invalid_json"),
@@ -86,8 +86,8 @@ final class OpenAIErrorTests: XCTestCase {
     }
 
     func testMessagesNameWhatTheClientNeedsButNoSecret() {
-        XCTAssertTrue(OpenAIError.upstreamTimeout("http://u", seconds: 2).message.contains("2 s"))
-        XCTAssertTrue(OpenAIError.upstreamTimeout("http://u", seconds: 0.25).message.contains("0.25 s"))
+        XCTAssertTrue(OpenAIError.upstreamTimeout(model: "http://u", seconds: 2).message.contains("2 s"))
+        XCTAssertTrue(OpenAIError.upstreamTimeout(model: "http://u", seconds: 0.25).message.contains("0.25 s"))
         XCTAssertTrue(
             OpenAIError.credentialMissing(provider: "openAI", variable: "OPENAI_KEY").message.contains("OPENAI_KEY"))
         XCTAssertTrue(OpenAIError.bodyTooLarge(limit: 1024).message.contains("1024"))
