@@ -18,10 +18,19 @@ struct ConfigDirectory: Sendable {
     /// would hold the master in one parse — no control socket, no watchdog ping — for as long as it takes.
     static let maximumFileBytes = 8 * 1024 * 1024
 
-    /// The config file names, sorted.
+    /// What one listing of the directory holds: the config files, and the names that look like one but are not read.
+    struct Listing {
+        /// The config file names, sorted.
+        var configFiles: [String]
+        /// Visible names that end in `.json` in other letter case (`a.JSON`), sorted: never read, so named in a
+        /// warning rather than left out without a word.
+        var otherCaseJSONNames: [String]
+    }
+
+    /// The directory's entries, read once.
     ///
     /// - Throws: ``ConfigError`` naming the directory when it is missing, not a directory or unreadable.
-    func jsonFileNames() throws(ConfigError) -> [String] {
+    func listing() throws(ConfigError) -> Listing {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: self.path, isDirectory: &isDirectory) else {
             throw ConfigError(file: self.path, message: "config directory does not exist")
@@ -37,16 +46,10 @@ struct ConfigDirectory: Sendable {
         }
         // Directories and dangling symlinks stay in the list, so that reading them reports an error instead of
         // silently dropping a file's models.
-        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-    }
-
-    /// Visible names that end in `.json` in other letter case (`a.JSON`): never read, so named in a warning rather
-    /// than left out without a word.
-    func otherCaseJSONNames() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []
-        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".json") && $0.lowercased().hasSuffix(".json") }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let visible = names.filter { !$0.hasPrefix(".") }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return Listing(
+            configFiles: visible.filter { $0.hasSuffix(".json") },
+            otherCaseJSONNames: visible.filter { !$0.hasSuffix(".json") && $0.lowercased().hasSuffix(".json") })
     }
 
     /// The bytes of config file `name`.
@@ -69,8 +72,8 @@ struct ConfigDirectory: Sendable {
         if stat(url.path, &status) == 0, status.st_size > Self.maximumFileBytes {
             throw ConfigError(
                 file: name,
-                message: "is \(status.st_size) bytes, over the \(Self.maximumFileBytes / 1024 / 1024) MiB a config file "
-                    + "may have"
+                message: "is \(status.st_size) bytes, over the \(Self.maximumFileBytes / 1024 / 1024) MiB a config "
+                    + "file may have"
             )
         }
         do {

@@ -69,20 +69,22 @@ public struct ConfigLoader: Sendable {
     ///   syntax (`file:line:column`), validation (`file: key.path`), model ids defined twice.
     public func load() throws(ConfigLoadError) -> ConfigSnapshot {
         let directory = ConfigDirectory(path: self.directory)
-        let names: [String]
+        let listing: ConfigDirectory.Listing
         do {
-            names = try directory.jsonFileNames()
+            listing = try directory.listing()
         } catch {
             throw ConfigLoadError(errors: [error])
         }
+        let names = listing.configFiles
         var diagnostics = ConfigDiagnostics()
         var digest = SourceDigest()
         var models: [ModelConfig] = []
         if names.isEmpty {
             diagnostics.warning("no *.json files in the config directory", file: self.directory, at: nil)
         }
-        for name in directory.otherCaseJSONNames() {
-            diagnostics.warning("not read: only names ending in '.json' (lower case) are config files", file: name, at: nil)
+        for name in listing.otherCaseJSONNames {
+            diagnostics.warning(
+                "not read: only names ending in '.json' (lower case) are config files", file: name, at: nil)
         }
         let credentials = CredentialResolver(environment: self.environment, configDirectory: self.directory)
         for name in names {
@@ -208,8 +210,8 @@ public struct ConfigLoader: Sendable {
             $0.baseURL == upstream.baseURL && $0.targetModelName == upstream.targetModelName
         }) {
             diagnostics.warning(
-                "model \"\(model.id)\" sends \(endpoint.path) to \(upstream.baseURL) (\(upstream.targetModelName)) here "
-                    + "and in \(first.location.file) too: that upstream is in its pool twice (a copied file?)",
+                "model \"\(model.id)\" sends \(endpoint.path) to \(upstream.baseURL) (\(upstream.targetModelName)) "
+                    + "here and in \(first.location.file) too: that upstream is in its pool twice (a copied file?)",
                 file: model.location.file, at: ConfigKeyPath(model.location.keyPath))
         }
     }

@@ -102,7 +102,7 @@ public enum HeaderPolicy {
         let kept = parameters.filter { parameter in
             let name = parameter.prefix { $0 != "=" }
             // `ke%79` is `key` to the upstream's query parser.
-            let decoded = name.contains("%") ? (name.removingPercentEncoding ?? String(name)) : String(name)
+            let decoded = Route.percentDecoded(name) ?? String(name)
             return !Self.credentialQueryParameters.contains(decoded.lowercased())
         }
         if kept.count == parameters.count {

@@ -102,9 +102,10 @@ public enum Route: Sendable, Equatable {
             guard !rest.isEmpty, !rest.contains("/") else { return .rejected(.unknownRoute(path)) }
             (item, call) = (String(rest), IDFamily.itemCall)
         }
-        // `.` and `..` would be resolved as path steps by the upstream (or a proxy before it), reaching other paths
-        // on the provider's key; no object has such an id.
-        if Self.isDotSegment(id) || item.map({ Self.isDotSegment(Substring($0)) }) ?? false {
+        // `.` and `..` (already percent-decoded, as `%2E%2E` arrives) would be resolved as path steps by the upstream
+        // (or a proxy before it), reaching other paths on the provider's key; no object has such an id.
+        let isDotSegment = { (segment: Substring) in segment == "." || segment == ".." }
+        if isDotSegment(id) || item.map({ isDotSegment(Substring($0)) }) ?? false {
             return .rejected(.unknownID)
         }
         guard let methods = family.methods(after: call) else { return .rejected(.unknownRoute(path)) }
@@ -156,11 +157,6 @@ public enum Route: Sendable, Equatable {
     }
 
     /// Decodes `%XX` escapes (model ids like `org%2Fmodel` sent by clients that escape slashes).
-    private static func isDotSegment(_ segment: Substring) -> Bool {
-        let decoded = Self.percentDecoded(segment) ?? String(segment)
-        return decoded == "." || decoded == ".."
-    }
-
     static func percentDecoded(_ text: Substring) -> String? {
         guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
         var bytes: [UInt8] = []

@@ -8,7 +8,8 @@ import NIOHTTP1
 /// upstream's socket with a handshake of its own, sends the message with its `model` rewritten (and the trailer of
 /// a `previous_response_id` foap tagged removed, which pins the socket to that upstream), then tunnels the rest:
 /// every later whole text message naming the same model gets the upstream's name for it too (one naming another
-/// model, or one foap cannot read whole, is refused) and loses the trailers of ids foap handed out, the ids the upstream's events hand out get its trailer (``SocketMessageRewriter``),
+/// model, or one foap cannot read whole, is refused) and loses the trailers of ids foap handed out, the ids the
+/// upstream's events hand out get its trailer (``SocketMessageRewriter``),
 /// and everything else passes byte for byte.
 /// Failures after the `101` are an `error` event and a close frame.
 extension ProxyExchange {

@@ -123,10 +123,11 @@ struct SocketMessageRewriter {
             let inspection: JSONBodyInspection
             do {
                 inspection = try JSONModelScanner.inspect(message, requireModel: false)
-            } catch .modelNotString, .modelInOtherCase {
-                throw Refusal(error: .socketModelChanged(socketModel: model))
             } catch {
-                return nil  // not JSON, not an object: the upstream answers for that
+                switch error {
+                case .modelNotString, .modelInOtherCase: throw Refusal(error: error.openAIError)
+                case .notJSON, .notAnObject, .missingModel: return nil  // the upstream answers for those
+                }
             }
             guard inspection.hasModel, inspection.model != targetModel else { return nil }
             guard inspection.model == model else { throw Refusal(error: .socketModelChanged(socketModel: model)) }

@@ -21,8 +21,6 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Rewrites what this side reads before the partner writes it (a Responses socket's client side); nil passes
     /// bytes as read.
     var rewriter: SocketMessageRewriter?
-    /// The rewriter refused a message: nothing more this side reads goes anywhere.
-    private var refused = false
 
     private init(tunnel: SocketTunnel, side: SocketTunnel.Side) {
         self.tunnel = tunnel
@@ -50,7 +48,8 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = self.unwrapInboundIn(data)
         self.unreported += bytes.readableBytes
-        guard !self.refused else { return }
+        // After a refused message nothing more this side reads goes anywhere.
+        guard self.rewriter?.refusal == nil else { return }
         guard var rewriter = self.rewriter else {
             self.partner?.partnerWrite(data)
             return
@@ -65,7 +64,6 @@ final class SocketSpliceHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let refusal = rewriter.refusal {
                 // What came before it goes on; the client hears why, as the Responses API says it (an `error`
                 // event, then a close frame), and the tunnel closes.
-                self.refused = true
                 self.partner?.partnerFlush()
                 self.tunnel.failed(self.side, refusal)
                 let frames = refusal.error.socketFrames(allocator: context.channel.allocator)

@@ -94,26 +94,26 @@ struct ListenerSet {
     /// never listened: nothing is queued on it, nothing is reset). SO_REUSEADDR keeps a previous run's closed
     /// connections (TIME_WAIT) from counting.
     static func ensureNobodyListens(host: String, port: Int) throws {
-        let address = try SocketAddress.resolve(host: host, port: port)
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else {
-            throw SystemCallError("socket", context: address.description)
-        }
-        defer { close(fd) }
-        var one: Int32 = 1
-        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-            throw SystemCallError("setsockopt", context: address.description)
-        }
-        guard address.withSockaddr({ bind(fd, $0, $1) }) == 0 else {
-            if errno == EADDRINUSE {
-                throw AddressInUse(address: address.description)
-            }
-            throw SystemCallError("bind", context: address.description)
+        do {
+            close(try Self.boundSocket(host: host, port: port, reusePort: false))
+        } catch let error as SystemCallError where error.call == "bind" && error.errno == EADDRINUSE {
+            throw AddressInUse(address: error.context)
         }
     }
 
     /// One SO_REUSEADDR + SO_REUSEPORT TCP listener on host:port.
     static func openListener(host: String, port: Int, backlog: Int32) throws -> Int32 {
+        let fd = try Self.boundSocket(host: host, port: port, reusePort: true)
+        guard listen(fd, backlog) == 0 else {
+            let error = SystemCallError("listen", context: (try? SocketAddress.local(of: fd))?.description ?? host)
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// A TCP socket bound to host:port with SO_REUSEADDR (and SO_REUSEPORT when asked), not yet listening.
+    private static func boundSocket(host: String, port: Int, reusePort: Bool) throws -> Int32 {
         let address = try SocketAddress.resolve(host: host, port: port)
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
@@ -122,20 +122,14 @@ struct ListenerSet {
         var one: Int32 = 1
         let length = socklen_t(MemoryLayout<Int32>.size)
         guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, length) == 0,
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, length) == 0
+            !reusePort || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, length) == 0
         else {
             let error = SystemCallError("setsockopt", context: address.description)
             close(fd)
             throw error
         }
-        let bound = address.withSockaddr { bind(fd, $0, $1) }
-        guard bound == 0 else {
+        guard address.withSockaddr({ bind(fd, $0, $1) }) == 0 else {
             let error = SystemCallError("bind", context: address.description)
-            close(fd)
-            throw error
-        }
-        guard listen(fd, backlog) == 0 else {
-            let error = SystemCallError("listen", context: address.description)
             close(fd)
             throw error
         }
